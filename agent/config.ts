@@ -1,0 +1,62 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { RepoName } from '../src/shared/messages.js';
+import { MqttConnectionConfig } from '../src/shared/mqtt-connection.js';
+import { TOPIC_LEVEL } from '../src/shared/topics.js';
+
+/** A command as an argv array: never a shell string, so no message field can become code. */
+export const Argv = z.array(z.string().min(1)).min(1, 'expected a non-empty argv array like ["systemctl", "restart", "web"]');
+
+const Seconds = z.number().positive();
+
+const Health = z.union([
+  z.object({ url: z.url({ protocol: /^https?$/ }), timeout: Seconds.default(30), interval: Seconds.default(0.5) }).strict(),
+  z.object({ command: Argv, timeout: Seconds.default(30), interval: Seconds.default(0.5) }).strict(),
+]);
+export type HealthConfig = z.infer<typeof Health>;
+
+export const AppConfig = z
+  .object({
+    name: z.string().regex(TOPIC_LEVEL, 'use letters, digits, ".", "_" or "-"'),
+    repo: RepoName,
+    /** Branch name or glob (`release/*`); set this or `tag`. */
+    branch: z.string().min(1).optional(),
+    /** Tag name or glob (`v*`): the app follows the newest matching tag. */
+    tag: z.string().min(1).optional(),
+    path: z.string().min(1),
+    /** Clone URL; taken from here only, never from a message. */
+    remote: z.string().min(1).optional(),
+    update: z.array(Argv).default([]),
+    restart: Argv,
+    health: Health.optional(),
+    /** Longest any one update or restart command may run. */
+    stepTimeout: Seconds.default(600),
+    /** Extra environment for the app's commands. */
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
+  })
+  .strict()
+  .refine((a) => (a.branch === undefined) !== (a.tag === undefined), {
+    message: 'set exactly one of "branch" or "tag"',
+    path: ['branch'],
+  })
+  .transform((a) => ({ ...a, remote: a.remote ?? `https://github.com/${a.repo}.git` }));
+export type AppConfig = z.infer<typeof AppConfig>;
+
+export const AgentConfig = z
+  .object({
+    id: z.string().regex(TOPIC_LEVEL, 'use letters, digits, ".", "_" or "-"').default(() => hostname()),
+    mqtt: MqttConnectionConfig,
+    labels: z.record(z.string(), z.string()).default({}),
+    heartbeatSeconds: Seconds.default(30),
+    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().prefault({}),
+    apps: z.array(AppConfig).min(1, 'list at least one app'),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    cfg.apps.forEach((app, i) => {
+      if (seen.has(app.name)) ctx.addIssue({ code: 'custom', path: ['apps', i, 'name'], message: `duplicate app name "${app.name}"` });
+      seen.add(app.name);
+    });
+  });
+export type AgentConfig = z.infer<typeof AgentConfig>;

@@ -1,0 +1,38 @@
+import type { Logger } from '../src/shared/logger.js';
+import type { HealthConfig } from './config.js';
+import { runCommand } from './run-command.js';
+import { StepError } from './step-error.js';
+
+export type HealthDeps = { cwd: string; env: NodeJS.ProcessEnv; log: Logger; sleep(ms: number): Promise<void>; now(): number };
+
+/** One probe: an HTTP 2xx, or the command exiting 0. Rejects with what went wrong. */
+async function probe(health: HealthConfig, remainingMs: number, deps: HealthDeps): Promise<void> {
+  if ('command' in health) {
+    await runCommand(health.command, { step: 'health', cwd: deps.cwd, env: deps.env, timeoutMs: remainingMs, log: deps.log });
+    return;
+  }
+  let res: Response;
+  try {
+    res = await fetch(health.url, { signal: AbortSignal.timeout(remainingMs), redirect: 'manual' });
+  } catch (err) {
+    throw new StepError('health', `${health.url}: ${(err as Error).cause ?? (err as Error).message}`);
+  }
+  await res.body?.cancel();
+  if (res.status < 200 || res.status >= 300) throw new StepError('health', `${health.url} answered ${res.status}`);
+}
+
+/** Probes every `interval` until healthy, failing once `timeout` has passed. */
+export async function waitHealthy(health: HealthConfig, deps: HealthDeps): Promise<void> {
+  const deadline = deps.now() + health.timeout * 1000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await probe(health, Math.max(deadline - deps.now(), 1), deps);
+    } catch (err) {
+      const last = err as StepError;
+      if (deps.now() + health.interval * 1000 >= deadline) {
+        throw new StepError('health', `unhealthy after ${health.timeout} s (${attempt} probes): ${last.message}`, last.outputTail);
+      }
+    }
+    await deps.sleep(health.interval * 1000);
+  }
+}

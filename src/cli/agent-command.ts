@@ -1,0 +1,29 @@
+import { Command } from 'commander';
+import { readConfigFile, validateConfig } from '../shared/config-file.js';
+import { createLogger } from '../shared/logger.js';
+import { AgentConfig } from '../../agent/config.js';
+import { startAgent } from '../../agent/agent.js';
+import { runCommand, stopOnSignal } from './process-lifecycle.js';
+
+export function loadAgentConfig(file: string): AgentConfig {
+  return validateConfig(AgentConfig, readConfigFile(file), file);
+}
+
+export function agentCommand(): Command {
+  return new Command('agent')
+    .description("run an agent: keep this machine's apps on the newest push of the branches they follow")
+    .requiredOption('-c, --config <file>', 'agent YAML config (see config/agent.example.yaml)')
+    .option('--check', 'validate the config and exit (0 valid, 2 invalid)')
+    .action((flags: { config: string; check?: boolean }) =>
+      runCommand(async () => {
+        const config = loadAgentConfig(flags.config);
+        if (flags.check) {
+          process.stdout.write(`${flags.config}: valid (agent ${config.id}, ${config.apps.length} app(s))\n`);
+          return;
+        }
+        const log = createLogger('agent', config.log.level);
+        const agent = await startAgent(config, log);
+        await stopOnSignal(() => agent.stop(), log);
+      }),
+    );
+}

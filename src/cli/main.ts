@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { agentCommand } from './agent-command.js';
+import { hubCommand } from './hub-command.js';
+import { notifyCommand } from './notify-command.js';
+import { statusCommand } from './status-command.js';
+import { EXIT } from './process-lifecycle.js';
+import { VERSION } from '../shared/version.js';
+
+const program = new Command('pushfleet')
+  .description('GitOps fleet updater: push to a branch, every machine following it updates itself')
+  .version(VERSION)
+  .showHelpAfterError()
+  .exitOverride((err) => {
+    // commander's own exits: help and version are success, anything else is bad usage.
+    process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
+  })
+  .addCommand(hubCommand())
+  .addCommand(agentCommand())
+  .addCommand(statusCommand())
+  .addCommand(notifyCommand());
+for (const cmd of program.commands) cmd.exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import { Command } from 'commander';
+import { simpleGit } from 'simple-git';
+import { z } from 'zod';
+import { validateConfig } from '../shared/config-file.js';
+import { parseRef } from '../shared/git-ref.js';
+import { GitRef, PushMessage, RepoName, SCHEMA_VERSION, Sha, ZERO_SHA } from '../shared/messages.js';
+import { connectMqtt } from '../shared/mqtt-connection.js';
+import { publishPush } from '../hub/push-publisher.js';
+import { runCommand } from './process-lifecycle.js';
+import { mqttFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
+
+const NotifyFlags = z.object({
+  repo: RepoName,
+  ref: GitRef,
+  before: Sha,
+  after: Sha,
+  pusher: z.string().min(1).max(200),
+  cloneUrl: z.string().min(1).max(2048),
+  gitDir: z.string().min(1),
+});
+type NotifyFlags = z.infer<typeof NotifyFlags>;
+
+/** Reads what GitHub would send about a push from the repository itself. */
+async function describePush(flags: NotifyFlags): Promise<PushMessage> {
+  const git = simpleGit({ baseDir: flags.gitDir });
+  const ref = parseRef(flags.ref)!;
+  const created = flags.before === ZERO_SHA;
+  const deleted = flags.after === ZERO_SHA;
+  let forced = false;
+  if (!created && !deleted) {
+    forced = await git.raw(['merge-base', '--is-ancestor', flags.before, flags.after]).then(() => false, () => true);
+  }
+  let headCommit: PushMessage['headCommit'] = null;
+  if (!deleted) {
+    const SEP = '\x1f';
+    const out = await git.raw(['show', '-s', `--format=%H${SEP}%aI${SEP}%an${SEP}%ae${SEP}%B`, flags.after]);
+    const [id, timestamp, name, email, ...message] = out.split(SEP);
+    headCommit = { id: id!, timestamp: timestamp!, author: { name: name!, email: email || null, username: null }, message: message.join(SEP).trim() };
+  }
+  return PushMessage.parse({
+    v: SCHEMA_VERSION,
+    deliveryId: randomUUID(),
+    source: 'post-receive',
+    repo: flags.repo,
+    ref: flags.ref,
+    refType: ref.type,
+    branch: ref.type === 'branch' ? ref.name : null,
+    tag: ref.type === 'tag' ? ref.name : null,
+    before: flags.before,
+    after: flags.after,
+    created,
+    deleted,
+    forced,
+    pusher: { name: flags.pusher, email: null },
+    headCommit,
+    cloneUrl: flags.cloneUrl,
+    receivedAt: new Date().toISOString(),
+  });
+}
+
+export function notifyCommand(): Command {
+  return withMqttFlags(new Command('notify'))
+    .description('publish one push message, as the webhook would (used by hooks/post-receive)')
+    .requiredOption('--repo <owner/name>', 'repository name agents follow')
+    .requiredOption('--ref <ref>', 'full ref, e.g. refs/heads/main')
+    .requiredOption('--before <sha>', 'SHA before the push (zeros when created)')
+    .requiredOption('--after <sha>', 'SHA after the push (zeros when deleted)')
+    .option('--pusher <name>', 'who pushed', process.env.USER ?? 'unknown')
+    .option('--clone-url <url>', 'clone URL to report (agents clone from their own config)', process.cwd())
+    .option('--git-dir <dir>', 'repository to read the commit from', process.env.GIT_DIR ?? '.')
+    .option('--timeout <ms>', 'how long to wait for the broker to acknowledge', (v) => Number(v), 5000)
+    .action((raw: Record<string, string> & MqttFlags & { timeout: number }) =>
+      runCommand(async () => {
+        const flags = validateConfig(NotifyFlags, raw, 'flags');
+        const push = await describePush(flags);
+        const client = await connectMqtt(mqttFromFlags(raw));
+        try {
+          await publishPush(client, push, raw.timeout);
+        } finally {
+          await client.endAsync();
+        }
+        process.stdout.write(`published ${push.ref} ${push.after} of ${push.repo}\n`);
+      }),
+    );
+}

@@ -1,0 +1,42 @@
+import type { AgentStatus, AppState, Heartbeat } from '../shared/messages.js';
+
+export type AgentEntry = { status?: AgentStatus; heartbeat?: Heartbeat; apps: Map<string, AppState> };
+export type FleetSnapshot = { agents: Map<string, AgentEntry> };
+
+export function emptySnapshot(): FleetSnapshot {
+  return { agents: new Map() };
+}
+
+const short = (sha: string | null) => (sha ? sha.slice(0, 8) : '-');
+
+function age(iso: string | undefined, now: Date): string {
+  if (!iso) return '-';
+  const s = Math.max(0, Math.round((now.getTime() - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ago`;
+  return `${Math.floor(s / 86400)}d ago`;
+}
+
+/** Renders agents × apps as an aligned text table, one row per app (or per app-less agent). */
+export function renderStatusTable(snapshot: FleetSnapshot, now = new Date()): string {
+  const header = ['AGENT', 'STATUS', 'LOAD', 'MEM', 'APP', 'REF', 'SHA', 'STATE', 'UPDATED', 'ERROR'];
+  const rows: string[][] = [];
+  for (const [id, agent] of [...snapshot.agents].sort(([a], [b]) => a.localeCompare(b))) {
+    const host = agent.heartbeat?.host;
+    const load = host ? `${host.cpuLoadPercent}%` : '-';
+    const mem = host ? `${Math.round((host.memUsedBytes / host.memTotalBytes) * 100)}%` : '-';
+    const base = [id, agent.status?.state ?? '?', load, mem];
+    const apps = [...agent.apps.values()].sort((a, b) => a.app.localeCompare(b.app));
+    if (apps.length === 0) rows.push([...base, '-', '-', '-', '-', '-', '']);
+    for (const app of apps) {
+      const target = app.state === 'updating' ? `→${short(app.targetSha)}` : '';
+      const error = app.lastError ? `${app.lastError.step}: ${app.lastError.message}`.slice(0, 80) : '';
+      rows.push([...base, app.app, app.ref?.replace(/^refs\/(heads|tags)\//, '') ?? '-', short(app.sha) + target, app.state, age(app.updatedAt, now), error]);
+    }
+  }
+  if (rows.length === 0) return 'no agents have reported to this broker\n';
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}

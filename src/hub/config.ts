@@ -1,0 +1,44 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { MqttConnectionConfig } from '../shared/mqtt-connection.js';
+
+const Port = z.number().int().min(0).max(65535);
+const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/** Where state lives: systemd's StateDirectory, else XDG state home. */
+export function defaultStateDir(): string {
+  if (process.env.STATE_DIRECTORY) return process.env.STATE_DIRECTORY.split(':')[0]!;
+  return join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'pushfleet');
+}
+
+export const HubConfig = z
+  .object({
+    http: z
+      .object({ host: z.string().default('0.0.0.0'), port: Port.default(3000) })
+      .strict()
+      .prefault({}),
+    webhook: z
+      .object({
+        path: z.string().startsWith('/').default('/webhook'),
+        /** Leave unset to use PUSHFLEET_WEBHOOK_SECRET or a generated one kept in stateDir. */
+        secret: z.string().min(16, 'use at least 16 characters').optional(),
+        maxBodyBytes: z.number().int().positive().default(25 * 1024 * 1024),
+        /** Pushes being published at once; beyond this the hub answers 503 to shed load. */
+        maxInFlight: z.number().int().positive().default(2000),
+        /** How long to wait for the broker's PUBACK before answering 503 (GitHub waits 10 s). */
+        publishTimeoutMs: z.number().int().positive().max(9000).default(5000),
+      })
+      .strict()
+      .prefault({}),
+    /** An external broker. Leave unset to run the embedded one. */
+    mqtt: MqttConnectionConfig.optional(),
+    broker: z
+      .object({ host: z.string().default('127.0.0.1'), port: Port.default(1883) })
+      .strict()
+      .prefault({}),
+    stateDir: z.string().default(defaultStateDir),
+    log: z.object({ level: LogLevel.default('info') }).strict().prefault({}),
+  })
+  .strict();
+export type HubConfig = z.infer<typeof HubConfig>;

@@ -1,0 +1,80 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import type { MqttClient } from 'mqtt';
+import type { Logger } from '../shared/logger.js';
+import { connectMqtt } from '../shared/mqtt-connection.js';
+import type { HubConfig } from './config.js';
+import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
+import { createHttpApp } from './http-server.js';
+import { publishPush } from './push-publisher.js';
+import { openStateDb } from './state-db.js';
+import { DeliveryLog } from './webhook/deliveries.js';
+import { resolveWebhookSecret } from './webhook/secret.js';
+
+export type RunningHub = {
+  httpPort: number;
+  mqttUrl: string;
+  mqtt: MqttClient;
+  stop(): Promise<void>;
+};
+
+/** Starts broker (unless external), MQTT client, state and HTTP, in that order; `stop` undoes all. */
+export async function startHub(config: HubConfig, log: Logger): Promise<RunningHub> {
+  const secret = resolveWebhookSecret(config.webhook.secret, config.stateDir);
+  if (secret.source === 'generated') {
+    // Printed once, on the terminal as well as in the log, because the user must copy it.
+    process.stderr.write(
+      `\npushfleet: generated a webhook secret (kept in ${secret.file}, mode 0600):\n\n    ${secret.secret}\n\n` +
+        `Paste it in GitHub: repository → Settings → Webhooks → Add webhook → "Secret",\n` +
+        `with Payload URL http://<this-host>:${config.http.port}${config.webhook.path} and content type application/json.\n\n`,
+    );
+  }
+  log.info({ source: secret.source, file: secret.file }, 'webhook secret loaded');
+
+  const broker: EmbeddedBroker | undefined = config.mqtt
+    ? undefined
+    : await startEmbeddedBroker(config.broker.host, config.broker.port, log);
+  const mqttConfig = config.mqtt ?? { url: broker!.url, keepalive: 30 };
+  const db = openStateDb(config.stateDir);
+  const deliveries = new DeliveryLog(db);
+  deliveries.pruneOld();
+  const pruneTimer = setInterval(() => deliveries.pruneOld(), 86_400_000).unref();
+
+  const mqtt = await connectMqtt(mqttConfig);
+  mqtt.on('connect', () => log.info({ url: mqttConfig.url }, 'connected to MQTT broker'));
+  mqtt.on('offline', () => log.warn({ url: mqttConfig.url }, 'MQTT broker unreachable; retrying'));
+  mqtt.on('error', (err) => log.warn({ err: err.message }, 'MQTT error'));
+  log.info({ url: mqttConfig.url, embedded: Boolean(broker) }, 'connected to MQTT broker');
+
+  const app = createHttpApp({
+    webhookPath: config.webhook.path,
+    secret: secret.secret,
+    maxBodyBytes: config.webhook.maxBodyBytes,
+    maxInFlight: config.webhook.maxInFlight,
+    deliveries,
+    publish: (push) => publishPush(mqtt, push, config.webhook.publishTimeoutMs),
+    isConnected: () => mqtt.connected,
+    isReady: () => mqtt.connected,
+    log,
+  });
+  const server: Server = app.listen(config.http.port, config.http.host);
+  await once(server, 'listening');
+  const httpPort = (server.address() as AddressInfo).port;
+  log.info({ host: config.http.host, port: httpPort, path: config.webhook.path }, 'webhook listening');
+
+  return {
+    httpPort,
+    mqttUrl: mqttConfig.url,
+    mqtt,
+    async stop() {
+      clearInterval(pruneTimer);
+      // Stop taking pushes first, let in-flight ones finish publishing, then drop the broker.
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await mqtt.endAsync();
+      await broker?.close();
+      db.close();
+      log.info('hub stopped');
+    },
+  };
+}
