@@ -16,6 +16,8 @@ export type RunningAgent = { apps: AppRunner[]; mqtt: MqttClient; stop(): Promis
  * offline), hands matching pushes to each app's worker, and reports state and heartbeats.
  */
 export async function startAgent(config: AgentConfig, log: Logger): Promise<RunningAgent> {
+  // Never let git wait for a password prompt: a service has no one to answer it.
+  process.env.GIT_TERMINAL_PROMPT = '0';
   const startedAt = new Date().toISOString();
   const status = (state: AgentStatus['state']): string =>
     JSON.stringify({ v: SCHEMA_VERSION, agent: config.id, state, labels: config.labels, version: VERSION, startedAt, at: new Date().toISOString() } satisfies AgentStatus);

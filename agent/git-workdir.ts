@@ -4,7 +4,6 @@ import { mkdirSync } from 'node:fs';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { StepError } from './step-error.js';
 
-const GIT_ENV = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true' };
 
 /**
  * The app's working copy. Fetches from the configured remote only; the SHA and ref come from a
@@ -17,7 +16,7 @@ export class GitWorkdir {
   ) {}
 
   private git(cwd = this.path): SimpleGit {
-    return simpleGit({ baseDir: cwd }).env(GIT_ENV);
+    return simpleGit({ baseDir: cwd });
   }
 
   async head(): Promise<string | null> {

@@ -6,6 +6,9 @@ import type { Logger } from '../shared/logger.js';
 import { connectMqtt } from '../shared/mqtt-connection.js';
 import type { HubConfig } from './config.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
+import { Dispatcher } from './engines/dispatcher.js';
+import { systemClock, type Publisher } from './engines/engine.js';
+import { createEngines } from './engines/registry.js';
 import { createHttpApp } from './http-server.js';
 import { publishPush } from './push-publisher.js';
 import { openStateDb } from './state-db.js';
@@ -47,6 +50,14 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
   mqtt.on('error', (err) => log.warn({ err: err.message }, 'MQTT error'));
   log.info({ url: mqttConfig.url, embedded: Boolean(broker) }, 'connected to MQTT broker');
 
+  const publisher: Publisher = {
+    publish: async (topic, payload, opts) => {
+      await mqtt.publishAsync(topic, payload, opts);
+    },
+  };
+  const dispatcher = new Dispatcher(mqtt, createEngines(config, { publisher, db, clock: systemClock, log }), log);
+  await dispatcher.start();
+
   const app = createHttpApp({
     webhookPath: config.webhook.path,
     secret: secret.secret,
@@ -71,6 +82,7 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
       clearInterval(pruneTimer);
       // Stop taking pushes first, let in-flight ones finish publishing, then drop the broker.
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await dispatcher.stop();
       await mqtt.endAsync();
       await broker?.close();
       db.close();

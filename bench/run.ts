@@ -1,0 +1,19 @@
+/**
+ * `npm run bench [name-filter]`: runs every scenario (or those whose name contains the filter)
+ * and prints each one's figures. Speed is measured here, never asserted in tests.
+ */
+import type { Scenario } from './scenario.js';
+
+const registry: Scenario[] = [];
+
+const filter = process.argv[2];
+const selected = registry.filter((s) => !filter || s.name.includes(filter));
+if (selected.length === 0) {
+  process.stderr.write(`no scenario matches "${filter}"; scenarios: ${registry.map((s) => s.name).join(', ')}\n`);
+  process.exit(2);
+}
+for (const scenario of selected) {
+  process.stdout.write(`\n## ${scenario.name}\n`);
+  const figures = await scenario.run();
+  for (const [key, value] of Object.entries(figures)) process.stdout.write(`  ${key.padEnd(40)} ${value}\n`);
+}

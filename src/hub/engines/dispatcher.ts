@@ -1,0 +1,44 @@
+import type { MqttClient } from 'mqtt';
+import type { Logger } from '../../shared/logger.js';
+import { topicMatches } from '../../shared/topic-match.js';
+import type { Engine } from './engine.js';
+
+/**
+ * Routes MQTT messages to the engines that subscribed to them. Each handler's error is caught and
+ * logged with engine and topic: a bad message never takes the hub down.
+ */
+export class Dispatcher {
+  constructor(
+    private readonly mqtt: MqttClient,
+    private readonly engines: readonly Engine[],
+    private readonly log: Logger,
+  ) {}
+
+  private readonly onMessage = (topic: string, payload: Buffer): void => {
+    for (const engine of this.engines) {
+      if (!engine.subscriptions.some((f) => topicMatches(f, topic))) continue;
+      try {
+        const done = engine.handle(topic, payload);
+        if (done) done.catch((err: unknown) => this.failed(engine, topic, payload, err));
+      } catch (err) {
+        this.failed(engine, topic, payload, err);
+      }
+    }
+  };
+
+  private failed(engine: Engine, topic: string, payload: Buffer, err: unknown): void {
+    this.log.error({ engine: engine.name, topic, payload: payload.toString('utf8', 0, 200), err }, 'engine handler failed');
+  }
+
+  async start(): Promise<void> {
+    for (const engine of this.engines) await engine.start();
+    this.mqtt.on('message', this.onMessage);
+    const filters = [...new Set(this.engines.flatMap((e) => e.subscriptions))];
+    if (filters.length) await this.mqtt.subscribeAsync(filters, { qos: 1 });
+  }
+
+  async stop(): Promise<void> {
+    this.mqtt.off('message', this.onMessage);
+    for (const engine of [...this.engines].reverse()) await engine.stop();
+  }
+}

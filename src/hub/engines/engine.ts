@@ -1,0 +1,34 @@
+import type { Logger } from '../../shared/logger.js';
+import type { StateDb } from '../state-db.js';
+
+/** What an engine may publish with; the hub's MQTT client satisfies it, tests pass a fake. */
+export type Publisher = {
+  publish(topic: string, payload: string, opts: { qos: 0 | 1; retain?: boolean }): Promise<void>;
+};
+
+/** The clock, passed in so engines are tested with fake time. */
+export type Clock = {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+};
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+export type EngineContext = { publisher: Publisher; db: StateDb; clock: Clock; log: Logger };
+
+/**
+ * An engine of the hub: it declares the topic filters it serves, handles each message on them,
+ * and owns its timers between start and stop. Constructors only store dependencies.
+ */
+export interface Engine {
+  readonly name: string;
+  readonly subscriptions: readonly string[];
+  start(): Promise<void>;
+  handle(topic: string, payload: Buffer): void | Promise<void>;
+  stop(): Promise<void>;
+}

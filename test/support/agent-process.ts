@@ -1,0 +1,27 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { CliProcess } from './cli-process.js';
+import type { Cleanup } from './cleanup.js';
+
+export type TestApp = { name: string; repo: string; branch?: string; tag?: string; path: string; remote: string; update?: string[][]; restart: string[]; health?: Record<string, unknown> };
+
+/** Writes an agent YAML config and starts `pushfleet agent` on it as a real process. */
+export async function startAgentProcess(cleanup: Cleanup, opts: { id: string; mqttUrl: string; apps: TestApp[]; labels?: Record<string, string> }): Promise<CliProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'pushfleet-agent-'));
+  const file = join(dir, 'agent.yaml');
+  writeFileSync(file, stringify({ id: opts.id, mqtt: { url: opts.mqttUrl }, labels: opts.labels ?? {}, heartbeatSeconds: 5, log: { level: 'debug' }, apps: opts.apps }));
+  const agent = new CliProcess(['agent', '--config', file]);
+  cleanup.defer(() => agent.stop('SIGKILL'));
+  await agent.waitForLog('agent online', (l) => l.msg === 'agent online');
+  return agent;
+}
+
+/**
+ * A restart command whose effect a test can observe: it appends the deployed SHA (from the
+ * environment the agent sets) to `restarts.log` beside the working copy.
+ */
+export function recordingRestart(logFile: string): string[] {
+  return [process.execPath, '-e', `require('fs').appendFileSync(${JSON.stringify(logFile)}, process.env.PUSHFLEET_SHA + '\\n')`];
+}

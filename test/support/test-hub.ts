@@ -1,0 +1,50 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import { HubConfig } from '../../src/hub/config.js';
+import { startHub, type RunningHub } from '../../src/hub/hub.js';
+import { createLogger } from '../../src/shared/logger.js';
+import type { Cleanup } from './cleanup.js';
+import { startMosquitto } from './mosquitto.js';
+import { freePort } from './ports.js';
+
+export type BrokerKind = 'aedes' | 'mosquitto';
+export const BROKERS: BrokerKind[] = ['aedes', 'mosquitto'];
+export const SECRET = 'test-webhook-secret-0123456789';
+
+export type TestHub = RunningHub & { webhookUrl: string; stateDir: string };
+
+/** A hub in this process: on its embedded aedes, or on a real mosquitto process. */
+export async function startTestHub(cleanup: Cleanup, kind: BrokerKind, overrides: Record<string, unknown> = {}): Promise<TestHub> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'pushfleet-hub-'));
+  cleanup.defer(() => rmSync(stateDir, { recursive: true, force: true }));
+  let mqttSection: Record<string, unknown> | undefined;
+  if (kind === 'mosquitto') {
+    const broker = await startMosquitto();
+    cleanup.defer(() => broker.stop());
+    mqttSection = { url: broker.url };
+  }
+  const config = HubConfig.parse({
+    http: { host: '127.0.0.1', port: 0 },
+    broker: { port: await freePort() },
+    webhook: { secret: SECRET },
+    stateDir,
+    log: { level: 'warn' },
+    ...(mqttSection && { mqtt: mqttSection }),
+    ...overrides,
+  });
+  const hub = await startHub(config, createLogger('hub', config.log.level));
+  cleanup.defer(() => hub.stop());
+  return { ...hub, webhookUrl: `http://127.0.0.1:${hub.httpPort}/webhook`, stateDir };
+}
+
+/** A plain MQTT client that records every message on `filter`, for asserting what was published. */
+export async function watch(cleanup: Cleanup, url: string, filter: string): Promise<{ client: MqttClient; messages: { topic: string; payload: string; retain: boolean }[] }> {
+  const client = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+  cleanup.defer(() => client.endAsync(true));
+  const messages: { topic: string; payload: string; retain: boolean }[] = [];
+  client.on('message', (topic, payload, packet) => messages.push({ topic, payload: payload.toString(), retain: packet.retain }));
+  await client.subscribeAsync(filter, { qos: 1 });
+  return { client, messages };
+}
