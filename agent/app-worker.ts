@@ -39,6 +39,7 @@ export class AppWorker {
   offer(target: Target): boolean {
     if (this.newest && Date.parse(target.receivedAt) < Date.parse(this.newest.receivedAt)) return false;
     this.newest = target;
+    if (target.deliveryId === this.lastAttempt) return false;
     if (target.sha === this.deployedSha && !this.running) return false;
     this.pending = target;
     this.running ??= this.drain().finally(() => {

@@ -38,7 +38,7 @@ export async function startMosquitto(): Promise<ExternalBroker> {
     url: `mqtt://127.0.0.1:${port}`,
     port,
     async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
       rmSync(dir, { recursive: true, force: true });
     },

@@ -6,23 +6,24 @@ import { HubConfig } from '../../src/hub/config.js';
 import { startHub, type RunningHub } from '../../src/hub/hub.js';
 import { createLogger } from '../../src/shared/logger.js';
 import type { Cleanup } from './cleanup.js';
-import { startMosquitto } from './mosquitto.js';
+import { startMosquitto, type ExternalBroker } from './mosquitto.js';
 import { freePort } from './ports.js';
 
 export type BrokerKind = 'aedes' | 'mosquitto';
 export const BROKERS: BrokerKind[] = ['aedes', 'mosquitto'];
 export const SECRET = 'test-webhook-secret-0123456789';
 
-export type TestHub = RunningHub & { webhookUrl: string; stateDir: string };
+export type TestHub = RunningHub & { webhookUrl: string; stateDir: string; broker?: ExternalBroker };
 
 /** A hub in this process: on its embedded aedes, or on a real mosquitto process. */
 export async function startTestHub(cleanup: Cleanup, kind: BrokerKind, overrides: Record<string, unknown> = {}): Promise<TestHub> {
   const stateDir = mkdtempSync(join(tmpdir(), 'pushfleet-hub-'));
   cleanup.defer(() => rmSync(stateDir, { recursive: true, force: true }));
   let mqttSection: Record<string, unknown> | undefined;
+  let broker: ExternalBroker | undefined;
   if (kind === 'mosquitto') {
-    const broker = await startMosquitto();
-    cleanup.defer(() => broker.stop());
+    broker = await startMosquitto();
+    cleanup.defer(() => broker!.stop());
     mqttSection = { url: broker.url };
   }
   const config = HubConfig.parse({
@@ -36,7 +37,7 @@ export async function startTestHub(cleanup: Cleanup, kind: BrokerKind, overrides
   });
   const hub = await startHub(config, createLogger('hub', config.log.level));
   cleanup.defer(() => hub.stop());
-  return { ...hub, webhookUrl: `http://127.0.0.1:${hub.httpPort}/webhook`, stateDir };
+  return { ...hub, webhookUrl: `http://127.0.0.1:${hub.httpPort}/webhook`, stateDir, broker };
 }
 
 /** A plain MQTT client that records every message on `filter`, for asserting what was published. */
