@@ -37,9 +37,9 @@ export function statusCommand(): Command {
         const snapshot = emptySnapshot();
         const client = await Promise.race([
           connectMqtt(cfg),
-          new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no broker answered at ${cfg.url} within ${flags.wait} s`)), flags.wait * 1000).unref()),
+          new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${flags.wait} s`)), flags.wait * 1000).unref()),
         ]).catch((err: Error) => {
-          process.stderr.write(`pushfleet status: ${err.message}\n`);
+          process.stderr.write(`pushfleet status: cannot reach the broker at ${cfg.url}: ${err.message}\n`);
           return null;
         });
         if (!client) return EXIT.failure;
