@@ -74,19 +74,16 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
   const httpPort = (server.address() as AddressInfo).port;
   log.info({ host: config.http.host, port: httpPort, path: config.webhook.path }, 'webhook listening');
 
-  return {
-    httpPort,
-    mqttUrl: mqttConfig.url,
-    mqtt,
-    async stop() {
-      clearInterval(pruneTimer);
-      // Stop taking pushes first, let in-flight ones finish publishing, then drop the broker.
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await dispatcher.stop();
-      await mqtt.endAsync();
-      await broker?.close();
-      db.close();
-      log.info('hub stopped');
-    },
+  let stopped: Promise<void> | undefined;
+  const stop = async () => {
+    clearInterval(pruneTimer);
+    // Stop taking pushes first, let in-flight ones finish publishing, then drop the broker.
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await dispatcher.stop();
+    await mqtt.endAsync();
+    await broker?.close();
+    db.close();
+    log.info('hub stopped');
   };
+  return { httpPort, mqttUrl: mqttConfig.url, mqtt, stop: () => (stopped ??= stop()) };
 }
