@@ -23,7 +23,7 @@ describe('retained heads', () => {
     const heads = await watch(cleanup, hub.mqttUrl, 'pushfleet/heads/#');
     // A fresh subscriber sees no retained head for the deleted branch.
     await postWebhook(hub.webhookUrl, signedRequest(SECRET, 'push', githubPushPayload({ after: sha, ref: 'refs/heads/marker' })));
-    await waitFor('marker head', () => heads.messages.some((m) => m.topic.endsWith('marker')));
+    await waitFor('marker head and event', () => heads.messages.some((m) => m.topic.endsWith('marker')) && events.messages.length > 0);
     expect(heads.messages.map((m) => m.topic)).toEqual(['pushfleet/heads/acme/web/refs%2Fheads%2Fmarker']);
     expect(events.messages).toHaveLength(1);
   });

@@ -22,7 +22,7 @@ describe.each(BROKERS)('webhook over %s', (broker) => {
     const expectNothingPublished = async () => {
       const ok = await postWebhook(hub.webhookUrl, signedRequest(SECRET, 'push', githubPushPayload({ after: SHA, repo: 'acme/marker' })));
       expect(ok.status).toBe(200);
-      await waitFor('the marker push', () => seen.messages.length > 0);
+      await waitFor('the marker push and head', () => seen.messages.length > 0 && heads.messages.length > 0);
       expect(seen.messages.map((m) => JSON.parse(m.payload).repo)).toEqual(['acme/marker']);
       expect(heads.messages.map((m) => m.topic)).toEqual(['pushfleet/heads/acme/marker/refs%2Fheads%2Fmain']);
     };
