@@ -3,8 +3,8 @@ import { Command } from 'commander';
 import { simpleGit } from 'simple-git';
 import { z } from 'zod';
 import { validateConfig } from '../shared/config-file.js';
-import { parseRef } from '../shared/git-ref.js';
-import { GitRef, PushMessage, RepoName, SCHEMA_VERSION, Sha, ZERO_SHA } from '../shared/messages.js';
+import { GitRef, RepoName, Sha, ZERO_SHA, type PushMessage } from '../shared/messages.js';
+import { buildPushMessage } from '../shared/push-message.js';
 import { connectMqtt } from '../shared/mqtt-connection.js';
 import { publishPush } from '../hub/push-publisher.js';
 import { runCommand } from './process-lifecycle.js';
@@ -24,7 +24,6 @@ type NotifyFlags = z.infer<typeof NotifyFlags>;
 /** Reads what GitHub would send about a push from the repository itself. */
 async function describePush(flags: NotifyFlags): Promise<PushMessage> {
   const git = simpleGit({ baseDir: flags.gitDir });
-  const ref = parseRef(flags.ref)!;
   const created = flags.before === ZERO_SHA;
   const deleted = flags.after === ZERO_SHA;
   let forced = false;
@@ -38,15 +37,11 @@ async function describePush(flags: NotifyFlags): Promise<PushMessage> {
     const [id, timestamp, name, email, ...message] = out.split(SEP);
     headCommit = { id: id!, timestamp: timestamp!, author: { name: name!, email: email || null, username: null }, message: message.join(SEP).trim() };
   }
-  return PushMessage.parse({
-    v: SCHEMA_VERSION,
+  return buildPushMessage({
     deliveryId: randomUUID(),
     source: 'post-receive',
     repo: flags.repo,
     ref: flags.ref,
-    refType: ref.type,
-    branch: ref.type === 'branch' ? ref.name : null,
-    tag: ref.type === 'tag' ? ref.name : null,
     before: flags.before,
     after: flags.after,
     created,

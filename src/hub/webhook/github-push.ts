@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { parseRef } from '../../shared/git-ref.js';
-import { GitRef, PushMessage, RepoName, SCHEMA_VERSION, Sha } from '../../shared/messages.js';
+import { GitRef, RepoName, Sha, type PushMessage } from '../../shared/messages.js';
+import { buildPushMessage } from '../../shared/push-message.js';
 
 /** The part of GitHub's `push` event payload pushfleet reads; other fields are ignored. */
 const Person = z.object({
@@ -26,17 +26,12 @@ export type GitHubPushPayload = z.infer<typeof GitHubPushPayload>;
 
 /** GitHub's payload in, pushfleet's documented push message out. */
 export function toPushMessage(payload: GitHubPushPayload, deliveryId: string, receivedAt: Date): PushMessage {
-  const ref = parseRef(payload.ref)!; // GitRef already validated it
   const head = payload.head_commit;
-  return PushMessage.parse({
-    v: SCHEMA_VERSION,
+  return buildPushMessage({
     deliveryId,
     source: 'github',
     repo: payload.repository.full_name,
     ref: payload.ref,
-    refType: ref.type,
-    branch: ref.type === 'branch' ? ref.name : null,
-    tag: ref.type === 'tag' ? ref.name : null,
     before: payload.before,
     after: payload.after,
     created: payload.created,
