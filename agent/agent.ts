@@ -23,6 +23,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     JSON.stringify({ v: SCHEMA_VERSION, agent: config.id, state, labels: config.labels, version: VERSION, startedAt, at: new Date().toISOString() } satisfies AgentStatus);
   const statusTopic = agentStatusTopic(config.id);
 
+  log.info({ url: config.mqtt.url, agent: config.id }, 'connecting to MQTT broker');
   const mqtt = await connectMqtt(config.mqtt, { topic: statusTopic, payload: status('offline'), retain: true, qos: 1 });
   const publishState = (state: AppState) => {
     mqtt.publish(appStateTopic(config.id, state.app), JSON.stringify(state), { qos: 1, retain: true }, (err) => {

@@ -44,11 +44,12 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
   deliveries.pruneOld();
   const pruneTimer = setInterval(() => deliveries.pruneOld(), 86_400_000).unref();
 
+  log.info({ url: mqttConfig.url }, 'connecting to MQTT broker');
   const mqtt = await connectMqtt(mqttConfig);
-  mqtt.on('connect', () => log.info({ url: mqttConfig.url }, 'connected to MQTT broker'));
   mqtt.on('offline', () => log.warn({ url: mqttConfig.url }, 'MQTT broker unreachable; retrying'));
   mqtt.on('error', (err) => log.warn({ err: err.message }, 'MQTT error'));
   log.info({ url: mqttConfig.url, embedded: Boolean(broker) }, 'connected to MQTT broker');
+  mqtt.on('connect', () => log.info({ url: mqttConfig.url }, 'reconnected to MQTT broker'));
 
   const publisher: Publisher = {
     publish: async (topic, payload, opts) => {
