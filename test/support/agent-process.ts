@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -10,6 +10,7 @@ export type TestApp = { name: string; repo: string; branch?: string; tag?: strin
 /** Writes an agent YAML config and starts `pushfleet agent` on it as a real process. */
 export async function startAgentProcess(cleanup: Cleanup, opts: { id: string; mqttUrl: string; apps: TestApp[]; labels?: Record<string, string> }): Promise<CliProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'pushfleet-agent-'));
+  cleanup.defer(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'agent.yaml');
   writeFileSync(file, stringify({ id: opts.id, mqtt: { url: opts.mqttUrl }, labels: opts.labels ?? {}, heartbeatSeconds: 5, log: { level: 'debug' }, apps: opts.apps }));
   const agent = new CliProcess(['agent', '--config', file]);
