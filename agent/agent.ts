@@ -24,7 +24,10 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   const statusTopic = agentStatusTopic(config.id);
 
   log.info({ url: config.mqtt.url, agent: config.id }, 'connecting to MQTT broker');
-  const mqtt = await connectMqtt(config.mqtt, { topic: statusTopic, payload: status('offline'), retain: true, qos: 1 });
+  const mqtt = await connectMqtt(config.mqtt, {
+    will: { topic: statusTopic, payload: status('offline'), retain: true, qos: 1 },
+    onRetry: (err) => log.warn({ err: err.message }, 'MQTT broker unreachable; retrying'),
+  });
   const publishState = (state: AppState) => {
     mqtt.publish(appStateTopic(config.id, state.app), JSON.stringify(state), { qos: 1, retain: true }, (err) => {
       if (err) log.warn({ app: state.app, err: err.message }, 'state not published');

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { readConfigFile, validateConfig } from '../shared/config-file.js';
-import { MqttConnectionConfig } from '../shared/mqtt-connection.js';
+import type { MqttClient } from 'mqtt';
+import { connectMqtt, MqttConnectionConfig } from '../shared/mqtt-connection.js';
+import { CommandError } from './process-lifecycle.js';
 
 export type MqttFlags = { config?: string; mqttUrl?: string };
 
@@ -19,4 +21,14 @@ export function mqttFromFlags(flags: MqttFlags): MqttConnectionConfig {
   const fromFile = flags.config ? validateConfig(HasMqtt, readConfigFile(flags.config), flags.config).mqtt : undefined;
   const url = flags.mqttUrl ?? fromFile?.url ?? 'mqtt://127.0.0.1:1883';
   return validateConfig(MqttConnectionConfig, { ...fromFile, url, clientId: undefined }, flags.mqttUrl ? '--mqtt-url' : (flags.config ?? '(default)'));
+}
+
+/** Connects a command to its broker, failing with one clear line when none answers in time. */
+export async function connectFromFlags(flags: MqttFlags, timeoutSeconds: number): Promise<MqttClient> {
+  const cfg = mqttFromFlags(flags);
+  try {
+    return await connectMqtt(cfg, { timeoutMs: timeoutSeconds * 1000 });
+  } catch (err) {
+    throw new CommandError(`cannot reach the broker at ${cfg.url}: ${(err as Error).message}`);
+  }
 }

@@ -5,10 +5,9 @@ import { z } from 'zod';
 import { validateConfig } from '../shared/config-file.js';
 import { GitRef, RepoName, Sha, ZERO_SHA, type PushMessage } from '../shared/messages.js';
 import { buildPushMessage } from '../shared/push-message.js';
-import { connectMqtt } from '../shared/mqtt-connection.js';
 import { publishPush } from '../hub/push-publisher.js';
 import { runCommand } from './process-lifecycle.js';
-import { mqttFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
+import { connectFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
 
 const NotifyFlags = z.object({
   repo: RepoName,
@@ -33,7 +32,8 @@ async function describePush(flags: NotifyFlags): Promise<PushMessage> {
   let headCommit: PushMessage['headCommit'] = null;
   if (!deleted) {
     const SEP = '\x1f';
-    const out = await git.raw(['show', '-s', `--format=%H${SEP}%aI${SEP}%an${SEP}%ae${SEP}%B`, flags.after]);
+    // Peel an annotated tag to its commit: `git show` of a tag object prints the tag header first.
+    const out = await git.raw(['show', '-s', `--format=%H${SEP}%aI${SEP}%an${SEP}%ae${SEP}%B`, `${flags.after}^{commit}`]);
     const [id, timestamp, name, email, ...message] = out.split(SEP);
     headCommit = { id: id!, timestamp: timestamp!, author: { name: name!, email: email || null, username: null }, message: message.join(SEP).trim() };
   }
@@ -64,12 +64,12 @@ export function notifyCommand(): Command {
     .option('--pusher <name>', 'who pushed', process.env.USER ?? 'unknown')
     .option('--clone-url <url>', 'clone URL to report (agents clone from their own config)', process.cwd())
     .option('--git-dir <dir>', 'repository to read the commit from', process.env.GIT_DIR ?? '.')
-    .option('--timeout <ms>', 'how long to wait for the broker to acknowledge', (v) => Number(v), 5000)
+    .option('--timeout <ms>', 'how long to wait for the broker to answer and acknowledge', (v) => Number(v), 5000)
     .action((raw: Record<string, string> & MqttFlags & { timeout: number }) =>
       runCommand(async () => {
         const flags = validateConfig(NotifyFlags, raw, 'flags');
         const push = await describePush(flags);
-        const client = await connectMqtt(mqttFromFlags(raw));
+        const client = await connectFromFlags(raw, raw.timeout / 1000);
         try {
           await publishPush(client, push, raw.timeout);
         } finally {

@@ -4,6 +4,11 @@ import { ConfigError } from '../shared/config-file.js';
 /** Exit codes: 0 done, 1 failed at run time, 2 bad usage or config (fix the command or file). */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
+/** An expected failure of a command (broker unreachable, …): printed as one line, exit 1. */
+export class CommandError extends Error {
+  override name = 'CommandError';
+}
+
 /** Runs a command's body, turning a ConfigError into a one-line message and exit code 2. */
 export async function runCommand(body: () => Promise<number | void>): Promise<void> {
   try {
@@ -15,7 +20,7 @@ export async function runCommand(body: () => Promise<number | void>): Promise<vo
       process.exitCode = EXIT.usage;
       return;
     }
-    process.stderr.write(`pushfleet: ${(err as Error).stack ?? err}\n`);
+    process.stderr.write(`pushfleet: ${err instanceof CommandError ? err.message : ((err as Error).stack ?? err)}\n`);
     process.exitCode = EXIT.failure;
   }
 }

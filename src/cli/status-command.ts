@@ -1,9 +1,8 @@
 import { Command } from 'commander';
 import { AgentStatus, AppState, decode, Heartbeat } from '../shared/messages.js';
-import { connectMqtt } from '../shared/mqtt-connection.js';
 import { AGENTS_ALL, ROOT } from '../shared/topics.js';
-import { EXIT, parsePositiveNumber, runCommand } from './process-lifecycle.js';
-import { mqttFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
+import { parsePositiveNumber, runCommand } from './process-lifecycle.js';
+import { connectFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
 import { emptySnapshot, renderStatusTable, type AgentEntry, type FleetSnapshot } from './status-table.js';
 
 const AGENT_TOPIC = new RegExp(`^${ROOT}/agents/([^/]+)/(status|heartbeat|apps/([^/]+))$`);
@@ -33,16 +32,8 @@ export function statusCommand(): Command {
     .option('--wait <seconds>', 'how long to wait for the broker to answer', parsePositiveNumber, 5)
     .action((flags: MqttFlags & { json?: boolean; wait: number }) =>
       runCommand(async () => {
-        const cfg = mqttFromFlags(flags);
         const snapshot = emptySnapshot();
-        const client = await Promise.race([
-          connectMqtt(cfg),
-          new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${flags.wait} s`)), flags.wait * 1000).unref()),
-        ]).catch((err: Error) => {
-          process.stderr.write(`pushfleet status: cannot reach the broker at ${cfg.url}: ${err.message}\n`);
-          return null;
-        });
-        if (!client) return EXIT.failure;
+        const client = await connectFromFlags(flags, flags.wait);
         client.on('message', (topic, payload) => collect(snapshot, topic, payload));
         await client.subscribeAsync(AGENTS_ALL, { qos: 1 });
         // Retained messages arrive right after SUBACK; a round trip to our own topic marks their end.

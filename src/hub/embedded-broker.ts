@@ -7,7 +7,7 @@ export type EmbeddedBroker = { url: string; port: number; close(): Promise<void>
 
 /** The zero-setup broker: aedes on a TCP port, in the hub's process. */
 export async function startEmbeddedBroker(host: string, port: number, log: Logger): Promise<EmbeddedBroker> {
-  const aedes = await Aedes.createBroker({ drainTimeout: 30_000 });
+  const aedes = await Aedes.createBroker({ drainTimeout: 30_000, concurrency: 2000 });
   aedes.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'mqtt client error'));
   const server: Server = createServer(aedes.handle);
   server.listen(port, host);

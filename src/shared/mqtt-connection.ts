@@ -50,7 +50,38 @@ export function clientOptions(cfg: MqttConnectionConfig, will?: Will): IClientOp
   };
 }
 
-/** Connects and resolves on the first CONNACK; afterwards mqtt.js reconnects by itself. */
-export async function connectMqtt(cfg: MqttConnectionConfig, will?: Will): Promise<MqttClient> {
-  return mqtt.connectAsync(cfg.url, clientOptions(cfg, will));
+export type ConnectOptions = {
+  will?: Will;
+  /** Services pass this: connection errors are reported and mqtt.js keeps retrying. */
+  onRetry?: (err: Error) => void;
+  /** Commands pass this: give up when no CONNACK came within it. */
+  timeoutMs?: number;
+};
+
+/**
+ * Connects and resolves on the first CONNACK. Without `onRetry` the first error rejects, so a
+ * command fails at once with the reason instead of retrying forever.
+ */
+export function connectMqtt(cfg: MqttConnectionConfig, opts: ConnectOptions = {}): Promise<MqttClient> {
+  const client = mqtt.connect(cfg.url, clientOptions(cfg, opts.will));
+  // mqtt.js leaves Nagle's algorithm on; with delayed ACKs that stalls QoS 1 round trips ~40 ms.
+  client.on('connect', () => (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true));
+  return new Promise((resolve, reject) => {
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      client.off('connect', onConnect);
+      client.off('error', onError);
+      client.end(true);
+      reject(err);
+    };
+    const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => fail(new Error(`no answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+    const onConnect = () => {
+      clearTimeout(timer);
+      client.off('error', onError);
+      resolve(client);
+    };
+    const onError = (err: Error) => (opts.onRetry ? opts.onRetry(err) : fail(err));
+    client.once('connect', onConnect);
+    client.on('error', onError);
+  });
 }

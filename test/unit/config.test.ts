@@ -48,6 +48,8 @@ describe('config', () => {
     expect(agentErrors({ mqtt: { url: 'mqtt://x' }, apps: [{ ...minimalApp, repo: 'acme' }] })).toMatch(/apps\.0\.repo/);
     expect(agentErrors({ mqtt: { url: 'mqtt://x' }, apps: [{ ...minimalApp, name: 'a/b' }] })).toMatch(/apps\.0\.name/);
     expect(agentErrors({ mqtt: { url: 'mqtt://x' }, apps: [{ ...minimalApp, typo: 1 }] })).toMatch(/typo/);
-    expect(agentErrors({ apps: [] })).toMatch(/mqtt.*apps|apps.*mqtt/s);
+    expect(agentErrors({ apps: [] })).toMatch(/mqtt: .*expected object/);
+    expect(agentErrors({ mqtt: { url: 'mqtt://x' }, apps: [] })).toMatch(/apps: list at least one app/);
+    expect(agentErrors({ mqtt: { url: 'tcp://x' }, apps: [minimalApp] })).toMatch(/mqtt\.url/);
   });
 });
