@@ -1,0 +1,187 @@
+import { spawn } from 'node:child_process';
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Cleanup } from '../support/cleanup.js';
+import { freePort } from '../support/ports.js';
+import { runProcess, show } from '../support/run-process.js';
+import { waitFor } from '../support/wait.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
+const UNITS = ['pushfleet-hub.service', 'pushfleet-agent.service'] as const;
+const INSTALL_DIR = '/opt/pushfleet';
+
+/** Not skipped when missing: CI installs it (Debian package "systemd"), so absence is a failure. */
+function systemdAnalyze(): string {
+  const dirs = ['/usr/bin', '/bin', ...(process.env.PATH ?? '').split(delimiter)];
+  for (const dir of dirs) {
+    const file = join(dir, 'systemd-analyze');
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      // keep looking
+    }
+  }
+  throw new Error('systemd-analyze is not installed (Debian package "systemd"); .ci/install-deps installs it');
+}
+
+type Unit = Map<string, string[]>;
+
+/** "Section.Key" → every value assigned to it, in order (enough for our own unit files). */
+function parseUnit(text: string): Unit {
+  const unit: Unit = new Map();
+  let section = '';
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#') || line.startsWith(';')) continue;
+    const header = /^\[(.+)\]$/.exec(line);
+    if (header) {
+      section = header[1]!;
+      continue;
+    }
+    const eq = line.indexOf('=');
+    const key = `${section}.${line.slice(0, eq)}`;
+    unit.set(key, [...(unit.get(key) ?? []), line.slice(eq + 1)]);
+  }
+  return unit;
+}
+
+const read = (name: string) => readFileSync(join(ROOT, 'systemd', name), 'utf8');
+const one = (unit: Unit, key: string) => unit.get(key)?.at(-1);
+
+/** The unit's ExecStart= argv, with the install directory pointed at this checkout. */
+function execStart(unit: Unit): string[] {
+  return one(unit, 'Service.ExecStart')!.replaceAll(INSTALL_DIR, ROOT).split(/\s+/);
+}
+
+/** The unit's Environment= assignments as an object. */
+function environment(unit: Unit): Record<string, string> {
+  return Object.fromEntries((unit.get('Service.Environment') ?? []).flatMap((v) => v.split(/\s+/)).map((kv) => kv.split('=', 2) as [string, string]));
+}
+
+describe('systemd units', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  function tempDir(): string {
+    const dir = mkdtempSync(join(tmpdir(), 'pushfleet-systemd-'));
+    cleanup.defer(() => rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  }
+
+  /**
+   * `systemd-analyze verify` on a copy whose ExecStart points at this checkout instead of
+   * /opt/pushfleet. verify exits 0 even for unknown keys or unparsable values (it only logs
+   * them), so the meaningful check is "nothing logged about this file".
+   */
+  async function verify(name: string, text: string) {
+    const dir = tempDir();
+    const file = join(dir, name);
+    writeFileSync(file, text.replaceAll(INSTALL_DIR, ROOT));
+    const result = await runProcess(systemdAnalyze(), ['verify', file], { env: { ...process.env, SYSTEMD_LOG_LEVEL: 'info', SYSTEMD_PAGER: '' } });
+    const aboutUnit = `${result.stdout}\n${result.stderr}`.split('\n').filter((l) => l.includes(name) || l.includes(dir));
+    return { result, aboutUnit };
+  }
+
+  it.each(UNITS)('%s passes systemd-analyze verify without a single warning', async (name) => {
+    const { result, aboutUnit } = await verify(name, read(name));
+    expect(result.code, show(result)).toBe(0);
+    expect(aboutUnit, show(result)).toEqual([]);
+    // The script ExecStart runs must exist (verify only checks the executable, /usr/bin/env).
+    const argv = execStart(parseUnit(read(name)));
+    expect(existsSync(argv[2]!), `${argv[2]} (run "npx tsc -p .")`).toBe(true);
+  });
+
+  it('verify would catch a broken unit (the check above is not vacuous)', async () => {
+    const broken = read('pushfleet-hub.service').replace('RestartSec=5', 'RestartSec=five').replace('ProtectHome=yes', 'ProtectHome=yes\nProtectHomes=yes');
+    const { aboutUnit } = await verify('pushfleet-hub.service', broken);
+    expect(aboutUnit.join('\n')).toMatch(/RestartSec|five/);
+    expect(aboutUnit.join('\n')).toContain("Unknown key 'ProtectHomes'");
+  });
+
+  it.each(UNITS)('%s has the service settings the install guide relies on', (name) => {
+    const unit = parseUnit(read(name));
+    const kind = name.includes('hub') ? 'hub' : 'agent';
+    expect(one(unit, 'Service.Type')).toBe('simple');
+    expect(one(unit, 'Service.ExecStart')).toBe(`/usr/bin/env node ${INSTALL_DIR}/dist/src/cli/main.js ${kind} --config /etc/pushfleet/${kind}.yaml`);
+    expect(one(unit, 'Service.User')).toBe('pushfleet');
+    expect(one(unit, 'Service.Group')).toBe('pushfleet');
+    expect(one(unit, 'Service.Restart')).toBe('on-failure');
+    expect(one(unit, 'Service.RestartSec')).toBe('5');
+    expect(one(unit, 'Service.KillSignal')).toBe('SIGTERM');
+    expect(one(unit, 'Service.EnvironmentFile')).toBe('-/etc/pushfleet/%N.env');
+    expect(environment(unit)).toMatchObject({ NODE_ENV: 'production' });
+    expect(one(unit, 'Install.WantedBy')).toBe('multi-user.target');
+  });
+
+  it('hardens the hub strongly, but leaves Node its JIT', async () => {
+    const unit = parseUnit(read('pushfleet-hub.service'));
+    expect(one(unit, 'Service.NoNewPrivileges')).toBe('yes');
+    expect(one(unit, 'Service.ProtectSystem')).toBe('strict');
+    expect(one(unit, 'Service.StateDirectory')).toBe('pushfleet');
+    expect(one(unit, 'Service.RestrictAddressFamilies')).toBe('AF_INET AF_INET6 AF_UNIX');
+    // V8 maps W+X memory; with this set, node aborts at start-up.
+    expect(unit.has('Service.MemoryDenyWriteExecute')).toBe(false);
+    // systemd's own score: ≤ 2.0 ("OK"); the threshold is in tenths.
+    const result = await runProcess(systemdAnalyze(), ['security', '--offline=true', '--threshold=20', '--no-pager', join(ROOT, 'systemd', 'pushfleet-hub.service')]);
+    expect(result.code, show(result)).toBe(0);
+  });
+
+  it('keeps sudo usable for the agent: nothing that sets no_new_privs', () => {
+    const unit = parseUnit(read('pushfleet-agent.service'));
+    // Each of these implies NoNewPrivileges=yes for a non-root service (systemd.exec(5)), which
+    // would make sudo (setuid) fail and with it `sudo systemctl restart <app>`.
+    const impliesNoNewPrivileges = [
+      'NoNewPrivileges', 'DynamicUser', 'LockPersonality', 'MemoryDenyWriteExecute', 'PrivateDevices', 'ProtectClock',
+      'ProtectHostname', 'ProtectKernelLogs', 'ProtectKernelModules', 'ProtectKernelTunables', 'RestrictAddressFamilies',
+      'RestrictNamespaces', 'RestrictRealtime', 'RestrictSUIDSGID', 'SystemCallArchitectures', 'SystemCallFilter', 'SystemCallLog',
+    ];
+    const set = impliesNoNewPrivileges.filter((k) => unit.has(`Service.${k}`) && one(unit, `Service.${k}`) !== 'no');
+    expect(set).toEqual([]);
+    expect(['full', 'strict']).toContain(one(unit, 'Service.ProtectSystem'));
+    if (one(unit, 'Service.ProtectSystem') === 'strict') expect(unit.get('Service.ReadWritePaths')?.join(' ')).toContain('/srv');
+    // The agent lets a running update finish on SIGTERM: only it may get the signal, with time to spare.
+    expect(one(unit, 'Service.KillMode')).toBe('mixed');
+    expect(one(unit, 'Service.TimeoutStopSec')).toMatch(/min|h/);
+  });
+
+  it("the agent unit's command line starts the real CLI (checked with --check)", async () => {
+    const unit = parseUnit(read('pushfleet-agent.service'));
+    const dir = tempDir();
+    const config = join(dir, 'agent.yaml');
+    writeFileSync(config, stringify({ id: 'unit-test', mqtt: { url: 'mqtt://127.0.0.1:1' }, apps: [{ name: 'web', repo: 'acme/web', branch: 'main', path: join(dir, 'web'), restart: ['/opt/pushfleet/hooks/systemd-restart', 'web.service'] }] }));
+    const [file, ...args] = execStart(unit).map((a) => (a === '/etc/pushfleet/agent.yaml' ? config : a));
+    const result = await runProcess(file!, [...args, '--check'], { env: { ...process.env, ...environment(unit) } });
+    expect(result.code, show(result)).toBe(0);
+    expect(result.stdout).toContain('valid (agent unit-test, 1 app(s))');
+  });
+
+  it("the hub unit's command line runs the hub in $STATE_DIRECTORY and stops cleanly on its KillSignal", async () => {
+    const unit = parseUnit(read('pushfleet-hub.service'));
+    const dir = tempDir();
+    const stateDir = join(dir, 'state');
+    const config = join(dir, 'hub.yaml');
+    writeFileSync(config, stringify({ http: { host: '127.0.0.1', port: await freePort() }, broker: { port: await freePort() } }));
+    const [file, ...args] = execStart(unit).map((a) => (a === '/etc/pushfleet/hub.yaml' ? config : a));
+    // What systemd would hand the service: Environment=, and $STATE_DIRECTORY from StateDirectory=.
+    const env = { ...process.env, ...environment(unit), STATE_DIRECTORY: stateDir, PUSHFLEET_WEBHOOK_SECRET: '', PUSHFLEET_LOG_JSON: '1' };
+    const child = spawn(file!, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    cleanup.defer(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      return exited;
+    });
+    await waitFor(() => `"webhook listening" from the hub:\n${output}`, () => output.includes('webhook listening'));
+    // The hub put its generated secret in the directory systemd gave it, not in ~/.local/state.
+    expect(statSync(join(stateDir, 'webhook-secret')).mode & 0o777).toBe(0o600);
+    child.kill(one(unit, 'Service.KillSignal') as NodeJS.Signals);
+    expect(await exited, output).toBe(0);
+  });
+});
