@@ -69,6 +69,16 @@ describe('message schema', () => {
     expect(decode(PushMessage, JSON.stringify(msg))).toEqual({ ok: true, value: msg });
   });
 
+  it('carries a bounded excerpt of unbounded commit text', () => {
+    const payload = githubPushPayload({ after: SHA });
+    payload.head_commit.message = 'x'.repeat(100_000);
+    payload.head_commit.author.name = 'n'.repeat(1000);
+    const msg = toPushMessage(GitHubPushPayload.parse(payload), 'd', new Date());
+    expect(msg.headCommit?.message).toHaveLength(4096);
+    expect(msg.headCommit?.message.endsWith('…')).toBe(true);
+    expect(msg.headCommit?.author.name).toHaveLength(200);
+  });
+
   it('names the offending key and never throws on bad input', () => {
     expect(decode(PushMessage, '{not json')).toMatchObject({ ok: false, error: expect.stringContaining('not valid JSON') });
     const bad = decode(PushMessage, JSON.stringify({ v: 1, after: 'xyz' }));
