@@ -9,7 +9,8 @@ export type EmbeddedBroker = { url: string; port: number; close(): Promise<void>
 export async function startEmbeddedBroker(host: string, port: number, log: Logger): Promise<EmbeddedBroker> {
   const aedes = await Aedes.createBroker({ drainTimeout: 30_000, concurrency: 2000 });
   aedes.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'mqtt client error'));
-  const server: Server = createServer(aedes.handle);
+  // No Nagle: small QoS 1 acks would otherwise wait for delayed ACKs (~40 ms a round trip).
+  const server: Server = createServer({ noDelay: true }, aedes.handle);
   server.listen(port, host);
   await once(server, 'listening');
   const address = server.address();
