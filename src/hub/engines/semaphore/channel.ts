@@ -1,0 +1,252 @@
+import type { SemInfo } from '../../../shared/messages.js';
+import type { Clock } from '../engine.js';
+import { alarmAt, type Alarm } from './alarm.js';
+import type { ChannelOptions } from './config.js';
+import { QuotaWindow } from './quota-window.js';
+import type { SemaphoreStore, StoredJob } from './store.js';
+
+export type Job = Omit<StoredJob, 'channel'>;
+export type ExpiryReason = 'timeout' | 'queue-timeout';
+
+/** What the state tells the outside world; the engine turns each into an MQTT message. */
+export type SemaphoreEvents = {
+  granted(channel: string, job: Job): void;
+  queued(channel: string, job: Job, position: number, waiting: number): void;
+  expired(channel: string, job: Job, reason: ExpiryReason): void;
+};
+
+export type ChannelDeps = {
+  clock: Clock;
+  store: SemaphoreStore;
+  events: SemaphoreEvents;
+  positionUpdateMs: number;
+  /** Called when the channel holds nothing any more, so its owner can drop it. */
+  onIdle(channel: string): void;
+};
+
+type Entry = { job: Job; alarm?: Alarm; toldPosition?: number };
+
+/** Position updates go to the head of the queue only: beyond it they would cost O(queue) per grant. */
+const POSITION_UPDATES_FOR = 100;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * One channel's slots, FIFO queue and quota windows. Every change is stored before its event is
+ * emitted. Grants happen on the change that allows them (a release, an expiry, a raised limit, or
+ * the one alarm set for when the quota window frees), never by polling.
+ */
+export class SemaphoreChannel {
+  private readonly working = new Map<string, Entry>();
+  /** Insertion order is queue order. */
+  private readonly waiting = new Map<string, Entry>();
+  private readonly windows: QuotaWindow[];
+  private wake?: Alarm;
+  private positions?: Alarm;
+  private grantsSincePrune = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly options: ChannelOptions,
+    private override: number | undefined,
+    private readonly deps: ChannelDeps,
+  ) {
+    this.windows = options.quotas.map((rule) => new QuotaWindow(rule));
+  }
+
+  get max(): number {
+    return this.override ?? this.options.maxConcurrentJobs;
+  }
+
+  has(uid: string): boolean {
+    return this.working.has(uid) || this.waiting.has(uid);
+  }
+
+  /** Grants at once when nobody waits, a slot is free and the quotas allow; else queues. */
+  register(job: Job): 'granted' | 'queued' {
+    const now = this.deps.clock.now();
+    if (this.waiting.size === 0 && this.working.size < this.max && this.quotaFreeAt(now) <= now) {
+      this.grant(job, now, true);
+      return 'granted';
+    }
+    this.deps.store.insertJob({ channel: this.name, ...job });
+    const entry = this.enqueue(job);
+    entry.toldPosition = this.waiting.size;
+    this.deps.events.queued(this.name, job, this.waiting.size, this.waiting.size);
+    this.pump();
+    return 'queued';
+  }
+
+  /** Ends a job, working or waiting (finished and aborted both do). False if the uid is unknown. */
+  remove(uid: string): boolean {
+    const entry = this.working.get(uid) ?? this.waiting.get(uid);
+    if (!entry) return false;
+    this.drop(entry);
+    this.deps.store.deleteJob(this.name, uid);
+    this.pump();
+    return true;
+  }
+
+  setOverride(max: number | undefined): void {
+    this.override = max;
+    this.pump();
+  }
+
+  /** Puts back a stored job without events; `resume` re-arms everything afterwards. */
+  restore(job: Job): void {
+    if (job.grantedAt === null) this.waiting.set(job.uid, { job });
+    else this.working.set(job.uid, { job });
+  }
+
+  restoreGrant(at: number): void {
+    for (const w of this.windows) w.record(at);
+  }
+
+  /** After a restart: expires what ran out while the hub was down, re-arms the rest, grants what it can. */
+  resume(): void {
+    const now = this.deps.clock.now();
+    for (const entry of [...this.working.values(), ...this.waiting.values()]) {
+      const at = this.expiresAt(entry.job);
+      if (at !== null && at <= now) this.expire(entry, entry.job.grantedAt === null ? 'queue-timeout' : 'timeout');
+      else this.armExpiry(entry);
+    }
+    this.pump();
+  }
+
+  info(): Omit<SemInfo, 'v' | 'channel'> {
+    const now = this.deps.clock.now();
+    return {
+      maxConcurrentJobs: this.max,
+      timeoutOffset: this.options.timeoutOffset,
+      working: [...this.working.values()].map(({ job }) => ({ uid: job.uid, grantedAt: iso(job.grantedAt!), expiresAt: iso(this.expiresAt(job)!) })),
+      waiting: [...this.waiting.values()].map(({ job }) => ({
+        uid: job.uid,
+        registeredAt: iso(job.registeredAt),
+        queueDeadline: job.queueDeadline === null ? null : iso(job.queueDeadline),
+      })),
+      quotas: this.windows.map((w) => {
+        const freeAt = w.freeAt(now);
+        return { ...w.rule, used: w.used(now), freeAt: freeAt > now ? iso(freeAt) : null };
+      }),
+    };
+  }
+
+  stop(): void {
+    for (const entry of [...this.working.values(), ...this.waiting.values()]) entry.alarm?.cancel();
+    this.wake?.cancel();
+    this.positions?.cancel();
+  }
+
+  private enqueue(job: Job): Entry {
+    const entry: Entry = { job };
+    this.waiting.set(job.uid, entry);
+    this.armExpiry(entry);
+    return entry;
+  }
+
+  private grant(job: Job, now: number, isNew: boolean): void {
+    job.grantedAt = now;
+    if (isNew) this.deps.store.insertJob({ channel: this.name, ...job });
+    else this.deps.store.markGranted(this.name, job.uid, now);
+    if (this.windows.length) this.recordGrant(now);
+    const entry: Entry = { job };
+    this.working.set(job.uid, entry);
+    this.armExpiry(entry);
+    this.deps.events.granted(this.name, job);
+  }
+
+  private recordGrant(now: number): void {
+    for (const w of this.windows) w.record(now);
+    this.deps.store.recordGrant(this.name, now);
+    // Old grant times only matter for the longest window; trim them now and then, not per grant.
+    if (++this.grantsSincePrune >= 256) {
+      this.grantsSincePrune = 0;
+      this.deps.store.pruneGrants(this.name, now - Math.max(...this.windows.map((w) => w.rule.seconds)) * 1000);
+    }
+  }
+
+  /** Grants waiters, head first, while slots and quotas allow; then checks whether the channel is idle. */
+  private pump(): void {
+    const now = this.deps.clock.now();
+    let moved = false;
+    while (this.waiting.size && this.working.size < this.max) {
+      const freeAt = this.quotaFreeAt(now);
+      if (freeAt > now) {
+        this.wakeAt(freeAt);
+        break;
+      }
+      const [uid, entry] = this.waiting.entries().next().value!;
+      this.waiting.delete(uid);
+      entry.alarm?.cancel();
+      this.grant(entry.job, now, false);
+      moved = true;
+    }
+    if (moved) this.schedulePositions();
+    if (this.working.size === 0 && this.waiting.size === 0) this.idle(now);
+  }
+
+  /** No jobs left: drop the channel now, or once its last quota window has emptied. */
+  private idle(now: number): void {
+    const emptyAt = Math.max(0, ...this.windows.map((w) => w.emptyAt(now) ?? 0));
+    if (emptyAt > now) return this.wakeAt(emptyAt);
+    this.stop();
+    if (this.windows.length) this.deps.store.pruneGrants(this.name, now);
+    this.deps.onIdle(this.name);
+  }
+
+  private wakeAt(at: number): void {
+    this.wake?.cancel();
+    this.wake = alarmAt(this.deps.clock, at, () => {
+      this.wake = undefined;
+      this.pump();
+    });
+  }
+
+  private quotaFreeAt(now: number): number {
+    let at = now;
+    for (const w of this.windows) at = Math.max(at, w.freeAt(now));
+    return at;
+  }
+
+  private expiresAt(job: Job): number | null {
+    if (job.grantedAt !== null) return job.grantedAt + job.timeoutMs + this.options.timeoutOffset * 1000;
+    return job.queueDeadline;
+  }
+
+  private armExpiry(entry: Entry): void {
+    const at = this.expiresAt(entry.job);
+    if (at === null) return;
+    const reason: ExpiryReason = entry.job.grantedAt === null ? 'queue-timeout' : 'timeout';
+    entry.alarm = alarmAt(this.deps.clock, at, () => {
+      this.expire(entry, reason);
+      this.pump();
+    });
+  }
+
+  private expire(entry: Entry, reason: ExpiryReason): void {
+    this.drop(entry);
+    this.deps.store.deleteJob(this.name, entry.job.uid);
+    this.deps.events.expired(this.name, entry.job, reason);
+  }
+
+  private drop(entry: Entry): void {
+    entry.alarm?.cancel();
+    this.working.delete(entry.job.uid);
+    if (this.waiting.delete(entry.job.uid)) this.schedulePositions();
+  }
+
+  /** Tells the head of the queue its new positions, at most once per positionUpdateMs. */
+  private schedulePositions(): void {
+    if (this.positions || this.deps.positionUpdateMs === 0 || this.waiting.size === 0) return;
+    this.positions = alarmAt(this.deps.clock, this.deps.clock.now() + this.deps.positionUpdateMs, () => {
+      this.positions = undefined;
+      let position = 0;
+      for (const entry of this.waiting.values()) {
+        if (++position > POSITION_UPDATES_FOR) break;
+        if (entry.toldPosition === position) continue;
+        entry.toldPosition = position;
+        this.deps.events.queued(this.name, entry.job, position, this.waiting.size);
+      }
+    });
+  }
+}

@@ -1,0 +1,133 @@
+import {
+  check,
+  decodeSemConcurrency,
+  decodeSemUid,
+  SCHEMA_VERSION,
+  SemRegister,
+  type SemErrorCode,
+  type SemErrorEvent,
+  type SemExpired,
+  type SemInfo,
+  type SemQueued,
+} from '../../../shared/messages.js';
+import { semaphoreFilters, semaphoreRootErrorTopic, semaphoreTopic } from '../../../shared/topics.js';
+import type { Engine, EngineContext } from '../engine.js';
+import { channelOptionsResolver, type SemaphoreConfig } from './config.js';
+import { SemaphoreState, type SemaphoreEvents } from './semaphore-state.js';
+import { SqliteSemaphoreStore } from './store.js';
+import { parseSemaphoreTopic } from './topic.js';
+
+/**
+ * The MQTT side of the semaphore: parses coordinosaur topics and payloads, hands them to
+ * SemaphoreState and publishes what it reports. A bad message is answered with an error event
+ * and changes nothing.
+ */
+export class SemaphoreEngine implements Engine {
+  readonly name = 'semaphore';
+  readonly subscriptions: readonly string[];
+  private readonly state: SemaphoreState;
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly config: SemaphoreConfig,
+  ) {
+    this.subscriptions = semaphoreFilters(config.prefix);
+    this.state = new SemaphoreState({
+      options: channelOptionsResolver(config),
+      clock: ctx.clock,
+      store: new SqliteSemaphoreStore(ctx.db),
+      events: this.events,
+      positionUpdateMs: config.positionUpdateMs,
+    });
+  }
+
+  async start(): Promise<void> {
+    this.state.load();
+    if (this.state.activeChannels) this.ctx.log.info({ channels: this.state.activeChannels }, 'semaphore state restored');
+  }
+
+  async stop(): Promise<void> {
+    this.state.stop();
+  }
+
+  handle(topic: string, payload: Buffer): void {
+    const t = parseSemaphoreTopic(this.config.prefix, topic);
+    if (t.kind === 'own') return;
+    if (t.kind === 'bad') return this.reject(t.route, t.channel, topic, t.code, t.error);
+    const { route, channel } = t;
+    switch (t.action) {
+      case 'register':
+        return this.register(route, channel, topic, payload);
+      case 'finished':
+      case 'aborted': {
+        const uid = decodeSemUid(payload);
+        if (!uid.ok) return this.reject(route, channel, topic, 'bad-payload', `expected the job uid as payload: ${uid.error}`);
+        if (!this.state.remove(channel, uid.value)) {
+          return this.reject(route, channel, topic, 'unknown-uid', `no job "${uid.value}" is working or waiting in channel "${channel}"`, uid.value);
+        }
+        this.ctx.log.debug({ channel, uid: uid.value, action: t.action }, 'semaphore job ended');
+        return;
+      }
+      case 'concurrency/set': {
+        const max = decodeSemConcurrency(payload);
+        if (!max.ok) return this.reject(route, channel, topic, 'bad-payload', max.error);
+        this.state.setConcurrency(channel, max.value);
+        this.ctx.log.info({ channel, max: max.value }, 'semaphore concurrency set');
+        return;
+      }
+      case 'infos': {
+        const info: SemInfo = { v: SCHEMA_VERSION, ...this.state.info(channel) };
+        return this.send(semaphoreTopic(route, channel, 'infos/reply'), JSON.stringify(info));
+      }
+    }
+  }
+
+  private register(route: string, channel: string, topic: string, payload: Buffer): void {
+    let json: unknown;
+    try {
+      json = JSON.parse(payload.toString('utf8'));
+    } catch (err) {
+      return this.reject(route, channel, topic, 'bad-json', `register payload is not valid JSON: ${(err as Error).message}`);
+    }
+    const uidHint = typeof (json as { uid?: unknown })?.uid === 'string' ? (json as { uid: string }).uid : undefined;
+    const reg = check(SemRegister, json);
+    if (!reg.ok) return this.reject(route, channel, topic, 'bad-payload', `register payload: ${reg.error}`, uidHint);
+    const { uid, timeout, queueTimeout } = reg.value;
+    const outcome = this.state.register(channel, {
+      uid,
+      route,
+      timeoutMs: timeout * 1000,
+      queueTimeoutMs: queueTimeout === undefined ? undefined : queueTimeout * 1000,
+    });
+    if (outcome === 'duplicate') {
+      return this.reject(route, channel, topic, 'duplicate-uid', `job "${uid}" already holds a slot or a queue place in channel "${channel}"`, uid);
+    }
+    this.ctx.log.debug({ channel, uid, outcome }, 'semaphore job registered');
+  }
+
+  /** Replies go to the prefix style (with or without "/") the job's client used. */
+  private readonly events: SemaphoreEvents = {
+    granted: (channel, job) => this.send(semaphoreTopic(job.route, channel, 'go', job.uid), job.uid),
+    queued: (channel, job, position, waiting) => {
+      const msg: SemQueued = { v: SCHEMA_VERSION, uid: job.uid, position, waiting };
+      this.send(semaphoreTopic(job.route, channel, 'queued', job.uid), JSON.stringify(msg));
+    },
+    expired: (channel, job, reason) => {
+      this.ctx.log.info({ channel, uid: job.uid, reason }, 'semaphore job expired');
+      const msg: SemExpired = { v: SCHEMA_VERSION, uid: job.uid, reason, at: new Date(this.ctx.clock.now()).toISOString() };
+      this.send(semaphoreTopic(job.route, channel, 'expired', job.uid), JSON.stringify(msg));
+    },
+  };
+
+  private reject(route: string, channel: string | undefined, topic: string, code: SemErrorCode, error: string, uid?: string): void {
+    this.ctx.log.debug({ topic, code, error }, 'semaphore message rejected');
+    const msg: SemErrorEvent = { v: SCHEMA_VERSION, code, error, ...(uid !== undefined && { uid }), topic };
+    this.send(channel === undefined ? semaphoreRootErrorTopic(route) : semaphoreTopic(route, channel, 'error'), JSON.stringify(msg));
+  }
+
+  private send(topic: string, payload: string): void {
+    this.ctx.publisher
+      .publish(topic, payload, { qos: 1 })
+      .catch((err: unknown) => this.ctx.log.warn({ topic, err: (err as Error).message }, 'semaphore publish failed'));
+  }
+}

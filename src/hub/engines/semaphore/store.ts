@@ -1,0 +1,94 @@
+import type { StateDb } from '../../state-db.js';
+
+/** A job as persisted: all a restarted hub needs to re-arm it. Times are epoch milliseconds. */
+export type StoredJob = {
+  channel: string;
+  uid: string;
+  /** The topic prefix the client used ("coordinosaur" or "/coordinosaur"); replies go there. */
+  route: string;
+  timeoutMs: number;
+  registeredAt: number;
+  queueDeadline: number | null;
+  grantedAt: number | null;
+};
+
+export type StoredState = {
+  jobs: StoredJob[];
+  grants: { channel: string; at: number }[];
+  concurrency: { channel: string; max: number }[];
+};
+
+/** Where the semaphore keeps its state; SQLite in the hub, the same class over `:memory:` in unit tests. */
+export interface SemaphoreStore {
+  insertJob(job: StoredJob): void;
+  markGranted(channel: string, uid: string, at: number): void;
+  deleteJob(channel: string, uid: string): void;
+  recordGrant(channel: string, at: number): void;
+  /** Forgets grant times at or before `before`: they no longer count against any quota. */
+  pruneGrants(channel: string, before: number): void;
+  setConcurrency(channel: string, max: number | null): void;
+  load(): StoredState;
+}
+
+/** Each call is one autocommitted statement: every change is on disk before its event is published. */
+export class SqliteSemaphoreStore implements SemaphoreStore {
+  private readonly stmt;
+
+  constructor(private readonly db: StateDb) {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS semaphore_jobs (
+        channel TEXT NOT NULL, uid TEXT NOT NULL, route TEXT NOT NULL, timeout_ms INTEGER NOT NULL,
+        registered_at INTEGER NOT NULL, queue_deadline INTEGER, granted_at INTEGER,
+        PRIMARY KEY (channel, uid));
+      CREATE TABLE IF NOT EXISTS semaphore_grants (channel TEXT NOT NULL, at INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS semaphore_grants_by_channel ON semaphore_grants (channel, at);
+      CREATE TABLE IF NOT EXISTS semaphore_concurrency (channel TEXT PRIMARY KEY, max INTEGER NOT NULL);
+    `);
+    this.stmt = {
+      insert: db.prepare(
+        'INSERT INTO semaphore_jobs (channel, uid, route, timeout_ms, registered_at, queue_deadline, granted_at) VALUES (@channel, @uid, @route, @timeoutMs, @registeredAt, @queueDeadline, @grantedAt)',
+      ),
+      grant: db.prepare('UPDATE semaphore_jobs SET granted_at = ? WHERE channel = ? AND uid = ?'),
+      remove: db.prepare('DELETE FROM semaphore_jobs WHERE channel = ? AND uid = ?'),
+      record: db.prepare('INSERT INTO semaphore_grants (channel, at) VALUES (?, ?)'),
+      prune: db.prepare('DELETE FROM semaphore_grants WHERE channel = ? AND at <= ?'),
+      setMax: db.prepare('INSERT INTO semaphore_concurrency (channel, max) VALUES (?, ?) ON CONFLICT(channel) DO UPDATE SET max = excluded.max'),
+      clearMax: db.prepare('DELETE FROM semaphore_concurrency WHERE channel = ?'),
+      // rowid grows with each insert, so it keeps every channel's FIFO order across restarts.
+      jobs: db.prepare<[], StoredJob>(
+        'SELECT channel, uid, route, timeout_ms AS timeoutMs, registered_at AS registeredAt, queue_deadline AS queueDeadline, granted_at AS grantedAt FROM semaphore_jobs ORDER BY rowid',
+      ),
+      grants: db.prepare<[], { channel: string; at: number }>('SELECT channel, at FROM semaphore_grants ORDER BY at'),
+      concurrency: db.prepare<[], { channel: string; max: number }>('SELECT channel, max FROM semaphore_concurrency'),
+    };
+  }
+
+  insertJob(job: StoredJob): void {
+    this.stmt.insert.run(job);
+  }
+
+  markGranted(channel: string, uid: string, at: number): void {
+    this.stmt.grant.run(at, channel, uid);
+  }
+
+  deleteJob(channel: string, uid: string): void {
+    this.stmt.remove.run(channel, uid);
+  }
+
+  recordGrant(channel: string, at: number): void {
+    this.stmt.record.run(channel, at);
+  }
+
+  pruneGrants(channel: string, before: number): void {
+    this.stmt.prune.run(channel, before);
+  }
+
+  setConcurrency(channel: string, max: number | null): void {
+    if (max === null) this.stmt.clearMax.run(channel);
+    else this.stmt.setMax.run(channel, max);
+  }
+
+  load(): StoredState {
+    return { jobs: this.stmt.jobs.all(), grants: this.stmt.grants.all(), concurrency: this.stmt.concurrency.all() };
+  }
+}

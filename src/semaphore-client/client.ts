@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import type { MqttClient } from 'mqtt';
+import { decode, SemErrorEvent, SemExpired, SemInfo, SemQueued } from '../shared/messages.js';
+import { SEM_DEFAULT_PREFIX, semaphoreTopic } from '../shared/topics.js';
+import { SemaphoreError } from './errors.js';
+
+export { SemaphoreError, type SemaphoreErrorCode } from './errors.js';
+
+export type AcquireOptions = {
+  /** Seconds the job may hold the slot before the hub takes it back (plus the channel's offset). */
+  timeout: number;
+  /** Seconds to wait in the queue at most; the hub enforces it. */
+  queueTimeout?: number;
+  /** Aborting while waiting withdraws the registration and rejects with code `aborted`. */
+  signal?: AbortSignal;
+  /** Defaults to a random UUID. */
+  uid?: string;
+  /** Called when the hub reports the job's place in the queue (1 = next). */
+  onQueued?(position: number, waiting: number): void;
+};
+
+export type Lease = {
+  readonly uid: string;
+  readonly channel: string;
+  /** Aborts (reason: SemaphoreError `expired`) if the hub takes the slot back before release. */
+  readonly signal: AbortSignal;
+  /** Publishes `finished`: the job is done. Idempotent. */
+  release(): Promise<void>;
+  /** Publishes `aborted`: the job gave up. Idempotent. */
+  abort(): Promise<void>;
+};
+
+type Listener = (topic: string, payload: Buffer) => void;
+
+/**
+ * A coordinosaur-protocol client over an mqtt.js connection the caller owns. It subscribes to
+ * its replies before it registers, so a go that follows at once is never missed.
+ */
+export class SemaphoreClient {
+  private readonly prefix: string;
+  private readonly listeners = new Set<Listener>();
+  /** Filters are shared between concurrent acquires on one channel: unsubscribe after the last one. */
+  private readonly filterUsers = new Map<string, number>();
+
+  constructor(
+    private readonly mqtt: MqttClient,
+    opts: { prefix?: string } = {},
+  ) {
+    this.prefix = opts.prefix ?? SEM_DEFAULT_PREFIX;
+    mqtt.on('message', (topic, payload) => this.listeners.forEach((l) => l(topic, payload)));
+  }
+
+  async acquire(channel: string, opts: AcquireOptions): Promise<Lease> {
+    const uid = opts.uid ?? randomUUID();
+    const topic = (action: Parameters<typeof semaphoreTopic>[2], id?: string) => semaphoreTopic(this.prefix, channel, action, id);
+    if (opts.signal?.aborted) throw new SemaphoreError('aborted', 'aborted before registering');
+    const filters = [`${this.prefix}/${channel}/+/${uid}`, topic('error')];
+    await this.use(filters);
+
+    return new Promise<Lease>((resolve, reject) => {
+      let state: 'waiting' | 'held' | 'done' = 'waiting';
+      const expiry = new AbortController();
+      const finish = () => {
+        state = 'done';
+        this.listeners.delete(listener);
+        opts.signal?.removeEventListener('abort', onAbort);
+        void this.unuse(filters);
+      };
+      const fail = (err: SemaphoreError) => {
+        finish();
+        reject(err);
+      };
+      const end = async (action: 'finished' | 'aborted') => {
+        if (state !== 'held') return;
+        finish();
+        await this.mqtt.publishAsync(topic(action), uid, { qos: 1 });
+      };
+      const onAbort = () => {
+        if (state !== 'waiting') return;
+        fail(new SemaphoreError('aborted', `stopped waiting for a slot in "${channel}"`));
+        void this.mqtt.publishAsync(topic('aborted'), uid, { qos: 1 }).catch(() => undefined);
+      };
+      const listener: Listener = (t, payload) => {
+        if (t === topic('go', uid) && state === 'waiting') {
+          state = 'held';
+          resolve({ uid, channel, signal: expiry.signal, release: () => end('finished'), abort: () => end('aborted') });
+        } else if (t === topic('queued', uid) && state === 'waiting') {
+          const q = decode(SemQueued, payload);
+          if (q.ok) opts.onQueued?.(q.value.position, q.value.waiting);
+        } else if (t === topic('expired', uid)) {
+          const e = decode(SemExpired, payload);
+          const reason = e.ok ? e.value.reason : 'timeout';
+          if (state === 'waiting') fail(new SemaphoreError('queue-timeout', `waited longer than ${opts.queueTimeout} s for a slot in "${channel}"`));
+          else if (state === 'held' && reason === 'timeout') {
+            finish();
+            expiry.abort(new SemaphoreError('expired', `the hub took back the slot in "${channel}" after the ${opts.timeout} s timeout`));
+          }
+        } else if (t === topic('error') && state === 'waiting') {
+          const e = decode(SemErrorEvent, payload);
+          if (e.ok && e.value.uid === uid && e.value.topic.endsWith('/register')) fail(new SemaphoreError('rejected', `the hub refused the registration: ${e.value.error}`, e.value));
+        }
+      };
+      this.listeners.add(listener);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      const register = JSON.stringify({ uid, timeout: opts.timeout, ...(opts.queueTimeout !== undefined && { queueTimeout: opts.queueTimeout }) });
+      this.mqtt.publishAsync(topic('register'), register, { qos: 1 }).catch((err: Error) => fail(new SemaphoreError('rejected', `could not register: ${err.message}`)));
+    });
+  }
+
+  /** Asks the hub for a channel's slots, queue and quotas. */
+  async info(channel: string, timeoutMs = 5000): Promise<SemInfo> {
+    const reply = semaphoreTopic(this.prefix, channel, 'infos/reply');
+    await this.use([reply]);
+    try {
+      return await new Promise<SemInfo>((resolve, reject) => {
+        const timer = setTimeout(() => done(new SemaphoreError('no-answer', `no infos reply for "${channel}" within ${timeoutMs} ms (is the hub running?)`)), timeoutMs);
+        const listener: Listener = (t, payload) => {
+          if (t !== reply) return;
+          const d = decode(SemInfo, payload);
+          if (d.ok) done(d.value);
+        };
+        const done = (result: SemInfo | Error) => {
+          clearTimeout(timer);
+          this.listeners.delete(listener);
+          if (result instanceof Error) reject(result);
+          else resolve(result);
+        };
+        this.listeners.add(listener);
+        this.mqtt.publishAsync(semaphoreTopic(this.prefix, channel, 'infos'), '', { qos: 1 }).catch(done);
+      });
+    } finally {
+      await this.unuse([reply]);
+    }
+  }
+
+  private async use(filters: string[]): Promise<void> {
+    const fresh = filters.filter((f) => {
+      const n = this.filterUsers.get(f) ?? 0;
+      this.filterUsers.set(f, n + 1);
+      return n === 0;
+    });
+    if (fresh.length) await this.mqtt.subscribeAsync(fresh, { qos: 1 });
+  }
+
+  private async unuse(filters: string[]): Promise<void> {
+    const last = filters.filter((f) => {
+      const n = (this.filterUsers.get(f) ?? 1) - 1;
+      if (n <= 0) this.filterUsers.delete(f);
+      else this.filterUsers.set(f, n);
+      return n <= 0;
+    });
+    if (last.length && this.mqtt.connected) await this.mqtt.unsubscribeAsync(last).catch(() => undefined);
+  }
+}

@@ -1,0 +1,24 @@
+import type { SemErrorEvent } from '../shared/messages.js';
+
+/**
+ * Why an acquire failed or a lease ended early:
+ * - `aborted`: the caller's signal fired while waiting (the registration was withdrawn);
+ * - `queue-timeout`: the hub dropped the waiter after its queueTimeout;
+ * - `rejected`: the hub refused the register (see `event`, e.g. duplicate-uid or bad-payload);
+ * - `expired`: the hub took a held slot back after timeout + offset (a lease's signal reason);
+ * - `no-answer`: an infos request got no reply in time.
+ */
+export type SemaphoreErrorCode = 'aborted' | 'queue-timeout' | 'rejected' | 'expired' | 'no-answer';
+
+export class SemaphoreError extends Error {
+  override name = 'SemaphoreError';
+
+  constructor(
+    readonly code: SemaphoreErrorCode,
+    message: string,
+    /** The hub's error event, for `rejected`. */
+    readonly event?: SemErrorEvent,
+  ) {
+    super(message);
+  }
+}
