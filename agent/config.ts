@@ -3,9 +3,10 @@ import { z } from 'zod';
 import { RepoName } from '../src/shared/messages.js';
 import { MqttConnectionConfig } from '../src/shared/mqtt-connection.js';
 import { TOPIC_LEVEL } from '../src/shared/topics.js';
+import { Argv } from './argv.js';
+import { OrchestratorNodeConfig } from './node/node-config.js';
 
-/** A command as an argv array: never a shell string, so no message field can become code. */
-export const Argv = z.array(z.string().min(1)).min(1, 'expected a non-empty argv array like ["systemctl", "restart", "web"]');
+export { Argv };
 
 const Seconds = z.number().positive();
 
@@ -49,10 +50,14 @@ export const AgentConfig = z
     labels: z.record(z.string(), z.string()).default({}),
     heartbeatSeconds: Seconds.default(30),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().prefault({}),
-    apps: z.array(AppConfig).min(1, 'list at least one app'),
+    apps: z.array(AppConfig).default([]),
+    /** Makes this agent a playbook node (agent/node/, src/hub/engines/orchestrator/README.md). */
+    orchestrator: OrchestratorNodeConfig.optional(),
   })
   .strict()
   .superRefine((cfg, ctx) => {
+    // An agent that only runs playbook actions needs no app.
+    if (cfg.apps.length === 0 && !cfg.orchestrator) ctx.addIssue({ code: 'custom', path: ['apps'], message: 'list at least one app (or configure orchestrator:)' });
     const seen = new Set<string>();
     cfg.apps.forEach((app, i) => {
       if (seen.has(app.name)) ctx.addIssue({ code: 'custom', path: ['apps', i, 'name'], message: `duplicate app name "${app.name}"` });

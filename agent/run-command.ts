@@ -15,6 +15,40 @@ export type RunOptions = {
   signal?: AbortSignal;
 };
 
+/** How a process ended; `error` is set when it could not be started at all. */
+export type ProcessExit = { code: number | null; signal: NodeJS.Signals | null; timedOut: boolean; tail: string; error: Error | null };
+
+export type ProcessOptions = {
+  cwd?: string;
+  env: NodeJS.ProcessEnv;
+  /** Terminate the process after this long (none: let it run). */
+  timeoutMs?: number;
+  /** Between SIGTERM and SIGKILL when terminating. */
+  killGraceMs?: number;
+  /** Start the process now but hold it before exec until `open()` (see GATE). */
+  gated?: boolean;
+  onLine?(stream: 'stdout' | 'stderr', line: string): void;
+};
+
+export type RunningProcess = {
+  readonly exited: Promise<ProcessExit>;
+  /** Lets a gated process exec its argv; nothing for one that was not gated. */
+  open(): void;
+  /** Signals the whole process group. */
+  kill(signal: NodeJS.Signals): void;
+  /** SIGTERM now, SIGKILL after the grace period if it is still there. */
+  terminate(): void;
+};
+
+/**
+ * The gate of a process started ahead of time: a fixed script that waits for one line on stdin,
+ * then execs its positional arguments. The argv is only ever "$@", passed to execve unchanged,
+ * never parsed by the shell. Forking a large Node process takes milliseconds of CPU; releasing a
+ * gate is one pipe write, so synchronised starts do not depend on how fast each host forks.
+ * If the agent dies first, the pipe closes, `read` fails and nothing runs.
+ */
+const GATE = ['/bin/sh', '-c', 'read -r _ && exec "$@"', 'pushfleet-gate'];
+
 /** Keeps the last few KB of a stream, for the state message of a failed step. */
 class Tail {
   private text = '';
@@ -27,57 +61,83 @@ class Tail {
 }
 
 /**
- * Runs one argv (no shell) in its own process group, logging each output line and killing the
- * whole group on timeout. Rejects with a StepError carrying the output tail.
+ * Starts one argv (no shell) in its own process group, so that signals reach whatever a wrapper
+ * script started too. Collects the output tail, passes each line to `onLine`, and terminates the
+ * group on timeout. Never rejects: `exited` says how it ended.
  */
-export function runCommand(argv: readonly string[], opts: RunOptions): Promise<void> {
-  const [file, ...args] = argv;
+export function startProcess(argv: readonly string[], opts: ProcessOptions): RunningProcess {
+  const [file, ...args] = opts.gated ? [...GATE, ...argv] : argv;
   const tail = new Tail();
-  return new Promise((resolve, reject) => {
-    const child = spawn(file!, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let timedOut = false;
-    const killGroup = (signal: NodeJS.Signals) => {
-      try {
-        process.kill(-child.pid!, signal);
-      } catch {
-        // already gone
-      }
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup('SIGTERM');
-      setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS).unref();
-    }, opts.timeoutMs);
-    const onAbort = () => killGroup('SIGTERM');
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-
-    for (const [name, stream] of [['stdout', child.stdout], ['stderr', child.stderr]] as const) {
-      let partial = '';
-      stream.setEncoding('utf8');
-      stream.on('data', (chunk: string) => {
-        tail.push(chunk);
-        const lines = (partial + chunk).split('\n');
-        partial = lines.pop()!;
-        for (const line of lines) opts.log.info({ step: opts.step, stream: name }, line);
-      });
-      stream.on('end', () => {
-        if (partial) opts.log.info({ step: opts.step, stream: name }, partial);
-      });
+  const child = spawn(file!, args, { cwd: opts.cwd, env: opts.env, stdio: [opts.gated ? 'pipe' : 'ignore', 'pipe', 'pipe'], detached: true });
+  child.stdin?.on('error', () => undefined); // the gate may be gone already: its exit says why
+  let timedOut = false;
+  let exited = false;
+  const kill = (signal: NodeJS.Signals) => {
+    if (exited || child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      // already gone
     }
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(new StepError(opts.step, `cannot run ${file}: ${err.message}`));
+  };
+  const terminate = () => {
+    kill('SIGTERM');
+    setTimeout(() => kill('SIGKILL'), opts.killGraceMs ?? KILL_GRACE_MS).unref();
+  };
+  const timer =
+    opts.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          terminate();
+        }, opts.timeoutMs);
+
+  for (const [name, stream] of [['stdout', child.stdout!], ['stderr', child.stderr!]] as const) {
+    let partial = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      tail.push(chunk);
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) opts.onLine?.(name, line);
     });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', onAbort);
-      if (code === 0) return resolve();
-      const why = timedOut
-        ? `timed out after ${opts.timeoutMs / 1000} s`
-        : signal
-          ? `killed by ${signal}`
-          : `exited with status ${code}`;
-      reject(new StepError(opts.step, `${argv.join(' ')} ${why}`, tail.toString()));
+    stream.on('end', () => {
+      if (partial) opts.onLine?.(name, partial);
     });
+  }
+  const done = new Promise<ProcessExit>((resolve) => {
+    const finish = (exit: Omit<ProcessExit, 'tail' | 'timedOut'>) => {
+      exited = true;
+      clearTimeout(timer);
+      resolve({ ...exit, timedOut, tail: tail.toString() });
+    };
+    child.on('error', (error) => finish({ code: null, signal: null, error }));
+    child.on('close', (code, signal) => finish({ code, signal, error: null }));
   });
+  return { exited: done, open: () => child.stdin?.end('\n'), kill, terminate };
+}
+
+/**
+ * Runs one argv to completion as an update step, logging each output line and killing the whole
+ * group on timeout. Rejects with a StepError carrying the output tail.
+ */
+export async function runCommand(argv: readonly string[], opts: RunOptions): Promise<void> {
+  const proc = startProcess(argv, {
+    cwd: opts.cwd,
+    env: opts.env,
+    timeoutMs: opts.timeoutMs,
+    onLine: (stream, line) => opts.log.info({ step: opts.step, stream }, line),
+  });
+  const onAbort = () => proc.kill('SIGTERM');
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const exit = await proc.exited;
+  opts.signal?.removeEventListener('abort', onAbort);
+  if (exit.error) throw new StepError(opts.step, `cannot run ${argv[0]}: ${exit.error.message}`);
+  if (exit.code === 0) return;
+  const why = exit.timedOut
+    ? `timed out after ${opts.timeoutMs / 1000} s`
+    : exit.signal
+      ? `killed by ${exit.signal}`
+      : `exited with status ${exit.code}`;
+  throw new StepError(opts.step, `${argv.join(' ')} ${why}`, exit.tail);
 }

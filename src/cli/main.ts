@@ -3,6 +3,8 @@ import { Command } from 'commander';
 import { agentCommand } from './agent-command.js';
 import { hubCommand } from './hub-command.js';
 import { notifyCommand } from './notify-command.js';
+import { playCommand } from './play-command.js';
+import { semCommand } from './sem-command.js';
 import { statusCommand } from './status-command.js';
 import { EXIT } from './process-lifecycle.js';
 import { VERSION } from '../shared/version.js';
@@ -18,7 +20,9 @@ const program = new Command('pushfleet')
   .addCommand(hubCommand())
   .addCommand(agentCommand())
   .addCommand(statusCommand())
-  .addCommand(notifyCommand());
+  .addCommand(notifyCommand())
+  .addCommand(playCommand())
+  .addCommand(semCommand());
 for (const cmd of program.commands) cmd.exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
 
 await program.parseAsync(process.argv);

@@ -2,6 +2,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { MqttConnectionConfig } from '../shared/mqtt-connection.js';
+import { SemaphoreConfig } from './engines/semaphore/config.js';
+import { OrchestratorConfig } from './engines/orchestrator/config.js';
 
 const Port = z.number().int().min(0).max(65535);
 const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -39,6 +41,8 @@ export const HubConfig = z
       .prefault({}),
     stateDir: z.string().default(defaultStateDir),
     log: z.object({ level: LogLevel.default('info') }).strict().prefault({}),
+    /** Settings of the hub's engines, one key each (see src/hub/engines/<name>/README.md). */
+    engines: z.object({ semaphore: SemaphoreConfig.prefault({}), orchestrator: OrchestratorConfig.prefault({}) }).strict().prefault({}),
   })
   .strict();
 export type HubConfig = z.infer<typeof HubConfig>;

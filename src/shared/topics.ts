@@ -20,3 +20,48 @@ export const AGENTS_ALL = `${ROOT}/agents/#`;
 
 /** A topic level may not hold separators or wildcards; agent and app names obey this. */
 export const TOPIC_LEVEL = /^[A-Za-z0-9._-]{1,128}$/;
+
+// ─── Orchestrator (issue 5) ─────────────────────────────────────────────────────────────────────
+export const AGENT_STATUS_ALL = `${ROOT}/agents/+/status`;
+
+/** The native protocol: JSON messages between hub, agents and `pushfleet play`. */
+const ORCH = `${ROOT}/orchestrator`;
+export const TIME_REQUEST = `${ORCH}/time/request`;
+export const timeReplyTopic = (agent: string): string => `${ORCH}/time/reply/${agent}`;
+export const nodeInfoTopic = (agent: string): string => `${ORCH}/nodes/${agent}/info`;
+export const nodeCommandTopic = (agent: string): string => `${ORCH}/nodes/${agent}/command`;
+export const nodeResultTopic = (agent: string): string => `${ORCH}/nodes/${agent}/result`;
+export const NODE_INFO_ALL = `${ORCH}/nodes/+/info`;
+export const NODE_RESULT_ALL = `${ORCH}/nodes/+/result`;
+export const runRequestTopic = (runId: string): string => `${ORCH}/runs/${runId}/request`;
+export const runCancelTopic = (runId: string): string => `${ORCH}/runs/${runId}/cancel`;
+export const runEventsTopic = (runId: string): string => `${ORCH}/runs/${runId}/events`;
+export const RUN_REQUEST_ALL = `${ORCH}/runs/+/request`;
+export const RUN_CANCEL_ALL = `${ORCH}/runs/+/cancel`;
+
+/**
+ * The seed's (MQTT-Orchestrate) plain-word topics, under a configurable root. The default is the
+ * root of the seed's global.config.sample, so its playbooks and nodes work unchanged.
+ */
+export const SEED_DEFAULT_ROOT = 'testlab';
+export const seedCommandTopic = (root: string, node: string): string => `${root}/${node}/COMMAND`;
+export const seedStatusTopic = (root: string, node: string): string => `${root}/${node}/STATUS`;
+export const seedResultTopic = (root: string, node: string): string => `${root}/${node}/RESULT`;
+export const seedStatusFilter = (root: string): string => `${root}/+/STATUS`;
+/** A seed root: one or more topic levels, no wildcards. */
+export const SEED_ROOT = /^[A-Za-z0-9._-]{1,128}(?:\/[A-Za-z0-9._-]{1,128}){0,7}$/;
+
+/**
+ * Semaphore engine (coordinosaur wire format): `{route}/{channel}/{action}[/{uid}]`, where route is
+ * the configured prefix (default "coordinosaur") with or without the leading "/" the client used.
+ */
+export const SEM_DEFAULT_PREFIX = 'coordinosaur';
+export type SemInput = 'register' | 'finished' | 'aborted' | 'concurrency/set' | 'infos';
+export type SemOutput = 'go' | 'queued' | 'expired' | 'error' | 'infos/reply';
+export const SEM_INPUTS: readonly string[] = ['register', 'finished', 'aborted', 'concurrency/set', 'infos'] satisfies SemInput[];
+/** Both prefix styles, as the seed's README (leading "/") and its server (none) disagree. */
+export const semaphoreFilters = (prefix: string): string[] => [`${prefix}/#`, `/${prefix}/#`];
+export const semaphoreTopic = (route: string, channel: string, action: SemInput | SemOutput, uid?: string): string =>
+  uid === undefined ? `${route}/${channel}/${action}` : `${route}/${channel}/${action}/${uid}`;
+/** Errors about topics too short to name a channel. */
+export const semaphoreRootErrorTopic = (route: string): string => `${route}/error`;

@@ -7,12 +7,24 @@ import type { Cleanup } from './cleanup.js';
 
 export type TestApp = { name: string; repo: string; branch?: string; tag?: string; path: string; remote: string; update?: string[][]; restart: string[]; health?: Record<string, unknown> };
 
+export type AgentProcessOptions = {
+  id: string;
+  mqttUrl: string;
+  /** None is fine when `orchestrator` is set. */
+  apps?: TestApp[];
+  labels?: Record<string, string>;
+  /** The agent config's `orchestrator:` section, as written in YAML. */
+  orchestrator?: Record<string, unknown>;
+  logLevel?: string;
+};
+
 /** Writes an agent YAML config and starts `pushfleet agent` on it as a real process. */
-export async function startAgentProcess(cleanup: Cleanup, opts: { id: string; mqttUrl: string; apps: TestApp[]; labels?: Record<string, string> }): Promise<CliProcess> {
+export async function startAgentProcess(cleanup: Cleanup, opts: AgentProcessOptions): Promise<CliProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'pushfleet-agent-'));
   cleanup.defer(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'agent.yaml');
-  writeFileSync(file, stringify({ id: opts.id, mqtt: { url: opts.mqttUrl }, labels: opts.labels ?? {}, heartbeatSeconds: 5, log: { level: 'debug' }, apps: opts.apps }));
+  const config = { id: opts.id, mqtt: { url: opts.mqttUrl }, labels: opts.labels ?? {}, heartbeatSeconds: 5, log: { level: opts.logLevel ?? 'debug' }, apps: opts.apps ?? [] };
+  writeFileSync(file, stringify({ ...config, ...(opts.orchestrator && { orchestrator: opts.orchestrator }) }));
   const agent = new CliProcess(['agent', '--config', file]);
   cleanup.defer(() => agent.stop('SIGKILL'));
   await agent.waitForLog('agent online', (l) => l.msg === 'agent online');

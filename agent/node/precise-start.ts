@@ -1,0 +1,37 @@
+import { preciseNow } from '../../src/hub/engines/orchestrator/precise-time.js';
+
+/**
+ * The timer wakes us this long before the start: Node timers have 1 ms steps, and run late while
+ * the event loop is busy (a garbage collection; the agent's heartbeat, whose host facts block the
+ * loop for 15-50 ms). Sleeping the rest in Atomics.wait keeps all of that away from the start
+ * instant, at the price of blocking this agent's event loop that long once per timed start: only
+ * a stall longer than this, already under way when the timer is due, can make a start late.
+ */
+const WAKE_EARLY_MS = 50;
+/** The last stretch is spun rather than slept: a futex wake-up has tens of microseconds of jitter. */
+const SPIN_MS = 0.1;
+const futex = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Calls `fn(t)` at local time `at` (preciseNow ms) with sub-millisecond precision: a timer to a few
+ * ms before, then Atomics.wait (a kernel sleep with microsecond resolution that burns no CPU, so
+ * many nodes on few cores do not starve each other) until just before, then a short spin. Blocks
+ * the event loop for at most WAKE_EARLY_MS. `t` is the actual time; a past `at` fires at once.
+ * Returns a cancel function.
+ */
+export function runAt(at: number, fn: (t: number) => void, now: () => number = preciseNow): () => void {
+  let cancelled = false;
+  const fire = () => {
+    if (cancelled) return;
+    const sleepMs = at - now() - SPIN_MS;
+    if (sleepMs > 0) Atomics.wait(futex, 0, 0, sleepMs);
+    let t = now();
+    while (t < at) t = now();
+    fn(t);
+  };
+  const timer = setTimeout(fire, Math.max(0, at - now() - WAKE_EARLY_MS));
+  return () => {
+    cancelled = true;
+    clearTimeout(timer);
+  };
+}

@@ -1,0 +1,137 @@
+/**
+ * `orchestrator`: how close together N agents start one step, over 100 rounds, for N = 10 (the
+ * issue's figure) and N = 2 (the seed's own measurement: 2 nodes on loopback). The hub runs as a
+ * child process on its embedded aedes broker (as `pushfleet hub` would); the nodes are real
+ * `pushfleet agent` processes on this machine whose action is /bin/true.
+ *
+ * - native: one playbook of 100 steps, each on all N agents, one after the other; every step is
+ *   "start at T" with T = now + MARGIN. Skew = max − min of the agents' actual start times (hub
+ *   clock, i.e. each agent's own clock corrected by its measured offset).
+ * - seed mode: the seed's way, for comparison: N SEND TICK published back to back, each node
+ *   starting as soon as its command arrives. Command-to-start = a node's start time − the moment
+ *   its SEND was published; both on their own clocks, which on one machine are the same clock.
+ *
+ * All agents share this machine's cores: with more agents than cores, the figures measure the
+ * scheduler as much as the orchestrator (one agent per machine has no such contention).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { MqttClient } from 'mqtt';
+import { stringify } from 'yaml';
+import { playNative } from '../../src/cli/native-play.js';
+import { preciseNow } from '../../src/hub/engines/orchestrator/precise-time.js';
+import { decode, NodeResult, type RunReport } from '../../src/shared/messages.js';
+import { connectMqtt } from '../../src/shared/mqtt-connection.js';
+import { SEED_DEFAULT_ROOT, seedCommandTopic, seedResultTopic } from '../../src/shared/topics.js';
+import { Cleanup } from '../../test/support/cleanup.js';
+import { waitForClocks } from '../../test/support/orchestrator-fleet.js';
+import { BenchProcess, progress, startHubProcess } from '../support/processes.js';
+import { percentile, round, type Figures, type Scenario } from '../scenario.js';
+
+const ROUNDS = 100;
+/** Long enough for every agent to receive the command and fork its gated action before T. */
+const MARGIN_S = 0.2;
+const agentIds = (n: number) => Array.from({ length: n }, (_, i) => `bench-${String(i + 1).padStart(2, '0')}`);
+
+const spread = (xs: number[]) => Math.max(...xs) - Math.min(...xs);
+const stats = (name: string, samples: number[]): Figures => ({
+  [`${name} p50 (ms)`]: round(percentile(samples, 50), 3),
+  [`${name} p99 (ms)`]: round(percentile(samples, 99), 3),
+  [`${name} max (ms)`]: round(Math.max(...samples), 3),
+});
+
+async function startAgents(cleanup: Cleanup, mqttUrl: string, ids: readonly string[]): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'pushfleet-bench-agents-'));
+  cleanup.defer(() => rmSync(dir, { recursive: true, force: true }));
+  for (const id of ids) {
+    const file = join(dir, `${id}.yaml`);
+    const config = { id, mqtt: { url: mqttUrl }, labels: { bench: 'skew' }, log: { level: 'warn' }, orchestrator: { actions: { TICK: { command: ['true'] } } } };
+    writeFileSync(file, stringify(config));
+    const agent = new BenchProcess(['agent', '--config', file]);
+    cleanup.defer(() => agent.stop());
+  }
+  await waitForClocks(cleanup, mqttUrl, ids);
+  // Agents measure their clock a few times in their first seconds (the first is taken while all
+  // of them are still starting): give them that time, as a fleet that has been up would have had.
+  progress('letting the agents refine their clock offsets (12 s)');
+  await sleep(12_000);
+}
+
+/** ROUNDS steps on every agent, each waiting for the one before through a barrier. */
+function roundsPlaybook(): string {
+  const steps = Array.from({ length: ROUNDS }, (_, i) => [{ id: `r${i + 1}`, targets: { bench: 'skew' }, action: 'TICK' }, { barrier: `after-r${i + 1}` }]).flat();
+  return stringify({ name: 'skew', startMargin: MARGIN_S, steps });
+}
+
+async function native(client: MqttClient): Promise<Figures> {
+  const outcome = await playNative({ mqtt: client, progress: () => undefined, hubTimeoutMs: 10_000, cancelTimeoutMs: 10_000, signal: new AbortController().signal }, 'skew.yaml', roundsPlaybook());
+  if ('error' in outcome) throw new Error(outcome.error);
+  const report: RunReport = outcome.report;
+  if (report.status !== 'ok') throw new Error(`bench run ${report.status}: ${JSON.stringify(report.steps.find((s) => s.status !== 'ok'))}`);
+  const steps = report.steps.filter((s) => s.kind === 'action');
+  const nodes = steps.flatMap((s) => s.nodes);
+  return {
+    ...stats('native start skew', steps.map((s) => s.skewMs!)),
+    // Every agent shares this machine's clock: its own start times show the skew without offset errors.
+    ...stats('native start skew, own clocks', steps.map((s) => spread(s.nodes.map((n) => n.startedAt! - n.clockOffsetMs!)))),
+    ...stats('native start − T', nodes.map((n) => n.lateByMs!)),
+    ...stats('native command lead before T', nodes.map((n) => n.leadMs!)),
+    'native clock error estimate max (ms)': round(Math.max(...nodes.map((n) => n.clockErrorMs ?? NaN)), 3),
+    'native command-to-start = margin (ms)': MARGIN_S * 1000,
+  };
+}
+
+async function seed(client: MqttClient, ids: readonly string[]): Promise<Figures> {
+  const started = new Map<string, number>();
+  const finished = new Set<string>();
+  let roundDone: () => void = () => undefined;
+  client.on('message', (_topic, payload) => {
+    const r = decode(NodeResult, payload);
+    if (!r.ok) return;
+    if (r.value.phase === 'started') started.set(r.value.node, r.value.startedAt! - (r.value.clockOffsetMs ?? 0));
+    else if (finished.add(r.value.node).size === ids.length) roundDone();
+  });
+  await client.subscribeAsync(seedResultTopic(SEED_DEFAULT_ROOT, '+'), { qos: 1 });
+  const skews: number[] = [];
+  const latencies: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    started.clear();
+    finished.clear();
+    const done = new Promise<void>((resolve) => (roundDone = resolve));
+    const sentAt = new Map<string, number>();
+    for (const id of ids) {
+      sentAt.set(id, preciseNow());
+      client.publish(seedCommandTopic(SEED_DEFAULT_ROOT, id), 'TICK', { qos: 1 });
+    }
+    await done;
+    const starts = ids.map((id) => started.get(id)!);
+    skews.push(spread(starts));
+    latencies.push(...ids.map((id) => started.get(id)! - sentAt.get(id)!));
+  }
+  return { ...stats('seed-mode start skew', skews), ...stats('seed-mode command-to-start', latencies) };
+}
+
+const scenario = (agents: number): Scenario => ({
+  name: `orchestrator: start skew, ${agents} agents × ${ROUNDS} rounds`,
+  async run() {
+    const cleanup = new Cleanup();
+    try {
+      const ids = agentIds(agents);
+      const hub = await startHubProcess(cleanup);
+      progress(`starting ${agents} agents`);
+      await startAgents(cleanup, hub.mqttUrl, ids);
+      const client = await connectMqtt({ url: hub.mqttUrl, keepalive: 30 });
+      cleanup.defer(() => client.endAsync());
+      progress(`native: ${ROUNDS} rounds, start at T = now + ${MARGIN_S * 1000} ms`);
+      const nativeFigures = await native(client);
+      progress(`seed mode: ${ROUNDS} rounds of ${agents} SENDs`);
+      return { ...nativeFigures, ...(await seed(client, ids)) };
+    } finally {
+      await cleanup.run();
+    }
+  },
+});
+
+export const orchestratorScenarios: Scenario[] = [scenario(10), scenario(2)];

@@ -1,0 +1,56 @@
+import { randomUUID } from 'node:crypto';
+import type { MqttClient } from 'mqtt';
+import { decode, RunEvent, SCHEMA_VERSION, type RunCancel, type RunReport, type RunRequest } from '../shared/messages.js';
+import { runCancelTopic, runEventsTopic, runRequestTopic } from '../shared/topics.js';
+import { describeRunEvent } from './play-summary.js';
+
+export type NativePlayDeps = {
+  mqtt: MqttClient;
+  progress(line: string): void;
+  /** How long to wait for the hub to accept the run. */
+  hubTimeoutMs: number;
+  /** After a cancel, how long to wait for the hub's final report. */
+  cancelTimeoutMs: number;
+  /** Aborted on Ctrl-C: the hub is asked to stop every running action. */
+  signal: AbortSignal;
+};
+
+/**
+ * Submits a native playbook to the hub's orchestrator engine and follows the run's events
+ * until its report arrives. The hub does the scheduling; this is only its terminal.
+ */
+export async function playNative(deps: NativePlayDeps, file: string, playbook: string): Promise<{ report: RunReport } | { error: string }> {
+  const runId = `run-${randomUUID()}`;
+  const events = runEventsTopic(runId);
+  await deps.mqtt.subscribeAsync(events, { qos: 1 });
+  return new Promise((resolve) => {
+    let deadline = setTimeout(() => finish({ error: `no hub answered within ${deps.hubTimeoutMs / 1000} s (is \`pushfleet hub\` running on this broker?)` }), deps.hubTimeoutMs);
+    const finish = (outcome: { report: RunReport } | { error: string }) => {
+      clearTimeout(deadline);
+      deps.mqtt.off('message', onMessage);
+      deps.signal.removeEventListener('abort', onAbort);
+      resolve(outcome);
+    };
+    const onMessage = (topic: string, payload: Buffer) => {
+      if (topic !== events) return;
+      const event = decode(RunEvent, payload);
+      if (!event.ok) return;
+      const line = describeRunEvent(event.value);
+      if (line) deps.progress(line);
+      if (event.value.type === 'accepted' && !deps.signal.aborted) clearTimeout(deadline);
+      if (event.value.type === 'rejected') finish({ error: event.value.error });
+      if (event.value.type === 'finished') finish({ report: event.value.report });
+    };
+    const onAbort = () => {
+      deps.progress('interrupted: asking the hub to stop every running action');
+      const cancel: RunCancel = { v: SCHEMA_VERSION, runId, reason: 'interrupted (SIGINT)' };
+      deps.mqtt.publishAsync(runCancelTopic(runId), JSON.stringify(cancel), { qos: 1 }).catch((err: Error) => finish({ error: `cannot cancel the run: ${err.message}` }));
+      clearTimeout(deadline);
+      deadline = setTimeout(() => finish({ error: `the hub sent no report within ${deps.cancelTimeoutMs / 1000} s of the cancel` }), deps.cancelTimeoutMs);
+    };
+    deps.mqtt.on('message', onMessage);
+    deps.signal.addEventListener('abort', onAbort, { once: true });
+    const request: RunRequest = { v: SCHEMA_VERSION, runId, file, playbook, requestedAt: new Date().toISOString() };
+    deps.mqtt.publishAsync(runRequestTopic(runId), JSON.stringify(request), { qos: 1 }).catch((err: Error) => finish({ error: `cannot submit the run: ${err.message}` }));
+  });
+}
