@@ -8,6 +8,7 @@ import { AppRunner } from './app-runner.js';
 import type { AgentConfig } from './config.js';
 import { readHostFacts } from './host-facts.js';
 import { appFollowsPush } from './match.js';
+import { startOrchestratorNode } from './node/orchestrator-node.js';
 
 export type RunningAgent = { apps: AppRunner[]; mqtt: MqttClient; stop(): Promise<void> };
 
@@ -44,8 +45,10 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     }
     const p = push.value;
     for (const runner of apps.filter((a) => appFollowsPush(a.app, p))) {
-      const taken = runner.worker.offer({ sha: p.after, ref: p.ref, deliveryId: p.deliveryId, receivedAt: p.receivedAt });
-      log.debug({ app: runner.app.name, sha: p.after, ref: p.ref, taken }, 'push offered');
+      // An annotated tag's `after` is the tag object; the head commit is what gets checked out.
+      const sha = p.headCommit?.id ?? p.after;
+      const taken = runner.worker.offer({ sha, ref: p.ref, deliveryId: p.deliveryId, receivedAt: p.receivedAt });
+      log.debug({ app: runner.app.name, sha, ref: p.ref, taken }, 'push offered');
     }
   };
   mqtt.on('message', onMessage);
@@ -55,7 +58,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     await mqtt.publishAsync(statusTopic, status('online'), { qos: 1, retain: true });
     for (const app of apps) publishState(app.current);
     // Subscribing again on every connect re-delivers retained heads: the convergence point.
-    await mqtt.subscribeAsync(filters, { qos: 1 });
+    if (filters.length) await mqtt.subscribeAsync(filters, { qos: 1 });
     log.info({ agent: config.id, apps: apps.map((a) => a.app.name), filters }, 'agent online');
   };
   mqtt.on('connect', () => {
@@ -63,6 +66,8 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   });
   mqtt.on('offline', () => log.warn('MQTT broker unreachable; retrying'));
   mqtt.on('error', (err) => log.warn({ err: err.message }, 'MQTT error'));
+  // Ready before "agent online", so whoever waits for that can send it playbook commands.
+  const node = config.orchestrator ? await startOrchestratorNode(config, config.orchestrator, log.child({ role: 'orchestrator' })) : undefined;
   await announce();
 
   const beat = async () => {
@@ -81,6 +86,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       mqtt.off('message', onMessage);
       // Let running updates finish: a half-applied update is worse than a slower stop.
       await Promise.all(apps.map((a) => a.worker.idle()));
+      await node?.stop();
       await mqtt.publishAsync(statusTopic, status('offline'), { qos: 1, retain: true }).catch(() => undefined);
       await mqtt.endAsync();
       log.info('agent stopped');
