@@ -3,8 +3,12 @@
  * and prints each one's figures. Speed is measured here, never asserted in tests.
  */
 import type { Scenario } from './scenario.js';
+import { webhookScenarios } from './scenarios/webhook.js';
+import { deployLatencyScenarios } from './scenarios/deploy-latency.js';
+import { semaphoreScenarios } from './scenarios/semaphore.js';
+import { orchestratorScenarios } from './scenarios/orchestrator.js';
 
-const registry: Scenario[] = [];
+const registry: Scenario[] = [...webhookScenarios, ...deployLatencyScenarios, ...semaphoreScenarios, ...orchestratorScenarios];
 
 const filter = process.argv[2];
 const selected = registry.filter((s) => !filter || s.name.includes(filter));
