@@ -1,14 +1,17 @@
 import type { MqttClient } from 'mqtt';
 import type { Logger } from '../src/shared/logger.js';
-import { decode, PushMessage, SCHEMA_VERSION, type AgentStatus, type AppState, type Heartbeat } from '../src/shared/messages.js';
+import { AgentDirective, decode, PushMessage, SCHEMA_VERSION, type AgentStatus, type AppState, type Heartbeat } from '../src/shared/messages.js';
 import { connectMqtt } from '../src/shared/mqtt-connection.js';
-import { agentHeartbeatTopic, agentStatusTopic, appStateTopic, headFilter } from '../src/shared/topics.js';
+import { appFollowsPush, pushedSha } from '../src/shared/push-match.js';
+import { agentHeartbeatTopic, agentPinTopic, agentRollbackTopic, agentStatusTopic, appStateTopic, DEFAULT_ENV, ENV_LABEL, headFilter } from '../src/shared/topics.js';
+import { SemaphoreClient } from '../src/semaphore-client/client.js';
+import { topicMatches } from '../src/shared/topic-match.js';
 import { VERSION } from '../src/shared/version.js';
 import { AppRunner } from './app-runner.js';
 import type { AgentConfig } from './config.js';
 import { readHostFacts } from './host-facts.js';
-import { appFollowsPush } from './match.js';
 import { startOrchestratorNode } from './node/orchestrator-node.js';
+import { RolloutGate } from './rollout-gate.js';
 
 export type RunningAgent = { apps: AppRunner[]; mqtt: MqttClient; stop(): Promise<void> };
 
@@ -34,22 +37,61 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       if (err) log.warn({ app: state.app, err: err.message }, 'state not published');
     });
   };
-  const apps = await Promise.all(config.apps.map((app) => AppRunner.create(app, config.id, log, publishState)));
+  const gate = config.apps.some((a) => a.rollout)
+    ? new RolloutGate(new SemaphoreClient(mqtt, { prefix: config.semaphore.prefix }), config.id, config.labels[ENV_LABEL] ?? DEFAULT_ENV, rolloutBudgetSeconds(config), log.child({ role: 'rollout' }))
+    : null;
+  const apps = await Promise.all(config.apps.map((app) => AppRunner.create(app, config.id, log, publishState, gate)));
+  const byName = new Map(apps.map((a) => [a.app.name, a]));
+  /** The newest push per retained head topic: what an app goes back to when it is unpinned. */
+  const heads = new Map<string, PushMessage>();
 
-  const onMessage = (topic: string, payload: Buffer) => {
-    if (payload.length === 0) return; // a cleared head: the ref was deleted
+  const offerPush = (p: PushMessage, runners: readonly AppRunner[]) => {
+    for (const runner of runners.filter((a) => a.pinnedSha === null && appFollowsPush(a.app, p))) {
+      const sha = pushedSha(p);
+      const taken = runner.worker.offer({ sha, ref: p.ref, deliveryId: p.deliveryId, receivedAt: p.receivedAt });
+      log.debug({ app: runner.app.name, sha, ref: p.ref, taken }, 'push offered');
+    }
+  };
+  const onHead = (topic: string, payload: Buffer) => {
+    if (payload.length === 0) {
+      heads.delete(topic); // a cleared head: the ref was deleted
+      return;
+    }
     const push = decode(PushMessage, payload);
     if (!push.ok) {
       log.warn({ topic, error: push.error }, 'ignored malformed push message');
       return;
     }
-    const p = push.value;
-    for (const runner of apps.filter((a) => appFollowsPush(a.app, p))) {
-      // An annotated tag's `after` is the tag object; the head commit is what gets checked out.
-      const sha = p.headCommit?.id ?? p.after;
-      const taken = runner.worker.offer({ sha, ref: p.ref, deliveryId: p.deliveryId, receivedAt: p.receivedAt });
-      log.debug({ app: runner.app.name, sha, ref: p.ref, taken }, 'push offered');
+    heads.set(topic, push.value);
+    offerPush(push.value, apps);
+  };
+  /** A pin (retained; empty = unpinned) or a rollback from the hub: only a SHA, applied with the app's own steps. */
+  const onDirective = (topic: string, payload: Buffer) => {
+    const pinnedApp = topic.startsWith(pinPrefix) ? topic.slice(pinPrefix.length) : null;
+    if (pinnedApp !== null && payload.length === 0) {
+      const runner = byName.get(pinnedApp);
+      if (!runner || runner.pinnedSha === null) return;
+      log.info({ app: pinnedApp }, 'unpinned; following pushes again');
+      runner.setPin(null);
+      for (const p of heads.values()) offerPush(p, [runner]);
+      return;
     }
+    const d = decode(AgentDirective, payload);
+    const runner = d.ok ? byName.get(d.value.app) : undefined;
+    if (!d.ok || !runner || d.value.sha === null) {
+      log.warn({ topic, error: d.ok ? `no app "${d.value.app}" with a SHA here` : d.error }, 'ignored malformed directive');
+      return;
+    }
+    const { kind, sha, at, rolloutId } = d.value;
+    log.info({ app: runner.app.name, kind, sha, rollout: rolloutId, by: d.value.by }, kind === 'pin' ? 'pinned by the hub' : 'rollback requested by the hub');
+    if (kind === 'pin') runner.setPin(sha);
+    runner.worker.offer({ sha, ref: runner.current.ref ?? 'refs/heads/pinned', deliveryId: `${kind}:${rolloutId ?? sha}:${at}`, receivedAt: at, direct: true });
+  };
+  const pinPrefix = agentPinTopic(config.id, '');
+  const directiveFilters = [agentPinTopic(config.id, '+'), agentRollbackTopic(config.id)];
+  const onMessage = (topic: string, payload: Buffer) => {
+    if (directiveFilters.some((f) => topicMatches(f, topic))) onDirective(topic, payload);
+    else if (filters.some((f) => topicMatches(f, topic))) onHead(topic, payload);
   };
   mqtt.on('message', onMessage);
 
@@ -57,11 +99,14 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   const announce = async () => {
     await mqtt.publishAsync(statusTopic, status('online'), { qos: 1, retain: true });
     for (const app of apps) publishState(app.current);
+    // Pins first: their retained messages then arrive before any head they override.
+    if (filters.length) await mqtt.subscribeAsync(directiveFilters, { qos: 1 });
     // Subscribing again on every connect re-delivers retained heads: the convergence point.
     if (filters.length) await mqtt.subscribeAsync(filters, { qos: 1 });
     log.info({ agent: config.id, apps: apps.map((a) => a.app.name), filters }, 'agent online');
   };
   mqtt.on('connect', () => {
+    gate?.reconnected();
     announce().catch((err) => log.warn({ err: (err as Error).message }, 'announce failed'));
   });
   mqtt.on('offline', () => log.warn('MQTT broker unreachable; retrying'));
@@ -84,7 +129,9 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     async stop() {
       clearInterval(heartbeat);
       mqtt.off('message', onMessage);
-      // Let running updates finish: a half-applied update is worse than a slower stop.
+      // Let running updates finish: a half-applied update is worse than a slower stop. Waits for
+      // a rollout grant end: the registration is withdrawn and taken again on the next start.
+      for (const a of apps) a.stopWaiting();
       await Promise.all(apps.map((a) => a.worker.idle()));
       await node?.stop();
       await mqtt.publishAsync(statusTopic, status('offline'), { qos: 1, retain: true }).catch(() => undefined);
@@ -92,4 +139,11 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       log.info('agent stopped');
     },
   };
+}
+
+/** How long a granted update may take at most: fetch, every step twice (a rollback), two health checks. */
+function rolloutBudgetSeconds(config: AgentConfig): number {
+  return Math.max(
+    ...config.apps.map((a) => 300 + a.stepTimeout * (a.update.length + 1) * 2 + (a.health?.timeout ?? 0) * 2),
+  );
 }

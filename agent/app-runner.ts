@@ -5,7 +5,9 @@ import { AppWorker, type Target } from './app-worker.js';
 import type { AppConfig } from './config.js';
 import { GitWorkdir } from './git-workdir.js';
 import { waitHealthy } from './health-check.js';
+import type { RolloutGate } from './rollout-gate.js';
 import { runCommand } from './run-command.js';
+import type { Lease } from '../src/semaphore-client/client.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -16,6 +18,11 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export class AppRunner {
   readonly worker: AppWorker;
   private state: AppState;
+  /** Aborted when a newer target should replace the one waiting for its rollout grant. */
+  private waiting: AbortController | null = null;
+  /** The rollout slot held while an update runs; given back once its outcome is published. */
+  private lease: Lease | null = null;
+  private stopping = false;
 
   private constructor(
     readonly app: AppConfig,
@@ -24,6 +31,7 @@ export class AppRunner {
     headSha: string | null,
     private readonly log: Logger,
     private readonly publish: (state: AppState) => void,
+    private readonly gate: RolloutGate | null,
   ) {
     this.state = {
       v: SCHEMA_VERSION,
@@ -37,21 +45,62 @@ export class AppRunner {
       lastError: null,
       durations: {},
       updatedAt: new Date().toISOString(),
+      follows: app.branch !== undefined ? { kind: 'branch', pattern: app.branch } : { kind: 'tag', pattern: app.tag! },
+      rollout: app.rollout,
+      pinnedSha: null,
     };
     this.worker = new AppWorker(headSha, {
-      apply: (target) => this.apply(target),
-      onStart: (target) => this.report({ state: 'updating', targetSha: target.sha, ref: target.ref }),
+      apply: (target) => this.admitted(target),
+      onStart: (target) => this.report({ state: this.needsGrant(target) ? 'waiting' : 'updating', targetSha: target.sha, ref: target.ref }),
       onDone: (target, result) => this.done(target, result),
+      onNewer: () => this.waiting?.abort(),
     });
   }
 
-  static async create(app: AppConfig, agentId: string, log: Logger, publish: (state: AppState) => void): Promise<AppRunner> {
+  static async create(app: AppConfig, agentId: string, log: Logger, publish: (state: AppState) => void, gate: RolloutGate | null): Promise<AppRunner> {
     const workdir = new GitWorkdir(app.path, app.remote);
-    return new AppRunner(app, agentId, workdir, await workdir.head(), log.child({ app: app.name }), publish);
+    return new AppRunner(app, agentId, workdir, await workdir.head(), log.child({ app: app.name }), publish, gate);
   }
 
   get current(): AppState {
     return this.state;
+  }
+
+  get pinnedSha(): string | null {
+    return this.state.pinnedSha;
+  }
+
+  /** Pinned (sha) or unpinned (null) by the hub; the pin itself is offered as a direct target. */
+  setPin(sha: string | null): void {
+    if (sha === this.state.pinnedSha) return;
+    if (sha === null) this.worker.forgetNewest();
+    this.report({ pinnedSha: sha });
+  }
+
+  /** Gives up a wait for a rollout grant (the agent is stopping); a running update is not touched. */
+  stopWaiting(): void {
+    this.stopping = true;
+    this.waiting?.abort();
+  }
+
+  private needsGrant(target: Target): boolean {
+    return this.gate !== null && this.app.rollout && !target.direct;
+  }
+
+  /** Waits for the rollout's grant when the app takes part in rollouts, then applies. */
+  private async admitted(target: Target): Promise<UpdateResult> {
+    if (!this.needsGrant(target)) return this.apply(target);
+    const waiting = new AbortController();
+    if (this.stopping) waiting.abort();
+    this.waiting = waiting;
+    const lease = await this.gate!.admit(this.app.name, target.sha, waiting.signal).finally(() => {
+      this.waiting = null;
+    });
+    const sha = this.worker.sha;
+    if (!lease) return { state: 'held', sha, previousSha: sha, error: null, durations: {} };
+    this.lease = lease;
+    this.report({ state: 'updating' });
+    return this.apply(target);
   }
 
   private report(change: Partial<AppState>): void {
@@ -93,8 +142,13 @@ export class AppRunner {
   private done(target: Target, result: UpdateResult): void {
     const error = result.error && { step: result.error.step, message: result.error.message, outputTail: result.error.outputTail };
     const fields = { sha: result.sha, targetSha: target.sha, state: result.state, durations: result.durations, error };
-    if (result.state === 'deployed') this.log.info(fields, 'update deployed');
+    if (result.state === 'deployed' || result.state === 'held') this.log.info(fields, `update ${result.state}`);
     else this.log.error(fields, `update ${result.state}`);
-    this.report({ state: result.state, sha: result.sha, targetSha: target.sha, ref: target.ref, lastError: error, durations: result.durations });
+    const ref = result.state === 'held' ? this.state.ref : target.ref;
+    this.report({ state: result.state, sha: result.sha, targetSha: target.sha, ref, lastError: error, durations: result.durations });
+    // After the state: the hub reads this host's outcome from it when the slot comes back.
+    const lease = this.lease;
+    this.lease = null;
+    if (lease) void (result.state === 'deployed' ? lease.release() : lease.abort()).catch((err: Error) => this.log.warn({ err: err.message }, 'rollout slot not returned'));
   }
 }

@@ -1,11 +1,20 @@
 import type { UpdateResult } from './apply-update.js';
 
-export type Target = { sha: string; ref: string; deliveryId: string; receivedAt: string };
+export type Target = {
+  sha: string;
+  ref: string;
+  deliveryId: string;
+  receivedAt: string;
+  /** The hub sent this SHA itself (a pin or a rollback): no rollout grant is needed. */
+  direct?: boolean;
+};
 
 export type WorkerHooks = {
   apply(target: Target): Promise<UpdateResult>;
   onStart(target: Target): void;
   onDone(target: Target, result: UpdateResult): void;
+  /** A newer target was queued while one is being applied (a rollout wait may give up for it). */
+  onNewer?(): void;
 };
 
 /**
@@ -42,10 +51,17 @@ export class AppWorker {
     if (target.deliveryId === this.lastAttempt) return false;
     if (target.sha === this.deployedSha && !this.running) return false;
     this.pending = target;
+    if (this.running) this.hooks.onNewer?.();
     this.running ??= this.drain().finally(() => {
       this.running = null;
     });
     return true;
+  }
+
+  /** Forgets the newest offer seen, so an older push is taken again (after an unpin). */
+  forgetNewest(): void {
+    this.newest = null;
+    this.lastAttempt = null;
   }
 
   /** Resolves when no update is running or queued. */

@@ -18,7 +18,8 @@ export type UpdateIo = {
 export type UpdateSteps = { update: readonly (readonly string[])[]; restart: readonly string[] };
 
 export type UpdateResult = {
-  state: Extract<AppStateName, 'deployed' | 'failed' | 'rolled-back'>;
+  /** held: a rollout cancelled the update before it started (see agent/rollout-gate.ts). */
+  state: Extract<AppStateName, 'deployed' | 'failed' | 'rolled-back' | 'held'>;
   /** Where the working copy is after the update (or its rollback). */
   sha: string | null;
   previousSha: string | null;

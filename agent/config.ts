@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { RepoName } from '../src/shared/messages.js';
+import { EnvName, RepoName } from '../src/shared/messages.js';
 import { MqttConnectionConfig } from '../src/shared/mqtt-connection.js';
-import { TOPIC_LEVEL } from '../src/shared/topics.js';
+import { ENV_LABEL, TOPIC_LEVEL } from '../src/shared/topics.js';
 import { Argv } from './argv.js';
 import { OrchestratorNodeConfig } from './node/node-config.js';
 
@@ -32,6 +32,11 @@ export const AppConfig = z
     health: Health.optional(),
     /** Longest any one update or restart command may run. */
     stepTimeout: Seconds.default(600),
+    /**
+     * Wait for the hub's rollout to admit each update (a semaphore grant) instead of updating at
+     * once; see src/hub/engines/rollouts/README.md.
+     */
+    rollout: z.boolean().default(false),
     /** Extra environment for the app's commands. */
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
   })
@@ -51,11 +56,16 @@ export const AgentConfig = z
     heartbeatSeconds: Seconds.default(30),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().prefault({}),
     apps: z.array(AppConfig).default([]),
+    /** The hub's semaphore (engines.semaphore.prefix there), used by apps with `rollout: true`. */
+    semaphore: z.object({ prefix: z.string().regex(/^[^/+#\s]+(?:\/[^/+#\s]+)*$/, 'expected topic levels without wildcards').default('coordinosaur') }).strict().prefault({}),
     /** Makes this agent a playbook node (agent/node/, src/hub/engines/orchestrator/README.md). */
     orchestrator: OrchestratorNodeConfig.optional(),
   })
   .strict()
   .superRefine((cfg, ctx) => {
+    // The env label names rollout channels and ids, so it must be one clean word.
+    const env = cfg.labels[ENV_LABEL];
+    if (env !== undefined && !EnvName.safeParse(env).success) ctx.addIssue({ code: 'custom', path: ['labels', ENV_LABEL], message: 'use 1-64 letters, digits, "_" or "-"' });
     // An agent that only runs playbook actions needs no app.
     if (cfg.apps.length === 0 && !cfg.orchestrator) ctx.addIssue({ code: 'custom', path: ['apps'], message: 'list at least one app (or configure orchestrator:)' });
     const seen = new Set<string>();

@@ -4,6 +4,8 @@ import { agentCommand } from './agent-command.js';
 import { hubCommand } from './hub-command.js';
 import { notifyCommand } from './notify-command.js';
 import { playCommand } from './play-command.js';
+import { explainCommand } from './explain-command.js';
+import { rolloutCommand } from './rollout-command.js';
 import { semCommand } from './sem-command.js';
 import { statusCommand } from './status-command.js';
 import { EXIT } from './process-lifecycle.js';
@@ -22,7 +24,14 @@ const program = new Command('pushfleet')
   .addCommand(statusCommand())
   .addCommand(notifyCommand())
   .addCommand(playCommand())
-  .addCommand(semCommand());
-for (const cmd of program.commands) cmd.exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
+  .addCommand(semCommand())
+  .addCommand(rolloutCommand())
+  .addCommand(explainCommand());
+// Usage errors exit 2, in subcommands (`rollout pause …`) too.
+const usageExit = (cmd: Command): void => {
+  cmd.exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
+  cmd.commands.forEach(usageExit);
+};
+program.commands.forEach(usageExit);
 
 await program.parseAsync(process.argv);

@@ -1,11 +1,4 @@
-import type { AgentStatus, AppState, Heartbeat } from '../shared/messages.js';
-
-export type AgentEntry = { status?: AgentStatus; heartbeat?: Heartbeat; apps: Map<string, AppState> };
-export type FleetSnapshot = { agents: Map<string, AgentEntry> };
-
-export function emptySnapshot(): FleetSnapshot {
-  return { agents: new Map() };
-}
+import type { FleetSnapshot } from '../shared/fleet.js';
 
 const short = (sha: string | null) => (sha ? sha.slice(0, 8) : '-');
 

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { MqttConnectionConfig } from '../shared/mqtt-connection.js';
 import { SemaphoreConfig } from './engines/semaphore/config.js';
 import { OrchestratorConfig } from './engines/orchestrator/config.js';
+import { RolloutsConfig } from './engines/rollouts/config.js';
 
 const Port = z.number().int().min(0).max(65535);
 const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -42,7 +43,11 @@ export const HubConfig = z
     stateDir: z.string().default(defaultStateDir),
     log: z.object({ level: LogLevel.default('info') }).strict().prefault({}),
     /** Settings of the hub's engines, one key each (see src/hub/engines/<name>/README.md). */
-    engines: z.object({ semaphore: SemaphoreConfig.prefault({}), orchestrator: OrchestratorConfig.prefault({}) }).strict().prefault({}),
+    engines: z
+      .object({ semaphore: SemaphoreConfig.prefault({}), orchestrator: OrchestratorConfig.prefault({}), rollouts: RolloutsConfig.prefault({}) })
+      .strict()
+      .refine((e) => !e.rollouts.enabled || e.semaphore.enabled, { message: 'rollouts admit hosts through the semaphore: enable engines.semaphore or disable engines.rollouts', path: ['rollouts', 'enabled'] })
+      .prefault({}),
   })
   .strict();
 export type HubConfig = z.infer<typeof HubConfig>;

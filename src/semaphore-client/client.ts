@@ -15,6 +15,11 @@ export type AcquireOptions = {
   signal?: AbortSignal;
   /** Defaults to a random UUID. */
   uid?: string;
+  /**
+   * Withdraw any earlier registration of this uid first: a process that restarted or lost its
+   * connection registers again under its stable uid instead of being refused as a duplicate.
+   */
+  replace?: boolean;
   /** Called when the hub reports the job's place in the queue (1 = next). */
   onQueued?(position: number, waiting: number): void;
 };
@@ -22,7 +27,7 @@ export type AcquireOptions = {
 export type Lease = {
   readonly uid: string;
   readonly channel: string;
-  /** Aborts (reason: SemaphoreError `expired`) if the hub takes the slot back before release. */
+  /** Aborts (reason: SemaphoreError `expired` or `cancelled`) if the hub takes the slot back before release. */
   readonly signal: AbortSignal;
   /** Publishes `finished`: the job is done. Idempotent. */
   release(): Promise<void>;
@@ -90,10 +95,11 @@ export class SemaphoreClient {
         } else if (t === topic('expired', uid)) {
           const e = decode(SemExpired, payload);
           const reason = e.ok ? e.value.reason : 'timeout';
-          if (state === 'waiting') fail(new SemaphoreError('queue-timeout', `waited longer than ${opts.queueTimeout} s for a slot in "${channel}"`));
-          else if (state === 'held' && reason === 'timeout') {
+          const cancelled = new SemaphoreError('cancelled', `the hub withdrew job "${uid}" from "${channel}"`);
+          if (state === 'waiting') fail(reason === 'cancelled' ? cancelled : new SemaphoreError('queue-timeout', `waited longer than ${opts.queueTimeout} s for a slot in "${channel}"`));
+          else if (state === 'held' && reason !== 'queue-timeout') {
             finish();
-            expiry.abort(new SemaphoreError('expired', `the hub took back the slot in "${channel}" after the ${opts.timeout} s timeout`));
+            expiry.abort(reason === 'cancelled' ? cancelled : new SemaphoreError('expired', `the hub took back the slot in "${channel}" after the ${opts.timeout} s timeout`));
           }
         } else if (t === topic('error') && state === 'waiting') {
           const e = decode(SemErrorEvent, payload);
@@ -103,7 +109,9 @@ export class SemaphoreClient {
       this.listeners.add(listener);
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       const register = JSON.stringify({ uid, timeout: opts.timeout, ...(opts.queueTimeout !== undefined && { queueTimeout: opts.queueTimeout }) });
-      this.mqtt.publishAsync(topic('register'), register, { qos: 1 }).catch((err: Error) => fail(new SemaphoreError('rejected', `could not register: ${err.message}`)));
+      // One connection delivers in order, so the hub handles the withdrawal before the register.
+      const withdrawn = opts.replace ? this.mqtt.publishAsync(topic('aborted'), uid, { qos: 1 }) : Promise.resolve(undefined);
+      withdrawn.then(() => this.mqtt.publishAsync(topic('register'), register, { qos: 1 })).catch((err: Error) => fail(new SemaphoreError('rejected', `could not register: ${err.message}`)));
     });
   }
 

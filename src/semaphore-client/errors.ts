@@ -6,9 +6,10 @@ import type { SemErrorEvent } from '../shared/messages.js';
  * - `queue-timeout`: the hub dropped the waiter after its queueTimeout;
  * - `rejected`: the hub refused the register (see `event`, e.g. duplicate-uid or bad-payload);
  * - `expired`: the hub took a held slot back after timeout + offset (a lease's signal reason);
+ * - `cancelled`: the hub withdrew the job itself, waiting or held (e.g. its rollout was aborted);
  * - `no-answer`: an infos request got no reply in time.
  */
-export type SemaphoreErrorCode = 'aborted' | 'queue-timeout' | 'rejected' | 'expired' | 'no-answer';
+export type SemaphoreErrorCode = 'aborted' | 'queue-timeout' | 'rejected' | 'expired' | 'cancelled' | 'no-answer';
 
 export class SemaphoreError extends Error {
   override name = 'SemaphoreError';

@@ -65,3 +65,27 @@ export const semaphoreTopic = (route: string, channel: string, action: SemInput 
   uid === undefined ? `${route}/${channel}/${action}` : `${route}/${channel}/${action}/${uid}`;
 /** Errors about topics too short to name a channel. */
 export const semaphoreRootErrorTopic = (route: string): string => `${route}/error`;
+
+// ─── Rollouts (issue 4) ─────────────────────────────────────────────────────────────────────────
+const ROLLOUTS = `${ROOT}/rollouts`;
+/** Retained snapshot of one rollout, republished on every change. */
+export const rolloutStateTopic = (id: string): string => `${ROLLOUTS}/${id}/state`;
+export const rolloutEventsTopic = (id: string): string => `${ROLLOUTS}/${id}/events`;
+export const ROLLOUT_STATE_ALL = `${ROLLOUTS}/+/state`;
+export const ROLLOUT_EVENTS_ALL = `${ROLLOUTS}/+/events`;
+export const ROLLOUT_CONTROL = `${ROLLOUTS}/control`;
+export const rolloutReplyTopic = (requestId: string): string => `${ROLLOUTS}/replies/${requestId}`;
+/** Retained policies and frozen environments, so `explain` plans as the hub would. */
+export const ROLLOUT_SETTINGS = `${ROLLOUTS}/settings`;
+/** Retained per pinned app; empty when unpinned. */
+export const agentPinTopic = (agent: string, app: string): string => `${ROOT}/agents/${agent}/pins/${app}`;
+export const agentRollbackTopic = (agent: string): string => `${ROOT}/agents/${agent}/rollback`;
+export const AGENT_APPS_ALL = `${ROOT}/agents/+/apps/+`;
+
+/** Semaphore channels of rollouts: `pushfleet-rollout.{rollout id}`, claimed by the rollouts engine. */
+export const ROLLOUT_CHANNEL_PREFIX = 'pushfleet-rollout.';
+export const rolloutChannel = (id: string): string => `${ROLLOUT_CHANNEL_PREFIX}${id}`;
+/** The agent label naming its environment, and the environment of an agent without one. */
+export const ENV_LABEL = 'env';
+export const DEFAULT_ENV = 'default';
+export const rolloutId = (app: string, env: string, sha: string): string => `${app}.${env}.${sha.slice(0, 12)}`;

@@ -5,7 +5,7 @@ import { stringify } from 'yaml';
 import { CliProcess } from './cli-process.js';
 import type { Cleanup } from './cleanup.js';
 
-export type TestApp = { name: string; repo: string; branch?: string; tag?: string; path: string; remote: string; update?: string[][]; restart: string[]; health?: Record<string, unknown> };
+export type TestApp = { name: string; repo: string; branch?: string; tag?: string; path: string; remote: string; update?: string[][]; restart: string[]; health?: Record<string, unknown>; rollout?: boolean; env?: Record<string, string>; stepTimeout?: number };
 
 export type AgentProcessOptions = {
   id: string;

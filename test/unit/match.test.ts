@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { appFollowsPush } from '../../agent/match.js';
+import { appFollowsPush } from '../../src/shared/push-match.js';
 
 const push = (over: Partial<{ repo: string; branch: string | null; tag: string | null; deleted: boolean }>) => ({
   repo: 'acme/web',

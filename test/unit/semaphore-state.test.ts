@@ -43,7 +43,7 @@ describe('SemaphoreState', () => {
     expect(['a', 'b', 'c', 'd'].map((u) => reg(u))).toEqual(['granted', 'granted', 'queued', 'queued']);
     expect(events).toEqual(['go c a', 'go c b', 'queued c c 1', 'queued c d 2']);
     events.length = 0;
-    expect(state.remove('c', 'b')).toBe(true);
+    expect(state.remove('c', 'b')).toBe('working');
     // Granted in the same call: nothing waits for a timer.
     expect(events).toEqual(['go c c']);
     expect(vi.getTimerCount()).toBe(2); // one expiry alarm per working job (a, c), none for the queue
@@ -68,7 +68,19 @@ describe('SemaphoreState', () => {
     events.length = 0;
     state.remove('c', 'a');
     expect(events).toEqual(['go c c']);
-    expect(state.remove('c', 'b')).toBe(false);
+    expect(state.remove('c', 'b')).toBe(null);
+  });
+
+  it('evicts a waiting or working job with a reason its client is told, and grants the next', () => {
+    const { state, events, reg } = setup({ positionUpdateMs: 0 });
+    reg('a');
+    reg('b');
+    reg('c');
+    events.length = 0;
+    expect(state.evict('c', 'b', 'cancelled')).toBe(true);
+    expect(state.evict('c', 'a', 'cancelled')).toBe(true);
+    expect(events).toEqual(['expired c b cancelled', 'expired c a cancelled', 'go c c']);
+    expect(state.evict('c', 'a', 'cancelled')).toBe(false);
   });
 
   it('takes the slot back from a job that outlives timeout + offset, and grants the next', () => {
@@ -79,7 +91,7 @@ describe('SemaphoreState', () => {
     expect(events).toEqual(['go c a', 'queued c b 1']);
     vi.advanceTimersByTime(1);
     expect(events.slice(2)).toEqual(['expired c a timeout', 'go c b']);
-    expect(state.remove('c', 'a')).toBe(false);
+    expect(state.remove('c', 'a')).toBe(null);
   });
 
   it('drops a waiter whose queue deadline passes', () => {

@@ -3,11 +3,15 @@ import type { Engine, EngineContext } from './engine.js';
 import { HeadsEngine } from './heads/heads-engine.js';
 import { SemaphoreEngine } from './semaphore/semaphore-engine.js';
 import { OrchestratorEngine } from './orchestrator/orchestrator-engine.js';
+import { RolloutsEngine } from './rollouts/rollouts-engine.js';
 
 /** The hub's engines, in start order. Each one is a folder beside this file. */
 export function createEngines(config: HubConfig, ctx: EngineContext): Engine[] {
   const engines: Engine[] = [new HeadsEngine(ctx, config.mqtt === undefined)];
-  if (config.engines.semaphore.enabled) engines.push(new SemaphoreEngine(ctx, config.engines.semaphore));
+  const semaphore = config.engines.semaphore.enabled ? new SemaphoreEngine(ctx, config.engines.semaphore) : undefined;
+  if (semaphore) engines.push(semaphore);
+  // After the semaphore: it restores its channels before rollouts set their limits again.
+  if (semaphore && config.engines.rollouts.enabled) engines.push(new RolloutsEngine(ctx, config.engines.rollouts, semaphore));
   if (config.engines.orchestrator.enabled) engines.push(new OrchestratorEngine(ctx, config.engines.orchestrator));
   return engines;
 }

@@ -6,7 +6,8 @@ import { QuotaWindow } from './quota-window.js';
 import type { SemaphoreStore, StoredJob } from './store.js';
 
 export type Job = Omit<StoredJob, 'channel'>;
-export type ExpiryReason = 'timeout' | 'queue-timeout';
+/** cancelled: the job was withdrawn by the hub itself (see SemaphoreState.evict). */
+export type ExpiryReason = 'timeout' | 'queue-timeout' | 'cancelled';
 
 /** What the state tells the outside world; the engine turns each into an MQTT message. */
 export type SemaphoreEvents = {
@@ -62,6 +63,10 @@ export class SemaphoreChannel {
     return this.working.has(uid) || this.waiting.has(uid);
   }
 
+  holds(uid: string): 'working' | 'waiting' | null {
+    return this.working.has(uid) ? 'working' : this.waiting.has(uid) ? 'waiting' : null;
+  }
+
   /** Grants at once when nobody waits, a slot is free and the quotas allow; else queues. */
   register(job: Job): 'granted' | 'queued' {
     const now = this.deps.clock.now();
@@ -77,12 +82,22 @@ export class SemaphoreChannel {
     return 'queued';
   }
 
-  /** Ends a job, working or waiting (finished and aborted both do). False if the uid is unknown. */
-  remove(uid: string): boolean {
+  /** Ends a job (finished and aborted both do); says whether it was working or waiting, null if unknown. */
+  remove(uid: string): 'working' | 'waiting' | null {
     const entry = this.working.get(uid) ?? this.waiting.get(uid);
-    if (!entry) return false;
+    if (!entry) return null;
+    const was = entry.job.grantedAt === null ? 'waiting' : 'working';
     this.drop(entry);
     this.deps.store.deleteJob(this.name, uid);
+    this.pump();
+    return was;
+  }
+
+  /** Takes a job out and tells its client why (an `expired` event); false if the uid is unknown. */
+  evict(uid: string, reason: ExpiryReason): boolean {
+    const entry = this.working.get(uid) ?? this.waiting.get(uid);
+    if (!entry) return false;
+    this.expire(entry, reason);
     this.pump();
     return true;
   }

@@ -12,10 +12,22 @@ import {
 } from '../../../shared/messages.js';
 import { semaphoreFilters, semaphoreRootErrorTopic, semaphoreTopic } from '../../../shared/topics.js';
 import type { Engine, EngineContext } from '../engine.js';
-import { channelOptionsResolver, type SemaphoreConfig } from './config.js';
-import { SemaphoreState, type SemaphoreEvents } from './semaphore-state.js';
+import { channelOptionsResolver, type ChannelOptions, type SemaphoreConfig } from './config.js';
+import { SemaphoreState, type ExpiryReason, type Job, type SemaphoreEvents } from './semaphore-state.js';
 import { SqliteSemaphoreStore } from './store.js';
 import { parseSemaphoreTopic } from './topic.js';
+
+/** How a job left its channel: ended by its client, or taken back by the hub. */
+export type JobEnd = 'finished' | 'aborted' | ExpiryReason;
+
+/** Follows the jobs of claimed channels, for an engine built on the semaphore (rollouts). */
+export type ChannelObserver = {
+  registered(channel: string, uid: string): void;
+  granted(channel: string, uid: string): void;
+  ended(channel: string, uid: string, how: JobEnd, held: 'working' | 'waiting'): void;
+};
+
+type Claim = { prefix: string; options: ChannelOptions; observer: ChannelObserver };
 
 /**
  * The MQTT side of the semaphore: parses coordinosaur topics and payloads, hands them to
@@ -26,19 +38,49 @@ export class SemaphoreEngine implements Engine {
   readonly name = 'semaphore';
   readonly subscriptions: readonly string[];
   private readonly state: SemaphoreState;
+  private readonly claims: Claim[] = [];
 
   constructor(
     private readonly ctx: EngineContext,
     private readonly config: SemaphoreConfig,
   ) {
     this.subscriptions = semaphoreFilters(config.prefix);
+    const configured = channelOptionsResolver(config);
     this.state = new SemaphoreState({
-      options: channelOptionsResolver(config),
+      options: (channel) => this.claimOf(channel)?.options ?? configured(channel),
       clock: ctx.clock,
       store: new SqliteSemaphoreStore(ctx.db),
       events: this.events,
       positionUpdateMs: config.positionUpdateMs,
     });
+  }
+
+  get prefix(): string {
+    return this.config.prefix;
+  }
+
+  /**
+   * Hands every channel whose name starts with `prefix` to another engine: its options replace the
+   * configured ones and `observer` hears of each job. Call before start.
+   */
+  claimChannels(prefix: string, options: ChannelOptions, observer: ChannelObserver): void {
+    this.claims.push({ prefix, options, observer });
+  }
+
+  setConcurrency(channel: string, max: number | null): void {
+    this.state.setConcurrency(channel, max);
+  }
+
+  evict(channel: string, uid: string, reason: ExpiryReason): boolean {
+    return this.state.evict(channel, uid, reason);
+  }
+
+  info(channel: string): Omit<SemInfo, 'v'> {
+    return this.state.info(channel);
+  }
+
+  private claimOf(channel: string): Claim | undefined {
+    return this.claims.find((c) => channel.startsWith(c.prefix));
   }
 
   async start(): Promise<void> {
@@ -62,9 +104,13 @@ export class SemaphoreEngine implements Engine {
       case 'aborted': {
         const uid = decodeSemUid(payload);
         if (!uid.ok) return this.reject(route, channel, topic, 'bad-payload', `expected the job uid as payload: ${uid.error}`);
-        if (!this.state.remove(channel, uid.value)) {
+        const held = this.state.holds(channel, uid.value);
+        if (!held) {
           return this.reject(route, channel, topic, 'unknown-uid', `no job "${uid.value}" is working or waiting in channel "${channel}"`, uid.value);
         }
+        // The owner hears first: it may close the channel before the freed slot is granted.
+        this.claimOf(channel)?.observer.ended(channel, uid.value, t.action, held);
+        this.state.remove(channel, uid.value);
         this.ctx.log.debug({ channel, uid: uid.value, action: t.action }, 'semaphore job ended');
         return;
       }
@@ -103,11 +149,15 @@ export class SemaphoreEngine implements Engine {
       return this.reject(route, channel, topic, 'duplicate-uid', `job "${uid}" already holds a slot or a queue place in channel "${channel}"`, uid);
     }
     this.ctx.log.debug({ channel, uid, outcome }, 'semaphore job registered');
+    this.claimOf(channel)?.observer.registered(channel, uid);
   }
 
   /** Replies go to the prefix style (with or without "/") the job's client used. */
   private readonly events: SemaphoreEvents = {
-    granted: (channel, job) => this.send(semaphoreTopic(job.route, channel, 'go', job.uid), job.uid),
+    granted: (channel, job) => {
+      this.send(semaphoreTopic(job.route, channel, 'go', job.uid), job.uid);
+      this.claimOf(channel)?.observer.granted(channel, job.uid);
+    },
     queued: (channel, job, position, waiting) => {
       const msg: SemQueued = { v: SCHEMA_VERSION, uid: job.uid, position, waiting };
       this.send(semaphoreTopic(job.route, channel, 'queued', job.uid), JSON.stringify(msg));
@@ -116,6 +166,7 @@ export class SemaphoreEngine implements Engine {
       this.ctx.log.info({ channel, uid: job.uid, reason }, 'semaphore job expired');
       const msg: SemExpired = { v: SCHEMA_VERSION, uid: job.uid, reason, at: new Date(this.ctx.clock.now()).toISOString() };
       this.send(semaphoreTopic(job.route, channel, 'expired', job.uid), JSON.stringify(msg));
+      this.claimOf(channel)?.observer.ended(channel, job.uid, reason, heldBy(job));
     },
   };
 
@@ -131,3 +182,5 @@ export class SemaphoreEngine implements Engine {
       .catch((err: unknown) => this.ctx.log.warn({ topic, err: (err as Error).message }, 'semaphore publish failed'));
   }
 }
+
+const heldBy = (job: Job): 'working' | 'waiting' => (job.grantedAt === null ? 'waiting' : 'working');

@@ -1,10 +1,10 @@
 import type { SemInfo } from '../../../shared/messages.js';
 import type { Clock } from '../engine.js';
-import { SemaphoreChannel, type Job, type SemaphoreEvents } from './channel.js';
+import { SemaphoreChannel, type ExpiryReason, type Job, type SemaphoreEvents } from './channel.js';
 import type { ChannelOptions } from './config.js';
 import type { SemaphoreStore } from './store.js';
 
-export type { Job, SemaphoreEvents } from './channel.js';
+export type { ExpiryReason, Job, SemaphoreEvents } from './channel.js';
 
 export type NewJob = { uid: string; route: string; timeoutMs: number; queueTimeoutMs?: number };
 
@@ -62,9 +62,18 @@ export class SemaphoreState {
     return ch.register(stored);
   }
 
-  /** Finished or aborted: frees the slot or the queue place. False when the uid is not there. */
-  remove(channel: string, uid: string): boolean {
-    return this.channels.get(channel)?.remove(uid) ?? false;
+  /** Finished or aborted: frees the slot or the queue place; says which it held, null when the uid is not there. */
+  remove(channel: string, uid: string): 'working' | 'waiting' | null {
+    return this.channels.get(channel)?.remove(uid) ?? null;
+  }
+
+  holds(channel: string, uid: string): 'working' | 'waiting' | null {
+    return this.channels.get(channel)?.holds(uid) ?? null;
+  }
+
+  /** The hub withdraws a job itself; its client gets an `expired` event with the reason. */
+  evict(channel: string, uid: string, reason: ExpiryReason): boolean {
+    return this.channels.get(channel)?.evict(uid, reason) ?? false;
   }
 
   /** A new limit for one channel (null: back to its configured one); waiters are granted at once if it grew. */

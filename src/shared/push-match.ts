@@ -1,15 +1,21 @@
 import picomatch from 'picomatch';
-import type { PushMessage } from '../src/shared/messages.js';
-import type { AppConfig } from './config.js';
+import type { PushMessage } from './messages.js';
 
-type Follows = Pick<AppConfig, 'repo' | 'branch' | 'tag'>;
+/** What an app follows: a repo and a branch or tag name/glob (agent config, or an AppState's `follows`). */
+export type Follows = { repo: string; branch?: string; tag?: string };
 
 /**
  * Does this app follow this push? Same repo, a live ref (not deleted), and the branch or tag
  * name matching the app's name or glob (`*` stays within one path level, `**` crosses them).
+ * Shared by the agent (what to update) and the hub (whom a rollout targets).
  */
 export function appFollowsPush(app: Follows, push: Pick<PushMessage, 'repo' | 'deleted' | 'branch' | 'tag'>): boolean {
   if (push.repo !== app.repo || push.deleted) return false;
   if (app.branch !== undefined) return push.branch !== null && picomatch.isMatch(push.branch, app.branch);
   return app.tag !== undefined && push.tag !== null && picomatch.isMatch(push.tag, app.tag);
+}
+
+/** The commit a push deploys: an annotated tag's `after` is the tag object, its head commit is what gets checked out. */
+export function pushedSha(push: Pick<PushMessage, 'after' | 'headCommit'>): string {
+  return push.headCommit?.id ?? push.after;
 }

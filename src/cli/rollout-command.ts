@@ -1,0 +1,112 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { z } from 'zod';
+import { decode, EnvName, RolloutId, RolloutSnapshot, Sha } from '../shared/messages.js';
+import { rolloutStateTopic, TOPIC_LEVEL } from '../shared/topics.js';
+import { EXIT, parsePositiveNumber, runCommand } from './process-lifecycle.js';
+import { connectFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
+import { requestRollouts, type ControlOp } from './rollout-request.js';
+import { renderRollout, renderRolloutList } from './rollout-view.js';
+
+type Flags = MqttFlags & { wait: number; json?: boolean };
+
+const checked = <T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }, value: string, example: string): T => {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new InvalidArgumentError(`expected ${example}`);
+  return r.data;
+};
+const rolloutIdArg = (v: string) => checked(RolloutId, v, 'an id like web.production.0123456789ab (see "pushfleet rollout list")');
+const envArg = (v: string) => checked(EnvName, v, 'letters, digits, "_" or "-"');
+const nameArg = (v: string) => checked(z.string().regex(TOPIC_LEVEL), v, 'letters, digits, ".", "_" or "-"');
+
+/** Sends one request; prints the hub's refusal and exits 1 if it refused. */
+async function control(flags: Flags, op: ControlOp, done: string): Promise<number> {
+  const client = await connectFromFlags(flags, flags.wait);
+  try {
+    const reply = await requestRollouts(client, op, flags.wait);
+    if (!reply.ok) {
+      process.stderr.write(`pushfleet: ${reply.error}\n`);
+      return EXIT.failure;
+    }
+    process.stdout.write(`${done}\n`);
+    return EXIT.ok;
+  } finally {
+    await client.endAsync();
+  }
+}
+
+/** Prints a rollout and, with --watch, redraws it on every change until it ends. */
+async function status(id: string, flags: Flags & { watch: boolean }): Promise<number> {
+  const client = await connectFromFlags(flags, flags.wait);
+  const tty = process.stdout.isTTY;
+  try {
+    return await new Promise<number>((resolve) => {
+      const timer = setTimeout(() => {
+        process.stderr.write(`pushfleet: no rollout ${id} on the broker (see "pushfleet rollout list")\n`);
+        resolve(EXIT.failure);
+      }, flags.wait * 1000);
+      client.on('message', (_topic, payload) => {
+        const d = decode(RolloutSnapshot, payload);
+        if (!d.ok) return;
+        clearTimeout(timer);
+        const snap = d.value;
+        const ended = ['succeeded', 'failed', 'aborted', 'superseded'].includes(snap.status);
+        if (flags.json) process.stdout.write(`${JSON.stringify(snap)}\n`);
+        else process.stdout.write(`${tty && flags.watch ? '\x1b[H\x1b[2J' : ''}${renderRollout(snap)}${flags.watch && !ended ? '\n' : ''}`);
+        if (!flags.watch || ended) resolve(snap.status === 'succeeded' || !ended ? EXIT.ok : EXIT.failure);
+      });
+      void client.subscribeAsync(rolloutStateTopic(id), { qos: 1 });
+    });
+  } finally {
+    await client.endAsync();
+  }
+}
+
+export function rolloutCommand(): Command {
+  const cmd = new Command('rollout').description('list, follow and steer rollouts (the hub runs them; see src/hub/engines/rollouts/README.md)');
+  const sub = (name: string, description: string) =>
+    withMqttFlags(cmd.command(name).description(description)).option('--wait <seconds>', 'how long to wait for the broker and the hub', parsePositiveNumber, 5);
+
+  sub('list', 'the newest rollouts, newest first')
+    .option('--limit <n>', 'how many', parsePositiveNumber, 20)
+    .option('--json', 'print JSON')
+    .action((flags: Flags & { limit: number }) =>
+      runCommand(async () => {
+        const client = await connectFromFlags(flags, flags.wait);
+        try {
+          const reply = await requestRollouts(client, { op: 'list', limit: flags.limit }, flags.wait);
+          const rollouts = reply.rollouts ?? [];
+          process.stdout.write(flags.json ? `${JSON.stringify(rollouts, null, 2)}\n` : renderRolloutList(rollouts));
+        } finally {
+          await client.endAsync();
+        }
+      }),
+    );
+  sub('status', 'one rollout: policy, progress and every host; --watch follows it live until it ends (exit 1 if it did not succeed)')
+    .argument('<id>', 'rollout id', rolloutIdArg)
+    .option('--watch', 'keep showing changes until the rollout ends (default on a terminal)', process.stdout.isTTY)
+    .option('--no-watch', 'print once')
+    .option('--json', 'print the snapshot as JSON (one line per change with --watch)')
+    .action((id: string, flags: Flags & { watch: boolean }) => runCommand(() => status(id, flags)));
+  for (const op of ['pause', 'resume', 'abort'] as const) {
+    const what = { pause: 'stop granting new hosts (updating ones finish)', resume: 'continue a paused rollout', abort: 'stop for good; with onAbort: rollback, updated hosts go back' }[op];
+    sub(op, what)
+      .argument('<id>', 'rollout id', rolloutIdArg)
+      .action((id: string, flags: Flags) => runCommand(() => control(flags, { op, id }, `${op}: ${id}`)));
+  }
+  for (const op of ['freeze', 'unfreeze'] as const) {
+    const what = op === 'freeze' ? 'hold every rollout of an environment; pushes are recorded and start on unfreeze' : 'let the environment\'s newest rollouts start';
+    sub(op, what)
+      .argument('<env>', 'environment (the agents\' env label)', envArg)
+      .action((env: string, flags: Flags) => runCommand(() => control(flags, { op, env }, `${op}: ${env}`)));
+  }
+  sub('pin', 'keep one host\'s app on a SHA, whatever is pushed (it updates to it at once)')
+    .argument('<agent>', 'agent id', nameArg)
+    .argument('<app>', 'app name', nameArg)
+    .argument('<sha>', 'full commit SHA', (v: string) => checked(Sha, v, 'a full 40- or 64-hex commit SHA'))
+    .action((agent: string, app: string, sha: string, flags: Flags) => runCommand(() => control(flags, { op: 'pin', agent, app, sha }, `pinned ${agent}/${app} to ${sha}`)));
+  sub('unpin', 'let a pinned app follow pushes again (it goes to its branch\'s newest SHA)')
+    .argument('<agent>', 'agent id', nameArg)
+    .argument('<app>', 'app name', nameArg)
+    .action((agent: string, app: string, flags: Flags) => runCommand(() => control(flags, { op: 'unpin', agent, app }, `unpinned ${agent}/${app}`)));
+  return cmd;
+}

@@ -1,0 +1,265 @@
+import {
+  SCHEMA_VERSION,
+  type RolloutHost,
+  type RolloutHostState,
+  type RolloutSnapshot,
+  type RolloutStatus,
+} from '../../../shared/messages.js';
+import type { PlannedRollout } from './plan.js';
+
+/** What the engine must do after a change: publish an event, take a host out of the channel, send one back. */
+export type RolloutEffect =
+  | { kind: 'event'; agent: string | null; state: RolloutStatus | RolloutHostState; detail: string | null }
+  | { kind: 'evict'; agent: string }
+  | { kind: 'rollback'; agent: string; sha: string };
+
+export type PushFacts = { repo: string; ref: string; deliveryId: string; pusher: string };
+
+const ENDED: readonly RolloutStatus[] = ['succeeded', 'failed', 'aborted', 'superseded'];
+/** A completed rollout still lets a late host (back from offline) through; a cancelled one does not. */
+const ADMITTING: readonly RolloutStatus[] = ['running', 'succeeded', 'failed'];
+const ACTIVE: readonly RolloutHostState[] = ['pending', 'queued', 'updating'];
+const FAILED: readonly RolloutHostState[] = ['failed', 'timed-out'];
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const short = (sha: string) => sha.slice(0, 8);
+
+/**
+ * One rollout's decisions, without I/O: which hosts may start (the semaphore limit it wants),
+ * when the canaries pass, when failures cross the threshold, what pause, abort and supersede
+ * do. Every method takes `now`; the engine drains `takeEffects()` after each call.
+ */
+export class Rollout {
+  private effects: RolloutEffect[] = [];
+
+  constructor(readonly snap: RolloutSnapshot) {}
+
+  static create(plan: PlannedRollout, push: PushFacts, now: number): Rollout {
+    const at = iso(now);
+    const hosts = plan.targets.map((t): RolloutHost => ({ agent: t.agent, state: 'pending', canary: false, fromSha: t.fromSha, startedAt: null, endedAt: null, error: null, down: false }));
+    const status: RolloutStatus = plan.frozen ? 'frozen' : 'running';
+    const rollout = new Rollout({
+      v: SCHEMA_VERSION,
+      id: plan.id,
+      app: plan.app,
+      env: plan.env,
+      sha: plan.sha,
+      ...push,
+      status,
+      reason: plan.frozen ? `environment ${plan.env} is frozen: starts on unfreeze` : null,
+      policy: plan.policy,
+      hosts,
+      createdAt: at,
+      updatedAt: at,
+      endedAt: null,
+    });
+    rollout.effects.push({ kind: 'event', agent: null, state: status, detail: `${hosts.length} hosts, ${plan.policy.batchSize} at a time after ${plan.policy.canary} canary` });
+    return rollout;
+  }
+
+  get id(): string {
+    return this.snap.id;
+  }
+
+  get ended(): boolean {
+    return ENDED.includes(this.snap.status);
+  }
+
+  takeEffects(): RolloutEffect[] {
+    const effects = this.effects;
+    this.effects = [];
+    return effects;
+  }
+
+  host(agent: string): RolloutHost | undefined {
+    return this.snap.hosts.find((h) => h.agent === agent);
+  }
+
+  /** How many hosts may update at once right now: the semaphore limit of the rollout's channel. */
+  admission(): number {
+    const { policy, hosts, status } = this.snap;
+    if (!ADMITTING.includes(status)) return 0;
+    const succeededCanaries = hosts.filter((h) => h.canary && h.state === 'succeeded').length;
+    if (succeededCanaries < policy.canary) return policy.canary - succeededCanaries;
+    const down = hosts.filter((h) => h.down).length;
+    return Math.max(0, Math.min(policy.batchSize, policy.maxUnavailable - down));
+  }
+
+  /** When an updating host counts as timed out. */
+  deadlineOf(agent: string): number | null {
+    const h = this.host(agent);
+    return h?.state === 'updating' && h.startedAt ? Date.parse(h.startedAt) + this.snap.policy.hostTimeout * 1000 : null;
+  }
+
+  /** A host registered in the channel: it joins, or is turned away if this rollout will not update it. */
+  queued(agent: string, fromSha: string | null, now: number): void {
+    const h = this.host(agent);
+    if (this.snap.status === 'aborted' || this.snap.status === 'superseded') {
+      this.effects.push({ kind: 'evict', agent });
+      if (h && ACTIVE.includes(h.state)) this.setHost(h, 'skipped', now, this.snap.reason);
+      return;
+    }
+    if (h && !['pending', 'offline'].includes(h.state)) {
+      // Done here already (a restarted agent asking again): it keeps its outcome.
+      if (h.state !== 'queued' && h.state !== 'updating') this.effects.push({ kind: 'evict', agent });
+      return;
+    }
+    if (h) this.setHost(h, 'queued', now, null);
+    else this.join(agent, fromSha, now);
+    if (this.ended) this.reopen(now);
+  }
+
+  granted(agent: string, fromSha: string | null, now: number): void {
+    let h = this.host(agent);
+    if (!h) {
+      h = this.join(agent, fromSha, now);
+      if (this.ended) this.reopen(now);
+    }
+    const canaries = this.snap.hosts.filter((x) => x.canary).length;
+    if (canaries < this.snap.policy.canary) h.canary = true;
+    h.startedAt = iso(now);
+    this.setHost(h, 'updating', now, h.canary ? 'canary' : null);
+  }
+
+  succeeded(agent: string, now: number): void {
+    const h = this.host(agent);
+    if (!h || h.state !== 'updating') return;
+    this.setHost(h, 'succeeded', now, null);
+    if (this.snap.status === 'aborted' && this.snap.policy.onAbort === 'rollback') this.sendBack(h, now);
+    this.settle(now);
+  }
+
+  /** Failed its update (`recovered`: it is back on its previous SHA), or timed out. */
+  failed(agent: string, state: 'failed' | 'timed-out', error: string, recovered: boolean, now: number): void {
+    const h = this.host(agent);
+    if (!h || h.state !== 'updating') return;
+    h.down = !recovered;
+    this.setHost(h, state, now, error);
+    const failures = this.snap.hosts.filter((x) => FAILED.includes(x.state)).length;
+    if (h.canary) this.abort(now, `canary ${agent} failed: ${error}`);
+    else if (failures >= this.snap.policy.failureThreshold) this.abort(now, `${failures} host(s) failed (threshold ${this.snap.policy.failureThreshold}); last: ${agent}: ${error}`);
+    this.settle(now);
+  }
+
+  /** Gave up waiting (a newer push, or the agent stopping): it may register again. */
+  withdrew(agent: string, now: number): void {
+    const h = this.host(agent);
+    if (h?.state === 'queued') this.setHost(h, 'pending', now, null);
+  }
+
+  offline(agent: string, now: number): void {
+    const h = this.host(agent);
+    if (!h || (h.state !== 'pending' && h.state !== 'queued')) return;
+    if (h.state === 'queued') this.effects.push({ kind: 'evict', agent });
+    this.setHost(h, 'offline', now, 'went offline before its turn');
+    this.settle(now);
+  }
+
+  pause(now: number): string | null {
+    if (this.snap.status !== 'running') return `rollout ${this.id} is ${this.snap.status}, not running`;
+    this.setStatus('paused', now, 'paused by an operator');
+    return null;
+  }
+
+  resume(now: number): string | null {
+    if (this.snap.status === 'frozen') return `environment ${this.snap.env} is frozen: unfreeze it to start this rollout`;
+    if (this.snap.status !== 'paused') return `rollout ${this.id} is ${this.snap.status}, not paused`;
+    this.setStatus('running', now, null);
+    this.settle(now);
+    return null;
+  }
+
+  /** Its environment was frozen: no host starts until unfreeze (updating ones finish). */
+  freeze(now: number): void {
+    if (this.snap.status !== 'running' && this.snap.status !== 'paused') return;
+    this.setStatus('frozen', now, `environment ${this.snap.env} is frozen`);
+  }
+
+  /** This host will not take part (it was pinned): it no longer holds the rollout open. */
+  leaveOut(agent: string, now: number, reason: string): void {
+    const h = this.host(agent);
+    if (!h || !['pending', 'queued', 'offline'].includes(h.state)) return;
+    if (h.state === 'queued') this.effects.push({ kind: 'evict', agent });
+    this.setHost(h, 'skipped', now, reason);
+    this.settle(now);
+  }
+
+  unfreeze(now: number): void {
+    if (this.snap.status !== 'frozen') return;
+    this.setStatus('running', now, null);
+    this.settle(now);
+  }
+
+  abort(now: number, reason: string): string | null {
+    if (this.ended) return `rollout ${this.id} is already ${this.snap.status}`;
+    this.cancel('aborted', now, reason);
+    if (this.snap.policy.onAbort === 'rollback') for (const h of this.snap.hosts.filter((x) => x.state === 'succeeded')) this.sendBack(h, now);
+    return null;
+  }
+
+  supersede(now: number, by: string): void {
+    if (this.snap.status !== 'aborted' && this.snap.status !== 'superseded') this.cancel('superseded', now, `superseded by ${by}`);
+  }
+
+  /** Hosts that have not started are left out; updating ones finish and are counted. */
+  private cancel(status: 'aborted' | 'superseded', now: number, reason: string): void {
+    this.setStatus(status, now, reason);
+    this.snap.endedAt = iso(now);
+    for (const h of this.snap.hosts) {
+      if (h.state === 'queued') this.effects.push({ kind: 'evict', agent: h.agent });
+      if (h.state === 'queued' || h.state === 'pending' || h.state === 'offline') this.setHost(h, 'skipped', now, reason);
+    }
+  }
+
+  private sendBack(h: RolloutHost, now: number): void {
+    if (!h.fromSha) return;
+    this.effects.push({ kind: 'rollback', agent: h.agent, sha: h.fromSha });
+    this.setHost(h, 'rolled-back', now, `sent back to ${short(h.fromSha)}`);
+  }
+
+  private join(agent: string, fromSha: string | null, now: number): RolloutHost {
+    const h: RolloutHost = { agent, state: 'queued', canary: false, fromSha, startedAt: null, endedAt: null, error: null, down: false };
+    this.snap.hosts.push(h);
+    this.effects.push({ kind: 'event', agent, state: 'queued', detail: 'joined after the rollout was planned' });
+    this.touch(now);
+    return h;
+  }
+
+  /** A host came back to a completed rollout: it runs again until that host is done. */
+  private reopen(now: number): void {
+    this.snap.endedAt = null;
+    this.setStatus('running', now, null);
+  }
+
+  /** Ends a running (or paused) rollout once no host is left to update, or when it can go no further. */
+  private settle(now: number): void {
+    const { status, hosts, policy } = this.snap;
+    if (status !== 'running' && status !== 'paused') return;
+    const failures = hosts.filter((h) => FAILED.includes(h.state)).length;
+    if (!hosts.some((h) => ACTIVE.includes(h.state))) {
+      this.setStatus(failures ? 'failed' : 'succeeded', now, failures ? `${failures} of ${hosts.length} hosts failed` : null);
+      this.snap.endedAt = iso(now);
+    } else if (status === 'running' && this.admission() === 0 && !hosts.some((h) => h.state === 'updating')) {
+      this.abort(now, `${hosts.filter((h) => h.down).length} host(s) down: maxUnavailable (${policy.maxUnavailable}) reached`);
+    }
+  }
+
+  private setStatus(status: RolloutStatus, now: number, reason: string | null): void {
+    this.snap.status = status;
+    this.snap.reason = reason;
+    this.effects.push({ kind: 'event', agent: null, state: status, detail: reason });
+    this.touch(now);
+  }
+
+  private setHost(h: RolloutHost, state: RolloutHostState, now: number, detail: string | null): void {
+    h.state = state;
+    if (!ACTIVE.includes(state)) h.endedAt = iso(now);
+    if (FAILED.includes(state) || state === 'skipped' || state === 'offline') h.error = detail;
+    this.effects.push({ kind: 'event', agent: h.agent, state, detail });
+    this.touch(now);
+  }
+
+  private touch(now: number): void {
+    this.snap.updatedAt = iso(now);
+  }
+}

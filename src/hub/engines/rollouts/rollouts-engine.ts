@@ -1,0 +1,283 @@
+import { collectAgentMessage, emptySnapshot } from '../../../shared/fleet.js';
+import {
+  decode,
+  PushMessage,
+  RolloutControl,
+  SCHEMA_VERSION,
+  type AgentDirective,
+  type RolloutEvent,
+  type RolloutReply,
+  type RolloutSettings,
+  type RolloutSnapshot,
+} from '../../../shared/messages.js';
+import {
+  AGENT_APPS_ALL,
+  AGENT_STATUS_ALL,
+  agentPinTopic,
+  agentRollbackTopic,
+  ROLLOUT_CHANNEL_PREFIX,
+  ROLLOUT_CONTROL,
+  ROLLOUT_SETTINGS,
+  rolloutChannel,
+  rolloutEventsTopic,
+  rolloutReplyTopic,
+  rolloutStateTopic,
+} from '../../../shared/topics.js';
+import { topicMatches } from '../../../shared/topic-match.js';
+import type { Engine, EngineContext } from '../engine.js';
+import type { ChannelObserver, JobEnd, SemaphoreEngine } from '../semaphore/semaphore-engine.js';
+import type { RolloutsConfig } from './config.js';
+import { planPush } from './plan.js';
+import { Rollout } from './rollout.js';
+import { RolloutStore } from './store.js';
+
+/** Pushes as the hub publishes them: `github/{owner}/{repo}`. */
+const PUSHES = 'github/+/+';
+
+/**
+ * Rollouts: each push becomes one rollout per app × environment, and hosts are admitted through
+ * the semaphore channel `pushfleet-rollout.{id}`, whose limit this engine sets from the
+ * rollout's decisions (Rollout). It learns the fleet from the agents' retained status and app
+ * state, and takes pause/resume/abort/freeze/pin requests on `pushfleet/rollouts/control`.
+ */
+export class RolloutsEngine implements Engine {
+  readonly name = 'rollouts';
+  readonly subscriptions = [PUSHES, AGENT_STATUS_ALL, AGENT_APPS_ALL, ROLLOUT_CONTROL];
+  private readonly fleet = emptySnapshot();
+  private readonly store: RolloutStore;
+  /** Rollouts under way, and ended ones a late host touched. */
+  private readonly live = new Map<string, Rollout>();
+  private readonly admitted = new Map<string, number>();
+  private readonly timers = new Map<string, unknown>();
+  private frozen: string[] = [];
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly config: RolloutsConfig,
+    private readonly semaphore: SemaphoreEngine,
+  ) {
+    this.store = new RolloutStore(ctx.db);
+    // Closed until this engine opens them: an agent that hears of a push first just waits.
+    semaphore.claimChannels(ROLLOUT_CHANNEL_PREFIX, { maxConcurrentJobs: 0, timeoutOffset: 0, quotas: [] }, this.observer);
+  }
+
+  async start(): Promise<void> {
+    this.frozen = this.store.frozen();
+    for (const snap of this.store.active()) {
+      const r = new Rollout(snap);
+      this.live.set(r.id, r);
+      this.commit(r);
+    }
+    if (this.live.size) this.ctx.log.info({ rollouts: [...this.live.keys()] }, 'rollouts resumed');
+    this.publishSettings();
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers.values()) this.ctx.clock.clearTimeout(t);
+    this.timers.clear();
+  }
+
+  handle(topic: string, payload: Buffer): void {
+    if (topicMatches(PUSHES, topic)) return this.onPush(topic, payload);
+    if (topic === ROLLOUT_CONTROL) return this.onControl(payload);
+    const agent = collectAgentMessage(this.fleet, topic, payload);
+    if (agent && topic.endsWith('/status') && this.fleet.agents.get(agent)?.status?.state === 'offline') {
+      this.eachLive((r) => r.offline(agent, this.ctx.clock.now()));
+    }
+  }
+
+  private onPush(topic: string, payload: Buffer): void {
+    const d = decode(PushMessage, payload);
+    if (!d.ok) {
+      this.ctx.log.warn({ topic, error: d.error }, 'ignored malformed push message');
+      return;
+    }
+    const push = d.value;
+    const plan = planPush(this.fleet, push, this.settings());
+    const now = this.ctx.clock.now();
+    for (const planned of plan.rollouts) {
+      if (this.find(planned.id)) continue; // the same SHA again (a re-push or a redelivery)
+      for (const older of this.live.values()) {
+        if (older.snap.app === planned.app && older.snap.env === planned.env && !older.ended) {
+          older.supersede(now, planned.id);
+          this.commit(older);
+        }
+      }
+      const r = Rollout.create(planned, { repo: push.repo, ref: push.ref, deliveryId: push.deliveryId, pusher: push.pusher.name }, now);
+      this.live.set(r.id, r);
+      // Agents that heard of the push before this engine did are already queued in the channel.
+      for (const w of this.semaphore.info(rolloutChannel(r.id)).waiting) r.queued(w.uid, this.fromSha(w.uid, r.snap.app), now);
+      this.ctx.log.info({ rollout: r.id, sha: r.snap.sha, hosts: r.snap.hosts.length, status: r.snap.status }, 'rollout planned');
+      this.commit(r);
+      for (const id of this.store.prune(this.config.history)) this.publish(rolloutStateTopic(id), '', true);
+    }
+    if (plan.rollouts.length === 0 && plan.immediate.length === 0) this.ctx.log.debug({ repo: push.repo, ref: push.ref }, 'push updates no managed app');
+  }
+
+  /** The semaphore's view of the rollout channels. */
+  private readonly observer: ChannelObserver = {
+    registered: (channel, uid) => this.onHost(channel, (r, now) => r.queued(uid, this.fromSha(uid, r.snap.app), now)),
+    granted: (channel, uid) => this.onHost(channel, (r, now) => r.granted(uid, this.fromSha(uid, r.snap.app), now)),
+    ended: (channel, uid, how, held) => this.onHost(channel, (r, now) => this.ended(r, uid, how, held, now)),
+  };
+
+  private ended(r: Rollout, agent: string, how: JobEnd, held: 'working' | 'waiting', now: number): void {
+    if (held === 'waiting') return r.withdrew(agent, now);
+    if (how === 'finished') return r.succeeded(agent, now);
+    if (how === 'timeout') return r.failed(agent, 'timed-out', `no result within ${r.snap.policy.hostTimeout} s`, false, now);
+    // The agent publishes its app state before it gives the slot back: read the outcome there.
+    const app = this.fleet.agents.get(agent)?.apps.get(r.snap.app);
+    const error = app?.lastError ? `${app.lastError.step}: ${app.lastError.message}` : 'the update failed';
+    r.failed(agent, 'failed', error, app?.state === 'rolled-back', now);
+  }
+
+  private onHost(channel: string, change: (r: Rollout, now: number) => void): void {
+    const id = channel.slice(ROLLOUT_CHANNEL_PREFIX.length);
+    const r = this.find(id);
+    if (!r) {
+      this.ctx.log.debug({ channel }, 'host waits in a channel of no known rollout (yet)');
+      return;
+    }
+    this.live.set(id, r);
+    change(r, this.ctx.clock.now());
+    this.commit(r);
+  }
+
+  private onControl(payload: Buffer): void {
+    const d = decode(RolloutControl, payload);
+    if (!d.ok) {
+      // Without a valid requestId there is nowhere to answer: the CLI validates before sending.
+      this.ctx.log.warn({ error: d.error }, 'ignored malformed rollout control request');
+      return;
+    }
+    const req = d.value;
+    const now = this.ctx.clock.now();
+    const reply = (error: string | null, extra: Partial<RolloutReply> = {}) => {
+      const msg: RolloutReply = { v: SCHEMA_VERSION, requestId: req.requestId, ok: error === null, error, ...extra };
+      this.publish(rolloutReplyTopic(req.requestId), JSON.stringify(msg), false);
+    };
+    this.ctx.log.info({ op: req.op, by: req.by, ...('id' in req && { rollout: req.id }), ...('env' in req && { env: req.env }) }, 'rollout control');
+    switch (req.op) {
+      case 'list':
+        return reply(null, { rollouts: this.store.recent(req.limit).map(summary) });
+      case 'pause':
+      case 'resume':
+      case 'abort': {
+        const r = this.find(req.id);
+        if (!r) return reply(`no rollout ${req.id}: see "pushfleet rollout list"`);
+        const error = req.op === 'abort' ? r.abort(now, `aborted by ${req.by}`) : r[req.op](now);
+        this.commit(r);
+        return reply(error);
+      }
+      case 'freeze':
+      case 'unfreeze': {
+        if (req.op === 'freeze') this.store.freeze(req.env, req.by, new Date(now).toISOString());
+        else this.store.unfreeze(req.env);
+        this.frozen = this.store.frozen();
+        this.eachLive((r) => r.snap.env === req.env && (req.op === 'freeze' ? r.freeze(now) : r.unfreeze(now)));
+        this.publishSettings();
+        return reply(null);
+      }
+      case 'pin':
+      case 'unpin': {
+        const at = new Date(now).toISOString();
+        if (req.op === 'pin') this.store.pin({ agent: req.agent, app: req.app, sha: req.sha, by: req.by, at });
+        else this.store.unpin(req.agent, req.app);
+        const directive: AgentDirective = { v: SCHEMA_VERSION, kind: 'pin', app: req.app, sha: req.op === 'pin' ? req.sha : null, rolloutId: null, by: req.by, at };
+        this.publish(agentPinTopic(req.agent, req.app), req.op === 'pin' ? JSON.stringify(directive) : '', true);
+        if (req.op === 'pin') this.eachLive((r) => r.snap.app === req.app && r.leaveOut(req.agent, now, `pinned to ${req.sha.slice(0, 8)} by ${req.by}`));
+        return reply(null);
+      }
+    }
+  }
+
+  /** Applies a rollout's effects: semaphore limit first, so an eviction never lets the old limit grant. */
+  private commit(r: Rollout): void {
+    const channel = rolloutChannel(r.id);
+    const limit = r.admission();
+    if (this.admitted.get(r.id) !== limit) {
+      this.admitted.set(r.id, limit);
+      this.semaphore.setConcurrency(channel, limit);
+    }
+    for (const effect of r.takeEffects()) {
+      if (effect.kind === 'evict') this.semaphore.evict(channel, effect.agent, 'cancelled');
+      else if (effect.kind === 'rollback') this.sendBack(r, effect.agent, effect.sha);
+      else {
+        const event: RolloutEvent = { v: SCHEMA_VERSION, id: r.id, at: r.snap.updatedAt, agent: effect.agent, state: effect.state, detail: effect.detail };
+        this.publish(rolloutEventsTopic(r.id), JSON.stringify(event), false);
+      }
+    }
+    this.armTimeouts(r);
+    this.store.save(r.snap);
+    this.publish(rolloutStateTopic(r.id), JSON.stringify(r.snap), true);
+    if (r.ended) {
+      this.live.delete(r.id);
+      this.admitted.delete(r.id);
+      if (r.snap.status === 'aborted' || r.snap.status === 'superseded') this.semaphore.setConcurrency(channel, null);
+    }
+  }
+
+  /** One timer per updating host: past hostTimeout it is failed and its slot taken back. */
+  private armTimeouts(r: Rollout): void {
+    for (const h of r.snap.hosts) {
+      const key = `${r.id}\u0000${h.agent}`;
+      const deadline = r.deadlineOf(h.agent);
+      if (deadline === null) {
+        if (this.timers.has(key)) this.ctx.clock.clearTimeout(this.timers.get(key));
+        this.timers.delete(key);
+      } else if (!this.timers.has(key)) {
+        const timer = this.ctx.clock.setTimeout(() => {
+          this.timers.delete(key);
+          const now = this.ctx.clock.now();
+          r.failed(h.agent, 'timed-out', `no result within ${r.snap.policy.hostTimeout} s`, false, now);
+          this.commit(r);
+          this.semaphore.evict(rolloutChannel(r.id), h.agent, 'timeout');
+        }, Math.max(0, deadline - this.ctx.clock.now()));
+        this.timers.set(key, timer);
+      }
+    }
+  }
+
+  private sendBack(r: Rollout, agent: string, sha: string): void {
+    const directive: AgentDirective = { v: SCHEMA_VERSION, kind: 'rollback', app: r.snap.app, sha, rolloutId: r.id, by: 'rollouts', at: new Date(this.ctx.clock.now()).toISOString() };
+    this.ctx.log.info({ rollout: r.id, agent, sha }, 'sending host back to its previous SHA');
+    this.publish(agentRollbackTopic(agent), JSON.stringify(directive), false);
+  }
+
+  private find(id: string): Rollout | undefined {
+    const live = this.live.get(id);
+    if (live) return live;
+    const stored = this.store.get(id);
+    return stored && new Rollout(stored);
+  }
+
+  private eachLive(change: (r: Rollout) => unknown): void {
+    for (const r of [...this.live.values()]) {
+      change(r);
+      this.commit(r);
+    }
+  }
+
+  private fromSha(agent: string, app: string): string | null {
+    return this.fleet.agents.get(agent)?.apps.get(app)?.sha ?? null;
+  }
+
+  private settings(): Omit<RolloutSettings, 'v'> {
+    return { defaults: this.config.defaults, policies: this.config.policies, frozen: this.frozen };
+  }
+
+  private publishSettings(): void {
+    this.publish(ROLLOUT_SETTINGS, JSON.stringify({ v: SCHEMA_VERSION, ...this.settings() } satisfies RolloutSettings), true);
+  }
+
+  private publish(topic: string, payload: string, retain: boolean): void {
+    this.ctx.publisher.publish(topic, payload, { qos: 1, retain }).catch((err: unknown) => this.ctx.log.warn({ topic, err: (err as Error).message }, 'rollout publish failed'));
+  }
+}
+
+function summary(snap: RolloutSnapshot): NonNullable<RolloutReply['rollouts']>[number] {
+  const { hosts, policy: _policy, ...rest } = snap;
+  const counts: Record<string, number> = {};
+  for (const h of hosts) counts[h.state] = (counts[h.state] ?? 0) + 1;
+  return { ...rest, counts };
+}
