@@ -134,8 +134,9 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       for (const a of apps) a.stopWaiting();
       await Promise.all(apps.map((a) => a.worker.idle()));
       await node?.stop();
-      await mqtt.publishAsync(statusTopic, status('offline'), { qos: 1, retain: true }).catch(() => undefined);
-      await mqtt.endAsync();
+      // With the broker gone a QoS 1 publish would wait for it forever: the last will says offline then.
+      if (mqtt.connected) await mqtt.publishAsync(statusTopic, status('offline'), { qos: 1, retain: true }).catch(() => undefined);
+      await mqtt.endAsync(!mqtt.connected);
       log.info('agent stopped');
     },
   };

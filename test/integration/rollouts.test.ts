@@ -8,12 +8,14 @@ import { startAgentProcess, type TestApp } from '../support/agent-process.js';
 import { Cleanup } from '../support/cleanup.js';
 import type { CliProcess } from '../support/cli-process.js';
 import { runCli } from '../support/cli-process.js';
+import { startFakeGitHub } from '../support/fake-github.js';
 import { GitFixture } from '../support/git-fixture.js';
 import { githubPushPayload, postWebhook, signedRequest } from '../support/push-payload.js';
 import { SECRET, startTestHub, watch, type BrokerKind } from '../support/test-hub.js';
 import { waitFor } from '../support/wait.js';
 
 const HOSTS = ['h1', 'h2', 'h3', 'h4', 'h5'];
+const GITHUB_TOKEN = 'ghs_rollouts_test';
 
 /**
  * A restart step that marks its host busy for `HOLD_MS` in a shared directory and logs how many
@@ -34,13 +36,14 @@ describe('rollouts end to end: 5 agent processes, each with its own working copy
   const cleanup = new Cleanup();
   afterEach(() => cleanup.run());
 
-  async function fleet(opts: { broker?: BrokerKind; policy: Record<string, unknown>; holdMs?: number; appEnv?: (host: string) => Record<string, string>; cloned?: boolean }) {
+  async function fleet(opts: { broker?: BrokerKind; policy: Record<string, unknown>; holdMs?: number; appEnv?: (host: string) => Record<string, string>; cloned?: boolean; githubUrl?: string }) {
     const git = new GitFixture({ 'app.txt': 'v0\n', 'health.txt': 'healthy\n' });
     cleanup.defer(() => git.remove());
     const busyDir = join(git.root, 'busy');
     mkdirSync(busyDir);
     const overlapLog = join(git.root, 'overlap.log');
-    const hub = await startTestHub(cleanup, opts.broker ?? 'aedes', { engines: { rollouts: { defaults: opts.policy } } });
+    const github = opts.githubUrl && { apiUrl: opts.githubUrl, token: GITHUB_TOKEN };
+    const hub = await startTestHub(cleanup, opts.broker ?? 'aedes', { engines: { rollouts: { defaults: opts.policy, ...(github && { github }) } } });
     const states = await watch(cleanup, hub.mqttUrl, ROLLOUT_STATE_ALL);
     const base = git.head();
     if (opts.cloned) for (const h of HOSTS) execFileSync('git', ['clone', '--quiet', git.bare, git.workdir(h)]);
@@ -92,8 +95,9 @@ describe('rollouts end to end: 5 agent processes, each with its own working copy
 
   const count = (s: RolloutSnapshot, ...states: RolloutHostState[]) => s.hosts.filter((h) => states.includes(h.state)).length;
 
-  it('updates every host, never more than the batch size at once, canary first', async () => {
-    const f = await fleet({ policy: { batchSize: 2, maxUnavailable: 2, canary: 1 } });
+  it('updates every host, never more than the batch size at once, canary first, and reports it to GitHub', async () => {
+    const github = await startFakeGitHub(cleanup, GITHUB_TOKEN);
+    const f = await fleet({ policy: { batchSize: 2, maxUnavailable: 2, canary: 1 }, githubUrl: github.url });
     const { sha, id } = await f.push({ 'app.txt': 'v1\n' }, f.base);
     const done = await f.until(id, 'succeeded', (s) => s.status === 'succeeded', 40_000);
     expect(count(done, 'succeeded')).toBe(5);
@@ -103,6 +107,9 @@ describe('rollouts end to end: 5 agent processes, each with its own working copy
     // The canary finished before anyone else started.
     const canary = done.hosts.find((h) => h.canary)!;
     for (const h of done.hosts.filter((x) => !x.canary)) expect(Date.parse(h.startedAt!)).toBeGreaterThanOrEqual(Date.parse(canary.endedAt!));
+    await waitFor('GitHub deployment marked success', () => github.statesOf(1000).at(-1) === 'success');
+    expect(github.statesOf(1000)).toEqual(['in_progress', 'success']);
+    expect(github.calls[0]!.body).toMatchObject({ ref: sha, environment: 'production' });
   });
 
   it('stops on a failed canary, which rolls itself back, and leaves the others on the old SHA', async () => {

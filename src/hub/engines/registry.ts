@@ -4,6 +4,8 @@ import { HeadsEngine } from './heads/heads-engine.js';
 import { SemaphoreEngine } from './semaphore/semaphore-engine.js';
 import { OrchestratorEngine } from './orchestrator/orchestrator-engine.js';
 import { RolloutsEngine } from './rollouts/rollouts-engine.js';
+import { githubSettings } from './rollouts/config.js';
+import { GitHubDeployments } from './rollouts/github-deployments.js';
 
 /** The hub's engines, in start order. Each one is a folder beside this file. */
 export function createEngines(config: HubConfig, ctx: EngineContext): Engine[] {
@@ -11,7 +13,11 @@ export function createEngines(config: HubConfig, ctx: EngineContext): Engine[] {
   const semaphore = config.engines.semaphore.enabled ? new SemaphoreEngine(ctx, config.engines.semaphore) : undefined;
   if (semaphore) engines.push(semaphore);
   // After the semaphore: it restores its channels before rollouts set their limits again.
-  if (semaphore && config.engines.rollouts.enabled) engines.push(new RolloutsEngine(ctx, config.engines.rollouts, semaphore));
+  if (semaphore && config.engines.rollouts.enabled) {
+    const github = githubSettings(config.engines.rollouts);
+    const reporter = github && new GitHubDeployments(github, ctx.db, ctx.log.child({ engine: 'rollouts', to: 'github' }));
+    engines.push(new RolloutsEngine(ctx, config.engines.rollouts, semaphore, reporter));
+  }
   if (config.engines.orchestrator.enabled) engines.push(new OrchestratorEngine(ctx, config.engines.orchestrator));
   return engines;
 }

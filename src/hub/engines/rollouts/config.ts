@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConfigError } from '../../../shared/config-file.js';
 import { RolloutPolicyRule } from '../../../shared/messages.js';
 
 /** The rollouts engine's settings (`engines.rollouts` in the hub config). */
@@ -12,6 +13,23 @@ export const RolloutsConfig = z
     policies: z.array(RolloutPolicyRule).default([]),
     /** Rollouts kept in the history (and as retained state topics); older ones are forgotten. */
     history: z.number().int().positive().default(200),
+    /** Report each rollout to GitHub as a Deployment of its SHA to its environment, with statuses. */
+    github: z
+      .object({
+        apiUrl: z.url({ protocol: /^https?$/ }).default('https://api.github.com'),
+        /** Needs "Deployments: write" (fine-grained) or repo_deployment; default PUSHFLEET_GITHUB_TOKEN. */
+        token: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type RolloutsConfig = z.infer<typeof RolloutsConfig>;
+
+/** The GitHub reporting settings, with the token from the config or the environment; undefined when off. */
+export function githubSettings(config: RolloutsConfig, env: NodeJS.ProcessEnv = process.env): { apiUrl: string; token: string } | undefined {
+  if (!config.github) return undefined;
+  const token = config.github.token ?? env.PUSHFLEET_GITHUB_TOKEN;
+  if (!token) throw new ConfigError('engines.rollouts.github.token: set it, or PUSHFLEET_GITHUB_TOKEN, to report rollouts to GitHub (or remove engines.rollouts.github)');
+  return { apiUrl: config.github.apiUrl, token };
+}

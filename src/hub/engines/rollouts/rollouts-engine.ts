@@ -27,6 +27,7 @@ import { topicMatches } from '../../../shared/topic-match.js';
 import type { Engine, EngineContext } from '../engine.js';
 import type { ChannelObserver, JobEnd, SemaphoreEngine } from '../semaphore/semaphore-engine.js';
 import type { RolloutsConfig } from './config.js';
+import type { GitHubDeployments } from './github-deployments.js';
 import { planPush } from './plan.js';
 import { Rollout } from './rollout.js';
 import { RolloutStore } from './store.js';
@@ -55,6 +56,7 @@ export class RolloutsEngine implements Engine {
     private readonly ctx: EngineContext,
     private readonly config: RolloutsConfig,
     private readonly semaphore: SemaphoreEngine,
+    private readonly github?: GitHubDeployments,
   ) {
     this.store = new RolloutStore(ctx.db);
     // Closed until this engine opens them: an agent that hears of a push first just waits.
@@ -75,6 +77,7 @@ export class RolloutsEngine implements Engine {
   async stop(): Promise<void> {
     for (const t of this.timers.values()) this.ctx.clock.clearTimeout(t);
     this.timers.clear();
+    await this.github?.idle();
   }
 
   handle(topic: string, payload: Buffer): void {
@@ -210,6 +213,7 @@ export class RolloutsEngine implements Engine {
     this.armTimeouts(r);
     this.store.save(r.snap);
     this.publish(rolloutStateTopic(r.id), JSON.stringify(r.snap), true);
+    this.github?.report(r.snap);
     if (r.ended) {
       this.live.delete(r.id);
       this.admitted.delete(r.id);

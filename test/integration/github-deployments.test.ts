@@ -1,0 +1,86 @@
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { GitHubDeployments } from '../../src/hub/engines/rollouts/github-deployments.js';
+import { githubSettings, RolloutsConfig } from '../../src/hub/engines/rollouts/config.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { SCHEMA_VERSION, type RolloutSnapshot, type RolloutStatus } from '../../src/shared/messages.js';
+import { Cleanup } from '../support/cleanup.js';
+import { startFakeGitHub } from '../support/fake-github.js';
+
+const TOKEN = 'ghs_test_token';
+const SHA = 'a'.repeat(40);
+const log = createLogger('test', 'silent');
+
+function snapshot(status: RolloutStatus): RolloutSnapshot {
+  const at = new Date().toISOString();
+  return {
+    v: SCHEMA_VERSION,
+    id: `web.production.${SHA.slice(0, 12)}`,
+    app: 'web',
+    env: 'production',
+    repo: 'acme/web',
+    ref: 'refs/heads/main',
+    sha: SHA,
+    deliveryId: 'd-1',
+    pusher: 'ada',
+    status,
+    reason: null,
+    policy: { batchSize: 2, canary: 1, maxUnavailable: 2, hostTimeout: 60, failureThreshold: 1, onAbort: 'stop' },
+    hosts: [{ agent: 'h1', state: status === 'succeeded' ? 'succeeded' : 'updating', canary: true, fromSha: null, startedAt: at, endedAt: null, error: null, down: false }],
+    createdAt: at,
+    updatedAt: at,
+    endedAt: null,
+  };
+}
+
+describe('GitHub Deployments reporting, against a local server speaking GitHub REST', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  it('creates one deployment per rollout and posts a status per status change', async () => {
+    const github = await startFakeGitHub(cleanup, TOKEN);
+    const db = new Database(':memory:');
+    const reporter = new GitHubDeployments({ apiUrl: github.url, token: TOKEN }, db, log);
+    for (const status of ['frozen', 'running', 'running', 'paused', 'succeeded'] as const) reporter.report(snapshot(status));
+    await reporter.idle();
+
+    const created = github.calls.filter((c) => c.path === '/repos/acme/web/deployments');
+    expect(created).toHaveLength(1);
+    expect(created[0]!.body).toMatchObject({ ref: SHA, environment: 'production', auto_merge: false, required_contexts: [], production_environment: true });
+    expect(created[0]!.headers).toMatchObject({ accept: 'application/vnd.github+json', 'x-github-api-version': '2022-11-28' });
+    // running and paused are both in_progress on GitHub: posted once.
+    expect(github.statesOf(1000)).toEqual(['queued', 'in_progress', 'success']);
+
+    // A restarted hub (same state file) keeps the deployment.
+    const again = new GitHubDeployments({ apiUrl: github.url, token: TOKEN }, db, log);
+    again.report(snapshot('superseded'));
+    await again.idle();
+    expect(github.calls.filter((c) => c.path === '/repos/acme/web/deployments')).toHaveLength(1);
+    expect(github.statesOf(1000).at(-1)).toBe('inactive');
+  });
+
+  it('survives GitHub failing: the rollout is unaffected and the next change catches up', async () => {
+    const github = await startFakeGitHub(cleanup, TOKEN);
+    const reporter = new GitHubDeployments({ apiUrl: github.url, token: TOKEN }, new Database(':memory:'), log);
+    github.failNext(1);
+    reporter.report(snapshot('running'));
+    await reporter.idle();
+    expect(github.calls).toHaveLength(1);
+    reporter.report(snapshot('failed'));
+    await reporter.idle();
+    expect(github.statesOf(1000)).toEqual(['failure']);
+
+    const wrongToken = new GitHubDeployments({ apiUrl: github.url, token: 'nope' }, new Database(':memory:'), log);
+    wrongToken.report(snapshot('running'));
+    await wrongToken.idle(); // a 401 is logged, never thrown
+    expect(github.calls.at(-1)!.headers.authorization).toBe('Bearer nope');
+  });
+
+  it('takes the token from the config or PUSHFLEET_GITHUB_TOKEN, and names the key when neither is set', () => {
+    const config = (github: unknown) => RolloutsConfig.parse({ github });
+    expect(githubSettings(config(undefined))).toBeUndefined();
+    expect(githubSettings(config({ token: 't1' }))).toEqual({ apiUrl: 'https://api.github.com', token: 't1' });
+    expect(githubSettings(config({ apiUrl: 'https://ghe.example/api/v3' }), { PUSHFLEET_GITHUB_TOKEN: 't2' })).toEqual({ apiUrl: 'https://ghe.example/api/v3', token: 't2' });
+    expect(() => githubSettings(config({}), {})).toThrow(/^engines\.rollouts\.github\.token: set it, or PUSHFLEET_GITHUB_TOKEN/);
+  });
+});
