@@ -216,4 +216,34 @@ describe('rollouts end to end: 5 agent processes, each with its own working copy
     expect(caughtUp.hosts).toHaveLength(5);
     expect(f.heads().h5).toBe(sha);
   });
+
+  it('keeps its history and carries on after a hub restart', async () => {
+    const policy = { batchSize: 1, canary: 0 };
+    const f = await fleet({ broker: 'mosquitto', policy, holdMs: 50 });
+    const { sha, id } = await f.push({ 'app.txt': 'v1\n' }, f.base);
+    await f.until(id, 'one host done', (s) => count(s, 'succeeded') >= 1);
+    expect((await runCli(['rollout', 'pause', id, '--mqtt-url', f.hub.mqttUrl])).code).toBe(0);
+    await f.until(id, 'paused with nobody updating', (s) => s.status === 'paused' && count(s, 'updating') === 0);
+    await f.hub.stop();
+
+    const again = await startTestHub(cleanup, 'aedes', { mqtt: { url: f.hub.mqttUrl }, stateDir: f.hub.stateDir, engines: { rollouts: { defaults: policy } } });
+    const listed = await runCli(['rollout', 'list', '--json', '--mqtt-url', again.mqttUrl]);
+    expect(JSON.parse(listed.stdout)).toMatchObject([{ id, status: 'paused', sha, pusher: expect.any(String) }]);
+    expect((await runCli(['rollout', 'resume', id, '--mqtt-url', again.mqttUrl])).code).toBe(0);
+    const done = await f.until(id, 'succeeded', (s) => s.status === 'succeeded', 40_000);
+    expect(count(done, 'succeeded')).toBe(5);
+    expect(Object.values(f.heads())).toEqual(HOSTS.map(() => sha));
+  });
+
+  it('sends the hosts already updated back to their previous SHA when aborted with onAbort: rollback', async () => {
+    const f = await fleet({ policy: { batchSize: 1, canary: 0, onAbort: 'rollback' }, cloned: true, holdMs: 50 });
+    const { id } = await f.push({ 'app.txt': 'v1\n' }, f.base);
+    await f.until(id, 'two hosts done', (s) => count(s, 'succeeded') >= 2);
+    const aborted = await runCli(['rollout', 'abort', id, '--mqtt-url', f.hub.mqttUrl]);
+    expect(aborted.code, aborted.stderr).toBe(0);
+    const ended = await f.until(id, 'every host rolled back or skipped', (s) => s.status === 'aborted' && s.hosts.every((h) => h.state === 'rolled-back' || h.state === 'skipped'));
+    expect(count(ended, 'rolled-back')).toBeGreaterThanOrEqual(2);
+    expect(ended.reason).toMatch(/^aborted by /);
+    await waitFor('every working copy back on base', () => Object.values(f.heads()).every((h) => h === f.base));
+  });
 });
