@@ -7,8 +7,9 @@ import { webhookScenarios } from './scenarios/webhook.js';
 import { deployLatencyScenarios } from './scenarios/deploy-latency.js';
 import { semaphoreScenarios } from './scenarios/semaphore.js';
 import { orchestratorScenarios } from './scenarios/orchestrator.js';
+import { rolloutsScenarios } from './scenarios/rollouts.js';
 
-const registry: Scenario[] = [...webhookScenarios, ...deployLatencyScenarios, ...semaphoreScenarios, ...orchestratorScenarios];
+const registry: Scenario[] = [...webhookScenarios, ...deployLatencyScenarios, ...semaphoreScenarios, ...orchestratorScenarios, ...rolloutsScenarios];
 
 const filter = process.argv[2];
 const selected = registry.filter((s) => !filter || s.name.includes(filter));

@@ -20,6 +20,8 @@ const ENDED: readonly RolloutStatus[] = ['succeeded', 'failed', 'aborted', 'supe
 const ADMITTING: readonly RolloutStatus[] = ['running', 'succeeded', 'failed'];
 const ACTIVE: readonly RolloutHostState[] = ['pending', 'queued', 'updating'];
 const FAILED: readonly RolloutHostState[] = ['failed', 'timed-out'];
+/** Hosts that may still join: not registered yet, back from offline, or unpinned after a pin left them out. */
+const JOINABLE: readonly RolloutHostState[] = ['pending', 'offline', 'skipped'];
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const short = (sha: string) => sha.slice(0, 8);
@@ -94,27 +96,18 @@ export class Rollout {
   /** A host registered in the channel: it joins, or is turned away if this rollout will not update it. */
   queued(agent: string, fromSha: string | null, now: number): void {
     const h = this.host(agent);
-    if (this.snap.status === 'aborted' || this.snap.status === 'superseded') {
-      this.effects.push({ kind: 'evict', agent });
-      if (h && ACTIVE.includes(h.state)) this.setHost(h, 'skipped', now, this.snap.reason);
-      return;
-    }
-    if (h && !['pending', 'offline'].includes(h.state)) {
-      // Done here already (a restarted agent asking again): it keeps its outcome.
-      if (h.state !== 'queued' && h.state !== 'updating') this.effects.push({ kind: 'evict', agent });
-      return;
-    }
+    if (this.turnedAway(agent, h, now) || h?.state === 'queued' || h?.state === 'updating') return;
     if (h) this.setHost(h, 'queued', now, null);
     else this.join(agent, fromSha, now);
     if (this.ended) this.reopen(now);
   }
 
+  /** The semaphore let the host start. With a free slot this comes before `queued`, so it checks the same. */
   granted(agent: string, fromSha: string | null, now: number): void {
     let h = this.host(agent);
-    if (!h) {
-      h = this.join(agent, fromSha, now);
-      if (this.ended) this.reopen(now);
-    }
+    if (this.turnedAway(agent, h, now)) return;
+    h ??= this.join(agent, fromSha, now);
+    if (this.ended) this.reopen(now);
     const canaries = this.snap.hosts.filter((x) => x.canary).length;
     if (canaries < this.snap.policy.canary) h.canary = true;
     h.startedAt = iso(now);
@@ -215,6 +208,24 @@ export class Rollout {
     if (!h.fromSha) return;
     this.effects.push({ kind: 'rollback', agent: h.agent, sha: h.fromSha });
     this.setHost(h, 'rolled-back', now, `sent back to ${short(h.fromSha)}`);
+  }
+
+  /**
+   * A cancelled rollout turns every host away; a host done here already (a restarted agent asking
+   * again) keeps its outcome. Pending, offline and skipped hosts may (re)join: in a rollout that
+   * is not cancelled, skipped means left out by a pin, since lifted.
+   */
+  private turnedAway(agent: string, h: RolloutHost | undefined, now: number): boolean {
+    if (this.snap.status === 'aborted' || this.snap.status === 'superseded') {
+      this.effects.push({ kind: 'evict', agent });
+      if (h && ACTIVE.includes(h.state)) this.setHost(h, 'skipped', now, this.snap.reason);
+      return true;
+    }
+    if (h && !JOINABLE.includes(h.state) && h.state !== 'queued' && h.state !== 'updating') {
+      this.effects.push({ kind: 'evict', agent });
+      return true;
+    }
+    return false;
   }
 
   private join(agent: string, fromSha: string | null, now: number): RolloutHost {

@@ -1,0 +1,208 @@
+/**
+ * `rollouts`: one push rolled over 100 simulated agents, batch 10, against the ideal
+ * (ceil(hosts / batch) × step time). The hub runs in this process (startHub, embedded aedes on a
+ * free port); each agent is a plain mqtt.js client here too: retained status (env "bench") and
+ * app state (web follows main, rollout: true), and on a push it registers in the rollout's
+ * channel with the SemaphoreClient (uid = agent id), waits for its go, sleeps a fake update step,
+ * publishes its new app state and releases. Each round POSTs a signed push to /webhook and times
+ * it until the rollout's retained state says `succeeded`.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import mqtt, { type MqttClient } from 'mqtt';
+import { HubConfig } from '../../src/hub/config.js';
+import { startHub } from '../../src/hub/hub.js';
+import { SemaphoreClient } from '../../src/semaphore-client/client.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { decode, PushMessage, RolloutSnapshot, SCHEMA_VERSION, type AgentStatus, type AppState } from '../../src/shared/messages.js';
+import { agentStatusTopic, appStateTopic, pushTopic, rolloutChannel, rolloutId, rolloutStateTopic } from '../../src/shared/topics.js';
+import { Cleanup } from '../../test/support/cleanup.js';
+import { freePort } from '../../test/support/ports.js';
+import { githubPushPayload, postWebhook, signedRequest } from '../../test/support/push-payload.js';
+import { waitFor } from '../../test/support/wait.js';
+import { BENCH_SECRET, progress, RssSampler } from '../support/processes.js';
+import { percentile, round, type Figures, type Scenario } from '../scenario.js';
+
+type Level = { hosts: number; batch: number; stepMs: number };
+
+const LEVELS: Level[] = [
+  { hosts: 100, batch: 10, stepMs: 200 },
+  // A short step makes the hub's own share of the time (grant handoffs) stand out.
+  { hosts: 100, batch: 10, stepMs: 20 },
+];
+const ROUNDS = 3;
+const ENV = 'bench';
+const APP = 'web';
+const REPO = 'acme/web';
+const ROUND_TIMEOUT_MS = 60_000;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const newSha = () => randomBytes(20).toString('hex');
+
+/** Times (performance.now) of one round, shared by the simulated agents. */
+type RoundLog = { pushedAt: number; pushSeen: number[]; grants: number[]; releases: number[]; updating: number; maxUpdating: number; errors: string[] };
+const emptyLog = (): RoundLog => ({ pushedAt: 0, pushSeen: [], grants: [], releases: [], updating: 0, maxUpdating: 0, errors: [] });
+
+/** One simulated agent: retained status and app state, and a fake update on each push, admitted by the rollout. */
+class SimAgent {
+  private sha = newSha();
+  private readonly sem: SemaphoreClient;
+
+  constructor(
+    readonly id: string,
+    private readonly client: MqttClient,
+    private readonly stepMs: number,
+    private readonly log: () => RoundLog,
+  ) {
+    this.sem = new SemaphoreClient(client);
+  }
+
+  static async connect(id: string, url: string, stepMs: number, log: () => RoundLog): Promise<SimAgent> {
+    const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: `bench-${id}` });
+    const agent = new SimAgent(id, client, stepMs, log);
+    client.on('message', (topic, payload) => {
+      if (topic !== pushTopic(REPO)) return;
+      log().pushSeen.push(performance.now());
+      const push = decode(PushMessage, payload);
+      if (push.ok) void agent.update(push.value.after).catch((err: Error) => log().errors.push(`${id}: ${err.message}`));
+    });
+    await client.subscribeAsync(pushTopic(REPO), { qos: 1 });
+    const status: AgentStatus = { v: SCHEMA_VERSION, agent: id, state: 'online', labels: { env: ENV }, version: 'bench', startedAt: null, at: new Date().toISOString() };
+    await client.publishAsync(agentStatusTopic(id), JSON.stringify(status), { qos: 1, retain: true });
+    await agent.report('deployed', null);
+    return agent;
+  }
+
+  private report(state: AppState['state'], targetSha: string | null): Promise<unknown> {
+    const msg: AppState = {
+      v: SCHEMA_VERSION, agent: this.id, app: APP, repo: REPO, ref: 'refs/heads/main', state, sha: this.sha, targetSha, lastError: null, durations: {},
+      updatedAt: new Date().toISOString(), follows: { kind: 'branch', pattern: 'main' }, rollout: true, pinnedSha: null,
+    };
+    return this.client.publishAsync(appStateTopic(this.id, APP), JSON.stringify(msg), { qos: 1, retain: true });
+  }
+
+  /** Waits for the grant, runs the fake step, reports, then gives the slot back (as agent/app-runner does). */
+  private async update(sha: string): Promise<void> {
+    const lease = await this.sem.acquire(rolloutChannel(rolloutId(APP, ENV, sha)), { uid: this.id, timeout: 600, replace: true });
+    const log = this.log();
+    log.grants.push(performance.now());
+    log.maxUpdating = Math.max(log.maxUpdating, ++log.updating);
+    await sleep(this.stepMs);
+    this.sha = sha;
+    await this.report('deployed', sha);
+    log.updating--;
+    log.releases.push(performance.now());
+    await lease.release();
+  }
+
+  close(): Promise<void> {
+    return this.client.endAsync(true);
+  }
+}
+
+async function measure(level: Level): Promise<Figures> {
+  const cleanup = new Cleanup();
+  try {
+    const stateDir = mkdtempSync(join(tmpdir(), 'pushfleet-bench-rollouts-'));
+    cleanup.defer(() => rmSync(stateDir, { recursive: true, force: true }));
+    const config = HubConfig.parse({
+      http: { host: '127.0.0.1', port: 0 },
+      broker: { port: await freePort() },
+      webhook: { secret: BENCH_SECRET },
+      stateDir,
+      log: { level: 'warn' },
+      engines: { rollouts: { defaults: { batchSize: level.batch, canary: 0, maxUnavailable: level.batch, failureThreshold: 1 } } },
+    });
+    const hub = await startHub(config, createLogger('hub', config.log.level));
+    cleanup.defer(() => hub.stop());
+    const webhookUrl = `http://127.0.0.1:${hub.httpPort}/webhook`;
+    const rss = new RssSampler(process.pid);
+    cleanup.defer(() => rss.stop());
+
+    let log = emptyLog();
+    const agents = await Promise.all(Array.from({ length: level.hosts }, (_, i) => SimAgent.connect(`sim-${String(i).padStart(3, '0')}`, hub.mqttUrl, level.stepMs, () => log)));
+    cleanup.defer(() => Promise.all(agents.map((a) => a.close())));
+
+    // Rollout states as the hub retains them, stamped on arrival.
+    const watcher = await mqtt.connectAsync(hub.mqttUrl, { reconnectPeriod: 0 });
+    cleanup.defer(() => watcher.endAsync(true));
+    const succeededAt = new Map<string, number>();
+    const hostsIn = new Map<string, number>();
+    watcher.on('message', (_topic, payload) => {
+      const at = performance.now();
+      const snap = decode(RolloutSnapshot, payload);
+      if (!snap.ok) return;
+      hostsIn.set(snap.value.id, snap.value.hosts.length);
+      if (snap.value.status === 'succeeded' && !succeededAt.has(snap.value.id)) succeededAt.set(snap.value.id, at);
+      if (['failed', 'aborted'].includes(snap.value.status)) log.errors.push(`${snap.value.id} ${snap.value.status}: ${snap.value.reason}`);
+    });
+    await watcher.subscribeAsync(rolloutStateTopic('+'), { qos: 1 });
+    // The hub must know the whole fleet before the push, or the rollout would plan fewer hosts.
+    await sleep(500);
+
+    let before = '0'.repeat(40);
+    const round1 = async (): Promise<RoundLog & { ms: number; hosts: number }> => {
+      const sha = newSha();
+      const id = rolloutId(APP, ENV, sha);
+      log = emptyLog();
+      const req = signedRequest(BENCH_SECRET, 'push', githubPushPayload({ repo: REPO, after: sha, before }));
+      before = sha;
+      log.pushedAt = performance.now();
+      const res = await postWebhook(webhookUrl, req);
+      if (res.status !== 200) throw new Error(`webhook answered ${res.status} ${JSON.stringify(res.body)}`);
+      const done = await waitFor(
+        () => `rollout ${id} succeeded (${log.grants.length} grants, ${log.releases.length} releases; ${log.errors.slice(-3).join('; ')})`,
+        () => succeededAt.get(id) ?? (log.errors.length > 0 && Promise.reject(new Error(log.errors.join('; ')))),
+        ROUND_TIMEOUT_MS,
+      );
+      return { ...log, ms: done - log.pushedAt, hosts: hostsIn.get(id) ?? NaN };
+    };
+
+    progress(`rollouts ${level.hosts} hosts, batch ${level.batch}, step ${level.stepMs} ms: warm-up, then ${ROUNDS} rounds`);
+    await round1();
+    rss.reset();
+    const totals: number[] = [];
+    const firstGo: number[] = [];
+    const pushSeen: number[] = [];
+    const handoffs: number[] = [];
+    let maxUpdating = 0;
+    let hosts = NaN;
+    for (let i = 1; i <= ROUNDS; i++) {
+      const r = await round1();
+      totals.push(r.ms);
+      hosts = r.hosts;
+      maxUpdating = Math.max(maxUpdating, r.maxUpdating);
+      const grants = [...r.grants].sort((a, b) => a - b);
+      const releases = [...r.releases].sort((a, b) => a - b);
+      firstGo.push(grants[0]! - r.pushedAt);
+      pushSeen.push(...r.pushSeen.map((t) => t - r.pushedAt));
+      // Every grant after the first batch fills the slot of one release, in order.
+      for (let k = level.batch; k < grants.length; k++) handoffs.push(grants[k]! - releases[k - level.batch]!);
+      progress(`round ${i}: ${round(r.ms, 0)} ms`);
+    }
+    const ideal = Math.ceil(level.hosts / level.batch) * level.stepMs;
+    const mean = totals.reduce((a, b) => a + b, 0) / totals.length;
+    return {
+      'hosts in the rollout': hosts,
+      'most updating at once (agents)': maxUpdating,
+      'ideal: batches × step (ms)': ideal,
+      'push → succeeded per round (ms)': totals.map((t) => round(t, 0)).join(', '),
+      'push → succeeded mean (ms)': round(mean, 0),
+      'overhead vs ideal (%)': round(((mean - ideal) / ideal) * 100, 1),
+      'POST → push at agents p50 (ms)': round(percentile(pushSeen, 50), 1),
+      'POST → first go p50 (ms)': round(percentile(firstGo, 50), 1),
+      'release → next go p50 (ms)': round(percentile(handoffs, 50), 2),
+      'release → next go p99 (ms)': round(percentile(handoffs, 99), 2),
+      'process RSS peak, hub + agents (MB)': round(rss.peak() / 2 ** 20, 1),
+    };
+  } finally {
+    await cleanup.run();
+  }
+}
+
+export const rolloutsScenarios: Scenario[] = LEVELS.map((level) => ({
+  name: `rollouts ${level.hosts} simulated agents, batch ${level.batch}, step ${level.stepMs} ms (in-process hub, aedes)`,
+  run: () => measure(level),
+}));

@@ -1,0 +1,550 @@
+import Database from 'better-sqlite3';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { Clock, EngineContext } from '../../src/hub/engines/engine.js';
+import { RolloutsConfig } from '../../src/hub/engines/rollouts/config.js';
+import { RolloutsEngine } from '../../src/hub/engines/rollouts/rollouts-engine.js';
+import { SemaphoreConfig } from '../../src/hub/engines/semaphore/config.js';
+import { SemaphoreEngine } from '../../src/hub/engines/semaphore/semaphore-engine.js';
+import {
+  SCHEMA_VERSION,
+  type AppState,
+  type PushMessage,
+  type RolloutEvent,
+  type RolloutHostState,
+  type RolloutPolicyRule,
+  type RolloutReply,
+  type RolloutSnapshot,
+} from '../../src/shared/messages.js';
+import { topicMatches } from '../../src/shared/topic-match.js';
+import {
+  agentPinTopic,
+  agentRollbackTopic,
+  agentStatusTopic,
+  appStateTopic,
+  pushTopic,
+  ROLLOUT_CONTROL,
+  ROLLOUT_SETTINGS,
+  rolloutChannel,
+  rolloutEventsTopic,
+  rolloutId,
+  rolloutReplyTopic,
+  rolloutStateTopic,
+} from '../../src/shared/topics.js';
+
+const SHA = 'a'.repeat(40);
+const SHA2 = 'c'.repeat(40);
+const OLD = 'b'.repeat(40);
+const T0 = Date.parse('2025-01-01T00:00:00Z');
+const ID = rolloutId('web', 'prod', SHA);
+
+/** Timers the test runs by hand; a timer set while others fire runs in the same advance if due. */
+class ManualClock implements Clock {
+  private timers = new Map<number, { at: number; fn: () => void }>();
+  private next = 0;
+  time = T0;
+  now = () => this.time;
+  setTimeout = (fn: () => void, ms: number) => {
+    this.timers.set(++this.next, { at: this.time + ms, fn });
+    return this.next;
+  };
+  clearTimeout = (h: unknown) => void this.timers.delete(h as number);
+  advance(ms: number): void {
+    const end = this.time + ms;
+    for (;;) {
+      const due = [...this.timers].filter(([, t]) => t.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
+      if (!due) break;
+      this.timers.delete(due[0]);
+      this.time = Math.max(this.time, due[1].at);
+      due[1].fn();
+    }
+    this.time = end;
+  }
+}
+
+type Sent = { topic: string; payload: string; retain: boolean };
+
+/**
+ * The semaphore and rollouts engines over an in-memory SQLite file, a recording publisher and a
+ * manual clock; `send` routes a message to the engines subscribed to it, as the dispatcher does.
+ * Pass `db` and `clock` of an earlier hub to simulate a restart.
+ */
+async function startHub(defaults: Omit<RolloutPolicyRule, 'app' | 'env'> = {}, opts: { db?: Database.Database; clock?: ManualClock; config?: Record<string, unknown> } = {}) {
+  const db = opts.db ?? new Database(':memory:');
+  const clock = opts.clock ?? new ManualClock();
+  const sent: Sent[] = [];
+  const ctx: EngineContext = {
+    publisher: { publish: async (topic, payload, o) => void sent.push({ topic, payload, retain: o.retain ?? false }) },
+    db,
+    clock,
+    log: pino({ level: 'silent' }),
+  };
+  const semaphore = new SemaphoreEngine(ctx, SemaphoreConfig.parse({ positionUpdateMs: 0 }));
+  const rollouts = new RolloutsEngine(ctx, RolloutsConfig.parse({ defaults: { hostTimeout: 60, ...defaults }, ...opts.config }), semaphore);
+  const engines = [semaphore, rollouts];
+  for (const e of engines) await e.start();
+
+  const send = (topic: string, payload: object | string) => {
+    const raw = Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload));
+    for (const e of engines) if (e.subscriptions.some((f) => topicMatches(f, topic))) void e.handle(topic, raw);
+  };
+  const channelTopic = (action: string, sha = SHA, env = 'prod') => `coordinosaur/${rolloutChannel(rolloutId('web', env, sha))}/${action}`;
+
+  const appState = (agent: string, patch: Partial<AppState> = {}) =>
+    send(appStateTopic(agent, 'web'), {
+      v: SCHEMA_VERSION, agent, app: 'web', repo: 'acme/web', ref: 'refs/heads/main', state: 'deployed', sha: OLD, targetSha: null, lastError: null,
+      durations: {}, updatedAt: new Date(clock.time).toISOString(), follows: { kind: 'branch', pattern: 'main' }, rollout: true, pinnedSha: null, ...patch,
+    } satisfies AppState);
+  const status = (agent: string, state: 'online' | 'offline' = 'online', env = 'prod') =>
+    send(agentStatusTopic(agent), { v: SCHEMA_VERSION, agent, state, labels: { env }, version: '0.1.0', startedAt: null, at: new Date(clock.time).toISOString() });
+
+  return {
+    db,
+    clock,
+    sent,
+    send,
+    stop: async () => {
+      for (const e of [...engines].reverse()) await e.stop();
+    },
+    /** Online agents on `env` whose app web follows main with rollout: true, on OLD. */
+    agents(ids: string[], env = 'prod') {
+      for (const id of ids) {
+        status(id, 'online', env);
+        appState(id);
+      }
+    },
+    status,
+    appState,
+    push(after = SHA) {
+      const msg: PushMessage = {
+        v: SCHEMA_VERSION, deliveryId: `d-${after.slice(0, 6)}`, source: 'github', repo: 'acme/web', ref: 'refs/heads/main', refType: 'branch', branch: 'main', tag: null,
+        before: OLD, after, created: false, deleted: false, forced: false, pusher: { name: 'alice', email: null }, headCommit: null,
+        cloneUrl: 'https://github.com/acme/web.git', receivedAt: new Date(clock.time).toISOString(),
+      };
+      send(pushTopic('acme/web'), msg);
+    },
+    register: (uid: string, sha = SHA, env = 'prod') => send(channelTopic('register', sha, env), { uid, timeout: 3600 }),
+    finish: (uid: string, sha = SHA) => send(channelTopic('finished', sha), uid),
+    abortJob: (uid: string, sha = SHA) => send(channelTopic('aborted', sha), uid),
+    /** Agents that were sent `go` (in order), optionally only since `from` messages were sent. */
+    gos: (from = 0) => sent.slice(from).flatMap((m) => (/\/go\/[^/]+$/.test(m.topic) ? [m.payload] : [])),
+    expired: (from = 0) => sent.slice(from).flatMap((m) => (/\/expired\/[^/]+$/.test(m.topic) ? [[JSON.parse(m.payload).uid, JSON.parse(m.payload).reason]] : [])),
+    /** The rollout's last retained state. */
+    snapshot(id = ID): RolloutSnapshot | null {
+      const m = sent.filter((s) => s.topic === rolloutStateTopic(id)).at(-1);
+      return m && m.payload ? (JSON.parse(m.payload) as RolloutSnapshot) : null;
+    },
+    hosts(id = ID): Record<string, RolloutHostState> {
+      return Object.fromEntries((this.snapshot(id)?.hosts ?? []).map((h) => [h.agent, h.state]));
+    },
+    events: (id = ID) => sent.filter((s) => s.topic === rolloutEventsTopic(id)).map((s) => JSON.parse(s.payload) as RolloutEvent),
+    control(requestId: string, req: Record<string, unknown>): RolloutReply {
+      send(ROLLOUT_CONTROL, { v: SCHEMA_VERSION, requestId, by: 'bob', ...req });
+      const reply = sent.filter((s) => s.topic === rolloutReplyTopic(requestId));
+      expect(reply).toHaveLength(1);
+      expect(reply[0]!.retain).toBe(false);
+      return JSON.parse(reply[0]!.payload) as RolloutReply;
+    },
+  };
+}
+
+/** The most hosts updating at once in any state the hub published. */
+function maxConcurrent(sent: Sent[]): number {
+  const updating = sent.filter((m) => m.topic.endsWith('/state') && m.payload).map((m) => (JSON.parse(m.payload) as RolloutSnapshot).hosts.filter((h) => h.state === 'updating').length);
+  return Math.max(0, ...updating);
+}
+
+const ids = (n: number) => Array.from({ length: n }, (_, i) => `a${i + 1}`);
+
+describe('rollouts engine', () => {
+  it('grants nobody until it has seen the push, then the canary, then a rolling batch', async () => {
+    const hub = await startHub({ batchSize: 2, canary: 1, maxUnavailable: 2, failureThreshold: 1 });
+    hub.agents(ids(5));
+    // Agents heard of the push (the retained head) before the hub's rollouts engine did.
+    for (const a of ids(5)) hub.register(a);
+    expect(hub.gos()).toEqual([]);
+    expect(hub.snapshot()).toBeNull();
+
+    hub.push();
+    expect(hub.gos()).toEqual(['a1']);
+    expect(hub.snapshot()).toMatchObject({ status: 'running', sha: SHA, env: 'prod', policy: { batchSize: 2, canary: 1 } });
+    expect(hub.hosts()).toEqual({ a1: 'updating', a2: 'queued', a3: 'queued', a4: 'queued', a5: 'queued' });
+    expect(hub.snapshot()!.hosts[0]).toMatchObject({ canary: true, fromSha: OLD });
+
+    // The canary is done: two at a time, and a freed slot is refilled at once.
+    let mark = hub.sent.length;
+    hub.finish('a1');
+    expect(hub.gos(mark)).toEqual(['a2', 'a3']);
+    mark = hub.sent.length;
+    hub.finish('a3');
+    expect(hub.gos(mark)).toEqual(['a4']);
+    expect(hub.hosts()).toEqual({ a1: 'succeeded', a2: 'updating', a3: 'succeeded', a4: 'updating', a5: 'queued' });
+    hub.finish('a2');
+    hub.finish('a4');
+    hub.finish('a5');
+    expect(hub.gos()).toEqual(['a1', 'a2', 'a3', 'a4', 'a5']);
+    expect(hub.snapshot()).toMatchObject({ status: 'succeeded', reason: null });
+    expect(hub.sent.filter((s) => s.topic === rolloutStateTopic(ID)).every((s) => s.retain)).toBe(true);
+    expect(hub.events().map((e) => [e.agent, e.state]).filter(([a]) => a === null)).toEqual([
+      [null, 'running'],
+      [null, 'succeeded'],
+    ]);
+    await hub.stop();
+  });
+
+  it('never lets more than the batch update at once, whatever the order agents register in', async () => {
+    const hub = await startHub({ batchSize: 3, canary: 0, maxUnavailable: 3, failureThreshold: 1 });
+    hub.agents(ids(10));
+    hub.push();
+    expect(hub.hosts()).toMatchObject({ a1: 'pending', a10: 'pending' });
+    for (const a of ids(10).reverse()) hub.register(a);
+    expect(hub.gos()).toEqual(['a10', 'a9', 'a8']);
+    let done = 0;
+    while (done < 10) {
+      const working = hub.gos().filter((a) => hub.hosts()[a] === 'updating');
+      expect(working.length).toBeLessThanOrEqual(3);
+      hub.finish(working[0]!);
+      done++;
+    }
+    expect(maxConcurrent(hub.sent)).toBe(3);
+    expect(hub.snapshot()!.status).toBe('succeeded');
+    await hub.stop();
+  });
+
+  it('times out a host that does not answer, takes its slot back and counts it as failed', async () => {
+    const hub = await startHub({ batchSize: 1, canary: 0, maxUnavailable: 3, failureThreshold: 2, hostTimeout: 30 });
+    hub.agents(ids(4));
+    hub.push();
+    for (const a of ids(4)) hub.register(a);
+    expect(hub.gos()).toEqual(['a1']);
+    hub.clock.advance(29_999);
+    expect(hub.expired()).toEqual([]);
+    hub.clock.advance(1);
+    expect(hub.expired()).toEqual([['a1', 'timeout']]);
+    expect(hub.gos()).toEqual(['a1', 'a2']);
+    expect(hub.snapshot()!.hosts[0]).toMatchObject({ agent: 'a1', state: 'timed-out', error: 'no result within 30 s', down: true });
+    expect(hub.snapshot()!.status).toBe('running');
+    // A host that answers in time is not timed out later.
+    hub.clock.advance(10_000);
+    hub.finish('a2');
+    hub.clock.advance(60_000);
+    expect(hub.hosts()).toMatchObject({ a2: 'succeeded' });
+    // a3 was granted when a2 finished (at +40 s), so it times out at +70 s: the second failure aborts.
+    expect(hub.expired()).toHaveLength(3);
+    expect(hub.expired()).toEqual(expect.arrayContaining([['a1', 'timeout'], ['a3', 'timeout'], ['a4', 'cancelled']]));
+    expect(hub.snapshot()).toMatchObject({ status: 'aborted', reason: '2 host(s) failed (threshold 2); last: a3: no result within 30 s' });
+    expect(hub.hosts()).toEqual({ a1: 'timed-out', a2: 'succeeded', a3: 'timed-out', a4: 'skipped' });
+    // The agent's late result is refused by the semaphore, and changes nothing.
+    hub.finish('a3');
+    expect(hub.hosts().a3).toBe('timed-out');
+    await hub.stop();
+  });
+
+  it('reads a failed host’s outcome from its app state, and sends hosts back on abort with onAbort rollback', async () => {
+    const hub = await startHub({ batchSize: 2, canary: 0, maxUnavailable: 2, failureThreshold: 2, onAbort: 'rollback' });
+    hub.agents(ids(4));
+    hub.push();
+    for (const a of ids(4)) hub.register(a);
+    hub.appState('a1', { sha: SHA, state: 'deployed' });
+    hub.finish('a1');
+    // a2 failed its health check and went back to OLD by itself; then it returns its slot.
+    hub.appState('a2', { sha: OLD, targetSha: SHA, state: 'rolled-back', lastError: { step: 'health', message: 'HTTP 503', outputTail: '' } });
+    hub.abortJob('a2');
+    expect(hub.snapshot()!.hosts[1]).toMatchObject({ agent: 'a2', state: 'failed', error: 'health: HTTP 503', down: false });
+    // a3 failed and could not get back: it is down.
+    hub.appState('a3', { sha: SHA, targetSha: SHA, state: 'failed', lastError: { step: 'restart', message: 'exit 1', outputTail: '' } });
+    hub.abortJob('a3');
+    expect(hub.snapshot()!.hosts[2]).toMatchObject({ agent: 'a3', state: 'failed', error: 'restart: exit 1', down: true });
+    expect(hub.snapshot()!.status).toBe('aborted');
+    const rollbacks = hub.sent.filter((s) => s.topic.endsWith('/rollback'));
+    expect(rollbacks.map((s) => [s.topic, s.retain])).toEqual([[agentRollbackTopic('a1'), false]]);
+    expect(JSON.parse(rollbacks[0]!.payload)).toMatchObject({ kind: 'rollback', app: 'web', sha: OLD, rolloutId: ID, by: 'rollouts' });
+    // a4 was updating when the rollout aborted: it finishes, then is sent back too.
+    hub.finish('a4');
+    expect(hub.sent.filter((s) => s.topic.endsWith('/rollback')).map((s) => s.topic)).toEqual([agentRollbackTopic('a1'), agentRollbackTopic('a4')]);
+    expect(hub.hosts()).toEqual({ a1: 'rolled-back', a2: 'failed', a3: 'failed', a4: 'rolled-back' });
+    await hub.stop();
+  });
+
+  it('aborts at once on a failed canary and turns the waiting hosts away', async () => {
+    const hub = await startHub({ batchSize: 2, canary: 1, failureThreshold: 5 });
+    hub.agents(ids(3));
+    hub.push();
+    for (const a of ids(3)) hub.register(a);
+    hub.abortJob('a1');
+    expect(hub.snapshot()).toMatchObject({ status: 'aborted', reason: 'canary a1 failed: the update failed' });
+    expect(hub.expired()).toEqual([
+      ['a2', 'cancelled'],
+      ['a3', 'cancelled'],
+    ]);
+    expect(hub.gos()).toEqual(['a1']);
+    // An agent that registers again later is turned away at once.
+    const mark = hub.sent.length;
+    hub.register('a2');
+    expect(hub.expired(mark)).toEqual([['a2', 'cancelled']]);
+    expect(hub.gos(mark)).toEqual([]);
+    await hub.stop();
+  });
+
+  it('a newer push supersedes the running rollout: waiting hosts skip the old SHA', async () => {
+    const hub = await startHub({ batchSize: 1, canary: 0, maxUnavailable: 1 });
+    hub.agents(ids(3));
+    hub.push(SHA);
+    for (const a of ids(3)) hub.register(a);
+    expect(hub.gos()).toEqual(['a1']);
+    const mark = hub.sent.length;
+    hub.push(SHA2);
+    const id2 = rolloutId('web', 'prod', SHA2);
+    expect(hub.snapshot()).toMatchObject({ status: 'superseded', reason: `superseded by ${id2}` });
+    expect(hub.hosts()).toEqual({ a1: 'updating', a2: 'skipped', a3: 'skipped' });
+    expect(hub.expired(mark)).toEqual([
+      ['a2', 'cancelled'],
+      ['a3', 'cancelled'],
+    ]);
+    expect(hub.snapshot(id2)).toMatchObject({ status: 'running', sha: SHA2 });
+    expect(hub.hosts(id2)).toEqual({ a1: 'pending', a2: 'pending', a3: 'pending' });
+    // The new rollout has its own channel: its first host starts at once.
+    hub.register('a2', SHA2);
+    expect(hub.gos(mark)).toEqual(['a2']);
+    // a1 finishes the old SHA: counted there, the old rollout stays superseded.
+    hub.finish('a1', SHA);
+    expect(hub.snapshot()).toMatchObject({ status: 'superseded' });
+    expect(hub.hosts().a1).toBe('succeeded');
+    await hub.stop();
+  });
+
+  it('ignores the same push delivered twice', async () => {
+    const hub = await startHub({ batchSize: 1, canary: 0 });
+    hub.agents(ids(2));
+    hub.push();
+    hub.register('a1');
+    hub.push();
+    expect(hub.hosts()).toEqual({ a1: 'updating', a2: 'pending' });
+    expect(hub.events().filter((e) => e.agent === null)).toHaveLength(1);
+    await hub.stop();
+  });
+
+  it('takes a waiting host out when its agent goes offline', async () => {
+    const hub = await startHub({ batchSize: 1, canary: 0 });
+    hub.agents(ids(3));
+    hub.push();
+    for (const a of ids(2)) hub.register(a);
+    hub.status('a2', 'offline');
+    hub.status('a3', 'offline');
+    expect(hub.hosts()).toEqual({ a1: 'updating', a2: 'offline', a3: 'offline' });
+    expect(hub.expired()).toEqual([['a2', 'cancelled']]);
+    hub.finish('a1');
+    expect(hub.snapshot()!.status).toBe('succeeded');
+    // Back online, it registers: the rollout runs again until it is done.
+    hub.status('a3', 'online');
+    hub.register('a3');
+    expect(hub.snapshot()!.status).toBe('running');
+    expect(hub.gos()).toEqual(['a1', 'a3']);
+    hub.finish('a3');
+    expect(hub.snapshot()!.status).toBe('succeeded');
+    await hub.stop();
+  });
+
+  it('admits a late joiner to a succeeded rollout, and turns away a host done there already', async () => {
+    const hub = await startHub({ batchSize: 1, canary: 0 });
+    hub.agents(ids(1));
+    hub.push();
+    hub.register('a1');
+    hub.finish('a1');
+    expect(hub.snapshot()!.status).toBe('succeeded');
+    hub.register('late');
+    expect(hub.snapshot()!.status).toBe('running');
+    expect(hub.hosts()).toEqual({ a1: 'succeeded', late: 'updating' });
+    hub.finish('late');
+    expect(hub.snapshot()!.status).toBe('succeeded');
+    // a1 (restarted, say) asks again: it keeps its outcome and is sent away.
+    const mark = hub.sent.length;
+    hub.register('a1');
+    expect(hub.expired(mark)).toEqual([['a1', 'cancelled']]);
+    expect(hub.hosts()).toEqual({ a1: 'succeeded', late: 'succeeded' });
+    expect(hub.snapshot()!.status).toBe('succeeded');
+    await hub.stop();
+  });
+
+  it('keeps the outcome of a host that finished while a timeout was pending on an ended rollout', async () => {
+    // a1 aborts the rollout; a2 and a3 are still updating. a2 finishes (the rollout, ended, is
+    // reloaded from the store), then a3 times out: a2's success must survive.
+    const hub = await startHub({ batchSize: 3, canary: 0, maxUnavailable: 3, failureThreshold: 1, hostTimeout: 30 });
+    hub.agents(ids(3));
+    hub.push();
+    for (const a of ids(3)) hub.register(a);
+    hub.abortJob('a1');
+    expect(hub.snapshot()!.status).toBe('aborted');
+    hub.finish('a2');
+    expect(hub.hosts()).toEqual({ a1: 'failed', a2: 'succeeded', a3: 'updating' });
+    hub.clock.advance(30_000);
+    expect(hub.hosts()).toEqual({ a1: 'failed', a2: 'succeeded', a3: 'timed-out' });
+    await hub.stop();
+  });
+
+  describe('control requests', () => {
+    it('pauses and resumes admission; updating hosts finish meanwhile', async () => {
+      const hub = await startHub({ batchSize: 1, canary: 0 });
+      hub.agents(ids(3));
+      hub.push();
+      for (const a of ids(3)) hub.register(a);
+      expect(hub.control('r1', { op: 'pause', id: ID })).toEqual({ v: 1, requestId: 'r1', ok: true, error: null });
+      expect(hub.snapshot()).toMatchObject({ status: 'paused', reason: 'paused by an operator' });
+      hub.finish('a1');
+      expect(hub.gos()).toEqual(['a1']);
+      expect(hub.control('r2', { op: 'pause', id: ID })).toMatchObject({ ok: false, error: `rollout ${ID} is paused, not running` });
+      expect(hub.control('r3', { op: 'resume', id: ID })).toMatchObject({ ok: true });
+      expect(hub.gos()).toEqual(['a1', 'a2']);
+      expect(hub.control('r4', { op: 'resume', id: ID })).toMatchObject({ ok: false, error: `rollout ${ID} is running, not paused` });
+      await hub.stop();
+    });
+
+    it('aborts a rollout on request and refuses to abort it twice or an unknown one', async () => {
+      const hub = await startHub({ batchSize: 1, canary: 0 });
+      hub.agents(ids(3));
+      hub.push();
+      for (const a of ids(3)) hub.register(a);
+      expect(hub.control('r1', { op: 'abort', id: ID })).toMatchObject({ ok: true, error: null });
+      expect(hub.snapshot()).toMatchObject({ status: 'aborted', reason: 'aborted by bob' });
+      expect(hub.expired()).toEqual([
+        ['a2', 'cancelled'],
+        ['a3', 'cancelled'],
+      ]);
+      expect(hub.control('r2', { op: 'abort', id: ID })).toMatchObject({ ok: false, error: `rollout ${ID} is already aborted` });
+      expect(hub.control('r3', { op: 'pause', id: 'web.prod.000000000000' })).toMatchObject({ ok: false, error: expect.stringContaining('no rollout web.prod.000000000000') });
+      // A request without a valid requestId cannot be answered: it is dropped.
+      const mark = hub.sent.length;
+      hub.send(ROLLOUT_CONTROL, { v: 1, requestId: 'a/b', by: 'x', op: 'list' });
+      hub.send(ROLLOUT_CONTROL, 'not json');
+      expect(hub.sent.length).toBe(mark);
+      await hub.stop();
+    });
+
+    it('lists recent rollouts with host counts per state', async () => {
+      const hub = await startHub({ batchSize: 1, canary: 0 });
+      hub.agents(ids(3));
+      hub.push(SHA);
+      hub.register('a1');
+      hub.finish('a1');
+      hub.clock.advance(1000);
+      hub.push(SHA2);
+      const reply = hub.control('r1', { op: 'list' });
+      expect(reply.ok).toBe(true);
+      expect(reply.rollouts!.map((r) => [r.id, r.status, r.counts])).toEqual([
+        [rolloutId('web', 'prod', SHA2), 'running', { pending: 3 }],
+        [ID, 'superseded', { succeeded: 1, skipped: 2 }],
+      ]);
+      expect(reply.rollouts![0]).not.toHaveProperty('hosts');
+      expect(hub.control('r2', { op: 'list', limit: 1 }).rollouts).toHaveLength(1);
+      await hub.stop();
+    });
+
+    it('freezes an environment: admission stops, new pushes wait, unfreeze starts them', async () => {
+      const hub = await startHub({ batchSize: 2, canary: 0 });
+      hub.agents(ids(3));
+      hub.agents(['s1'], 'staging');
+      hub.push();
+      for (const a of ids(3)) hub.register(a);
+      expect(hub.gos()).toEqual(['a1', 'a2']);
+      expect(hub.control('r1', { op: 'freeze', env: 'prod' })).toMatchObject({ ok: true });
+      const settings = hub.sent.filter((s) => s.topic === ROLLOUT_SETTINGS);
+      expect(settings.at(-1)!.retain).toBe(true);
+      expect(JSON.parse(settings.at(-1)!.payload)).toMatchObject({ frozen: ['prod'] });
+      expect(hub.snapshot()!.status).toBe('frozen');
+      hub.finish('a1');
+      expect(hub.gos()).toEqual(['a1', 'a2']);
+
+      // A push while frozen is recorded as a frozen rollout; staging is not frozen.
+      hub.push(SHA2);
+      const id2 = rolloutId('web', 'prod', SHA2);
+      expect(hub.snapshot()!.status).toBe('superseded');
+      expect(hub.snapshot(id2)).toMatchObject({ status: 'frozen', reason: 'environment prod is frozen: starts on unfreeze' });
+      expect(hub.snapshot(rolloutId('web', 'staging', SHA2))!.status).toBe('running');
+      hub.register('a3', SHA2);
+      expect(hub.gos()).toEqual(['a1', 'a2']);
+      expect(hub.control('r2', { op: 'resume', id: id2 })).toMatchObject({ ok: false, error: 'environment prod is frozen: unfreeze it to start this rollout' });
+
+      expect(hub.control('r3', { op: 'unfreeze', env: 'prod' })).toMatchObject({ ok: true });
+      expect(JSON.parse(hub.sent.filter((s) => s.topic === ROLLOUT_SETTINGS).at(-1)!.payload)).toMatchObject({ frozen: [] });
+      expect(hub.snapshot(id2)!.status).toBe('running');
+      expect(hub.gos()).toEqual(['a1', 'a2', 'a3']);
+      await hub.stop();
+    });
+
+    it('pins a host: a retained directive, and the host is left out of the rollout; unpin clears it', async () => {
+      const hub = await startHub({ batchSize: 1, canary: 0 });
+      hub.agents(ids(2));
+      hub.push();
+      for (const a of ids(2)) hub.register(a);
+      expect(hub.control('r1', { op: 'pin', agent: 'a2', app: 'web', sha: SHA2 })).toMatchObject({ ok: true });
+      const pin = hub.sent.filter((s) => s.topic === agentPinTopic('a2', 'web'));
+      expect(pin.map((p) => p.retain)).toEqual([true]);
+      expect(JSON.parse(pin[0]!.payload)).toMatchObject({ kind: 'pin', app: 'web', sha: SHA2, rolloutId: null, by: 'bob' });
+      expect(hub.snapshot()!.hosts[1]).toMatchObject({ agent: 'a2', state: 'skipped', error: 'pinned to cccccccc by bob' });
+      expect(hub.expired()).toEqual([['a2', 'cancelled']]);
+      hub.finish('a1');
+      expect(hub.snapshot()!.status).toBe('succeeded');
+
+      expect(hub.control('r2', { op: 'unpin', agent: 'a2', app: 'web' })).toMatchObject({ ok: true });
+      expect(hub.sent.filter((s) => s.topic === agentPinTopic('a2', 'web')).at(-1)).toEqual({ topic: agentPinTopic('a2', 'web'), payload: '', retain: true });
+      // Unpinned, the agent catches up with its branch's newest SHA: this rollout's.
+      hub.register('a2');
+      expect(hub.gos()).toEqual(['a1', 'a2']);
+      expect(hub.hosts().a2).toBe('updating');
+      expect(hub.snapshot()!.status).toBe('running');
+      await hub.stop();
+    });
+  });
+
+  it('resumes a running rollout after a restart: slots, timeouts and limits', async () => {
+    const db = new Database(':memory:');
+    const clock = new ManualClock();
+    const defaults = { batchSize: 2, canary: 0, maxUnavailable: 3, failureThreshold: 3, hostTimeout: 60 };
+    const first = await startHub(defaults, { db, clock });
+    first.agents(ids(5));
+    first.push();
+    for (const a of ids(5)) first.register(a);
+    first.finish('a1');
+    expect(first.gos()).toEqual(['a1', 'a2', 'a3']);
+    clock.advance(20_000);
+    await first.stop();
+
+    const second = await startHub(defaults, { db, clock });
+    // The state is republished as it was: nothing is granted twice.
+    expect(second.snapshot()).toMatchObject({ status: 'running' });
+    expect(second.hosts()).toEqual({ a1: 'succeeded', a2: 'updating', a3: 'updating', a4: 'queued', a5: 'queued' });
+    expect(second.gos()).toEqual([]);
+    second.agents(ids(5));
+    second.finish('a2');
+    expect(second.gos()).toEqual(['a4']);
+    // a3 was granted 20 s before the restart: it times out 40 s after it.
+    clock.advance(39_999);
+    expect(second.hosts().a3).toBe('updating');
+    clock.advance(1);
+    expect(second.hosts().a3).toBe('timed-out');
+    expect(second.gos()).toEqual(['a4', 'a5']);
+    second.finish('a4');
+    second.finish('a5');
+    expect(second.snapshot()).toMatchObject({ status: 'failed', reason: '1 of 5 hosts failed' });
+    await second.stop();
+
+    // Frozen environments survive a restart too.
+    const third = await startHub(defaults, { db, clock });
+    third.control('f1', { op: 'freeze', env: 'prod' });
+    await third.stop();
+    const fourth = await startHub(defaults, { db, clock });
+    expect(JSON.parse(fourth.sent.find((s) => s.topic === ROLLOUT_SETTINGS)!.payload)).toMatchObject({ frozen: ['prod'] });
+    await fourth.stop();
+  });
+
+  it('keeps `history` rollouts and clears the retained state of older ones', async () => {
+    const hub = await startHub({ batchSize: 1, canary: 0 }, { config: { history: 1 } });
+    hub.agents(ids(1));
+    hub.push(SHA);
+    hub.clock.advance(1000);
+    hub.push(SHA2);
+    expect(hub.sent.filter((s) => s.topic === rolloutStateTopic(ID)).at(-1)).toEqual({ topic: rolloutStateTopic(ID), payload: '', retain: true });
+    expect(hub.control('l', { op: 'list' }).rollouts!.map((r) => r.id)).toEqual([rolloutId('web', 'prod', SHA2)]);
+    await hub.stop();
+  });
+});
