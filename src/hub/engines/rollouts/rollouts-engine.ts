@@ -217,7 +217,9 @@ export class RolloutsEngine implements Engine {
     if (r.ended) {
       this.live.delete(r.id);
       this.admitted.delete(r.id);
-      if (r.snap.status === 'aborted' || r.snap.status === 'superseded') this.semaphore.setConcurrency(channel, null);
+      // Back to the claim's closed default: no override row per rollout forever. A late host's
+      // registration reopens the rollout, which sets the limit again.
+      this.semaphore.setConcurrency(channel, null);
     }
   }
 
@@ -230,12 +232,13 @@ export class RolloutsEngine implements Engine {
         if (this.timers.has(key)) this.ctx.clock.clearTimeout(this.timers.get(key));
         this.timers.delete(key);
       } else if (!this.timers.has(key)) {
+        const { id } = r;
+        const agent = h.agent;
         const timer = this.ctx.clock.setTimeout(() => {
           this.timers.delete(key);
-          const now = this.ctx.clock.now();
-          r.failed(h.agent, 'timed-out', `no result within ${r.snap.policy.hostTimeout} s`, false, now);
-          this.commit(r);
-          this.semaphore.evict(rolloutChannel(r.id), h.agent, 'timeout');
+          // Not `r`: an ended rollout is reloaded from the store on its next change, so `r` may be stale.
+          this.onHost(rolloutChannel(id), (cur, now) => cur.failed(agent, 'timed-out', `no result within ${cur.snap.policy.hostTimeout} s`, false, now));
+          this.semaphore.evict(rolloutChannel(id), agent, 'timeout');
         }, Math.max(0, deadline - this.ctx.clock.now()));
         this.timers.set(key, timer);
       }
