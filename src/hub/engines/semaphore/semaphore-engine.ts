@@ -105,6 +105,9 @@ export class SemaphoreEngine implements Engine {
         const uid = decodeSemUid(payload);
         if (!uid.ok) return this.reject(route, channel, topic, 'bad-payload', `expected the job uid as payload: ${uid.error}`);
         const held = this.state.holds(channel, uid.value);
+        // In a claimed channel, withdrawing what is not there is how a client re-registers safely
+        // (SemaphoreClient `replace`): answering it would reach every client of the channel.
+        if (!held && t.action === 'aborted' && this.claimOf(channel)) return;
         if (!held) {
           return this.reject(route, channel, topic, 'unknown-uid', `no job "${uid.value}" is working or waiting in channel "${channel}"`, uid.value);
         }
