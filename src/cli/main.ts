@@ -6,23 +6,20 @@ import { notifyCommand } from './notify-command.js';
 import { playCommand } from './play-command.js';
 import { semCommand } from './sem-command.js';
 import { statusCommand } from './status-command.js';
-import { EXIT } from './process-lifecycle.js';
+import { exitOnCommanderError } from './process-lifecycle.js';
 import { VERSION } from '../shared/version.js';
 
 const program = new Command('pushfleet')
   .description('GitOps fleet updater: push to a branch, every machine following it updates itself')
   .version(VERSION)
   .showHelpAfterError()
-  .exitOverride((err) => {
-    // commander's own exits: help and version are success, anything else is bad usage.
-    process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
-  })
+  .exitOverride(exitOnCommanderError)
   .addCommand(hubCommand())
   .addCommand(agentCommand())
   .addCommand(statusCommand())
   .addCommand(notifyCommand())
   .addCommand(playCommand())
   .addCommand(semCommand());
-for (const cmd of program.commands) cmd.exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
+for (const cmd of program.commands) cmd.exitOverride(exitOnCommanderError);
 
 await program.parseAsync(process.argv);
