@@ -40,6 +40,12 @@ export type RunningProcess = {
   terminate(): void;
 };
 
+/** Why a process did not succeed, in words: it could not start, was killed, or exited non-zero. */
+export function describeExit(argv: readonly string[], exit: Pick<ProcessExit, 'code' | 'signal' | 'error'>): string {
+  if (exit.error) return `cannot run ${argv[0]}: ${exit.error.message}`;
+  return exit.signal ? `killed by ${exit.signal}` : `exited with status ${exit.code}`;
+}
+
 /**
  * The gate of a process started ahead of time: a fixed script that waits for one line on stdin,
  * then execs its positional arguments. The argv is only ever "$@", passed to execve unchanged,
@@ -132,12 +138,8 @@ export async function runCommand(argv: readonly string[], opts: RunOptions): Pro
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   const exit = await proc.exited;
   opts.signal?.removeEventListener('abort', onAbort);
-  if (exit.error) throw new StepError(opts.step, `cannot run ${argv[0]}: ${exit.error.message}`);
+  if (exit.error) throw new StepError(opts.step, describeExit(argv, exit));
   if (exit.code === 0) return;
-  const why = exit.timedOut
-    ? `timed out after ${opts.timeoutMs / 1000} s`
-    : exit.signal
-      ? `killed by ${exit.signal}`
-      : `exited with status ${exit.code}`;
+  const why = exit.timedOut ? `timed out after ${opts.timeoutMs / 1000} s` : describeExit(argv, exit);
   throw new StepError(opts.step, `${argv.join(' ')} ${why}`, exit.tail);
 }

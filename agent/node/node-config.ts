@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { OrchestratorName } from '../../src/shared/messages.js';
 import { SEED_DEFAULT_ROOT, SEED_ROOT } from '../../src/shared/topics.js';
+import { regexSource } from '../../src/shared/config-file.js';
 import { Argv } from '../argv.js';
 
 /** Each word a command may append must match this unless the action says otherwise: no spaces, quotes, `$`, `;`, `|`, `*`. */
@@ -8,21 +9,12 @@ export const DEFAULT_ARG_PATTERN = '^[A-Za-z0-9._:/=@,+-]{1,256}$';
 /** Handled by the node itself, so no action may take these names. */
 export const BUILT_IN = ['STOP', 'TERMINATE'] as const;
 
-const Pattern = z.string().refine((p) => {
-  try {
-    new RegExp(p, 'u');
-    return true;
-  } catch {
-    return false;
-  }
-}, 'not a valid regular expression');
-
 export const NodeAction = z
   .object({
     command: Argv,
     /** 'none': the command's words after the action name are refused; 'append': added to argv. */
     args: z.enum(['none', 'append']).default('none'),
-    argPattern: Pattern.default(DEFAULT_ARG_PATTERN),
+    argPattern: regexSource('u').default(DEFAULT_ARG_PATTERN),
     maxArgs: z.number().int().min(0).max(64).default(16),
     cwd: z.string().min(1).optional(),
   })

@@ -1,6 +1,6 @@
 import type { Logger } from '../../src/shared/logger.js';
 import { SCHEMA_VERSION, type NodeCommand, type NodeReport, type NodeResult } from '../../src/shared/messages.js';
-import type { ProcessExit, RunningProcess } from '../run-command.js';
+import { describeExit, type ProcessExit, type RunningProcess } from '../run-command.js';
 import { resolveAction, splitWords, type ResolvedAction } from './command-words.js';
 import type { NodeAction } from './node-config.js';
 
@@ -161,11 +161,7 @@ export class NodeExecutor {
     clearTimeout(slot.durationTimer);
     slot.cancelStart?.(); // a gate that died before its start instant
     const outcome = exit.error ? 'failed' : slot.stoppedBy === 'duration' ? 'ok' : slot.stoppedBy === 'stop' ? 'stopped' : exit.code === 0 ? 'ok' : 'failed';
-    const error = exit.error
-      ? `cannot run ${slot.resolved.argv[0]}: ${exit.error.message}`
-      : outcome === 'failed'
-        ? exit.signal ? `killed by ${exit.signal}` : `exited with status ${exit.code}`
-        : null;
+    const error = outcome === 'failed' ? describeExit(slot.resolved.argv, exit) : null;
     Object.assign(slot.report, { outcome, error, exitCode: exit.code, signal: exit.signal, stoppedBy: slot.stoppedBy, outputTail: exit.tail, endedAt: this.toHub(slot, this.deps.clock.now()) });
     this.emit(slot, 'finished');
     this.deps.log.info({ action: slot.resolved.action, runId: slot.runId, outcome, exitCode: exit.code, signal: exit.signal }, 'action ended');

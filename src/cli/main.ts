@@ -8,17 +8,14 @@ import { explainCommand } from './explain-command.js';
 import { rolloutCommand } from './rollout-command.js';
 import { semCommand } from './sem-command.js';
 import { statusCommand } from './status-command.js';
-import { EXIT } from './process-lifecycle.js';
+import { exitOnCommanderError } from './process-lifecycle.js';
 import { VERSION } from '../shared/version.js';
 
 const program = new Command('pushfleet')
   .description('GitOps fleet updater: push to a branch, every machine following it updates itself')
   .version(VERSION)
   .showHelpAfterError()
-  .exitOverride((err) => {
-    // commander's own exits: help and version are success, anything else is bad usage.
-    process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
-  })
+  .exitOverride(exitOnCommanderError)
   .addCommand(hubCommand())
   .addCommand(agentCommand())
   .addCommand(statusCommand())
@@ -29,7 +26,7 @@ const program = new Command('pushfleet')
   .addCommand(explainCommand());
 // Usage errors exit 2, in subcommands (`rollout pause …`) too.
 const usageExit = (cmd: Command): void => {
-  cmd.exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
+  cmd.exitOverride(exitOnCommanderError);
   cmd.commands.forEach(usageExit);
 };
 program.commands.forEach(usageExit);

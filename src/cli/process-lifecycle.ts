@@ -1,8 +1,16 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type CommanderError } from 'commander';
 import { ConfigError } from '../shared/config-file.js';
 
 /** Exit codes: 0 done, 1 failed at run time, 2 bad usage or config (fix the command or file). */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+/**
+ * For `exitOverride` on every command and subcommand (addCommand does not pass it on): help and
+ * version exit 0, any other commander error is bad usage.
+ */
+export function exitOnCommanderError(err: CommanderError): never {
+  process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
+}
 
 /** An expected failure of a command (broker unreachable, …): printed as one line, exit 1. */
 export class CommandError extends Error {

@@ -6,7 +6,7 @@ import { ConfigError } from '../shared/config-file.js';
 import { connectMqtt } from '../shared/mqtt-connection.js';
 import { SEM_DEFAULT_PREFIX } from '../shared/topics.js';
 import { SemaphoreClient, SemaphoreError, type Lease } from '../semaphore-client/client.js';
-import { EXIT, parsePositiveNumber, runCommand } from './process-lifecycle.js';
+import { EXIT, exitOnCommanderError, parsePositiveNumber, runCommand } from './process-lifecycle.js';
 import { mqttFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
 
 type SemFlags = MqttFlags & { channel: string; prefix: string };
@@ -110,6 +110,6 @@ export function semCommand(): Command {
     .addCommand(run)
     .addCommand(info);
   // addCommand does not inherit main's exit handling: usage errors exit 2 here too.
-  for (const cmd of [sem, run, info]) cmd.exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
+  for (const cmd of [sem, run, info]) cmd.exitOverride(exitOnCommanderError);
   return sem;
 }

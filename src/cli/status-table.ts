@@ -1,4 +1,5 @@
 import type { FleetSnapshot } from '../shared/fleet.js';
+import { formatTable } from './text-table.js';
 
 const short = (sha: string | null) => (sha ? sha.slice(0, 8) : '-');
 
@@ -29,7 +30,5 @@ export function renderStatusTable(snapshot: FleetSnapshot, now = new Date()): st
     }
   }
   if (rows.length === 0) return 'no agents have reported to this broker\n';
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
+  return formatTable(header, rows);
 }

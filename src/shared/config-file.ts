@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { describeIssues } from './messages.js';
 
 /** A config problem a person can fix: the message names the file and every offending key. */
@@ -31,6 +31,19 @@ export function validateConfig<S extends z.ZodType>(schema: S, raw: unknown, sou
     throw new ConfigError(`invalid config ${source}: ${describeIssues(parsed.error)}`);
   }
   return parsed.data;
+}
+
+/** A config string that must compile as a regular expression with `flags`. */
+export function regexSource(flags = ''): z.ZodString {
+  const compiles = (pattern: string) => {
+    try {
+      new RegExp(pattern, flags);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return z.string().refine(compiles, 'not a valid regular expression');
 }
 
 /** Sets `value` at a dotted path in a plain object tree, creating levels as needed. */

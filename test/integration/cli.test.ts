@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { recordingRestart, startAgentProcess } from '../support/agent-process.js';
@@ -13,11 +12,7 @@ import { waitFor } from '../support/wait.js';
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'pushfleet-cli-'));
-  cleanup.defer(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = () => cleanup.tempDir('pushfleet-cli-');
 
 async function startHubProcess(stateDir: string) {
   const [port, brokerPort] = [await freePort(), await freePort()];

@@ -1,7 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -20,11 +19,7 @@ const hook = (name: string) => join(HOOKS, name);
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-function tempDir(prefix = 'pushfleet-hooks-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  cleanup.defer(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = (prefix = 'pushfleet-hooks-') => cleanup.tempDir(prefix);
 
 const GIT_ENV = { GIT_AUTHOR_NAME: 'Ada', GIT_AUTHOR_EMAIL: 'ada@example.com', GIT_COMMITTER_NAME: 'Ada', GIT_COMMITTER_EMAIL: 'ada@example.com' };
 const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, ...GIT_ENV } }).trim();

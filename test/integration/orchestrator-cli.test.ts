@@ -1,5 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cleanup } from '../support/cleanup.js';
@@ -12,8 +11,7 @@ describe('pushfleet play', () => {
   afterEach(() => cleanup.run());
 
   const file = (name: string, text: string) => {
-    const dir = mkdtempSync(join(tmpdir(), 'pushfleet-play-cli-'));
-    cleanup.defer(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = cleanup.tempDir('pushfleet-play-cli-');
     writeFileSync(join(dir, name), text);
     return join(dir, name);
   };

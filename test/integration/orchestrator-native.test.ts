@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RunReport } from '../../src/shared/messages.js';
@@ -17,8 +16,7 @@ describe.each(BROKERS)('native playbooks over %s', (broker) => {
 
   async function setup() {
     const hub = await startTestHub(cleanup, broker);
-    const dir = mkdtempSync(join(tmpdir(), 'pushfleet-play-'));
-    cleanup.defer(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = cleanup.tempDir('pushfleet-play-');
     const state = actionStateDir(cleanup);
     const actions = { SLEEP: fakeAction(state, 'sleep'), FAIL: fakeAction(state, 'fail') };
     const agents = await startNodes(cleanup, hub.mqttUrl, [

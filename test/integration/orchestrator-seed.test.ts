@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -20,8 +19,7 @@ describe.each(BROKERS)('seed playbooks over %s', (broker) => {
   /** node2 serves (START) and sends its report (SENDFILE); node1 and node3 are clients. */
   async function setup(node2Queue?: number) {
     const hub = await startTestHub(cleanup, broker);
-    const dir = mkdtempSync(join(tmpdir(), 'pushfleet-play-'));
-    cleanup.defer(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = cleanup.tempDir('pushfleet-play-');
     const state = actionStateDir(cleanup);
     const client = { START: fakeAction(state, 'client') };
     const server = { START: fakeAction(state, 'server'), SENDFILE: fakeAction(state, 'sendfile', { command: fakeAction(state, 'sendfile').command.concat(join(state, 'server-report.txt')) }) };

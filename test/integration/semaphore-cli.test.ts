@@ -1,5 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cleanup } from '../support/cleanup.js';
@@ -37,8 +36,7 @@ describe('pushfleet sem run', () => {
 
   it('shows its queue position while it waits and runs once the slot frees', async () => {
     const { c, sem } = await setup();
-    const dir = mkdtempSync(join(tmpdir(), 'pushfleet-sem-'));
-    cleanup.defer(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = cleanup.tempDir('pushfleet-sem-');
     const marker = join(dir, 'ran');
     await c.register('busy', 'holder');
     await c.register('busy', 'ahead');

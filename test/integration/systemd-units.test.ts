@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { accessSync, constants, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -67,11 +66,7 @@ describe('systemd units', () => {
   const cleanup = new Cleanup();
   afterEach(() => cleanup.run());
 
-  function tempDir(): string {
-    const dir = mkdtempSync(join(tmpdir(), 'pushfleet-systemd-'));
-    cleanup.defer(() => rmSync(dir, { recursive: true, force: true }));
-    return dir;
-  }
+  const tempDir = () => cleanup.tempDir('pushfleet-systemd-');
 
   /**
    * `systemd-analyze verify` on a copy whose ExecStart points at this checkout instead of

@@ -1,5 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { CliProcess } from './cli-process.js';
@@ -20,8 +19,7 @@ export type AgentProcessOptions = {
 
 /** Writes an agent YAML config and starts `pushfleet agent` on it as a real process. */
 export async function startAgentProcess(cleanup: Cleanup, opts: AgentProcessOptions): Promise<CliProcess> {
-  const dir = mkdtempSync(join(tmpdir(), 'pushfleet-agent-'));
-  cleanup.defer(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = cleanup.tempDir('pushfleet-agent-');
   const file = join(dir, 'agent.yaml');
   const config = { id: opts.id, mqtt: { url: opts.mqttUrl }, labels: opts.labels ?? {}, heartbeatSeconds: 5, log: { level: opts.logLevel ?? 'debug' }, apps: opts.apps ?? [] };
   writeFileSync(file, stringify({ ...config, ...(opts.orchestrator && { orchestrator: opts.orchestrator }) }));

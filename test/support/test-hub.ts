@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { HubConfig } from '../../src/hub/config.js';
 import { startHub, type RunningHub } from '../../src/hub/hub.js';
@@ -17,8 +14,7 @@ export type TestHub = RunningHub & { webhookUrl: string; stateDir: string; broke
 
 /** A hub in this process: on its embedded aedes, or on a real mosquitto process. */
 export async function startTestHub(cleanup: Cleanup, kind: BrokerKind, overrides: Record<string, unknown> = {}): Promise<TestHub> {
-  const stateDir = mkdtempSync(join(tmpdir(), 'pushfleet-hub-'));
-  cleanup.defer(() => rmSync(stateDir, { recursive: true, force: true }));
+  const stateDir = cleanup.tempDir('pushfleet-hub-');
   let mqttSection: Record<string, unknown> | undefined;
   let broker: ExternalBroker | undefined;
   if (kind === 'mosquitto') {

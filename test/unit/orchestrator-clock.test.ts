@@ -2,7 +2,23 @@ import { describe, expect, it } from 'vitest';
 import { bestEstimate, clockSample } from '../../agent/node/clock-offset.js';
 import { ClockSync } from '../../agent/node/clock-sync.js';
 import { runAt } from '../../agent/node/precise-start.js';
-import { SCHEMA_VERSION } from '../../src/shared/messages.js';
+import { SCHEMA_VERSION, type TimeReply } from '../../src/shared/messages.js';
+
+/**
+ * A ClockSync on a fake local clock, with no gap between pings; `hub` plays the hub for each ping
+ * and answers through `reply` (or drops the ping by not calling it).
+ */
+function fakeSync(now: () => number, samples: number, hub: (seq: number, t0: number, reply: (r: TimeReply, t3: number) => void) => void, replyTimeoutMs = 50) {
+  const sync: ClockSync = new ClockSync({
+    now,
+    samples,
+    replyTimeoutMs,
+    gapMs: 0,
+    keepBetterMs: 1000,
+    send: (seq, t0) => hub(seq, t0, (r, t3) => queueMicrotask(() => sync.onReply(r, t3))),
+  });
+  return sync;
+}
 
 describe('clock offset', () => {
   it('computes offset and round trip from one exchange, excluding the hub processing time', () => {
@@ -24,29 +40,21 @@ describe('clock offset', () => {
     let local = 10_000;
     const hubOffset = -250.25;
     let n = 0;
-    const sync = new ClockSync({
-      now: () => local,
-      samples: 5,
-      replyTimeoutMs: 50,
-      gapMs: 0,
-      keepBetterMs: 1000,
-      send: (seq, t0) => {
-        n++;
-        if (n === 2) return; // lost: the ping times out and is skipped
-        const delay = n === 3 ? 40 : 1; // one sample queued behind something slow
-        local += delay;
-        const t1 = local + hubOffset;
-        const reply = { v: SCHEMA_VERSION, seq, t0, t1, t2: t1 + 0.1 } as const;
-        local += 0.1 + delay;
-        queueMicrotask(() => sync.onReply(reply, local));
-      },
+    const sync = fakeSync(() => local, 5, (seq, t0, reply) => {
+      n++;
+      if (n === 2) return; // lost: the ping times out and is skipped
+      const delay = n === 3 ? 40 : 1; // one sample queued behind something slow
+      local += delay;
+      const t1 = local + hubOffset;
+      local += 0.1 + delay;
+      reply({ v: SCHEMA_VERSION, seq, t0, t1, t2: t1 + 0.1 }, local);
     });
     const estimate = await sync.measure();
     expect(estimate).toMatchObject({ offsetMs: hubOffset, rttMs: 2, errorMs: 1, samples: 4 });
   });
 
   it('keeps the previous estimate when no ping is answered', async () => {
-    const sync = new ClockSync({ now: () => 0, samples: 2, replyTimeoutMs: 5, gapMs: 0, keepBetterMs: 1000, send: () => undefined });
+    const sync = fakeSync(() => 0, 2, () => undefined, 5);
     expect(await sync.measure()).toBeNull();
     expect(sync.estimate).toBeNull();
   });
@@ -54,16 +62,9 @@ describe('clock offset', () => {
   it('keeps a recent better estimate over a worse new one, until it is old', async () => {
     let local = 0;
     let rtt = 1;
-    const sync = new ClockSync({
-      now: () => local,
-      samples: 1,
-      replyTimeoutMs: 50,
-      gapMs: 0,
-      keepBetterMs: 1000,
-      send: (seq, t0) => {
-        local += rtt;
-        queueMicrotask(() => sync.onReply({ v: SCHEMA_VERSION, seq, t0, t1: t0 + 5 + rtt / 2, t2: t0 + 5 + rtt / 2 }, local));
-      },
+    const sync = fakeSync(() => local, 1, (seq, t0, reply) => {
+      local += rtt;
+      reply({ v: SCHEMA_VERSION, seq, t0, t1: t0 + 5 + rtt / 2, t2: t0 + 5 + rtt / 2 }, local);
     });
     await sync.measure();
     rtt = 9; // a busy moment: worse, and kept out

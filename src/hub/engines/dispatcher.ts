@@ -30,14 +30,28 @@ export class Dispatcher {
     this.log.error({ engine: engine.name, topic, payload: payload.toString('utf8', 0, 200), err }, 'engine handler failed');
   }
 
+  /** Every engine's filters, each once. */
+  private get filters(): string[] {
+    return [...new Set(this.engines.flatMap((e) => e.subscriptions))];
+  }
+
   async start(): Promise<void> {
     for (const engine of this.engines) await engine.start();
     this.mqtt.on('message', this.onMessage);
-    const filters = [...new Set(this.engines.flatMap((e) => e.subscriptions))];
+    const filters = this.filters;
     if (filters.length) await this.mqtt.subscribeAsync(filters, { qos: 1 });
   }
 
+  /**
+   * Unsubscribes while the client is still connected (so a broker that keeps the session does not
+   * keep queueing for engines that are gone), then stops the engines in reverse start order.
+   */
   async stop(): Promise<void> {
+    const filters = this.filters;
+    // Only while connected: an UNSUBSCRIBE to a broker that is gone would wait for the reconnect.
+    if (filters.length && this.mqtt.connected) {
+      await this.mqtt.unsubscribeAsync(filters).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'engine unsubscribe failed'));
+    }
     this.mqtt.off('message', this.onMessage);
     for (const engine of [...this.engines].reverse()) await engine.stop();
   }

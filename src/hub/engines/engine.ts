@@ -22,6 +22,14 @@ export const systemClock: Clock = {
 export type EngineContext = { publisher: Publisher; db: StateDb; clock: Clock; log: Logger };
 
 /**
+ * Publishes without waiting, for engines that answer and move on: a failed publish (broker gone,
+ * no PUBACK) is logged with the engine's name and the topic, never thrown into the dispatcher.
+ */
+export function publishAndForget(ctx: Pick<EngineContext, 'publisher' | 'log'>, engine: string, topic: string, payload: string, opts: { qos: 0 | 1; retain?: boolean } = { qos: 1 }): void {
+  ctx.publisher.publish(topic, payload, opts).catch((err: unknown) => ctx.log.warn({ engine, topic, err: (err as Error).message }, `${engine} publish failed`));
+}
+
+/**
  * An engine of the hub: it declares the topic filters it serves, handles each message on them,
  * and owns its timers between start and stop. Constructors only store dependencies.
  */

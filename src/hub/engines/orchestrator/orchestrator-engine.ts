@@ -10,7 +10,7 @@ import {
   TIME_REQUEST,
   timeReplyTopic,
 } from '../../../shared/topics.js';
-import type { Engine, EngineContext } from '../engine.js';
+import { publishAndForget, type Engine, type EngineContext } from '../engine.js';
 import type { OrchestratorConfig } from './config.js';
 import { Fleet } from './fleet.js';
 import { parseNativePlaybook } from './native-playbook.js';
@@ -52,9 +52,7 @@ export class OrchestratorEngine implements Engine {
   }
 
   private publish(topic: string, message: object, qos: 0 | 1 = 1): void {
-    this.ctx.publisher.publish(topic, JSON.stringify(message), { qos }).catch((err: unknown) => {
-      this.ctx.log.warn({ topic, err: (err as Error).message }, 'orchestrator publish failed');
-    });
+    publishAndForget(this.ctx, this.name, topic, JSON.stringify(message), { qos });
   }
 
   private onTimeRequest(t1: number, payload: Buffer): void {

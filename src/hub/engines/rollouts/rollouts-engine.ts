@@ -24,7 +24,7 @@ import {
   rolloutStateTopic,
 } from '../../../shared/topics.js';
 import { topicMatches } from '../../../shared/topic-match.js';
-import type { Engine, EngineContext } from '../engine.js';
+import { publishAndForget, type Engine, type EngineContext } from '../engine.js';
 import type { ChannelObserver, JobEnd, SemaphoreEngine } from '../semaphore/semaphore-engine.js';
 import type { RolloutsConfig } from './config.js';
 import type { GitHubDeployments } from './github-deployments.js';
@@ -278,7 +278,7 @@ export class RolloutsEngine implements Engine {
   }
 
   private publish(topic: string, payload: string, retain: boolean): void {
-    this.ctx.publisher.publish(topic, payload, { qos: 1, retain }).catch((err: unknown) => this.ctx.log.warn({ topic, err: (err as Error).message }, 'rollout publish failed'));
+    publishAndForget(this.ctx, this.name, topic, payload, { qos: 1, retain });
   }
 }
 

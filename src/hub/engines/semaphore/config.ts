@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { regexSource } from '../../../shared/config-file.js';
 
 /**
  * The semaphore engine's settings (`engines.semaphore` in the hub config). The keys mirror
@@ -26,15 +27,6 @@ const ChannelOverrides = z
   })
   .strict();
 
-const compiles = (pattern: string) => {
-  try {
-    new RegExp(pattern);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 /** A topic prefix of one or more levels, without wildcards or leading/trailing slash. */
 const Prefix = z.string().regex(/^[^/+#\s]+(?:\/[^/+#\s]+)*$/, 'expected topic levels without wildcards or leading/trailing "/"');
 
@@ -51,9 +43,7 @@ export const SemaphoreConfig = z
      * Per-channel options by regex, matched at the start of the channel name (Python's re.match);
      * every matching pattern applies in file order, later keys winning.
      */
-    channels: z
-      .record(z.string().refine(compiles, 'not a valid regular expression'), ChannelOverrides)
-      .default({}),
+    channels: z.record(regexSource(), ChannelOverrides).default({}),
     /** How often at most waiters are told their new queue position (`queued/{uid}`); 0 turns it off. */
     positionUpdateMs: z.number().int().nonnegative().default(1000),
   })

@@ -11,7 +11,7 @@ import {
   type SemQueued,
 } from '../../../shared/messages.js';
 import { semaphoreFilters, semaphoreRootErrorTopic, semaphoreTopic } from '../../../shared/topics.js';
-import type { Engine, EngineContext } from '../engine.js';
+import { publishAndForget, type Engine, type EngineContext } from '../engine.js';
 import { channelOptionsResolver, type ChannelOptions, type SemaphoreConfig } from './config.js';
 import { SemaphoreState, type ExpiryReason, type Job, type SemaphoreEvents } from './semaphore-state.js';
 import { SqliteSemaphoreStore } from './store.js';
@@ -180,9 +180,7 @@ export class SemaphoreEngine implements Engine {
   }
 
   private send(topic: string, payload: string): void {
-    this.ctx.publisher
-      .publish(topic, payload, { qos: 1 })
-      .catch((err: unknown) => this.ctx.log.warn({ topic, err: (err as Error).message }, 'semaphore publish failed'));
+    publishAndForget(this.ctx, this.name, topic, payload);
   }
 }
 

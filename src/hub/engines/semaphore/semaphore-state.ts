@@ -1,20 +1,13 @@
 import type { SemInfo } from '../../../shared/messages.js';
-import type { Clock } from '../engine.js';
-import { SemaphoreChannel, type ExpiryReason, type Job, type SemaphoreEvents } from './channel.js';
+import { SemaphoreChannel, type ChannelDeps, type ExpiryReason, type Job } from './channel.js';
 import type { ChannelOptions } from './config.js';
-import type { SemaphoreStore } from './store.js';
 
 export type { ExpiryReason, Job, SemaphoreEvents } from './channel.js';
 
 export type NewJob = { uid: string; route: string; timeoutMs: number; queueTimeoutMs?: number };
 
-export type StateDeps = {
-  options(channel: string): ChannelOptions;
-  clock: Clock;
-  store: SemaphoreStore;
-  events: SemaphoreEvents;
-  positionUpdateMs: number;
-};
+/** What every channel shares (onIdle is the state's own), and each channel's options. */
+export type StateDeps = Omit<ChannelDeps, 'onIdle'> & { options(channel: string): ChannelOptions };
 
 /**
  * Every channel of the semaphore, without any MQTT: channels are made on first use and dropped
@@ -109,12 +102,7 @@ export class SemaphoreState {
   }
 
   private create(name: string): SemaphoreChannel {
-    return new SemaphoreChannel(name, this.deps.options(name), this.overrides.get(name), {
-      clock: this.deps.clock,
-      store: this.deps.store,
-      events: this.deps.events,
-      positionUpdateMs: this.deps.positionUpdateMs,
-      onIdle: (n) => this.channels.delete(n),
-    });
+    const { options, ...shared } = this.deps;
+    return new SemaphoreChannel(name, options(name), this.overrides.get(name), { ...shared, onIdle: (n) => this.channels.delete(n) });
   }
 }

@@ -1,0 +1,52 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { OrchestratorNodeConfig } from '../../agent/node/node-config.js';
+import { HubConfig } from '../../src/hub/config.js';
+import { SemaphoreConfig } from '../../src/hub/engines/semaphore/config.js';
+import { validateConfig } from '../../src/shared/config-file.js';
+
+const example = (name: string) => readFileSync(new URL(`../../config/${name}`, import.meta.url), 'utf8');
+
+/**
+ * The example's text from the line `start` on, with commented-out YAML switched on: `# key: …`,
+ * `#   - …` lose their "# "; prose comments (several words before any colon) stay comments.
+ */
+function uncommented(text: string, start: RegExp): string {
+  const lines = text.split('\n');
+  const from = lines.findIndex((l) => start.test(l));
+  expect(from, `${start} in the example`).toBeGreaterThanOrEqual(0);
+  return lines
+    .slice(from)
+    .map((l) => l.replace(/^(\s*)# ((?:\s*)(?:[\w"().*+?-]+:(?:\s|$)|- ).*)$/, '$1$2'))
+    .join('\n');
+}
+
+describe('example configs', () => {
+  it('hub: the engines section loads with the defaults it shows', () => {
+    const hub = validateConfig(HubConfig, parse(example('hub.example.yaml')), 'hub.example.yaml');
+    expect(hub.engines.semaphore).toEqual(SemaphoreConfig.parse({}));
+    expect(hub.engines.orchestrator).toEqual({ enabled: true, startMargin: 0.25, cancelGrace: 10 });
+    expect(hub.engines.rollouts.policies[0]).toMatchObject({ env: 'production', batchSize: 2, failureThreshold: '10%', onAbort: 'rollback' });
+  });
+
+  it('hub: the commented-out GitHub reporting is valid', () => {
+    const raw = parse(uncommented(example('hub.example.yaml'), /^engines:/)) as { engines: unknown };
+    expect(validateConfig(HubConfig, { engines: raw.engines }, 'hub.example.yaml').engines.rollouts.github).toEqual({ apiUrl: 'https://api.github.com', token: 'ghp_example' });
+  });
+
+  it('hub: the commented-out semaphore quotas and channels are valid', () => {
+    const raw = parse(uncommented(example('hub.example.yaml'), /^engines:/)) as { engines: { semaphore: unknown } };
+    const sem = validateConfig(SemaphoreConfig, raw.engines.semaphore, 'engines.semaphore');
+    expect(Object.keys(sem.quotasPerInterval)).toEqual(['60', '3600']);
+    expect(Object.keys(sem.channels)).toEqual(['backup-.*']);
+  });
+
+  it('agent: the commented-out orchestrator section is valid', () => {
+    const raw = parse(uncommented(example('agent.example.yaml'), /^# orchestrator:/)) as { orchestrator: unknown };
+    const node = validateConfig(OrchestratorNodeConfig, raw.orchestrator, 'orchestrator');
+    expect(Object.keys(node.actions)).toEqual(['SERVE', 'CLIENT']);
+    expect(node).toMatchObject({ root: 'testlab', queueSize: 4, stopGrace: 5, clock: { samples: 8, resyncSeconds: 60 } });
+    expect(node.actions.CLIENT!.command).toEqual(['/usr/bin/iperf3', '-t', '10', '-c']);
+  });
+});
