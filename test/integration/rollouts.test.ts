@@ -155,7 +155,8 @@ describe('rollouts end to end: 5 agent processes, each with its own working copy
   });
 
   it('pauses and resumes where it stopped, from the CLI', async () => {
-    const f = await fleet({ policy: { batchSize: 1, canary: 0 }, holdMs: 50 });
+    // Slow hosts: the pause must land (a CLI process start) while most of them still wait.
+    const f = await fleet({ policy: { batchSize: 1, canary: 0 }, holdMs: 800 });
     const { id } = await f.push({ 'app.txt': 'v1\n' }, f.base);
     await f.until(id, 'one host done', (s) => count(s, 'succeeded') >= 1);
     const paused = await runCli(['rollout', 'pause', id, '--mqtt-url', f.hub.mqttUrl]);
@@ -219,7 +220,7 @@ describe('rollouts end to end: 5 agent processes, each with its own working copy
 
   it('keeps its history and carries on after a hub restart', async () => {
     const policy = { batchSize: 1, canary: 0 };
-    const f = await fleet({ broker: 'mosquitto', policy, holdMs: 50 });
+    const f = await fleet({ broker: 'mosquitto', policy, holdMs: 800 });
     const { sha, id } = await f.push({ 'app.txt': 'v1\n' }, f.base);
     await f.until(id, 'one host done', (s) => count(s, 'succeeded') >= 1);
     expect((await runCli(['rollout', 'pause', id, '--mqtt-url', f.hub.mqttUrl])).code).toBe(0);
@@ -236,7 +237,7 @@ describe('rollouts end to end: 5 agent processes, each with its own working copy
   });
 
   it('sends the hosts already updated back to their previous SHA when aborted with onAbort: rollback', async () => {
-    const f = await fleet({ policy: { batchSize: 1, canary: 0, onAbort: 'rollback' }, cloned: true, holdMs: 50 });
+    const f = await fleet({ policy: { batchSize: 1, canary: 0, onAbort: 'rollback' }, cloned: true, holdMs: 800 });
     const { id } = await f.push({ 'app.txt': 'v1\n' }, f.base);
     await f.until(id, 'two hosts done', (s) => count(s, 'succeeded') >= 2);
     const aborted = await runCli(['rollout', 'abort', id, '--mqtt-url', f.hub.mqttUrl]);

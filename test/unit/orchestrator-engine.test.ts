@@ -1,30 +1,10 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { Clock, EngineContext } from '../../src/hub/engines/engine.js';
+import type { EngineContext } from '../../src/hub/engines/engine.js';
 import { OrchestratorEngine } from '../../src/hub/engines/orchestrator/orchestrator-engine.js';
 import { SCHEMA_VERSION, type NodeResult, type RunEvent } from '../../src/shared/messages.js';
 import { agentStatusTopic, nodeInfoTopic, nodeResultTopic, runCancelTopic, runRequestTopic, TIME_REQUEST } from '../../src/shared/topics.js';
-
-/** Timers the test runs by hand. */
-class ManualClock implements Clock {
-  private timers = new Map<number, { at: number; fn: () => void }>();
-  private next = 0;
-  time = 0;
-  now = () => this.time;
-  setTimeout = (fn: () => void, ms: number) => {
-    this.timers.set(++this.next, { at: this.time + ms, fn });
-    return this.next;
-  };
-  clearTimeout = (h: unknown) => void this.timers.delete(h as number);
-  advance(ms: number): void {
-    this.time += ms;
-    for (const [h, t] of [...this.timers].sort((a, b) => a[1].at - b[1].at)) {
-      if (t.at > this.time) continue;
-      this.timers.delete(h);
-      t.fn();
-    }
-  }
-}
+import { ManualClock } from '../support/manual-clock.js';
 
 function setup() {
   const published: { topic: string; payload: any }[] = [];

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { Clock, EngineContext } from '../../src/hub/engines/engine.js';
+import type { EngineContext } from '../../src/hub/engines/engine.js';
 import { RolloutsConfig } from '../../src/hub/engines/rollouts/config.js';
 import { RolloutsEngine } from '../../src/hub/engines/rollouts/rollouts-engine.js';
 import { SemaphoreConfig } from '../../src/hub/engines/semaphore/config.js';
@@ -31,6 +31,7 @@ import {
   rolloutReplyTopic,
   rolloutStateTopic,
 } from '../../src/shared/topics.js';
+import { ManualClock } from '../support/manual-clock.js';
 
 const SHA = 'a'.repeat(40);
 const SHA2 = 'c'.repeat(40);
@@ -38,29 +39,6 @@ const OLD = 'b'.repeat(40);
 const T0 = Date.parse('2025-01-01T00:00:00Z');
 const ID = rolloutId('web', 'prod', SHA);
 
-/** Timers the test runs by hand; a timer set while others fire runs in the same advance if due. */
-class ManualClock implements Clock {
-  private timers = new Map<number, { at: number; fn: () => void }>();
-  private next = 0;
-  time = T0;
-  now = () => this.time;
-  setTimeout = (fn: () => void, ms: number) => {
-    this.timers.set(++this.next, { at: this.time + ms, fn });
-    return this.next;
-  };
-  clearTimeout = (h: unknown) => void this.timers.delete(h as number);
-  advance(ms: number): void {
-    const end = this.time + ms;
-    for (;;) {
-      const due = [...this.timers].filter(([, t]) => t.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
-      if (!due) break;
-      this.timers.delete(due[0]);
-      this.time = Math.max(this.time, due[1].at);
-      due[1].fn();
-    }
-    this.time = end;
-  }
-}
 
 type Sent = { topic: string; payload: string; retain: boolean };
 
@@ -71,7 +49,7 @@ type Sent = { topic: string; payload: string; retain: boolean };
  */
 async function startHub(defaults: Omit<RolloutPolicyRule, 'app' | 'env'> = {}, opts: { db?: Database.Database; clock?: ManualClock; config?: Record<string, unknown> } = {}) {
   const db = opts.db ?? new Database(':memory:');
-  const clock = opts.clock ?? new ManualClock();
+  const clock = opts.clock ?? new ManualClock(T0);
   const sent: Sent[] = [];
   const ctx: EngineContext = {
     publisher: { publish: async (topic, payload, o) => void sent.push({ topic, payload, retain: o.retain ?? false }) },
@@ -498,7 +476,7 @@ describe('rollouts engine', () => {
 
   it('resumes a running rollout after a restart: slots, timeouts and limits', async () => {
     const db = new Database(':memory:');
-    const clock = new ManualClock();
+    const clock = new ManualClock(T0);
     const defaults = { batchSize: 2, canary: 0, maxUnavailable: 3, failureThreshold: 3, hostTimeout: 60 };
     const first = await startHub(defaults, { db, clock });
     first.agents(ids(5));
