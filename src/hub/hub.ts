@@ -9,7 +9,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
 import { Dispatcher } from './engines/dispatcher.js';
 import { systemClock, type Publisher } from './engines/engine.js';
 import { createEngines } from './engines/registry.js';
-import { createHttpApp } from './http-server.js';
+import { createHttpServer } from './http-server.js';
 import { publishPush } from './push-publisher.js';
 import { openStateDb } from './state-db.js';
 import { DeliveryLog } from './webhook/deliveries.js';
@@ -59,7 +59,7 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
   const dispatcher = new Dispatcher(mqtt, createEngines(config, { publisher, db, clock: systemClock, log }), log);
   await dispatcher.start();
 
-  const app = createHttpApp({
+  const server: Server = createHttpServer({
     webhookPath: config.webhook.path,
     secret: secret.secret,
     maxBodyBytes: config.webhook.maxBodyBytes,
@@ -70,7 +70,7 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
     isReady: () => mqtt.connected,
     log,
   });
-  const server: Server = app.listen(config.http.port, config.http.host);
+  server.listen(config.http.port, config.http.host);
   await once(server, 'listening');
   const httpPort = (server.address() as AddressInfo).port;
   log.info({ host: config.http.host, port: httpPort, path: config.webhook.path }, 'webhook listening');
