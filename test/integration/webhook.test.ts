@@ -157,3 +157,26 @@ describe('webhook load limit', () => {
     expect(seen.messages.map((m) => JSON.parse(m.payload).deliveryId).sort()).toEqual(['after-1', 'after-2', 'slow-1']);
   });
 });
+
+describe('webhook deliveries', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  it('publishes a delivery once: copies sent at the same time and after a hub restart are duplicates', async () => {
+    const first = await startTestHub(cleanup, 'aedes');
+    const seen = await watch(cleanup, first.mqttUrl, 'github/#');
+    const req = signedRequest(SECRET, 'push', githubPushPayload({ after: SHA }), 'same-1');
+    const answers = await Promise.all(Array.from({ length: 8 }, () => postWebhook(first.webhookUrl, req)));
+    expect(answers.map((a) => a.status)).toEqual(Array(8).fill(200));
+    expect(answers.filter((a) => a.body.duplicate === false)).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seen.messages).toHaveLength(1);
+    await first.stop();
+
+    const second = await startTestHub(cleanup, 'aedes', { stateDir: first.stateDir });
+    const seenAfter = await watch(cleanup, second.mqttUrl, 'github/#');
+    expect(await postWebhook(second.webhookUrl, req)).toEqual({ status: 200, body: { ok: true, delivery: 'same-1', topic: 'github/acme/web', duplicate: true } });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seenAfter.messages).toHaveLength(0);
+  });
+});
