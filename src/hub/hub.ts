@@ -49,7 +49,10 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
   const pruneTimer = setInterval(() => deliveries.pruneOld(), 86_400_000).unref();
 
   log.info({ url: mqttConfig.url }, 'connecting to MQTT broker');
-  const mqtt = await connectMqtt(mqttConfig, { onRetry: (err) => log.warn({ err: err.message }, 'MQTT broker unreachable; retrying') });
+  const mqtt = await connectMqtt(mqttConfig, {
+    onRetry: (err) => log.warn({ err: err.message }, 'MQTT broker unreachable; retrying'),
+    stream: broker && (() => broker.connectInProcess()),
+  });
   mqtt.on('offline', () => log.warn({ url: mqttConfig.url }, 'MQTT broker unreachable; retrying'));
   mqtt.on('error', (err) => log.warn({ err: err.message }, 'MQTT error'));
   log.info({ url: mqttConfig.url, embedded: Boolean(broker) }, 'connected to MQTT broker');
