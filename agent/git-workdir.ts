@@ -32,11 +32,15 @@ export class GitWorkdir {
     await this.ensureClone();
     const git = this.git();
     if (await this.hasCommit(git, sha)) return;
+    // Offer only HEAD's history as common ground: offering every local ref made a one-commit
+    // fetch grow with the history (906 objects in 133 ms vs 9 in 25 ms after 300 commits).
+    // A fresh clone's HEAD may not exist yet (empty remote), and git rejects an unknown tip.
+    const tip = (await this.head()) ? ['--negotiation-tip=HEAD'] : [];
     // Ask for the exact SHA; servers that refuse unadvertised wants still serve the ref.
     try {
-      await git.raw(['fetch', '--no-tags', '--quiet', this.remote, sha]);
+      await git.raw(['fetch', '--no-tags', '--quiet', ...tip, this.remote, sha]);
     } catch {
-      await git.raw(['fetch', '--no-tags', '--quiet', this.remote, ref]);
+      await git.raw(['fetch', '--no-tags', '--quiet', ...tip, this.remote, ref]);
     }
     if (!(await this.hasCommit(git, sha))) {
       throw new StepError('fetch', `commit ${sha} is not on ${this.remote} (${ref} may have moved on)`);

@@ -27,7 +27,7 @@ export const HubConfig = z
         /** Leave unset to use PUSHFLEET_WEBHOOK_SECRET or a generated one kept in stateDir. */
         secret: z.string().min(16, 'use at least 16 characters').optional(),
         maxBodyBytes: z.number().int().positive().default(25 * 1024 * 1024),
-        /** Pushes being published at once; beyond this the hub answers 503 to shed load. */
+        /** Webhook requests handled at once (body, verify, publish); beyond it 503 + Retry-After, so memory stays bounded. */
         maxInFlight: z.number().int().positive().default(2000),
         /** How long to wait for the broker's PUBACK before answering 503 (GitHub waits 10 s). */
         publishTimeoutMs: z.number().int().positive().max(9000).default(5000),

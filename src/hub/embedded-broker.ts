@@ -1,9 +1,20 @@
 import { createServer, type Server } from 'node:net';
 import { once } from 'node:events';
+import { duplexPair, type Duplex } from 'node:stream';
 import { Aedes } from 'aedes';
 import type { Logger } from '../shared/logger.js';
 
-export type EmbeddedBroker = { url: string; port: number; close(): Promise<void> };
+export type EmbeddedBroker = {
+  url: string;
+  port: number;
+  /**
+   * A connection to the broker that never leaves the process: the hub's own client uses it so
+   * each publish, PUBACK and echoed head costs no loopback TCP write (those syscalls were the
+   * largest single cost of a webhook). Agents and other clients use `url`.
+   */
+  connectInProcess(): Duplex;
+  close(): Promise<void>;
+};
 
 /** The zero-setup broker: aedes on a TCP port, in the hub's process. */
 export async function startEmbeddedBroker(host: string, port: number, log: Logger): Promise<EmbeddedBroker> {
@@ -19,6 +30,15 @@ export async function startEmbeddedBroker(host: string, port: number, log: Logge
   return {
     url: `mqtt://${host === '0.0.0.0' ? '127.0.0.1' : host}:${actual}`,
     port: actual,
+    connectInProcess() {
+      const [hubSide, brokerSide] = duplexPair();
+      // A pair does not carry a close across as a socket does: when aedes drops the client (or
+      // the client ends), close the other side too, or mqtt.js would wait forever for 'close'.
+      hubSide.once('close', () => brokerSide.destroy());
+      brokerSide.once('close', () => hubSide.destroy());
+      aedes.handle(brokerSide);
+      return hubSide;
+    },
     async close() {
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,9 +1,28 @@
+import { createServer, type Server } from 'node:http';
 import express, { type Express, type Request, type Response, type NextFunction } from 'express';
 import type { Logger } from '../shared/logger.js';
-import { bodyErrorHandler, webhookHandlers, type WebhookDeps } from './webhook/route.js';
+import { webhookHandler, type WebhookDeps } from './webhook/route.js';
 
-/** The hub's HTTP surface: the webhook and two probes. Everything else is a JSON 404. */
-export function createHttpApp(deps: WebhookDeps & { webhookPath: string; isReady(): boolean; log: Logger }): Express {
+type HttpDeps = WebhookDeps & { webhookPath: string; isReady(): boolean; log: Logger };
+
+/**
+ * The hub's HTTP surface: POST on the webhook path goes straight to the webhook handler, before
+ * express (its routing cost more than verifying and publishing a push); express serves the
+ * probes and answers everything else with a JSON 404.
+ */
+export function createHttpServer(deps: HttpDeps): Server {
+  const webhook = webhookHandler(deps);
+  const app = createProbesApp(deps);
+  return createServer((req, res) => {
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query === -1 ? url : url.slice(0, query);
+    if (req.method === 'POST' && path === deps.webhookPath) webhook(req, res);
+    else app(req, res);
+  });
+}
+
+function createProbesApp(deps: HttpDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.get('/healthz', (_req, res) => {
@@ -13,11 +32,9 @@ export function createHttpApp(deps: WebhookDeps & { webhookPath: string; isReady
     const ready = deps.isReady();
     res.status(ready ? 200 : 503).json({ ok: ready, broker: ready ? 'connected' : 'disconnected' });
   });
-  app.post(deps.webhookPath, ...webhookHandlers(deps));
   app.use((req, res) => {
     res.status(404).json({ error: `no route for ${req.method} ${req.path}` });
   });
-  app.use(bodyErrorHandler);
   app.use((err: Error, req: Request, res: Response, _next: NextFunction) => {
     deps.log.error({ err, path: req.path }, 'unhandled error in request');
     res.status(500).json({ error: 'internal error; see the hub log' });

@@ -9,9 +9,11 @@ import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
 import { Dispatcher } from './engines/dispatcher.js';
 import { systemClock, type Publisher } from './engines/engine.js';
 import { createEngines } from './engines/registry.js';
-import { createHttpApp } from './http-server.js';
-import { publishPush } from './push-publisher.js';
+import { createHttpServer } from './http-server.js';
+import { HeadStore } from './engines/heads/head-store.js';
+import { publishPush, type OwnHeads } from './push-publisher.js';
 import { openStateDb } from './state-db.js';
+import { TickBatch } from './tick-batch.js';
 import { DeliveryLog } from './webhook/deliveries.js';
 import { resolveWebhookSecret } from './webhook/secret.js';
 
@@ -40,12 +42,17 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
     : await startEmbeddedBroker(config.broker.host, config.broker.port, log);
   const mqttConfig = config.mqtt ?? { url: broker!.url, keepalive: 30 };
   const db = openStateDb(config.stateDir);
-  const deliveries = new DeliveryLog(db);
+  const batch = new TickBatch(db);
+  const deliveries = new DeliveryLog(db, batch);
+  const heads = new HeadStore(db, batch);
   deliveries.pruneOld();
   const pruneTimer = setInterval(() => deliveries.pruneOld(), 86_400_000).unref();
 
   log.info({ url: mqttConfig.url }, 'connecting to MQTT broker');
-  const mqtt = await connectMqtt(mqttConfig, { onRetry: (err) => log.warn({ err: err.message }, 'MQTT broker unreachable; retrying') });
+  const mqtt = await connectMqtt(mqttConfig, {
+    onRetry: (err) => log.warn({ err: err.message }, 'MQTT broker unreachable; retrying'),
+    stream: broker && (() => broker.connectInProcess()),
+  });
   mqtt.on('offline', () => log.warn({ url: mqttConfig.url }, 'MQTT broker unreachable; retrying'));
   mqtt.on('error', (err) => log.warn({ err: err.message }, 'MQTT error'));
   log.info({ url: mqttConfig.url, embedded: Boolean(broker) }, 'connected to MQTT broker');
@@ -56,21 +63,27 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
       await mqtt.publishAsync(topic, payload, opts);
     },
   };
-  const dispatcher = new Dispatcher(mqtt, createEngines(config, { publisher, db, clock: systemClock, log }), log);
+  const dispatcher = new Dispatcher(mqtt, createEngines(config, { publisher, db, clock: systemClock, log }, heads), log);
   await dispatcher.start();
 
-  const app = createHttpApp({
+  // The head is queued in the same batch as the delivery record, which commits before the 200.
+  const ownHeads: OwnHeads = {
+    expect: (topic, payload) => heads.expectOwn(topic, payload),
+    acknowledged: (topic, payload) => void heads.put(topic, payload).catch((err: unknown) => log.error({ topic, err }, 'could not store retained head')),
+  };
+
+  const server: Server = createHttpServer({
     webhookPath: config.webhook.path,
     secret: secret.secret,
     maxBodyBytes: config.webhook.maxBodyBytes,
     maxInFlight: config.webhook.maxInFlight,
     deliveries,
-    publish: (push) => publishPush(mqtt, push, config.webhook.publishTimeoutMs),
+    publish: (push) => publishPush(mqtt, push, config.webhook.publishTimeoutMs, ownHeads),
     isConnected: () => mqtt.connected,
     isReady: () => mqtt.connected,
     log,
   });
-  const server: Server = app.listen(config.http.port, config.http.host);
+  server.listen(config.http.port, config.http.host);
   await once(server, 'listening');
   const httpPort = (server.address() as AddressInfo).port;
   log.info({ host: config.http.host, port: httpPort, path: config.webhook.path }, 'webhook listening');
@@ -83,6 +96,7 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
     await dispatcher.stop();
     await mqtt.endAsync();
     await broker?.close();
+    batch.flush();
     db.close();
     log.info('hub stopped');
   };

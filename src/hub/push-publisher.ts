@@ -2,17 +2,28 @@ import type { MqttClient } from 'mqtt';
 import type { PushMessage } from '../shared/messages.js';
 import { headTopic, pushTopic } from '../shared/topics.js';
 
+/** Where the hub keeps the heads it publishes itself (see HeadStore); `notify` passes none. */
+export type OwnHeads = {
+  /** Called before the head is published, so its echo is recognised. */
+  expect(topic: string, payload: Buffer): void;
+  /** Called once the broker acknowledged both publishes. */
+  acknowledged(topic: string, payload: Buffer): void;
+};
+
 /**
  * Publishes a push: the event on `github/<owner>/<repo>` and the ref's retained head, both QoS 1.
  * Resolves only when the broker has acknowledged both, so callers can tell GitHub the truth.
  */
-export async function publishPush(client: MqttClient, push: PushMessage, timeoutMs: number): Promise<void> {
-  const payload = JSON.stringify(push);
+export async function publishPush(client: MqttClient, push: PushMessage, timeoutMs: number, own?: OwnHeads): Promise<void> {
+  // Encoded once: the same bytes go to both topics and to the hub's own head store.
+  const payload = Buffer.from(JSON.stringify(push));
   // A deleted ref clears its retained head so no agent converges on a branch that is gone.
-  const head = push.deleted ? '' : payload;
+  const head = push.deleted ? Buffer.alloc(0) : payload;
+  const headTopicName = headTopic(push.repo, push.ref);
+  own?.expect(headTopicName, head);
   const acked = Promise.all([
     client.publishAsync(pushTopic(push.repo), payload, { qos: 1 }),
-    client.publishAsync(headTopic(push.repo, push.ref), head, { qos: 1, retain: true }),
+    client.publishAsync(headTopicName, head, { qos: 1, retain: true }),
   ]);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -23,4 +34,5 @@ export async function publishPush(client: MqttClient, push: PushMessage, timeout
   } finally {
     clearTimeout(timer);
   }
+  own?.acknowledged(headTopicName, head);
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Duplex } from 'node:stream';
+import mqtt, { MqttClient, type IClientOptions } from 'mqtt';
 import { z } from 'zod';
 
 /** Broker connection keys, the same for hub, agent and every CLI command. */
@@ -56,6 +57,8 @@ export type ConnectOptions = {
   onRetry?: (err: Error) => void;
   /** Commands pass this: give up when no CONNACK came within it. */
   timeoutMs?: number;
+  /** Connect over this stream (a new one per attempt) instead of `cfg.url`: an in-process broker. */
+  stream?: () => Duplex;
 };
 
 /**
@@ -63,7 +66,8 @@ export type ConnectOptions = {
  * command fails at once with the reason instead of retrying forever.
  */
 export function connectMqtt(cfg: MqttConnectionConfig, opts: ConnectOptions = {}): Promise<MqttClient> {
-  const client = mqtt.connect(cfg.url, clientOptions(cfg, opts.will));
+  const stream = opts.stream;
+  const client = stream ? new MqttClient(() => stream(), clientOptions(cfg, opts.will)) : mqtt.connect(cfg.url, clientOptions(cfg, opts.will));
   // mqtt.js leaves Nagle's algorithm on; with delayed ACKs that stalls QoS 1 round trips ~40 ms.
   client.on('connect', () => (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true));
   return new Promise((resolve, reject) => {

@@ -1,3 +1,4 @@
+import { request, type ClientRequest } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decode, PushMessage } from '../../src/shared/messages.js';
 import { Cleanup } from '../support/cleanup.js';
@@ -107,5 +108,75 @@ describe('webhook without a broker', () => {
     const res = await postWebhook(hub.webhookUrl, signedRequest(SECRET, 'push', githubPushPayload({ after: SHA })));
     expect(res.status).toBe(503);
     expect(res.body.error).toMatch(/redeliver/);
+  });
+});
+
+describe('webhook load limit', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  /** Starts a signed push whose body is only half sent, so the hub holds it in flight. */
+  function halfSent(url: string, delivery: string): { req: ClientRequest; finish(): Promise<number> } {
+    const { body, headers } = signedRequest(SECRET, 'push', githubPushPayload({ after: SHA }), delivery);
+    const req = request(url, { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } });
+    const status = new Promise<number>((resolve, reject) => {
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on('error', reject);
+    });
+    status.catch(() => {}); // the aborted one never answers; its caller does not wait for it
+    req.write(body.slice(0, 100));
+    return { req, finish: () => (req.end(body.slice(100)), status) };
+  }
+
+  it('answers 503 with Retry-After beyond maxInFlight, and takes pushes again once a slot is free', async () => {
+    const hub = await startTestHub(cleanup, 'aedes', { webhook: { secret: SECRET, maxInFlight: 1 } });
+    const seen = await watch(cleanup, hub.mqttUrl, 'github/#');
+    const slow = halfSent(hub.webhookUrl, 'slow-1');
+    await new Promise((r) => setTimeout(r, 100));
+
+    const refused = await fetch(hub.webhookUrl, { method: 'POST', ...signedRequest(SECRET, 'push', githubPushPayload({ after: SHA }), 'refused-1') });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(((await refused.json()) as { error: string }).error).toMatch(/in flight.*redeliver/);
+
+    expect(await slow.finish()).toBe(200);
+    const after = await postWebhook(hub.webhookUrl, signedRequest(SECRET, 'push', githubPushPayload({ after: SHA }), 'after-1'));
+    expect(after.status).toBe(200);
+
+    // A client that gives up mid-body frees its slot too.
+    const aborted = halfSent(hub.webhookUrl, 'aborted-1');
+    await new Promise((r) => setTimeout(r, 100));
+    aborted.req.destroy();
+    await waitFor('the aborted request to free its slot', async () =>
+      (await postWebhook(hub.webhookUrl, signedRequest(SECRET, 'push', githubPushPayload({ after: SHA }), 'after-2'))).status === 200);
+
+    await waitFor('messages', () => seen.messages.length === 3);
+    expect(seen.messages.map((m) => JSON.parse(m.payload).deliveryId).sort()).toEqual(['after-1', 'after-2', 'slow-1']);
+  });
+});
+
+describe('webhook deliveries', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  it('publishes a delivery once: copies sent at the same time and after a hub restart are duplicates', async () => {
+    const first = await startTestHub(cleanup, 'aedes');
+    const seen = await watch(cleanup, first.mqttUrl, 'github/#');
+    const req = signedRequest(SECRET, 'push', githubPushPayload({ after: SHA }), 'same-1');
+    const answers = await Promise.all(Array.from({ length: 8 }, () => postWebhook(first.webhookUrl, req)));
+    expect(answers.map((a) => a.status)).toEqual(Array(8).fill(200));
+    expect(answers.filter((a) => a.body.duplicate === false)).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seen.messages).toHaveLength(1);
+    await first.stop();
+
+    const second = await startTestHub(cleanup, 'aedes', { stateDir: first.stateDir });
+    const seenAfter = await watch(cleanup, second.mqttUrl, 'github/#');
+    expect(await postWebhook(second.webhookUrl, req)).toEqual({ status: 200, body: { ok: true, delivery: 'same-1', topic: 'github/acme/web', duplicate: true } });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seenAfter.messages).toHaveLength(0);
   });
 });

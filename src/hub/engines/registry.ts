@@ -1,5 +1,6 @@
 import type { HubConfig } from '../config.js';
 import type { Engine, EngineContext } from './engine.js';
+import type { HeadStore } from './heads/head-store.js';
 import { HeadsEngine } from './heads/heads-engine.js';
 import { SemaphoreEngine } from './semaphore/semaphore-engine.js';
 import { OrchestratorEngine } from './orchestrator/orchestrator-engine.js';
@@ -8,8 +9,8 @@ import { githubSettings } from './rollouts/config.js';
 import { GitHubDeployments } from './rollouts/github-deployments.js';
 
 /** The hub's engines, in start order. Each one is a folder beside this file. */
-export function createEngines(config: HubConfig, ctx: EngineContext): Engine[] {
-  const engines: Engine[] = [new HeadsEngine(ctx, config.mqtt === undefined)];
+export function createEngines(config: HubConfig, ctx: EngineContext, heads: HeadStore): Engine[] {
+  const engines: Engine[] = [new HeadsEngine(ctx, heads, config.mqtt === undefined)];
   const semaphore = config.engines.semaphore.enabled ? new SemaphoreEngine(ctx, config.engines.semaphore) : undefined;
   if (semaphore) engines.push(semaphore);
   // After the semaphore: it restores its channels before rollouts set their limits again.

@@ -1,4 +1,5 @@
 import type { StateDb } from '../state-db.js';
+import type { TickBatch } from '../tick-batch.js';
 
 export type DeliveryOutcome = { duplicate: boolean; topic: string };
 
@@ -6,6 +7,8 @@ export type DeliveryOutcome = { duplicate: boolean; topic: string };
  * Remembers GitHub deliveries that were published, so a redelivery publishes nothing twice.
  * A delivery is recorded only after the broker acknowledged it: one that failed (503) can be
  * redelivered and goes through. Concurrent copies of one delivery share the first one's work.
+ * The record is written with the other writes of its event-loop turn (one commit), and the
+ * delivery stays in flight until that commit: a copy arriving meanwhile is still a duplicate.
  */
 export class DeliveryLog {
   private readonly inFlight = new Map<string, Promise<DeliveryOutcome>>();
@@ -13,7 +16,11 @@ export class DeliveryLog {
   private readonly insert;
   private readonly prune;
 
-  constructor(db: StateDb, private readonly retainDays = 30) {
+  constructor(
+    db: StateDb,
+    private readonly batch: TickBatch,
+    private readonly retainDays = 30,
+  ) {
     db.exec(`CREATE TABLE IF NOT EXISTS deliveries (
       id TEXT PRIMARY KEY, topic TEXT NOT NULL, received_at INTEGER NOT NULL)`);
     this.find = db.prepare<[string], { topic: string }>('SELECT topic FROM deliveries WHERE id = ?');
@@ -31,10 +38,9 @@ export class DeliveryLog {
     if (running) return running.then((o) => ({ ...o, duplicate: true }));
     const seen = this.find.get(id);
     if (seen) return { duplicate: true, topic: seen.topic };
-    const work = publish().then(() => {
-      this.insert.run(id, topic, Date.now());
-      return { duplicate: false, topic };
-    });
+    const work = publish()
+      .then(() => this.batch.run(() => this.insert.run(id, topic, Date.now())))
+      .then(() => ({ duplicate: false, topic }));
     this.inFlight.set(id, work);
     try {
       return await work;

@@ -1,4 +1,4 @@
-import express, { type Request, type Response, type NextFunction, type RequestHandler } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Webhooks } from '@octokit/webhooks';
 import { z } from 'zod';
 import { check, type PushMessage } from '../../shared/messages.js';
@@ -6,10 +6,13 @@ import { pushTopic } from '../../shared/topics.js';
 import type { Logger } from '../../shared/logger.js';
 import { GitHubPushPayload, toPushMessage } from './github-push.js';
 import type { DeliveryLog } from './deliveries.js';
+import { BodyError, readBody } from './read-body.js';
+import { reply, replyAfterBody } from './reply.js';
 
 export type WebhookDeps = {
   secret: string;
   maxBodyBytes: number;
+  /** Webhook requests handled at once (reading, verifying, publishing); beyond it 503. */
   maxInFlight: number;
   deliveries: DeliveryLog;
   publish(push: PushMessage): Promise<void>;
@@ -18,47 +21,59 @@ export type WebhookDeps = {
   now?: () => Date;
 };
 
-const SIGNATURE = z.string().regex(/^sha256=[0-9a-f]{64}$/);
+const SIGNATURE = /^sha256=[0-9a-f]{64}$/;
 const Meta = z.object({
   'x-github-event': z.string().regex(/^[a-z_]{1,64}$/, 'expected a GitHub event name'),
   'x-github-delivery': z.string().regex(/^[A-Za-z0-9-]{1,100}$/, 'expected a delivery GUID'),
 });
 
-function reply(res: Response, status: number, body: Record<string, unknown>): void {
-  res.status(status).json(body);
-}
+const header = (req: IncomingMessage, name: string): string | undefined => {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+};
 
 /** GitHub may send the JSON as the body or, for form content type, in the `payload` field. */
-function payloadText(req: Request): string {
-  const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
-  return req.is('application/x-www-form-urlencoded') ? (new URLSearchParams(raw).get('payload') ?? '') : raw;
+function payloadText(req: IncomingMessage, raw: string): string {
+  const type = (header(req, 'content-type') ?? '').split(';', 1)[0]!.trim().toLowerCase();
+  return type === 'application/x-www-form-urlencoded' ? (new URLSearchParams(raw).get('payload') ?? '') : raw;
 }
 
 /**
- * POST /webhook: verify the raw body → check headers → parse → publish, answering each failure
- * with its own status and a short JSON error. Nothing rejected reaches MQTT.
+ * POST /webhook on plain node:http (express routing and body-parser cost more than the rest of
+ * the request): read the body within the limit → verify the raw body → check headers → parse →
+ * publish, answering each failure with its own status and a short JSON error. Nothing rejected
+ * reaches MQTT. At most `maxInFlight` requests are handled at once, so bodies and unacknowledged
+ * publishes cannot grow memory without bound; beyond it GitHub gets 503 and redelivers.
  */
-export function webhookHandlers(deps: WebhookDeps): RequestHandler[] {
+export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const webhooks = new Webhooks({ secret: deps.secret });
   const now = deps.now ?? (() => new Date());
+  let inFlight = 0;
 
-  const handle = async (req: Request, res: Response): Promise<void> => {
-    const signature = SIGNATURE.safeParse(req.get('x-hub-signature-256'));
-    if (!signature.success) {
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    let body: Buffer;
+    try {
+      body = await readBody(req, deps.maxBodyBytes);
+    } catch (err) {
+      if (err instanceof BodyError) return replyAfterBody(req, res, err.status, { error: err.message });
+      throw err;
+    }
+    const signature = header(req, 'x-hub-signature-256');
+    if (signature === undefined || !SIGNATURE.test(signature)) {
       return reply(res, 401, { error: 'missing or malformed X-Hub-Signature-256 header (expected sha256=<64 hex>)' });
     }
-    const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
-    if (!(await webhooks.verify(raw, signature.data))) {
+    const raw = body.toString('utf8');
+    if (!(await webhooks.verify(raw, signature))) {
       return reply(res, 401, { error: 'signature does not match: check the webhook secret in GitHub and the hub' });
     }
-    const meta = check(Meta, { 'x-github-event': req.get('x-github-event'), 'x-github-delivery': req.get('x-github-delivery') });
+    const meta = check(Meta, { 'x-github-event': header(req, 'x-github-event'), 'x-github-delivery': header(req, 'x-github-delivery') });
     if (!meta.ok) return reply(res, 400, { error: `bad headers: ${meta.error}` });
     const event = meta.value['x-github-event'];
     const delivery = meta.value['x-github-delivery'];
 
     let json: unknown;
     try {
-      json = JSON.parse(payloadText(req));
+      json = JSON.parse(payloadText(req, raw));
     } catch (err) {
       return reply(res, 400, { error: `body is not valid JSON: ${(err as Error).message}` });
     }
@@ -73,10 +88,6 @@ export function webhookHandlers(deps: WebhookDeps): RequestHandler[] {
     if (!deps.isConnected()) {
       return reply(res, 503, { error: 'MQTT broker is not connected; redeliver later' });
     }
-    if (deps.deliveries.pending >= deps.maxInFlight) {
-      res.set('Retry-After', '1');
-      return reply(res, 503, { error: 'too many pushes in flight; redeliver later' });
-    }
     try {
       const outcome = await deps.deliveries.once(delivery, topic, () => deps.publish(push));
       if (!outcome.duplicate) {
@@ -89,18 +100,16 @@ export function webhookHandlers(deps: WebhookDeps): RequestHandler[] {
     }
   };
 
-  return [
-    express.raw({ type: () => true, limit: deps.maxBodyBytes }),
-    (req, res, next) => handle(req, res).catch(next),
-  ];
-}
-
-/** Maps body-parser's errors (size, encoding) to the same short JSON answers. */
-export function bodyErrorHandler(err: unknown, _req: Request, res: Response, next: NextFunction): void {
-  const e = err as { type?: string; status?: number; message?: string; limit?: number };
-  if (e.type === 'entity.too.large') {
-    return reply(res, 413, { error: `body larger than the ${e.limit} byte limit` });
-  }
-  if (e.status && e.status >= 400 && e.status < 500) return reply(res, e.status, { error: e.message ?? 'bad request' });
-  next(err);
+  return (req, res) => {
+    if (inFlight >= deps.maxInFlight) {
+      return replyAfterBody(req, res, 503, { error: `too many webhook requests in flight (limit ${deps.maxInFlight}); redeliver later` }, { 'retry-after': '1' });
+    }
+    inFlight++;
+    // 'close' comes once per response, answered or aborted, so the count cannot leak.
+    res.once('close', () => inFlight--);
+    handle(req, res).catch((err: unknown) => {
+      deps.log.error({ err, path: req.url }, 'unhandled error in webhook request');
+      if (!res.headersSent) reply(res, 500, { error: 'internal error; see the hub log' });
+    });
+  };
 }

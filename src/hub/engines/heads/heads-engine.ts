@@ -1,6 +1,7 @@
 import { decode, PushMessage } from '../../../shared/messages.js';
 import { HEADS_ALL } from '../../../shared/topics.js';
 import type { Engine, EngineContext } from '../engine.js';
+import type { HeadStore } from './head-store.js';
 
 /**
  * Keeps every ref's retained head in the hub's state, whoever published it (webhook or a
@@ -10,38 +11,31 @@ import type { Engine, EngineContext } from '../engine.js';
 export class HeadsEngine implements Engine {
   readonly name = 'heads';
   readonly subscriptions = [HEADS_ALL];
-  private readonly upsert;
-  private readonly remove;
-  private readonly all;
 
   constructor(
     private readonly ctx: EngineContext,
+    private readonly store: HeadStore,
     private readonly restoreOnStart: boolean,
-  ) {
-    ctx.db.exec('CREATE TABLE IF NOT EXISTS heads (topic TEXT PRIMARY KEY, payload TEXT NOT NULL)');
-    this.upsert = ctx.db.prepare('INSERT INTO heads (topic, payload) VALUES (?, ?) ON CONFLICT(topic) DO UPDATE SET payload = excluded.payload');
-    this.remove = ctx.db.prepare('DELETE FROM heads WHERE topic = ?');
-    this.all = ctx.db.prepare<[], { topic: string; payload: string }>('SELECT topic, payload FROM heads');
-  }
+  ) {}
 
   async start(): Promise<void> {
     if (!this.restoreOnStart) return;
-    const heads = this.all.all();
+    const heads = this.store.list();
     await Promise.all(heads.map((h) => this.ctx.publisher.publish(h.topic, h.payload, { qos: 1, retain: true })));
     if (heads.length) this.ctx.log.info({ heads: heads.length }, 'restored retained heads to the embedded broker');
   }
 
   handle(topic: string, payload: Buffer): void {
-    if (payload.length === 0) {
-      this.remove.run(topic);
-      return;
+    // The hub's own webhook publishes were built with the schema and are stored on PUBACK.
+    if (this.store.takeOwnEcho(topic, payload)) return;
+    if (payload.length > 0) {
+      const push = decode(PushMessage, payload);
+      if (!push.ok) {
+        this.ctx.log.warn({ topic, error: push.error }, 'ignored malformed retained head');
+        return;
+      }
     }
-    const push = decode(PushMessage, payload);
-    if (!push.ok) {
-      this.ctx.log.warn({ topic, error: push.error }, 'ignored malformed retained head');
-      return;
-    }
-    this.upsert.run(topic, payload.toString('utf8'));
+    this.store.put(topic, payload).catch((err: unknown) => this.ctx.log.error({ topic, err }, 'could not store retained head'));
   }
 
   async stop(): Promise<void> {}
