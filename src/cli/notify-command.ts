@@ -71,7 +71,7 @@ export function notifyCommand(): Command {
         const push = await describePush(flags);
         const client = await connectFromFlags(raw, raw.timeout / 1000);
         try {
-          await publishPush(client, push, raw.timeout);
+          await publishPush((topic, payload, opts) => client.publishAsync(topic, payload, opts), push, raw.timeout);
         } finally {
           await client.endAsync();
         }

@@ -13,6 +13,12 @@ export type EmbeddedBroker = {
    * largest single cost of a webhook). Agents and other clients use `url`.
    */
   connectInProcess(): Duplex;
+  /**
+   * Publishes as the broker itself: the same steps as a client's PUBLISH up to the point where
+   * aedes would send the PUBACK (retained message stored, subscribers served), without encoding
+   * and parsing a packet on each side.
+   */
+  publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain?: boolean }): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -38,6 +44,11 @@ export async function startEmbeddedBroker(host: string, port: number, log: Logge
       brokerSide.once('close', () => hubSide.destroy());
       aedes.handle(brokerSide);
       return hubSide;
+    },
+    publish(topic, payload, opts) {
+      return new Promise<void>((resolve, reject) => {
+        aedes.publish({ cmd: 'publish', topic, payload, qos: opts.qos, retain: opts.retain ?? false, dup: false }, (err) => (err ? reject(err) : resolve()));
+      });
     },
     async close() {
       await new Promise<void>((resolve) => aedes.close(() => resolve()));

@@ -58,9 +58,12 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
   log.info({ url: mqttConfig.url, embedded: Boolean(broker) }, 'connected to MQTT broker');
   mqtt.on('connect', () => log.info({ url: mqttConfig.url }, 'reconnected to MQTT broker'));
 
+  // With the embedded broker the hub publishes as the broker itself: no packet to encode and parse.
+  const publish = (topic: string, payload: string | Buffer, opts: { qos: 0 | 1; retain?: boolean }): Promise<unknown> =>
+    broker ? broker.publish(topic, typeof payload === 'string' ? Buffer.from(payload) : payload, opts) : mqtt.publishAsync(topic, payload, opts);
   const publisher: Publisher = {
     publish: async (topic, payload, opts) => {
-      await mqtt.publishAsync(topic, payload, opts);
+      await publish(topic, payload, opts);
     },
   };
   const dispatcher = new Dispatcher(mqtt, createEngines(config, { publisher, db, clock: systemClock, log }, heads), log);
@@ -78,7 +81,7 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
     maxBodyBytes: config.webhook.maxBodyBytes,
     maxInFlight: config.webhook.maxInFlight,
     deliveries,
-    publish: (push) => publishPush(mqtt, push, config.webhook.publishTimeoutMs, ownHeads),
+    publish: (push) => publishPush(publish, push, config.webhook.publishTimeoutMs, ownHeads),
     isConnected: () => mqtt.connected,
     isReady: () => mqtt.connected,
     log,

@@ -1,4 +1,3 @@
-import type { MqttClient } from 'mqtt';
 import type { PushMessage } from '../shared/messages.js';
 import { headTopic, pushTopic } from '../shared/topics.js';
 
@@ -10,11 +9,14 @@ export type OwnHeads = {
   acknowledged(topic: string, payload: Buffer): void;
 };
 
+/** Publishes one message and resolves once the broker has it (a PUBACK, or the embedded broker's own publish). */
+export type PublishFn = (topic: string, payload: Buffer, opts: { qos: 1; retain?: boolean }) => Promise<unknown>;
+
 /**
  * Publishes a push: the event on `github/<owner>/<repo>` and the ref's retained head, both QoS 1.
  * Resolves only when the broker has acknowledged both, so callers can tell GitHub the truth.
  */
-export async function publishPush(client: MqttClient, push: PushMessage, timeoutMs: number, own?: OwnHeads): Promise<void> {
+export async function publishPush(publish: PublishFn, push: PushMessage, timeoutMs: number, own?: OwnHeads): Promise<void> {
   // Encoded once: the same bytes go to both topics and to the hub's own head store.
   const payload = Buffer.from(JSON.stringify(push));
   // A deleted ref clears its retained head so no agent converges on a branch that is gone.
@@ -22,8 +24,8 @@ export async function publishPush(client: MqttClient, push: PushMessage, timeout
   const headTopicName = headTopic(push.repo, push.ref);
   own?.expect(headTopicName, head);
   const acked = Promise.all([
-    client.publishAsync(pushTopic(push.repo), payload, { qos: 1 }),
-    client.publishAsync(headTopicName, head, { qos: 1, retain: true }),
+    publish(pushTopic(push.repo), payload, { qos: 1 }),
+    publish(headTopicName, head, { qos: 1, retain: true }),
   ]);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
