@@ -27,7 +27,7 @@ function render(plan: Plan, frozen: string[], settingsKnown: boolean): string {
     batchesOf(r).forEach((batch, i) => out.push(`  ${i === 0 && p.canary > 0 ? 'canary ' : `batch ${p.canary > 0 ? i : i + 1}`}: ${batch.join(', ')}`));
   }
   if (plan.immediate.length) out.push(`updates at once (apps without rollout: true): ${plan.immediate.map((i) => `${i.agent}/${i.app}`).join(', ')}`);
-  if (!plan.rollouts.length && !plan.immediate.length) out.push('this push would update nothing');
+  if (!plan.rollouts.length && !plan.immediate.length) out.push(plan.excluded.length ? 'this push would update nothing' : 'this push would update nothing: no agent has reported to this broker');
   if (plan.excluded.length) {
     out.push('', 'not updated:');
     for (const e of plan.excluded) out.push(`  ${e.agent}${e.app ? `/${e.app}` : ''}: ${e.reason}`);

@@ -3,6 +3,8 @@ import type { Logger } from '../../shared/logger.js';
 import { topicMatches } from '../../shared/topic-match.js';
 import type { Engine } from './engine.js';
 
+const MAX_ROUTES = 10_000;
+
 /**
  * Routes MQTT messages to the engines that subscribed to them. Each handler's error is caught and
  * logged with engine and topic: a bad message never takes the hub down.
@@ -14,9 +16,21 @@ export class Dispatcher {
     private readonly log: Logger,
   ) {}
 
+  /** Engines per topic: a hub sees few distinct topics, and matching every filter per message showed in profiles. */
+  private readonly routes = new Map<string, readonly Engine[]>();
+
+  private enginesFor(topic: string): readonly Engine[] {
+    let engines = this.routes.get(topic);
+    if (!engines) {
+      if (this.routes.size >= MAX_ROUTES) this.routes.clear();
+      engines = this.engines.filter((e) => e.subscriptions.some((f) => topicMatches(f, topic)));
+      this.routes.set(topic, engines);
+    }
+    return engines;
+  }
+
   private readonly onMessage = (topic: string, payload: Buffer): void => {
-    for (const engine of this.engines) {
-      if (!engine.subscriptions.some((f) => topicMatches(f, topic))) continue;
+    for (const engine of this.enginesFor(topic)) {
       try {
         const done = engine.handle(topic, payload);
         if (done) done.catch((err: unknown) => this.failed(engine, topic, payload, err));
