@@ -1,22 +1,39 @@
 import type { MqttClient } from 'mqtt';
 import { ROOT } from '../shared/topics.js';
 
+/** Retained messages still arriving this recently mean there may be more. */
+const QUIET_MS = 100;
+const MAX_SETTLE_MS = 2000;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 /**
- * Subscribes to `filters` and resolves once their retained messages have all arrived: they come
- * right after the SUBACK, so a round trip through a topic of our own marks their end.
+ * Subscribes to `filters` and resolves once their retained messages have all arrived. They come
+ * after the SUBACK; a round trip through a topic of our own marks their end on mosquitto, but
+ * aedes streams them and a later publish can overtake, so after the marker we also wait until
+ * none has arrived for QUIET_MS.
  */
 export async function readRetained(client: MqttClient, filters: string[], onMessage: (topic: string, payload: Buffer) => void): Promise<void> {
   const marker = `${ROOT}/cli/${client.options.clientId}`;
+  let last = Date.now();
+  let markerSeen: () => void = () => undefined;
   const listener = (topic: string, payload: Buffer) => {
-    if (topic !== marker) onMessage(topic, payload);
+    if (topic === marker) return markerSeen();
+    last = Date.now();
+    onMessage(topic, payload);
   };
   client.on('message', listener);
-  await client.subscribeAsync(filters, { qos: 1 });
-  await client.subscribeAsync(marker);
-  await new Promise<void>((resolve) => {
-    client.on('message', (topic) => topic === marker && resolve());
-    void client.publishAsync(marker, 'done');
-  });
-  client.off('message', listener);
+  try {
+    await client.subscribeAsync(filters, { qos: 1 });
+    await client.subscribeAsync(marker);
+    await new Promise<void>((resolve) => {
+      markerSeen = resolve;
+      void client.publishAsync(marker, 'done');
+    });
+    const deadline = Date.now() + MAX_SETTLE_MS;
+    while (Date.now() - last < QUIET_MS && Date.now() < deadline) await sleep(QUIET_MS - (Date.now() - last));
+  } finally {
+    client.off('message', listener);
+  }
   await client.unsubscribeAsync(marker);
 }

@@ -47,7 +47,10 @@ type Sent = { topic: string; payload: string; retain: boolean };
  * manual clock; `send` routes a message to the engines subscribed to it, as the dispatcher does.
  * Pass `db` and `clock` of an earlier hub to simulate a restart.
  */
-async function startHub(defaults: Omit<RolloutPolicyRule, 'app' | 'env'> = {}, opts: { db?: Database.Database; clock?: ManualClock; config?: Record<string, unknown> } = {}) {
+async function startHub(
+  defaults: Omit<RolloutPolicyRule, 'app' | 'env'> = {},
+  opts: { db?: Database.Database; clock?: ManualClock; config?: Record<string, unknown>; heads?: { payload: string }[] } = {},
+) {
   const db = opts.db ?? new Database(':memory:');
   const clock = opts.clock ?? new ManualClock(T0);
   const sent: Sent[] = [];
@@ -58,7 +61,8 @@ async function startHub(defaults: Omit<RolloutPolicyRule, 'app' | 'env'> = {}, o
     log: pino({ level: 'silent' }),
   };
   const semaphore = new SemaphoreEngine(ctx, SemaphoreConfig.parse({ positionUpdateMs: 0 }));
-  const rollouts = new RolloutsEngine(ctx, RolloutsConfig.parse({ defaults: { hostTimeout: 60, ...defaults }, ...opts.config }), semaphore);
+  const heads = { list: () => opts.heads ?? [] };
+  const rollouts = new RolloutsEngine(ctx, RolloutsConfig.parse({ defaults: { hostTimeout: 60, ...defaults }, ...opts.config }), semaphore, undefined, heads);
   const engines = [semaphore, rollouts];
   for (const e of engines) await e.start();
 
@@ -94,12 +98,7 @@ async function startHub(defaults: Omit<RolloutPolicyRule, 'app' | 'env'> = {}, o
     status,
     appState,
     push(after = SHA) {
-      const msg: PushMessage = {
-        v: SCHEMA_VERSION, deliveryId: `d-${after.slice(0, 6)}`, source: 'github', repo: 'acme/web', ref: 'refs/heads/main', refType: 'branch', branch: 'main', tag: null,
-        before: OLD, after, created: false, deleted: false, forced: false, pusher: { name: 'alice', email: null }, headCommit: null,
-        cloneUrl: 'https://github.com/acme/web.git', receivedAt: new Date(clock.time).toISOString(),
-      };
-      send(pushTopic('acme/web'), msg);
+      send(pushTopic('acme/web'), pushMessage(after, clock.time));
     },
     register: (uid: string, sha = SHA, env = 'prod') => send(channelTopic('register', sha, env), { uid, timeout: 3600 }),
     finish: (uid: string, sha = SHA) => send(channelTopic('finished', sha), uid),
@@ -123,6 +122,14 @@ async function startHub(defaults: Omit<RolloutPolicyRule, 'app' | 'env'> = {}, o
       expect(reply[0]!.retain).toBe(false);
       return JSON.parse(reply[0]!.payload) as RolloutReply;
     },
+  };
+}
+
+function pushMessage(after: string, at: number): PushMessage {
+  return {
+    v: SCHEMA_VERSION, deliveryId: `d-${after.slice(0, 6)}`, source: 'github', repo: 'acme/web', ref: 'refs/heads/main', refType: 'branch', branch: 'main', tag: null,
+    before: OLD, after, created: false, deleted: false, forced: false, pusher: { name: 'alice', email: null }, headCommit: null,
+    cloneUrl: 'https://github.com/acme/web.git', receivedAt: new Date(at).toISOString(),
   };
 }
 
@@ -524,5 +531,19 @@ describe('rollouts engine', () => {
     expect(hub.sent.filter((s) => s.topic === rolloutStateTopic(ID)).at(-1)).toEqual({ topic: rolloutStateTopic(ID), payload: '', retain: true });
     expect(hub.control('l', { op: 'list' }).rollouts!.map((r) => r.id)).toEqual([rolloutId('web', 'prod', SHA2)]);
     await hub.stop();
+  });
+
+  it('plans a push it missed from the retained head when an agent waits for it', async () => {
+    const older = 'c'.repeat(40);
+    const hub = await startHub({ batchSize: 2, canary: 0 }, { heads: [{ payload: JSON.stringify(pushMessage(SHA, T0)) }] });
+    hub.agents(ids(2));
+    // No push message: the hub was down when it was published. a1 waits for it anyway.
+    hub.register('a1');
+    expect(hub.snapshot()).toMatchObject({ status: 'running', sha: SHA, hosts: [{ agent: 'a1', state: 'updating' }, { agent: 'a2', state: 'pending' }] });
+    expect(hub.gos()).toEqual(['a1']);
+    // A SHA that is no ref's newest head is never revived.
+    hub.register('a2', older);
+    expect(hub.snapshot(rolloutId('web', 'prod', older))).toBeNull();
+    expect(hub.gos()).toEqual(['a1']);
   });
 });

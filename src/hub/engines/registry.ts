@@ -17,7 +17,7 @@ export function createEngines(config: HubConfig, ctx: EngineContext, heads: Head
   if (semaphore && config.engines.rollouts.enabled) {
     const github = githubSettings(config.engines.rollouts);
     const reporter = github && new GitHubDeployments(github, ctx.db, ctx.log.child({ engine: 'rollouts', to: 'github' }));
-    engines.push(new RolloutsEngine(ctx, config.engines.rollouts, semaphore, reporter));
+    engines.push(new RolloutsEngine(ctx, config.engines.rollouts, semaphore, reporter, heads));
   }
   if (config.engines.orchestrator.enabled) engines.push(new OrchestratorEngine(ctx, config.engines.orchestrator));
   return engines;

@@ -24,6 +24,7 @@ import {
   rolloutReplyTopic,
   rolloutStateTopic,
 } from '../../../shared/topics.js';
+import { pushedSha } from '../../../shared/push-match.js';
 import { topicMatches } from '../../../shared/topic-match.js';
 import { publishAndForget, type Engine, type EngineContext } from '../engine.js';
 import type { ChannelObserver, JobEnd, SemaphoreEngine } from '../semaphore/semaphore-engine.js';
@@ -58,6 +59,8 @@ export class RolloutsEngine implements Engine {
     private readonly config: RolloutsConfig,
     private readonly semaphore: SemaphoreEngine,
     private readonly github?: GitHubDeployments,
+    /** The retained heads the hub keeps (HeadStore), to recover pushes it missed. */
+    private readonly heads?: { list(): { payload: string }[] },
   ) {
     this.store = new RolloutStore(ctx.db);
     // Closed until this engine opens them: an agent that hears of a push first just waits.
@@ -99,7 +102,11 @@ export class RolloutsEngine implements Engine {
       this.ctx.log.warn({ topic, error: d.error }, 'ignored malformed push message');
       return;
     }
-    const push = d.value;
+    this.plan(d.value);
+  }
+
+  /** Plans a push: one rollout per app × environment, superseding older ones. */
+  private plan(push: PushMessage): void {
     const plan = planPush(this.fleet, push, this.settings());
     const now = this.ctx.clock.now();
     for (const planned of plan.rollouts) {
@@ -142,12 +149,28 @@ export class RolloutsEngine implements Engine {
     const id = channel.slice(ROLLOUT_CHANNEL_PREFIX.length);
     const r = this.find(id);
     if (!r) {
-      this.ctx.log.debug({ channel }, 'host waits in a channel of no known rollout (yet)');
+      this.recoverMissedPush(id);
+      this.ctx.log.debug({ channel, planned: this.live.has(id) }, 'host waits in a channel of no known rollout');
       return;
     }
     this.live.set(id, r);
     change(r, this.ctx.clock.now());
     this.commit(r);
+  }
+
+  /**
+   * An agent waits for a rollout this hub never planned: the push reached the broker while the hub
+   * was down (a post-receive hook, an external broker). Its retained head, which the heads engine
+   * kept, is planned now. Only the newest head of a ref counts, so an old SHA is never revived.
+   */
+  private recoverMissedPush(id: string): void {
+    const sha12 = id.slice(id.lastIndexOf('.') + 1);
+    for (const head of this.heads?.list() ?? []) {
+      const d = decode(PushMessage, head.payload);
+      if (!d.ok || !pushedSha(d.value).startsWith(sha12)) continue;
+      this.ctx.log.info({ rollout: id, repo: d.value.repo, ref: d.value.ref }, 'planning a push the hub missed, from its retained head');
+      this.plan(d.value);
+    }
   }
 
   private onControl(payload: Buffer): void {
