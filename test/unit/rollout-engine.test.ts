@@ -271,7 +271,7 @@ describe('rollouts engine', () => {
     await hub.stop();
   });
 
-  it('a newer push supersedes the running rollout: waiting hosts skip the old SHA', async () => {
+  it('a newer push supersedes the running rollout: waiting hosts skip the old SHA, updating ones still count as unavailable', async () => {
     const hub = await startHub({ batchSize: 1, canary: 0, maxUnavailable: 1 });
     hub.agents(ids(3));
     hub.push(SHA);
@@ -288,13 +288,14 @@ describe('rollouts engine', () => {
     ]);
     expect(hub.snapshot(id2)).toMatchObject({ status: 'running', sha: SHA2 });
     expect(hub.hosts(id2)).toEqual({ a1: 'pending', a2: 'pending', a3: 'pending' });
-    // The new rollout has its own channel: its first host starts at once.
+    // a1 still updates the old SHA and maxUnavailable is 1: the new rollout waits for it.
     hub.register('a2', SHA2);
-    expect(hub.gos(mark)).toEqual(['a2']);
-    // a1 finishes the old SHA: counted there, the old rollout stays superseded.
+    expect(hub.gos(mark)).toEqual([]);
+    // a1 finishes the old SHA: counted there, the old rollout stays superseded, a2 may start.
     hub.finish('a1', SHA);
     expect(hub.snapshot()).toMatchObject({ status: 'superseded' });
     expect(hub.hosts().a1).toBe('succeeded');
+    expect(hub.gos(mark)).toEqual(['a2']);
     await hub.stop();
   });
 

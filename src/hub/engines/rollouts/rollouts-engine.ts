@@ -224,11 +224,7 @@ export class RolloutsEngine implements Engine {
   /** Applies a rollout's effects: semaphore limit first, so an eviction never lets the old limit grant. */
   private commit(r: Rollout): void {
     const channel = rolloutChannel(r.id);
-    const limit = r.admission();
-    if (this.admitted.get(r.id) !== limit) {
-      this.admitted.set(r.id, limit);
-      this.semaphore.setConcurrency(channel, limit);
-    }
+    this.admit(r);
     for (const effect of r.takeEffects()) {
       if (effect.kind === 'evict') this.semaphore.evict(channel, effect.agent, 'cancelled');
       else if (effect.kind === 'rollback') this.sendBack(r, effect.agent, effect.sha);
@@ -241,13 +237,29 @@ export class RolloutsEngine implements Engine {
     this.store.save(r.snap);
     this.publish(rolloutStateTopic(r.id), JSON.stringify(r.snap), true);
     this.github?.report(r.snap);
-    if (r.ended) {
+    if (!r.ended) return;
+    // Kept while hosts still update: they count against the maxUnavailable of its successor.
+    if (!r.snap.hosts.some((h) => h.state === 'updating')) {
       this.live.delete(r.id);
       this.admitted.delete(r.id);
       // Back to the claim's closed default: no override row per rollout forever. A late host's
       // registration reopens the rollout, which sets the limit again.
       this.semaphore.setConcurrency(channel, null);
     }
+    for (const s of this.siblings(r)) if (!s.ended) this.admit(s);
+  }
+
+  /** Sets the channel's limit: what the rollout allows, less hosts still updating for an earlier rollout of the same app and environment. */
+  private admit(r: Rollout): void {
+    const elsewhere = r.ended ? 0 : this.siblings(r).reduce((n, s) => n + (s.ended ? s.snap.hosts.filter((h) => h.state === 'updating').length : 0), 0);
+    const limit = Math.max(0, r.admission() - elsewhere);
+    if (this.admitted.get(r.id) === limit) return;
+    this.admitted.set(r.id, limit);
+    this.semaphore.setConcurrency(rolloutChannel(r.id), limit);
+  }
+
+  private siblings(r: Rollout): Rollout[] {
+    return [...this.live.values()].filter((s) => s !== r && s.snap.app === r.snap.app && s.snap.env === r.snap.env);
   }
 
   /** One timer per updating host: past hostTimeout it is failed and its slot taken back. */
