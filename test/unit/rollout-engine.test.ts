@@ -248,6 +248,11 @@ describe('rollouts engine', () => {
     hub.finish('a4');
     expect(hub.sent.filter((s) => s.topic.endsWith('/rollback')).map((s) => s.topic)).toEqual([agentRollbackTopic('a1'), agentRollbackTopic('a4')]);
     expect(hub.hosts()).toEqual({ a1: 'rolled-back', a2: 'failed', a3: 'failed', a4: 'rolled-back' });
+    // a4 missed its rollback (offline): back online on the aborted SHA, it is sent back again;
+    // once on OLD, nothing more is sent.
+    hub.appState('a4', { sha: SHA, state: 'deployed' });
+    hub.appState('a4', { sha: OLD, state: 'deployed' });
+    expect(hub.sent.filter((s) => s.topic.endsWith('/rollback')).map((s) => s.topic)).toEqual([agentRollbackTopic('a1'), agentRollbackTopic('a4'), agentRollbackTopic('a4')]);
     await hub.stop();
   });
 

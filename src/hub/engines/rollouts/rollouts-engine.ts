@@ -15,12 +15,14 @@ import {
   AGENT_STATUS_ALL,
   agentPinTopic,
   agentRollbackTopic,
+  appStateTopic,
   pushTopic,
   ROLLOUT_CHANNEL_PREFIX,
   ROLLOUT_CONTROL,
   ROLLOUT_SETTINGS,
   rolloutChannel,
   rolloutEventsTopic,
+  rolloutId,
   rolloutReplyTopic,
   rolloutStateTopic,
 } from '../../../shared/topics.js';
@@ -30,7 +32,7 @@ import { publishAndForget, type Engine, type EngineContext } from '../engine.js'
 import type { ChannelObserver, JobEnd, SemaphoreEngine } from '../semaphore/semaphore-engine.js';
 import type { RolloutsConfig } from './config.js';
 import type { GitHubDeployments } from './github-deployments.js';
-import { planPush } from './plan.js';
+import { envOf, planPush } from './plan.js';
 import { Rollout } from './rollout.js';
 import { RolloutStore } from './store.js';
 
@@ -88,9 +90,25 @@ export class RolloutsEngine implements Engine {
     if (topicMatches(PUSHES, topic)) return this.onPush(topic, payload);
     if (topic === ROLLOUT_CONTROL) return this.onControl(payload);
     const agent = collectAgentMessage(this.fleet, topic, payload);
-    if (agent && topic.endsWith('/status') && this.fleet.agents.get(agent)?.status?.state === 'offline') {
+    if (!agent) return;
+    if (topic.endsWith('/status') && this.fleet.agents.get(agent)?.status?.state === 'offline') {
       this.eachLive((r) => r.offline(agent, this.ctx.clock.now()));
+    } else if (topic.startsWith(appStateTopic(agent, ''))) {
+      this.sendBackIfMissed(agent, topic.slice(appStateTopic(agent, '').length));
     }
+  }
+
+  /**
+   * A rollback is not retained: an agent that was offline when its rollout aborted comes back on
+   * the aborted SHA. Its app state says so, and it is sent back again.
+   */
+  private sendBackIfMissed(agent: string, appName: string): void {
+    const entry = this.fleet.agents.get(agent);
+    const app = entry?.apps.get(appName);
+    if (!entry || !app?.sha || app.state === 'updating' || !app.rollout) return;
+    const r = this.find(rolloutId(app.app, envOf(entry), app.sha));
+    const h = r?.host(agent);
+    if (r?.snap.status === 'aborted' && h?.state === 'rolled-back' && h.fromSha && h.fromSha !== app.sha) this.sendBack(r, agent, h.fromSha);
   }
 
   private onPush(topic: string, payload: Buffer): void {
