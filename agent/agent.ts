@@ -1,6 +1,7 @@
 import type { MqttClient } from 'mqtt';
 import type { Logger } from '../src/shared/logger.js';
-import { AgentDirective, decode, PushMessage, SCHEMA_VERSION, type AgentStatus, type AppState, type Heartbeat } from '../src/shared/messages.js';
+import { AgentDirective, AppState, decode, PushMessage, SCHEMA_VERSION, type AgentStatus, type Heartbeat } from '../src/shared/messages.js';
+import { readRetained } from '../src/shared/retained.js';
 import { connectMqtt } from '../src/shared/mqtt-connection.js';
 import { appFollowsPush, pushedSha } from '../src/shared/push-match.js';
 import { agentHeartbeatTopic, agentPinTopic, agentRollbackTopic, agentStatusTopic, appStateTopic, DEFAULT_ENV, ENV_LABEL, headFilter } from '../src/shared/topics.js';
@@ -111,6 +112,11 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   });
   mqtt.on('offline', () => log.warn('MQTT broker unreachable; retrying'));
   mqtt.on('error', (err) => log.warn({ err: err.message }, 'MQTT error'));
+  // What this agent published before a restart: the last error and outcome survive it.
+  await readRetained(mqtt, [appStateTopic(config.id, '+')], (_topic, payload) => {
+    const previous = decode(AppState, payload);
+    if (previous.ok) byName.get(previous.value.app)?.restore(previous.value);
+  });
   // Ready before "agent online", so whoever waits for that can send it playbook commands.
   const node = config.orchestrator ? await startOrchestratorNode(config, config.orchestrator, log.child({ role: 'orchestrator' })) : undefined;
   await announce();

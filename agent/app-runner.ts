@@ -48,10 +48,11 @@ export class AppRunner {
       follows: app.branch !== undefined ? { kind: 'branch', pattern: app.branch } : { kind: 'tag', pattern: app.tag! },
       rollout: app.rollout,
       pinnedSha: null,
+      deliveryId: null,
     };
     this.worker = new AppWorker(headSha, {
       apply: (target) => this.admitted(target),
-      onStart: (target) => this.report({ state: this.needsGrant(target) ? 'waiting' : 'updating', targetSha: target.sha, ref: target.ref }),
+      onStart: (target) => this.report({ state: this.needsGrant(target) ? 'waiting' : 'updating', targetSha: target.sha, ref: target.ref, deliveryId: target.deliveryId }),
       onDone: (target, result) => this.done(target, result),
       onNewer: () => this.waiting?.abort(),
     });
@@ -64,6 +65,26 @@ export class AppRunner {
 
   get current(): AppState {
     return this.state;
+  }
+
+  /**
+   * Takes back what the state published before this agent restarted said about the SHA the
+   * working copy is still on (the last error, durations, a rolled-back outcome), so a restart
+   * does not wipe what an operator needs to see.
+   */
+  restore(previous: AppState): void {
+    if (previous.sha !== this.state.sha || previous.app !== this.state.app) return;
+    const settled = previous.state === 'deployed' || previous.state === 'rolled-back' || previous.state === 'failed' || previous.state === 'held';
+    this.state = {
+      ...this.state,
+      state: settled ? previous.state : this.state.state,
+      ref: previous.ref,
+      targetSha: previous.targetSha,
+      lastError: previous.lastError,
+      durations: previous.durations,
+      deliveryId: previous.deliveryId,
+    };
+    if (previous.deliveryId) this.worker.remember(previous.deliveryId);
   }
 
   get pinnedSha(): string | null {

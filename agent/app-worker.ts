@@ -58,6 +58,11 @@ export class AppWorker {
     return true;
   }
 
+  /** A delivery attempted before the agent restarted: offering it again does nothing. */
+  remember(deliveryId: string): void {
+    this.lastAttempt = deliveryId;
+  }
+
   /** Forgets the newest offer seen, so an older push is taken again (after an unpin). */
   forgetNewest(): void {
     this.newest = null;

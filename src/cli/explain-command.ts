@@ -8,7 +8,7 @@ import { BUILTIN_POLICY } from '../hub/engines/rollouts/policy.js';
 import { ConfigError } from '../shared/config-file.js';
 import { parsePositiveNumber, runCommand } from './process-lifecycle.js';
 import { connectFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
-import { readRetained } from './retained.js';
+import { readRetained } from '../shared/retained.js';
 
 type Flags = MqttFlags & { repo: string; branch?: string; tag?: string; sha?: string; wait: number; json?: boolean };
 

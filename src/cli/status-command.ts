@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { collectAgentMessage, emptySnapshot } from '../shared/fleet.js';
 import { AGENTS_ALL } from '../shared/topics.js';
-import { readRetained } from './retained.js';
+import { readRetained } from '../shared/retained.js';
 import { parsePositiveNumber, runCommand } from './process-lifecycle.js';
 import { connectFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
 import { renderStatusTable } from './status-table.js';

@@ -94,6 +94,8 @@ export const AppState = z.object({
   sha: Sha.nullable(),
   /** The SHA the last update aimed for. */
   targetSha: Sha.nullable(),
+  /** The push (delivery id) the last update came from: a restarted agent does not try it again. */
+  deliveryId: z.string().nullable().default(null),
   lastError: z
     .object({ step: StepName, message: z.string(), outputTail: z.string() })
     .nullable(),

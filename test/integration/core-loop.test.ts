@@ -33,7 +33,7 @@ describe.each(BROKERS)('core loop over %s', (broker) => {
     const reached = (state: string, sha: string) =>
       waitFor(() => `state ${state} at ${sha}; seen: ${JSON.stringify(states.messages.map((m) => m.payload), null, 1)}`, () => lastState(state, sha));
     const push = (sha: string, before?: string) => postWebhook(hub.webhookUrl, signedRequest(SECRET, 'push', githubPushPayload({ after: sha, before })));
-    return { git, hub, path, restartLog, appConfig, reached, push };
+    return { git, hub, path, restartLog, appConfig, reached, push, states };
   }
 
   it('moves a real working copy to the pushed SHA and restarts the app', async () => {
@@ -55,8 +55,8 @@ describe.each(BROKERS)('core loop over %s', (broker) => {
   it('rolls back to the previous SHA when the health check fails', async () => {
     // Healthy only while health.txt says so: the second commit breaks it.
     const health = { command: ['grep', '-qx', 'healthy', 'health.txt'], timeout: 1, interval: 0.2 };
-    const { git, hub, path, restartLog, appConfig, reached, push } = await setup({ health });
-    await startAgentProcess(cleanup, { id: 'node-1', mqttUrl: hub.mqttUrl, apps: [appConfig] });
+    const { git, hub, path, restartLog, appConfig, reached, push, states } = await setup({ health });
+    const agent = await startAgentProcess(cleanup, { id: 'node-1', mqttUrl: hub.mqttUrl, apps: [appConfig] });
     const good = git.commit('good', { 'app.txt': 'v1\n' });
     await push(good);
     await reached('deployed', good);
@@ -67,6 +67,15 @@ describe.each(BROKERS)('core loop over %s', (broker) => {
     expect(rolledBack).toMatchObject({ targetSha: bad, lastError: { step: 'health' } });
     expect(git.headOf(path)).toBe(good);
     // restarted on the bad SHA, then again on the good one
+    expect(restarts(restartLog)).toEqual([good, bad, good]);
+
+    // A restarted agent still reports what happened, and does not try the same push again.
+    expect(await agent.stop()).toBe(0);
+    const seen = states.messages.length;
+    await startAgentProcess(cleanup, { id: 'node-1', mqttUrl: hub.mqttUrl, apps: [appConfig] });
+    const after = await waitFor('a state message from the restarted agent', () => states.messages.slice(seen).map((m) => decode(AppState, m.payload)).find((d) => d.ok));
+    expect(after.ok && after.value).toMatchObject({ state: 'rolled-back', sha: good, targetSha: bad, lastError: { step: 'health' } });
+    await new Promise((r) => setTimeout(r, 1000));
     expect(restarts(restartLog)).toEqual([good, bad, good]);
   });
 

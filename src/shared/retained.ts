@@ -1,5 +1,5 @@
 import type { MqttClient } from 'mqtt';
-import { ROOT } from '../shared/topics.js';
+import { ROOT } from './topics.js';
 
 /** Retained messages still arriving this recently mean there may be more. */
 const QUIET_MS = 100;
@@ -8,13 +8,14 @@ const MAX_SETTLE_MS = 2000;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
- * Subscribes to `filters` and resolves once their retained messages have all arrived. They come
+ * Reads the retained messages on `filters` (subscribing, then unsubscribing again): resolves once
+ * they have all arrived. They come
  * after the SUBACK; a round trip through a topic of our own marks their end on mosquitto, but
  * aedes streams them and a later publish can overtake, so after the marker we also wait until
  * none has arrived for QUIET_MS.
  */
 export async function readRetained(client: MqttClient, filters: string[], onMessage: (topic: string, payload: Buffer) => void): Promise<void> {
-  const marker = `${ROOT}/cli/${client.options.clientId}`;
+  const marker = `${ROOT}/sync/${client.options.clientId}`;
   let last = Date.now();
   let markerSeen: () => void = () => undefined;
   const listener = (topic: string, payload: Buffer) => {
@@ -35,5 +36,5 @@ export async function readRetained(client: MqttClient, filters: string[], onMess
   } finally {
     client.off('message', listener);
   }
-  await client.unsubscribeAsync(marker);
+  await client.unsubscribeAsync([...filters, marker]);
 }
