@@ -3,7 +3,10 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from '../shared/logger.js';
+import { SCHEMA_VERSION, type HubStatus } from '../shared/messages.js';
 import { connectMqtt } from '../shared/mqtt-connection.js';
+import { HUB_STATUS } from '../shared/topics.js';
+import { VERSION } from '../shared/version.js';
 import type { HubConfig } from './config.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
 import { Dispatcher } from './engines/dispatcher.js';
@@ -49,10 +52,17 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
   const pruneTimer = setInterval(() => deliveries.pruneOld(), 86_400_000).unref();
 
   log.info({ url: mqttConfig.url }, 'connecting to MQTT broker');
+  const startedAt = new Date().toISOString();
+  const hubStatus = (state: HubStatus['state']) => JSON.stringify({ v: SCHEMA_VERSION, state, version: VERSION, startedAt, at: new Date().toISOString() } satisfies HubStatus);
   const mqtt = await connectMqtt(mqttConfig, {
+    will: { topic: HUB_STATUS, payload: hubStatus('offline'), retain: true, qos: 1 },
     onRetry: (err) => log.warn({ err: err.message }, 'MQTT broker unreachable; retrying'),
     stream: broker && (() => broker.connectInProcess()),
   });
+  // Clients following the hub's work (`play`) learn that it went away, from here or the will.
+  const announce = () => mqtt.publishAsync(HUB_STATUS, hubStatus('online'), { qos: 1, retain: true }).catch((err: Error) => log.warn({ err: err.message }, 'hub status not published'));
+  mqtt.on('connect', () => void announce());
+  await announce();
   mqtt.on('offline', () => log.warn({ url: mqttConfig.url }, 'MQTT broker unreachable; retrying'));
   mqtt.on('error', (err) => log.warn({ err: err.message }, 'MQTT error'));
   log.info({ url: mqttConfig.url, embedded: Boolean(broker) }, 'connected to MQTT broker');
@@ -97,7 +107,9 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
     // Stop taking pushes first, let in-flight ones finish publishing, then drop the broker.
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await dispatcher.stop();
-    await mqtt.endAsync();
+    if (mqtt.connected) await mqtt.publishAsync(HUB_STATUS, hubStatus('offline'), { qos: 1, retain: true }).catch(() => undefined);
+    // Not connected (the broker is gone, or a reconnect is under way): nothing left to flush.
+    await mqtt.endAsync(!mqtt.connected);
     await broker?.close();
     batch.flush();
     db.close();

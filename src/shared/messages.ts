@@ -61,6 +61,16 @@ export const PushMessage = z.object({
 });
 export type PushMessage = z.infer<typeof PushMessage>;
 
+/** Retained on `pushfleet/hub/status`; `offline` is also the hub's last will. */
+export const HubStatus = z.object({
+  v: z.literal(SCHEMA_VERSION),
+  state: z.enum(['online', 'offline']),
+  version: z.string(),
+  startedAt: Timestamp,
+  at: Timestamp,
+});
+export type HubStatus = z.infer<typeof HubStatus>;
+
 export const AgentStatus = z.object({
   v: z.literal(SCHEMA_VERSION),
   agent: z.string(),

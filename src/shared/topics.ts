@@ -13,6 +13,9 @@ export const headTopic = (repo: string, ref: string): string =>
 export const headFilter = (repo: string): string => `${ROOT}/heads/${repo}/+`;
 export const HEADS_ALL = `${ROOT}/heads/#`;
 
+/** The hub's own presence, retained; its last will says offline. */
+export const HUB_STATUS = `${ROOT}/hub/status`;
+
 export const agentStatusTopic = (agent: string): string => `${ROOT}/agents/${agent}/status`;
 export const agentHeartbeatTopic = (agent: string): string => `${ROOT}/agents/${agent}/heartbeat`;
 export const appStateTopic = (agent: string, app: string): string => `${ROOT}/agents/${agent}/apps/${app}`;

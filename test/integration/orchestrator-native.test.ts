@@ -86,6 +86,16 @@ describe.each(BROKERS)('native playbooks over %s', (broker) => {
     expect(livePids(state).map((p) => p.node)).toEqual(['node3']);
   });
 
+  it('tells at once that the run is lost when the hub dies mid-run (its last will)', async () => {
+    const { hub, play } = await setup();
+    const run = play('orphan', 'steps:\n  - { id: long, targets: [node1, node2], action: SLEEP, args: [600], duration: 5 }\n');
+    await run.started('long', ['node1', 'node2']);
+    // A crash as the broker sees it: the hub's connection drops without a DISCONNECT.
+    hub.mqtt.stream.destroy();
+    expect(await run.cli.exited).toBe(1);
+    expect(run.cli.stderr).toMatch(/the hub went offline at .*: the run is lost/);
+  });
+
   it('Ctrl-C stops every running action on every node and exits non-zero', async () => {
     const { state, play } = await setup();
     const run = play('interrupted', 'steps:\n  - { id: long, targets: {role: client}, action: SLEEP, args: [600] }\n  - { id: other, targets: node2, action: SLEEP, args: [600] }\n');
