@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { collectAgentMessage, emptySnapshot } from '../shared/fleet.js';
-import { AGENTS_ALL } from '../shared/topics.js';
+import { decode, HubStatus } from '../shared/messages.js';
+import { AGENTS_ALL, HUB_STATUS } from '../shared/topics.js';
 import { readRetained } from '../shared/retained.js';
 import { parsePositiveNumber, runCommand } from './process-lifecycle.js';
 import { connectFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
@@ -14,14 +15,20 @@ export function statusCommand(): Command {
     .action((flags: MqttFlags & { json?: boolean; wait: number }) =>
       runCommand(async () => {
         const snapshot = emptySnapshot();
+        let hub: HubStatus | undefined;
         const client = await connectFromFlags(flags, flags.wait);
-        await readRetained(client, [AGENTS_ALL], (topic, payload) => collectAgentMessage(snapshot, topic, payload));
+        await readRetained(client, [AGENTS_ALL, HUB_STATUS], (topic, payload) => {
+          if (topic !== HUB_STATUS) return void collectAgentMessage(snapshot, topic, payload);
+          const d = decode(HubStatus, payload);
+          if (d.ok) hub = d.value;
+        });
         await client.endAsync();
         if (flags.json) {
           const plain = Object.fromEntries([...snapshot.agents].map(([id, a]) => [id, { ...a, apps: Object.fromEntries(a.apps) }]));
           process.stdout.write(`${JSON.stringify(plain, null, 2)}\n`);
         } else {
           process.stdout.write(renderStatusTable(snapshot));
+          process.stdout.write(hub ? `\nhub: ${hub.state} since ${hub.state === 'online' ? hub.startedAt : hub.at} (pushfleet ${hub.version})\n` : '\nhub: no status on this broker (is `pushfleet hub` running on it?)\n');
         }
       }),
     );

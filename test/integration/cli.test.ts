@@ -61,6 +61,7 @@ describe('pushfleet CLI', () => {
     const [header, row] = table.trim().split('\n');
     expect(header).toMatch(/^AGENT\s+STATUS\s+LOAD\s+MEM\s+APP\s+REF\s+SHA\s+STATE/);
     expect(row).toMatch(new RegExp(`^db-7\\s+online\\s+\\S+%\\s+\\S+%\\s+api\\s+main\\s+${sha.slice(0, 8)}\\s+deployed`));
+    expect(table).toMatch(/^hub: online since \S+ \(pushfleet \S+\)$/m);
 
     const json = JSON.parse((await runCli(['status', '--json', '--mqtt-url', mqttUrl])).stdout);
     expect(json['db-7']).toMatchObject({ status: { state: 'online', labels: { env: 'demo' } }, apps: { api: { sha, state: 'deployed' } } });
@@ -92,8 +93,8 @@ describe('pushfleet CLI', () => {
     expect((await runCli(['hub', '--port', 'x'])).code).toBe(2);
   });
 
-  it.each(['hub', 'agent', 'status', 'notify'])('answers --help for %s', async (cmd) => {
-    const res = await runCli([cmd, '--help']);
+  it.each(['hub', 'agent', 'status', 'notify', 'sem run', 'play', 'explain', 'rollout', 'rollout status', 'rollout pin'])('answers --help for %s', async (cmd) => {
+    const res = await runCli([...cmd.split(' '), '--help']);
     expect(res.code).toBe(0);
     expect(res.stdout).toContain(`Usage: pushfleet ${cmd}`);
   });
