@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { collectAgentMessage, emptySnapshot } from '../shared/fleet.js';
 import { decode, RepoName, RolloutSettings, Sha, ZERO_SHA } from '../shared/messages.js';
 import { isValidGitRef } from '../shared/git-ref.js';
@@ -6,16 +6,11 @@ import { AGENTS_ALL, ROLLOUT_SETTINGS } from '../shared/topics.js';
 import { batchesOf, planPush, type Plan } from '../hub/engines/rollouts/plan.js';
 import { BUILTIN_POLICY } from '../hub/engines/rollouts/policy.js';
 import { ConfigError } from '../shared/config-file.js';
-import { parsePositiveNumber, runCommand } from './process-lifecycle.js';
+import { checkedArg, parsePositiveNumber, runCommand } from './process-lifecycle.js';
 import { connectFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
 import { readRetained } from '../shared/retained.js';
 
 type Flags = MqttFlags & { repo: string; branch?: string; tag?: string; sha?: string; wait: number; json?: boolean };
-
-const arg = (ok: (v: string) => boolean, example: string) => (v: string) => {
-  if (!ok(v)) throw new InvalidArgumentError(`expected ${example}`);
-  return v;
-};
 
 function render(plan: Plan, frozen: string[], settingsKnown: boolean): string {
   const out: string[] = [];
@@ -39,10 +34,10 @@ function render(plan: Plan, frozen: string[], settingsKnown: boolean): string {
 export function explainCommand(): Command {
   return withMqttFlags(new Command('explain'))
     .description('show which hosts and apps a push would update, in which batches, and why the others would not (publishes nothing)')
-    .requiredOption('--repo <owner/name>', 'the pushed repository', arg((v) => RepoName.safeParse(v).success, '"owner/name"'))
-    .option('--branch <name>', 'the pushed branch', arg((v) => isValidGitRef(`refs/heads/${v}`), 'a valid branch name'))
-    .option('--tag <name>', 'the pushed tag (instead of --branch)', arg((v) => isValidGitRef(`refs/tags/${v}`), 'a valid tag name'))
-    .option('--sha <sha>', 'the pushed commit (hosts already on it are left out)', arg((v) => Sha.safeParse(v).success, 'a full commit SHA'))
+    .requiredOption('--repo <owner/name>', 'the pushed repository', checkedArg((v) => RepoName.safeParse(v).success, '"owner/name"'))
+    .option('--branch <name>', 'the pushed branch', checkedArg((v) => isValidGitRef(`refs/heads/${v}`), 'a valid branch name'))
+    .option('--tag <name>', 'the pushed tag (instead of --branch)', checkedArg((v) => isValidGitRef(`refs/tags/${v}`), 'a valid tag name'))
+    .option('--sha <sha>', 'the pushed commit (hosts already on it are left out)', checkedArg((v) => Sha.safeParse(v).success, 'a full commit SHA'))
     .option('--json', 'print the plan as JSON')
     .option('--wait <seconds>', 'how long to wait for the broker', parsePositiveNumber, 5)
     .action((flags: Flags) =>

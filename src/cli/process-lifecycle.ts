@@ -52,6 +52,14 @@ export function stopOnSignal(stop: () => Promise<void>, log: { info(o: object, m
   });
 }
 
+/** A commander argument parser that accepts a value when `ok` says so, else names what it expected. */
+export const checkedArg =
+  (ok: (value: string) => boolean, expected: string) =>
+  (value: string): string => {
+    if (!ok(value)) throw new InvalidArgumentError(`expected ${expected}`);
+    return value;
+  };
+
 export function parsePort(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number 0-65535');

@@ -1,22 +1,16 @@
-import { Command, InvalidArgumentError } from 'commander';
-import { z } from 'zod';
-import { decode, EnvName, RolloutId, RolloutSnapshot, Sha } from '../shared/messages.js';
+import { Command } from 'commander';
+import { decode, EnvName, ROLLOUT_ENDED, RolloutId, RolloutSnapshot, Sha } from '../shared/messages.js';
 import { rolloutStateTopic, TOPIC_LEVEL } from '../shared/topics.js';
-import { EXIT, parsePositiveNumber, runCommand } from './process-lifecycle.js';
+import { checkedArg, EXIT, parsePositiveNumber, runCommand } from './process-lifecycle.js';
 import { connectFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
 import { requestRollouts, type ControlOp } from './rollout-request.js';
 import { renderRollout, renderRolloutList } from './rollout-view.js';
 
 type Flags = MqttFlags & { wait: number; json?: boolean };
 
-const checked = <T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }, value: string, example: string): T => {
-  const r = schema.safeParse(value);
-  if (!r.success) throw new InvalidArgumentError(`expected ${example}`);
-  return r.data;
-};
-const rolloutIdArg = (v: string) => checked(RolloutId, v, 'an id like web.production.0123456789ab (see "pushfleet rollout list")');
-const envArg = (v: string) => checked(EnvName, v, 'letters, digits, "_" or "-"');
-const nameArg = (v: string) => checked(z.string().regex(TOPIC_LEVEL), v, 'letters, digits, ".", "_" or "-"');
+const rolloutIdArg = checkedArg((v) => RolloutId.safeParse(v).success, 'an id like web.production.0123456789ab (see "pushfleet rollout list")');
+const envArg = checkedArg((v) => EnvName.safeParse(v).success, 'letters, digits, "_" or "-"');
+const nameArg = checkedArg((v) => TOPIC_LEVEL.test(v), 'letters, digits, ".", "_" or "-"');
 
 /** Sends one request; prints the hub's refusal and exits 1 if it refused. */
 async function control(flags: Flags, op: ControlOp, done: string): Promise<number> {
@@ -49,7 +43,7 @@ async function status(id: string, flags: Flags & { watch: boolean }): Promise<nu
         if (!d.ok) return;
         clearTimeout(timer);
         const snap = d.value;
-        const ended = ['succeeded', 'failed', 'aborted', 'superseded'].includes(snap.status);
+        const ended = ROLLOUT_ENDED.includes(snap.status);
         if (flags.json) process.stdout.write(`${JSON.stringify(snap)}\n`);
         else process.stdout.write(`${tty && flags.watch ? '\x1b[H\x1b[2J' : ''}${renderRollout(snap)}${flags.watch && !ended ? '\n' : ''}`);
         if (!flags.watch || ended) resolve(snap.status === 'succeeded' || !ended ? EXIT.ok : EXIT.failure);
@@ -102,7 +96,7 @@ export function rolloutCommand(): Command {
   sub('pin', 'keep one host\'s app on a SHA, whatever is pushed (it updates to it at once)')
     .argument('<agent>', 'agent id', nameArg)
     .argument('<app>', 'app name', nameArg)
-    .argument('<sha>', 'full commit SHA', (v: string) => checked(Sha, v, 'a full 40- or 64-hex commit SHA'))
+    .argument('<sha>', 'full commit SHA', checkedArg((v) => Sha.safeParse(v).success, 'a full 40- or 64-hex commit SHA'))
     .action((agent: string, app: string, sha: string, flags: Flags) => runCommand(() => control(flags, { op: 'pin', agent, app, sha }, `pinned ${agent}/${app} to ${sha}`)));
   sub('unpin', 'let a pinned app follow pushes again (it goes to its branch\'s newest SHA)')
     .argument('<agent>', 'agent id', nameArg)

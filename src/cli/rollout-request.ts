@@ -24,19 +24,21 @@ export async function requestRollouts(client: MqttClient, op: ControlOp, timeout
   const requestId = randomUUID().replaceAll('-', '');
   const replyTopic = rolloutReplyTopic(requestId);
   await client.subscribeAsync(replyTopic, { qos: 1 });
+  let onMessage: (topic: string, payload: Buffer) => void = () => undefined;
   const reply = new Promise<RolloutReply>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new CommandError(`no answer from the hub within ${timeoutSeconds} s: is it running, with engines.rollouts enabled, on this broker?`)),
       timeoutSeconds * 1000,
     );
-    client.on('message', (topic, payload) => {
+    onMessage = (topic, payload) => {
       if (topic !== replyTopic) return;
       const d = decode(RolloutReply, payload);
       if (!d.ok) return;
       clearTimeout(timer);
       resolve(d.value);
-    });
-  });
+    };
+    client.on('message', onMessage);
+  }).finally(() => client.off('message', onMessage));
   await client.publishAsync(ROLLOUT_CONTROL, JSON.stringify({ v: SCHEMA_VERSION, requestId, by: operator(), ...op }), { qos: 1 });
   return reply;
 }

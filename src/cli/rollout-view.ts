@@ -1,21 +1,14 @@
-import type { RolloutHostState, RolloutReply, RolloutSnapshot } from '../shared/messages.js';
+import { countHosts, HOST_FAILED, type RolloutHostState, type RolloutReply, type RolloutSnapshot } from '../shared/messages.js';
 import { formatTable } from './text-table.js';
 
 const short = (sha: string | null) => (sha ? sha.slice(0, 8) : '-');
 const DONE: RolloutHostState[] = ['succeeded', 'rolled-back'];
-const FAILED: RolloutHostState[] = ['failed', 'timed-out'];
 const WAITING: RolloutHostState[] = ['pending', 'queued'];
 
 /** "3 done / 2 updating / 5 waiting / 1 failed / 0 left out" for a host list or counts. */
 export function progressLine(counts: Partial<Record<RolloutHostState, number>>): string {
-  const sum = (states: RolloutHostState[]) => states.reduce((n, s) => n + (counts[s] ?? 0), 0);
-  return `${sum(DONE)} done / ${sum(['updating'])} updating / ${sum(WAITING)} waiting / ${sum(FAILED)} failed / ${sum(['skipped', 'offline'])} left out`;
-}
-
-export function countHosts(snap: Pick<RolloutSnapshot, 'hosts'>): Partial<Record<RolloutHostState, number>> {
-  const counts: Partial<Record<RolloutHostState, number>> = {};
-  for (const h of snap.hosts) counts[h.state] = (counts[h.state] ?? 0) + 1;
-  return counts;
+  const sum = (states: readonly RolloutHostState[]) => states.reduce((n, s) => n + (counts[s] ?? 0), 0);
+  return `${sum(DONE)} done / ${sum(['updating'])} updating / ${sum(WAITING)} waiting / ${sum(HOST_FAILED)} failed / ${sum(['skipped', 'offline'])} left out`;
 }
 
 export function renderRollout(snap: RolloutSnapshot): string {
@@ -24,7 +17,7 @@ export function renderRollout(snap: RolloutSnapshot): string {
     `rollout ${snap.id}: ${snap.status}${snap.reason ? ` (${snap.reason})` : ''}`,
     `  ${snap.repo} ${snap.ref} → ${short(snap.sha)}, pushed by ${snap.pusher}, ${snap.createdAt}`,
     `  policy: batch ${policy.batchSize}, canary ${policy.canary}, maxUnavailable ${policy.maxUnavailable}, hostTimeout ${policy.hostTimeout}s, abort after ${policy.failureThreshold} failed (${policy.onAbort})`,
-    `  ${progressLine(countHosts(snap))}`,
+    `  ${progressLine(countHosts(snap.hosts))}`,
     '',
   ].join('\n');
   const rows = snap.hosts.map((h) => [h.agent, h.state, h.canary ? 'yes' : '', short(h.fromSha), h.startedAt ?? '-', h.endedAt ?? '-', h.error ?? '']);

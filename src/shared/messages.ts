@@ -472,6 +472,8 @@ export type RolloutPolicy = z.infer<typeof RolloutPolicy>;
  */
 export const RolloutStatus = z.enum(['running', 'paused', 'frozen', 'succeeded', 'failed', 'aborted', 'superseded']);
 export type RolloutStatus = z.infer<typeof RolloutStatus>;
+/** Statuses after which a rollout admits no one it has not already let in. */
+export const ROLLOUT_ENDED: readonly RolloutStatus[] = ['succeeded', 'failed', 'aborted', 'superseded'];
 
 /**
  * pending: not registered yet; queued: waiting for its grant; updating: granted; then succeeded,
@@ -480,6 +482,9 @@ export type RolloutStatus = z.infer<typeof RolloutStatus>;
  */
 export const RolloutHostState = z.enum(['pending', 'queued', 'updating', 'succeeded', 'failed', 'timed-out', 'skipped', 'offline', 'rolled-back']);
 export type RolloutHostState = z.infer<typeof RolloutHostState>;
+/** Host states that count against a rollout's failure threshold. */
+export const HOST_FAILED: readonly RolloutHostState[] = ['failed', 'timed-out'];
+
 
 export const RolloutHost = z.object({
   agent: z.string(),
@@ -494,6 +499,13 @@ export const RolloutHost = z.object({
   down: z.boolean(),
 });
 export type RolloutHost = z.infer<typeof RolloutHost>;
+
+/** How many hosts are in each state. */
+export function countHosts(hosts: readonly Pick<RolloutHost, 'state'>[]): Partial<Record<RolloutHostState, number>> {
+  const counts: Partial<Record<RolloutHostState, number>> = {};
+  for (const h of hosts) counts[h.state] = (counts[h.state] ?? 0) + 1;
+  return counts;
+}
 
 /** Retained on `pushfleet/rollouts/{id}/state`: the whole rollout, republished on every change. */
 export const RolloutSnapshot = z.object({

@@ -1,4 +1,6 @@
 import {
+  HOST_FAILED,
+  ROLLOUT_ENDED,
   SCHEMA_VERSION,
   type RolloutHost,
   type RolloutHostState,
@@ -15,11 +17,9 @@ export type RolloutEffect =
 
 export type PushFacts = { repo: string; ref: string; deliveryId: string; pusher: string };
 
-const ENDED: readonly RolloutStatus[] = ['succeeded', 'failed', 'aborted', 'superseded'];
 /** A completed rollout still lets a late host (back from offline) through; a cancelled one does not. */
 const ADMITTING: readonly RolloutStatus[] = ['running', 'succeeded', 'failed'];
 const ACTIVE: readonly RolloutHostState[] = ['pending', 'queued', 'updating'];
-const FAILED: readonly RolloutHostState[] = ['failed', 'timed-out'];
 /** Hosts that may still join: not registered yet, back from offline, or unpinned after a pin left them out. */
 const JOINABLE: readonly RolloutHostState[] = ['pending', 'offline', 'skipped'];
 
@@ -64,7 +64,12 @@ export class Rollout {
   }
 
   get ended(): boolean {
-    return ENDED.includes(this.snap.status);
+    return ROLLOUT_ENDED.includes(this.snap.status);
+  }
+
+  /** Whether anything changed since the effects were last taken (every change leaves one). */
+  get changed(): boolean {
+    return this.effects.length > 0;
   }
 
   takeEffects(): RolloutEffect[] {
@@ -128,7 +133,7 @@ export class Rollout {
     if (!h || h.state !== 'updating') return;
     h.down = !recovered;
     this.setHost(h, state, now, error);
-    const failures = this.snap.hosts.filter((x) => FAILED.includes(x.state)).length;
+    const failures = this.snap.hosts.filter((x) => HOST_FAILED.includes(x.state)).length;
     if (h.canary) this.abort(now, `canary ${agent} failed: ${error}`);
     else if (failures >= this.snap.policy.failureThreshold) this.abort(now, `${failures} host(s) failed (threshold ${this.snap.policy.failureThreshold}); last: ${agent}: ${error}`);
     this.settle(now);
@@ -246,7 +251,7 @@ export class Rollout {
   private settle(now: number): void {
     const { status, hosts, policy } = this.snap;
     if (status !== 'running' && status !== 'paused') return;
-    const failures = hosts.filter((h) => FAILED.includes(h.state)).length;
+    const failures = hosts.filter((h) => HOST_FAILED.includes(h.state)).length;
     if (!hosts.some((h) => ACTIVE.includes(h.state))) {
       this.setStatus(failures ? 'failed' : 'succeeded', now, failures ? `${failures} of ${hosts.length} hosts failed` : null);
       this.snap.endedAt = iso(now);
@@ -265,7 +270,7 @@ export class Rollout {
   private setHost(h: RolloutHost, state: RolloutHostState, now: number, detail: string | null): void {
     h.state = state;
     if (!ACTIVE.includes(state)) h.endedAt = iso(now);
-    if (FAILED.includes(state) || state === 'skipped' || state === 'offline') h.error = detail;
+    if (HOST_FAILED.includes(state) || state === 'skipped' || state === 'offline') h.error = detail;
     this.effects.push({ kind: 'event', agent: h.agent, state, detail });
     this.touch(now);
   }

@@ -1,5 +1,6 @@
 import { collectAgentMessage, emptySnapshot } from '../../../shared/fleet.js';
 import {
+  countHosts,
   decode,
   PushMessage,
   RolloutControl,
@@ -315,10 +316,11 @@ export class RolloutsEngine implements Engine {
     return stored && new Rollout(stored);
   }
 
+  /** Applies `change` to every live rollout; only those it changed are stored and republished. */
   private eachLive(change: (r: Rollout) => unknown): void {
     for (const r of [...this.live.values()]) {
       change(r);
-      this.commit(r);
+      if (r.changed) this.commit(r);
     }
   }
 
@@ -341,7 +343,5 @@ export class RolloutsEngine implements Engine {
 
 function summary(snap: RolloutSnapshot): NonNullable<RolloutReply['rollouts']>[number] {
   const { hosts, policy: _policy, ...rest } = snap;
-  const counts: Record<string, number> = {};
-  for (const h of hosts) counts[h.state] = (counts[h.state] ?? 0) + 1;
-  return { ...rest, counts };
+  return { ...rest, counts: countHosts(hosts) };
 }
