@@ -33,8 +33,8 @@ function look(path: string): Seen {
 
 /**
  * Notices the state directory or its database being removed or replaced under a running hub:
- * a stat of both about every second, and at once when fs.watch reports a change in the
- * directory (fs.watch alone misses some cases, e.g. a parent directory renamed). Once lost it
+ * a stat of both about every second, and soon after fs.watch reports a change in the directory
+ * (fs.watch alone misses some cases, e.g. a parent directory renamed). Once lost it
  * stays lost: the open database is not the one at the path any more, whatever comes back there.
  */
 export class StateDirWatch {
@@ -42,6 +42,7 @@ export class StateDirWatch {
   private opened: Opened | undefined;
   private timer: NodeJS.Timeout | undefined;
   private watcher: FSWatcher | undefined;
+  private soon: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly paths: { dir: string; db: string },
@@ -62,7 +63,13 @@ export class StateDirWatch {
     this.opened = { dir, db };
     this.timer = setInterval(() => this.check(), this.intervalMs).unref();
     try {
-      this.watcher = watch(this.paths.dir, () => this.check());
+      // A moment later: an `rm -r` in progress is then done, and is reported as the directory gone.
+      this.watcher = watch(this.paths.dir, () => {
+        this.soon ??= setTimeout(() => {
+          this.soon = undefined;
+          this.check();
+        }, 100).unref();
+      });
       this.watcher.on('error', () => this.watcher?.close()).unref();
     } catch {
       // Not every file system supports watching; the periodic check still runs.
@@ -79,6 +86,7 @@ export class StateDirWatch {
 
   stop(): void {
     clearInterval(this.timer);
+    clearTimeout(this.soon);
     this.watcher?.close();
   }
 }
