@@ -92,21 +92,15 @@ describe('hub start-up either completes or exits non-zero', () => {
     expect(await portIsFree(p.mqtt), 'broker port').toBe(true);
   });
 
-  it('the webhook port in use: exits 1 with one line, and the broker it had opened is closed', async () => {
+  it.each([
+    { held: 'webhook', port: 'http', free: 'mqtt', says: (port: number) => `cannot listen for webhooks on 127.0.0.1:${port}: address already in use; stop whatever holds it or set http.port (--port)` },
+    { held: 'MQTT', port: 'mqtt', free: 'http', says: (port: number) => `cannot listen for MQTT on 127.0.0.1:${port}: address already in use; stop whatever holds it or set broker.port (--broker-port), or mqtt.url to use that broker` },
+  ] as const)('the $held port in use: exits 1 with one line, and and leaves the other port free', async ({ port, free, says }) => {
     const p = await ports();
-    await holdPort(p.http);
+    await holdPort(p[port]);
     const hub = startHubProcess(cleanup.tempDir('pushfleet-hub-'), p);
     expect(await exitCode(hub)).toBe(1);
-    expect(oneLine(hub)).toBe(`pushfleet: cannot listen for webhooks on 127.0.0.1:${p.http}: address already in use; stop whatever holds it or set http.port (--port)`);
-    expect(await portIsFree(p.mqtt), 'broker port').toBe(true);
-  });
-
-  it('the MQTT port in use: exits 1 with one line', async () => {
-    const p = await ports();
-    await holdPort(p.mqtt);
-    const hub = startHubProcess(cleanup.tempDir('pushfleet-hub-'), p);
-    expect(await exitCode(hub)).toBe(1);
-    expect(oneLine(hub)).toMatch(new RegExp(`^pushfleet: cannot listen for MQTT on 127\\.0\\.0\\.1:${p.mqtt}: address already in use; stop whatever holds it or set broker\\.port`));
-    expect(await portIsFree(p.http), 'webhook port').toBe(true);
+    expect(oneLine(hub)).toBe(`pushfleet: ${says(p[port])}`);
+    expect(await portIsFree(p[free]), `${free} port`).toBe(true);
   });
 });
