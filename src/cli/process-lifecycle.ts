@@ -4,7 +4,11 @@ import type { Logger } from '../shared/logger.js';
 import { serviceManager, type ServiceManager } from '../shared/sd-notify.js';
 import { firstLine, StartupError } from '../shared/startup.js';
 
-/** Exit codes: 0 done, 1 failed at run time, 2 bad usage or config (fix the command or file). */
+/**
+ * Exit codes: 0 done; 1 failed at run time (trying again may work); 2 a person must act first:
+ * bad usage or config, or a start that a restart cannot fix (a damaged state database, a native
+ * module built for another Node). systemd units restart on 1, not on 2.
+ */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
 /**
