@@ -12,7 +12,9 @@ import { CliProcess } from '../support/cli-process.js';
 import { freePort, portIsFree } from '../support/ports.js';
 import { SECRET } from '../support/test-hub.js';
 
-const NO_SQLITE_BINDING = fileURLToPath(new URL('../support/no-sqlite-binding.cjs', import.meta.url));
+const BREAK_NATIVE_MODULE = fileURLToPath(new URL('../support/break-native-module.cjs', import.meta.url));
+/** The environment in which `file` (a native module) does not load. */
+const withoutNative = (file: string) => ({ NODE_OPTIONS: `--require ${BREAK_NATIVE_MODULE}`, BREAK_NATIVE_MODULE: file });
 /** What keeps this process alive: servers, sockets, timers, … */
 const resources = () => process.getActiveResourcesInfo();
 /** Generous: a start that fails takes well under a second on a quiet machine. */
@@ -86,16 +88,31 @@ describe('hub start-up either completes or exits non-zero', () => {
 
   it("SQLite's native module does not load: exits 2 with one line saying how to reinstall", async () => {
     const p = await ports();
-    const hub = startHubProcess(cleanup.tempDir('pushfleet-hub-'), p, { NODE_OPTIONS: `--require ${NO_SQLITE_BINDING}` });
+    const hub = startHubProcess(cleanup.tempDir('pushfleet-hub-'), p, withoutNative('better_sqlite3.node'));
     expect(await exitCode(hub)).toBe(2);
     expect(oneLine(hub)).toMatch(/^pushfleet: cannot load the SQLite native module \(.*better_sqlite3\.node: cannot open shared object file.*\); reinstall with "npm ci"/);
     expect(await portIsFree(p.mqtt), 'broker port').toBe(true);
   });
 
   it.each([
+    { problem: 'an abstract NOTIFY_SOCKET', env: () => ({ NOTIFY_SOCKET: '@pushfleet-test-notify' }), says: /^pushfleet: NOTIFY_SOCKET=@pushfleet-test-notify is an abstract socket name; pushfleet can notify only a socket in the file system/ },
+    {
+      problem: 'NOTIFY_SOCKET set and unix-dgram not built',
+      env: () => ({ NOTIFY_SOCKET: join(cleanup.tempDir('pushfleet-notify-'), 'notify'), ...withoutNative('unix_dgram.node') }),
+      says: /^pushfleet: NOTIFY_SOCKET is set, but the unix-dgram native module does not load \(.*unix_dgram\.node: cannot open shared object file.*\); run "npm ci" or "npm rebuild unix-dgram"/,
+    },
+  ])('$problem: exits 2 with one line before opening anything, rather than never sending READY=1', async ({ env, says }) => {
+    const p = await ports();
+    const hub = startHubProcess(cleanup.tempDir('pushfleet-hub-'), p, env());
+    expect(await exitCode(hub)).toBe(2);
+    expect(oneLine(hub)).toMatch(says);
+    expect(await portIsFree(p.mqtt), 'broker port').toBe(true);
+  });
+
+  it.each([
     { held: 'webhook', port: 'http', free: 'mqtt', says: (port: number) => `cannot listen for webhooks on 127.0.0.1:${port}: address already in use; stop whatever holds it or set http.port (--port)` },
     { held: 'MQTT', port: 'mqtt', free: 'http', says: (port: number) => `cannot listen for MQTT on 127.0.0.1:${port}: address already in use; stop whatever holds it or set broker.port (--broker-port), or mqtt.url to use that broker` },
-  ] as const)('the $held port in use: exits 1 with one line, and and leaves the other port free', async ({ port, free, says }) => {
+  ] as const)('the $held port in use: exits 1 with one line and leaves the other port free', async ({ port, free, says }) => {
     const p = await ports();
     await holdPort(p[port]);
     const hub = startHubProcess(cleanup.tempDir('pushfleet-hub-'), p);
