@@ -9,6 +9,7 @@ import { createLogger } from '../../src/shared/logger.js';
 import { StartupError } from '../../src/shared/startup.js';
 import { Cleanup } from '../support/cleanup.js';
 import { CliProcess } from '../support/cli-process.js';
+import { startMosquitto } from '../support/mosquitto.js';
 import { freePort, portIsFree } from '../support/ports.js';
 import { SECRET } from '../support/test-hub.js';
 
@@ -107,6 +108,17 @@ describe('hub start-up either completes or exits non-zero', () => {
     expect(await exitCode(hub)).toBe(2);
     expect(oneLine(hub)).toMatch(says);
     expect(await portIsFree(p.mqtt), 'broker port').toBe(true);
+  });
+
+  it('with an external broker (mosquitto): the webhook port in use ends the MQTT connection and exits 1', async () => {
+    const broker = await startMosquitto();
+    cleanup.defer(() => broker.stop());
+    const http = await freePort();
+    await holdPort(http);
+    const hub = new CliProcess(['hub', '--host', '127.0.0.1', '--port', String(http), '--mqtt-url', broker.url, '--state-dir', cleanup.tempDir('pushfleet-hub-')], { PUSHFLEET_WEBHOOK_SECRET: SECRET });
+    cleanup.defer(() => hub.stop('SIGKILL'));
+    expect(await exitCode(hub)).toBe(1);
+    expect(oneLine(hub)).toBe(`pushfleet: cannot listen for webhooks on 127.0.0.1:${http}: address already in use; stop whatever holds it or set http.port (--port)`);
   });
 
   it.each([
