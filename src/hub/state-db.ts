@@ -34,7 +34,9 @@ export function stateDbStartupError(stateDir: string, err: unknown): StartupErro
     if (code === 'SQLITE_NOTADB' || String(code).startsWith('SQLITE_CORRUPT')) {
       return new StartupError(`cannot open the state database ${file}: ${err.message}; move it (with any -wal and -shm file beside it) away to start afresh`, 2);
     }
-    return new StartupError(`cannot open the state database ${file}: ${err.message} (${String(code)}); check that the hub's user can write ${stateDir} and that the disk has room`);
+    // Permissions need a person; a full disk or an I/O error may pass, and a restart may then work.
+    const forAPerson = /^SQLITE_(READONLY|PERM|CANTOPEN|AUTH)/.test(String(code));
+    return new StartupError(`cannot open the state database ${file}: ${err.message} (${String(code)}); check that the hub's user can write ${stateDir} and that the disk has room`, forAPerson ? 2 : 1);
   }
   // better-sqlite3 loads its native module on the first open: an install for another Node, or
   // one made with --ignore-scripts, fails here.
