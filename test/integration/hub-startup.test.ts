@@ -16,7 +16,7 @@ import { SECRET } from '../support/test-hub.js';
 const BREAK_NATIVE_MODULE = fileURLToPath(new URL('../support/break-native-module.cjs', import.meta.url));
 /** The environment in which `file` (a native module) does not load. */
 const withoutNative = (file: string) => ({ NODE_OPTIONS: `--require ${BREAK_NATIVE_MODULE}`, BREAK_NATIVE_MODULE: file });
-/** What keeps this process alive: servers, sockets, timers, … */
+/** What keeps this process alive (ref'd servers, sockets, timers, …). */
 const resources = () => process.getActiveResourcesInfo();
 /** Generous: a start that fails takes well under a second on a quiet machine. */
 const EXIT_WITHIN_MS = 20_000;
@@ -60,7 +60,7 @@ describe('hub start-up either completes or exits non-zero', () => {
     return lines[0]!;
   }
 
-  it('in a process that lives on: a failed start closes the broker it had opened and leaves no server, socket or timer', async () => {
+  it('in a process that lives on: a failed start closes the broker it had opened and leaves nothing that keeps a process alive', async () => {
     const p = await ports();
     await holdPort(p.http);
     const stateDir = cleanup.tempDir('pushfleet-hub-');
@@ -70,7 +70,7 @@ describe('hub start-up either completes or exits non-zero', () => {
     started.then((hub) => cleanup.defer(() => hub.stop()), () => undefined);
     await expect(started).rejects.toThrow(StartupError);
     expect(await portIsFree(p.mqtt), 'broker port').toBe(true);
-    // Nothing left behind that would keep a process alive: no server, socket or timer (aedes has two).
+    // Nothing left behind that keeps a process alive: no server, socket or timer (aedes has two).
     await new Promise((resolve) => setTimeout(resolve, 200));
     const after = resources();
     for (const kind of ['TCPServerWrap', 'TCPWrap', 'Timeout']) expect(after.filter((r) => r === kind).length, `${kind}s: ${after}`).toBeLessThanOrEqual(before.filter((r) => r === kind).length);
