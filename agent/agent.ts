@@ -1,5 +1,6 @@
 import type { MqttClient } from 'mqtt';
 import type { Logger } from '../src/shared/logger.js';
+import type { Teardown } from '../src/shared/startup.js';
 import { AgentDirective, AppState, decode, PushMessage, SCHEMA_VERSION, type AgentStatus, type Heartbeat } from '../src/shared/messages.js';
 import { readRetained } from '../src/shared/retained.js';
 import { connectMqtt } from '../src/shared/mqtt-connection.js';
@@ -18,9 +19,10 @@ export type RunningAgent = { apps: AppRunner[]; mqtt: MqttClient; stop(): Promis
 
 /**
  * The agent: follows the retained head of every ref its apps track (so it converges after being
- * offline), hands matching pushes to each app's worker, and reports state and heartbeats.
+ * offline), hands matching pushes to each app's worker, and reports state and heartbeats. What
+ * a failed start opened is closed through `teardown` (see startOrUndo).
  */
-export async function startAgent(config: AgentConfig, log: Logger): Promise<RunningAgent> {
+export async function startAgent(config: AgentConfig, log: Logger, teardown?: Teardown): Promise<RunningAgent> {
   // Never let git wait for a password prompt: a service has no one to answer it.
   process.env.GIT_TERMINAL_PROMPT = '0';
   const startedAt = new Date().toISOString();
@@ -33,6 +35,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     will: { topic: statusTopic, payload: status('offline'), retain: true, qos: 1 },
     onRetry: (err) => log.warn({ err: err.message }, 'MQTT broker unreachable; retrying'),
   });
+  teardown?.add('MQTT client', () => mqtt.endAsync(true));
   const publishState = (state: AppState) => {
     mqtt.publish(appStateTopic(config.id, state.app), JSON.stringify(state), { qos: 1, retain: true }, (err) => {
       if (err) log.warn({ app: state.app, err: err.message }, 'state not published');
@@ -119,6 +122,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   });
   // Ready before "agent online", so whoever waits for that can send it playbook commands.
   const node = config.orchestrator ? await startOrchestratorNode(config, config.orchestrator, log.child({ role: 'orchestrator' })) : undefined;
+  if (node) teardown?.add('orchestrator node', () => node.stop());
   await announce();
 
   const beat = async () => {

@@ -3,7 +3,8 @@ import { readConfigFile, validateConfig } from '../shared/config-file.js';
 import { createLogger } from '../shared/logger.js';
 import { AgentConfig } from '../../agent/config.js';
 import { startAgent } from '../../agent/agent.js';
-import { runCommand, stopOnSignal } from './process-lifecycle.js';
+import { startOrUndo } from '../shared/startup.js';
+import { runCommand, serve } from './process-lifecycle.js';
 
 export function loadAgentConfig(file: string): AgentConfig {
   return validateConfig(AgentConfig, readConfigFile(file), file);
@@ -22,8 +23,14 @@ export function agentCommand(): Command {
           return;
         }
         const log = createLogger('agent', config.log.level);
-        const agent = await startAgent(config, log);
-        await stopOnSignal(() => agent.stop(), log);
+        await serve('agent', log, async (manager) => {
+          manager.status(`connecting to MQTT broker ${config.mqtt.url}`);
+          const agent = await startOrUndo(log, (teardown) => startAgent(config, log, teardown));
+          const status = () => (agent.mqtt.connected ? `online as ${config.id}, ${config.apps.length} app(s); MQTT ${config.mqtt.url}` : `offline: MQTT broker ${config.mqtt.url} unreachable; retrying`);
+          agent.mqtt.on('connect', () => manager.status(status()));
+          agent.mqtt.on('offline', () => manager.status(status()));
+          return { status, stop: () => agent.stop() };
+        });
       }),
     );
 }

@@ -3,7 +3,7 @@ import { readConfigFile, setPath, validateConfig } from '../shared/config-file.j
 import { createLogger } from '../shared/logger.js';
 import { HubConfig } from '../hub/config.js';
 import { startHub } from '../hub/hub.js';
-import { parsePort, runCommand, stopOnSignal } from './process-lifecycle.js';
+import { parsePort, runCommand, serve } from './process-lifecycle.js';
 
 type HubFlags = { config?: string; port?: number; host?: string; brokerPort?: number; mqttUrl?: string; stateDir?: string; logLevel?: string };
 
@@ -40,8 +40,7 @@ export function hubCommand(): Command {
       runCommand(async () => {
         const config = loadHubConfig(flags);
         const log = createLogger('hub', config.log.level);
-        const hub = await startHub(config, log);
-        await stopOnSignal(() => hub.stop(), log);
+        await serve('hub', log, (manager) => startHub(config, log, { status: (line) => manager.status(line) }));
       }),
     );
 }

@@ -1,7 +1,14 @@
 import { InvalidArgumentError, type CommanderError } from 'commander';
 import { ConfigError } from '../shared/config-file.js';
+import type { Logger } from '../shared/logger.js';
+import { serviceManager, type ServiceManager } from '../shared/sd-notify.js';
+import { firstLine, StartupError } from '../shared/startup.js';
 
-/** Exit codes: 0 done, 1 failed at run time, 2 bad usage or config (fix the command or file). */
+/**
+ * Exit codes: 0 done; 1 failed at run time (trying again may work); 2 a person must act first:
+ * bad usage or config, or a start that a restart cannot fix (a damaged state database, a native
+ * module built for another Node). systemd units restart on 1, not on 2.
+ */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
 /**
@@ -17,7 +24,10 @@ export class CommandError extends Error {
   override name = 'CommandError';
 }
 
-/** Runs a command's body, turning a ConfigError into a one-line message and exit code 2. */
+/**
+ * Runs a command's body, turning a ConfigError into a one-line message and exit code 2, and a
+ * StartupError into one line and its own exit code.
+ */
 export async function runCommand(body: () => Promise<number | void>): Promise<void> {
   try {
     const code = await body();
@@ -26,6 +36,14 @@ export async function runCommand(body: () => Promise<number | void>): Promise<vo
     if (err instanceof ConfigError) {
       process.stderr.write(`pushfleet: ${err.message}\n`);
       process.exitCode = EXIT.usage;
+      return;
+    }
+    if (err instanceof StartupError) {
+      process.stderr.write(`pushfleet: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+      // The failed start closed what it opened; should a library still hold a handle, the
+      // process must end all the same, or systemd would see a live service that serves nothing.
+      setTimeout(() => process.exit(), 2000).unref();
       return;
     }
     process.stderr.write(`pushfleet: ${err instanceof CommandError ? err.message : ((err as Error).stack ?? err)}\n`);
@@ -50,6 +68,32 @@ export function stopOnSignal(stop: () => Promise<void>, log: { info(o: object, m
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+}
+
+/** What a service's start gives back: a status line for systemd, and how to stop it. */
+export type Service = { status(): string; stop(): Promise<void> };
+
+/**
+ * Runs a service (hub, agent) until SIGTERM/SIGINT. It tells systemd READY=1 (and starts the
+ * watchdog pings) only once `start` resolved, and STOPPING=1 when a signal came. A start that
+ * fails has undone itself: its error goes out as one line (the stack, for an unexpected one,
+ * in the log) and the process exits non-zero.
+ */
+export async function serve(name: string, log: Logger, start: (manager: ServiceManager) => Promise<Service>): Promise<void> {
+  const manager = serviceManager(log);
+  let service: Service;
+  try {
+    service = await start(manager);
+  } catch (err) {
+    if (err instanceof StartupError || err instanceof ConfigError) throw err;
+    log.error({ err }, `${name} did not start`);
+    throw new StartupError(`${name} did not start: ${firstLine(err)}`);
+  }
+  manager.ready(service.status());
+  await stopOnSignal(() => {
+    manager.stopping(`stopping the ${name}`);
+    return service.stop();
+  }, log);
 }
 
 /** A commander argument parser that accepts a value when `ok` says so, else names what it expected. */

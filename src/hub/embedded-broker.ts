@@ -29,7 +29,13 @@ export async function startEmbeddedBroker(host: string, port: number, log: Logge
   // No Nagle: small QoS 1 acks would otherwise wait for delayed ACKs (~40 ms a round trip).
   const server: Server = createServer({ noDelay: true }, aedes.handle);
   server.listen(port, host);
-  await once(server, 'listening');
+  try {
+    await once(server, 'listening');
+  } catch (err) {
+    // aedes runs interval timers of its own: left open, they would keep a failed start alive.
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    throw err;
+  }
   const address = server.address();
   const actual = typeof address === 'object' && address ? address.port : port;
   log.info({ host, port: actual }, 'embedded MQTT broker listening');

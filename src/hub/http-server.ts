@@ -30,7 +30,8 @@ function createProbesApp(deps: HttpDeps): Express {
   });
   app.get('/readyz', (_req, res) => {
     const ready = deps.isReady();
-    res.status(ready ? 200 : 503).json({ ok: ready, broker: ready ? 'connected' : 'disconnected' });
+    const unavailable = deps.unavailable();
+    res.status(ready ? 200 : 503).json({ ok: ready, broker: deps.isConnected() ? 'connected' : 'disconnected', ...(unavailable !== undefined && { error: unavailable }) });
   });
   app.use((req, res) => {
     res.status(404).json({ error: `no route for ${req.method} ${req.path}` });

@@ -7,6 +7,7 @@ import { SCHEMA_VERSION, type HubStatus } from '../shared/messages.js';
 import { connectMqtt } from '../shared/mqtt-connection.js';
 import { HUB_STATUS } from '../shared/topics.js';
 import { VERSION } from '../shared/version.js';
+import { listenError, startOrUndo, type Teardown } from '../shared/startup.js';
 import type { HubConfig } from './config.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
 import { Dispatcher } from './engines/dispatcher.js';
@@ -15,7 +16,8 @@ import { createEngines } from './engines/registry.js';
 import { createHttpServer } from './http-server.js';
 import { HeadStore } from './engines/heads/head-store.js';
 import { publishPush, type OwnHeads } from './push-publisher.js';
-import { openStateDb } from './state-db.js';
+import { openStateDb, stateDbFile, stateDbStartupError } from './state-db.js';
+import { StateDirWatch } from './state-dir-watch.js';
 import { TickBatch } from './tick-batch.js';
 import { DeliveryLog } from './webhook/deliveries.js';
 import { resolveWebhookSecret } from './webhook/secret.js';
@@ -24,11 +26,31 @@ export type RunningHub = {
   httpPort: number;
   mqttUrl: string;
   mqtt: MqttClient;
+  /** One line for the service manager (systemd STATUS=): whether the hub takes pushes, and where. */
+  status(): string;
   stop(): Promise<void>;
 };
 
-/** Starts broker (unless external), MQTT client, state and HTTP, in that order; `stop` undoes all. */
-export async function startHub(config: HubConfig, log: Logger): Promise<RunningHub> {
+export type HubHooks = {
+  /** Called with status() whenever it changes (broker lost or back, state directory gone). */
+  status?(line: string): void;
+};
+
+/**
+ * Starts state, broker (unless external), MQTT client, engines and HTTP, in that order. Each
+ * step adds its undo to a teardown as it completes: a failed start closes what it had opened and
+ * rejects (a StartupError, one line, for the causes a person can act on); `stop` runs the same
+ * teardown, HTTP first.
+ */
+export async function startHub(config: HubConfig, log: Logger, hooks: HubHooks = {}): Promise<RunningHub> {
+  try {
+    return await startOrUndo(log, (teardown) => startSteps(config, log, hooks, teardown));
+  } catch (err) {
+    throw stateDbStartupError(config.stateDir, err) ?? err;
+  }
+}
+
+async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teardown: Teardown): Promise<RunningHub> {
   const secret = resolveWebhookSecret(config.webhook.secret, config.stateDir);
   if (secret.source === 'generated') {
     // Printed once, on the terminal as well as in the log, because the user must copy it.
@@ -40,18 +62,36 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
   }
   log.info({ source: secret.source, file: secret.file }, 'webhook secret loaded');
 
-  const broker: EmbeddedBroker | undefined = config.mqtt
-    ? undefined
-    : await startEmbeddedBroker(config.broker.host, config.broker.port, log);
-  const mqttConfig = config.mqtt ?? { url: broker!.url, keepalive: 30 };
+  // Until the start is done there is no status to report but the step under way.
+  let statusChanged = (): void => undefined;
+
+  // State first: a damaged database ends the start before any port is open.
   const db = openStateDb(config.stateDir);
+  teardown.add('state database', () => db.close());
   const batch = new TickBatch(db);
+  teardown.add('state writes', () => batch.flush());
   const deliveries = new DeliveryLog(db, batch);
   const heads = new HeadStore(db, batch);
   deliveries.pruneOld();
   const pruneTimer = setInterval(() => deliveries.pruneOld(), 86_400_000).unref();
+  teardown.add('prune timer', () => clearInterval(pruneTimer));
+  const stateWatch = new StateDirWatch({ dir: config.stateDir, db: stateDbFile(config.stateDir) }, (problem) => {
+    log.error({ stateDir: config.stateDir, problem }, 'state directory lost: no more pushes are taken');
+    statusChanged();
+  });
+  stateWatch.start();
+  teardown.add('state directory watch', () => stateWatch.stop());
+
+  const broker: EmbeddedBroker | undefined = config.mqtt
+    ? undefined
+    : await startEmbeddedBroker(config.broker.host, config.broker.port, log).catch((err: unknown) => {
+        throw listenError(err, 'MQTT', `${config.broker.host}:${config.broker.port}`, 'broker.port (--broker-port), or mqtt.url to use that broker');
+      });
+  if (broker) teardown.add('embedded broker', () => broker.close());
+  const mqttConfig = config.mqtt ?? { url: broker!.url, keepalive: 30 };
 
   log.info({ url: mqttConfig.url }, 'connecting to MQTT broker');
+  hooks.status?.(`connecting to MQTT broker ${mqttConfig.url}`);
   const startedAt = new Date().toISOString();
   const hubStatus = (state: HubStatus['state']) => JSON.stringify({ v: SCHEMA_VERSION, state, version: VERSION, startedAt, at: new Date().toISOString() } satisfies HubStatus);
   const mqtt = await connectMqtt(mqttConfig, {
@@ -59,14 +99,25 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
     onRetry: (err) => log.warn({ err: err.message }, 'MQTT broker unreachable; retrying'),
     stream: broker && (() => broker.connectInProcess()),
   });
+  teardown.add('MQTT client', async () => {
+    if (mqtt.connected) await mqtt.publishAsync(HUB_STATUS, hubStatus('offline'), { qos: 1, retain: true }).catch(() => undefined);
+    // Not connected (the broker is gone, or a reconnect is under way): nothing left to flush.
+    await mqtt.endAsync(!mqtt.connected);
+  });
   // Clients following the hub's work (`play`) learn that it went away, from here or the will.
   const announce = () => mqtt.publishAsync(HUB_STATUS, hubStatus('online'), { qos: 1, retain: true }).catch((err: Error) => log.warn({ err: err.message }, 'hub status not published'));
   mqtt.on('connect', () => void announce());
   await announce();
-  mqtt.on('offline', () => log.warn({ url: mqttConfig.url }, 'MQTT broker unreachable; retrying'));
+  mqtt.on('offline', () => {
+    log.warn({ url: mqttConfig.url }, 'MQTT broker unreachable; retrying');
+    statusChanged();
+  });
   mqtt.on('error', (err) => log.warn({ err: err.message }, 'MQTT error'));
   log.info({ url: mqttConfig.url, embedded: Boolean(broker) }, 'connected to MQTT broker');
-  mqtt.on('connect', () => log.info({ url: mqttConfig.url }, 'reconnected to MQTT broker'));
+  mqtt.on('connect', () => {
+    log.info({ url: mqttConfig.url }, 'reconnected to MQTT broker');
+    statusChanged();
+  });
 
   // With the embedded broker the hub publishes as the broker itself: no packet to encode and parse.
   const publish = (topic: string, payload: string | Buffer, opts: { qos: 0 | 1; retain?: boolean }): Promise<unknown> =>
@@ -77,6 +128,8 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
     },
   };
   const dispatcher = new Dispatcher(mqtt, createEngines(config, { publisher, db, clock: systemClock, log }, heads), log);
+  // Before start: engines started before one that fails are stopped again.
+  teardown.add('engines', () => dispatcher.stop());
   await dispatcher.start();
 
   // The head is queued in the same batch as the delivery record, which commits before the 200.
@@ -93,27 +146,28 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
     deliveries,
     publish: (push) => publishPush(publish, push, config.webhook.publishTimeoutMs, ownHeads),
     isConnected: () => mqtt.connected,
-    isReady: () => mqtt.connected,
+    isReady: () => mqtt.connected && stateWatch.lost === undefined,
+    unavailable: () => stateWatch.lost,
     log,
   });
   server.listen(config.http.port, config.http.host);
-  await once(server, 'listening');
+  await once(server, 'listening').catch((err: unknown) => {
+    throw listenError(err, 'webhooks', `${config.http.host}:${config.http.port}`, 'http.port (--port)');
+  });
+  // Stop taking pushes first (the undo runs first), let in-flight ones finish publishing, then drop the broker.
+  teardown.add('webhook server', () => new Promise<void>((resolve) => server.close(() => resolve())));
   const httpPort = (server.address() as AddressInfo).port;
   log.info({ host: config.http.host, port: httpPort, path: config.webhook.path }, 'webhook listening');
 
-  let stopped: Promise<void> | undefined;
+  const status = (): string => {
+    const refusal = stateWatch.lost ?? (mqtt.connected ? undefined : `MQTT broker ${mqttConfig.url} unreachable; retrying`);
+    return refusal ? `not taking pushes: ${refusal}` : `taking pushes on ${config.http.host}:${httpPort}${config.webhook.path}; MQTT ${mqttConfig.url}`;
+  };
+  statusChanged = () => hooks.status?.(status());
   const stop = async () => {
-    clearInterval(pruneTimer);
-    // Stop taking pushes first, let in-flight ones finish publishing, then drop the broker.
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await dispatcher.stop();
-    if (mqtt.connected) await mqtt.publishAsync(HUB_STATUS, hubStatus('offline'), { qos: 1, retain: true }).catch(() => undefined);
-    // Not connected (the broker is gone, or a reconnect is under way): nothing left to flush.
-    await mqtt.endAsync(!mqtt.connected);
-    await broker?.close();
-    batch.flush();
-    db.close();
+    await teardown.run();
     log.info('hub stopped');
   };
-  return { httpPort, mqttUrl: mqttConfig.url, mqtt, stop: () => (stopped ??= stop()) };
+  let stopped: Promise<void> | undefined;
+  return { httpPort, mqttUrl: mqttConfig.url, mqtt, status, stop: () => (stopped ??= stop()) };
 }

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cleanup } from '../support/cleanup.js';
+import { startNotifySocket } from '../support/notify-socket.js';
 import { freePort } from '../support/ports.js';
 import { runProcess, show } from '../support/run-process.js';
 import { waitFor } from '../support/wait.js';
@@ -101,7 +102,10 @@ describe('systemd units', () => {
   it.each(UNITS)('%s has the service settings the install guide relies on', (name) => {
     const unit = parseUnit(read(name));
     const kind = name.includes('hub') ? 'hub' : 'agent';
-    expect(one(unit, 'Service.Type')).toBe('simple');
+    // READY=1 once serving, WATCHDOG=1 from the event loop, only from the main process.
+    expect(one(unit, 'Service.Type')).toBe('notify');
+    expect(one(unit, 'Service.NotifyAccess')).toBe('main');
+    expect(one(unit, 'Service.WatchdogSec')).toBe('30');
     expect(one(unit, 'Service.ExecStart')).toBe(`/usr/bin/env node ${INSTALL_DIR}/dist/src/cli/main.js ${kind} --config /etc/pushfleet/${kind}.yaml`);
     expect(one(unit, 'Service.User')).toBe('pushfleet');
     expect(one(unit, 'Service.Group')).toBe('pushfleet');
@@ -142,6 +146,9 @@ describe('systemd units', () => {
     // The agent lets a running update finish on SIGTERM: only it may get the signal, with time to spare.
     expect(one(unit, 'Service.KillMode')).toBe('mixed');
     expect(one(unit, 'Service.TimeoutStopSec')).toMatch(/min|h/);
+    // Its own state first ($STATE_DIRECTORY's first entry is the agent's stateDir), then the
+    // account's home, where npm and git keep their caches.
+    expect(one(unit, 'Service.StateDirectory')?.split(/\s+/)).toEqual(['pushfleet-agent', 'pushfleet']);
   });
 
   it("the agent unit's command line starts the real CLI (checked with --check)", async () => {
@@ -155,7 +162,7 @@ describe('systemd units', () => {
     expect(result.stdout).toContain('valid (agent unit-test, 1 app(s))');
   });
 
-  it("the hub unit's command line runs the hub in $STATE_DIRECTORY and stops cleanly on its KillSignal", async () => {
+  it("the hub unit's command line runs the hub in $STATE_DIRECTORY, notifies READY=1 and stops cleanly on its KillSignal", async () => {
     const unit = parseUnit(read('pushfleet-hub.service'));
     const dir = tempDir();
     const stateDir = join(dir, 'state');
@@ -163,7 +170,9 @@ describe('systemd units', () => {
     writeFileSync(config, stringify({ http: { host: '127.0.0.1', port: await freePort() }, broker: { port: await freePort() } }));
     const [file, ...args] = execStart(unit).map((a) => (a === '/etc/pushfleet/hub.yaml' ? config : a));
     // What systemd would hand the service: Environment=, and $STATE_DIRECTORY from StateDirectory=.
-    const env = { ...process.env, ...environment(unit), STATE_DIRECTORY: stateDir, PUSHFLEET_WEBHOOK_SECRET: '', PUSHFLEET_LOG_JSON: '1' };
+    const notify = await startNotifySocket(cleanup);
+    const watchdogUsec = String(Number(one(unit, 'Service.WatchdogSec')) * 1_000_000);
+    const env = { ...process.env, ...environment(unit), STATE_DIRECTORY: stateDir, NOTIFY_SOCKET: notify.path, WATCHDOG_USEC: watchdogUsec, PUSHFLEET_WEBHOOK_SECRET: '', PUSHFLEET_LOG_JSON: '1' };
     const child = spawn(file!, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
@@ -173,6 +182,9 @@ describe('systemd units', () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       return exited;
     });
+    // Type=notify: systemd takes the hub as started when READY=1 comes from its main process.
+    const ready = await notify.next('READY');
+    expect(ready.pid).toBe(child.pid);
     await waitFor(() => `"webhook listening" from the hub:\n${output}`, () => output.includes('webhook listening'));
     // The hub put its generated secret in the directory systemd gave it, not in ~/.local/state.
     expect(statSync(join(stateDir, 'webhook-secret')).mode & 0o777).toBe(0o600);

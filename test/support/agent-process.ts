@@ -15,6 +15,8 @@ export type AgentProcessOptions = {
   /** The agent config's `orchestrator:` section, as written in YAML. */
   orchestrator?: Record<string, unknown>;
   logLevel?: string;
+  /** Extra environment for the agent process. */
+  env?: NodeJS.ProcessEnv;
 };
 
 /** Writes an agent YAML config and starts `pushfleet agent` on it as a real process. */
@@ -23,7 +25,7 @@ export async function startAgentProcess(cleanup: Cleanup, opts: AgentProcessOpti
   const file = join(dir, 'agent.yaml');
   const config = { id: opts.id, mqtt: { url: opts.mqttUrl }, labels: opts.labels ?? {}, heartbeatSeconds: 5, log: { level: opts.logLevel ?? 'debug' }, apps: opts.apps ?? [] };
   writeFileSync(file, stringify({ ...config, ...(opts.orchestrator && { orchestrator: opts.orchestrator }) }));
-  const agent = new CliProcess(['agent', '--config', file]);
+  const agent = new CliProcess(['agent', '--config', file], opts.env);
   cleanup.defer(() => agent.stop('SIGKILL'));
   await agent.waitForLog('agent online', (l) => l.msg === 'agent online');
   return agent;

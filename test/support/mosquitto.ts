@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './ports.js';
+import { acceptsConnections, freePort } from './ports.js';
 import { waitFor } from './wait.js';
 
 export type ExternalBroker = { url: string; port: number; stop(): Promise<void> };
@@ -13,15 +12,6 @@ function mosquittoBinary(): string {
   if (!found) throw new Error('mosquitto is not installed (apt-get install mosquitto); .ci/run installs it');
   return found;
 }
-
-const accepts = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const s = connect(port, '127.0.0.1', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-  });
 
 /** A real mosquitto process on a free loopback port, with its own config in a temp dir. */
 export async function startMosquitto(): Promise<ExternalBroker> {
@@ -33,7 +23,7 @@ export async function startMosquitto(): Promise<ExternalBroker> {
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await waitFor(`mosquitto on port ${port} (${stderr})`, async () => child.exitCode === null && (await accepts(port)), 10_000);
+  await waitFor(`mosquitto on port ${port} (${stderr})`, async () => child.exitCode === null && (await acceptsConnections(port)), 10_000);
   return {
     url: `mqtt://127.0.0.1:${port}`,
     port,

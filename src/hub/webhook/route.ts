@@ -17,6 +17,8 @@ export type WebhookDeps = {
   deliveries: DeliveryLog;
   publish(push: PushMessage): Promise<void>;
   isConnected(): boolean;
+  /** Why no push can be taken now, whatever the broker does (the state directory is gone), or undefined. */
+  unavailable(): string | undefined;
   log: Logger;
   now?: () => Date;
 };
@@ -51,6 +53,8 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
   let inFlight = 0;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const unavailable = deps.unavailable();
+    if (unavailable !== undefined) return replyAfterBody(req, res, 503, { error: unavailable });
     let body: Buffer;
     try {
       body = await readBody(req, deps.maxBodyBytes);
