@@ -14,7 +14,7 @@ import { systemClock, type Publisher } from './engines/engine.js';
 import { createEngines } from './engines/registry.js';
 import { createHttpServer } from './http-server.js';
 import { HeadStore } from './engines/heads/head-store.js';
-import { publishPush, type OwnHeads } from './push-publisher.js';
+import { sendPush, type OwnHeads } from './push-publisher.js';
 import { openStateDb } from './state-db.js';
 import { TickBatch } from './tick-batch.js';
 import { DeliveryLog } from './webhook/deliveries.js';
@@ -46,7 +46,7 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
   const mqttConfig = config.mqtt ?? { url: broker!.url, keepalive: 30 };
   const db = openStateDb(config.stateDir);
   const batch = new TickBatch(db);
-  const deliveries = new DeliveryLog(db, batch);
+  const deliveries = new DeliveryLog(db, batch, (err, what) => log.warn({ err: (err as Error).message }, what));
   const heads = new HeadStore(db, batch);
   deliveries.pruneOld();
   const pruneTimer = setInterval(() => deliveries.pruneOld(), 86_400_000).unref();
@@ -79,7 +79,7 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
   const dispatcher = new Dispatcher(mqtt, createEngines(config, { publisher, db, clock: systemClock, log }, heads), log);
   await dispatcher.start();
 
-  // The head is queued in the same batch as the delivery record, which commits before the 200.
+  // Stored once the broker acknowledged it, in the tick batch with the delivery's `published` mark.
   const ownHeads: OwnHeads = {
     expect: (topic, payload) => heads.expectOwn(topic, payload),
     acknowledged: (topic, payload) => void heads.put(topic, payload).catch((err: unknown) => log.error({ topic, err }, 'could not store retained head')),
@@ -90,8 +90,11 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
     secret: secret.secret,
     maxBodyBytes: config.webhook.maxBodyBytes,
     maxInFlight: config.webhook.maxInFlight,
+    maxBufferedBytes: config.webhook.maxBufferedBytes,
+    bodyTimeoutMs: config.webhook.bodyTimeoutMs,
+    publishTimeoutMs: config.webhook.publishTimeoutMs,
     deliveries,
-    publish: (push) => publishPush(publish, push, config.webhook.publishTimeoutMs, ownHeads),
+    publish: (push) => sendPush(publish, push, ownHeads),
     isConnected: () => mqtt.connected,
     isReady: () => mqtt.connected,
     log,
@@ -106,6 +109,7 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
     clearInterval(pruneTimer);
     // Stop taking pushes first, let in-flight ones finish publishing, then drop the broker.
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    deliveries.close();
     await dispatcher.stop();
     if (mqtt.connected) await mqtt.publishAsync(HUB_STATUS, hubStatus('offline'), { qos: 1, retain: true }).catch(() => undefined);
     // Not connected (the broker is gone, or a reconnect is under way): nothing left to flush.
