@@ -59,6 +59,7 @@ export class DeliveryLog {
   private readonly markPublished;
   private readonly prune;
   private closed = false;
+  private readonly retries = new Set<NodeJS.Timeout>();
 
   constructor(
     db: StateDb,
@@ -151,7 +152,12 @@ export class DeliveryLog {
         (err: unknown) => {
           // A full disk after publishing: the `publishing` record still prevents a second publish.
           this.onError(err, `delivery ${id} was published but could not be marked so; retrying`);
-          if (!this.closed) setTimeout(mark, MARK_RETRY_MS).unref();
+          if (this.closed) return;
+          const retry = setTimeout(() => {
+            this.retries.delete(retry);
+            mark();
+          }, MARK_RETRY_MS).unref();
+          this.retries.add(retry);
         },
       );
     };
@@ -178,6 +184,9 @@ export class DeliveryLog {
   /** No new publish from here on (the hub is stopping); records already queued still commit. */
   close(): void {
     this.closed = true;
+    // A mark still failing stays `publishing` on disk: after the restart that delivery is in doubt.
+    for (const retry of this.retries) clearTimeout(retry);
+    this.retries.clear();
   }
 
   /** Drops records older than GitHub would redeliver; run at start and daily. */
