@@ -1,11 +1,7 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cleanup } from '../support/cleanup.js';
-import { CliProcess } from '../support/cli-process.js';
-import { startMosquitto, type ExternalBroker } from '../support/mosquitto.js';
-import { freePort } from '../support/ports.js';
+import { hubProcesses } from '../support/hub-process.js';
 import { githubPushPayload, postWebhook, signedRequest, type SignedRequest } from '../support/push-payload.js';
 import { BROKERS, SECRET, type BrokerKind } from '../support/test-hub.js';
 import { waitFor } from '../support/wait.js';
@@ -13,35 +9,10 @@ import { waitFor } from '../support/wait.js';
 const SHA = 'e'.repeat(40);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A real hub process on one state dir, killed -9 and started again on it. */
-async function hubProcesses(cleanup: Cleanup, kind: BrokerKind) {
-  const stateDir = cleanup.tempDir('pushfleet-hub-kill-');
-  let broker: ExternalBroker | undefined;
-  if (kind === 'mosquitto') {
-    broker = await startMosquitto();
-    cleanup.defer(() => broker!.stop());
-  }
-  const [httpPort, brokerPort] = [await freePort(), await freePort()];
-  const config = join(stateDir, 'hub.yaml');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      http: { host: '127.0.0.1', port: httpPort },
-      broker: { host: '127.0.0.1', port: brokerPort },
-      ...(broker && { mqtt: { url: broker.url } }),
-      webhook: { secret: SECRET, publishTimeoutMs: 300 },
-      stateDir,
-    }),
-  );
-  const mqttUrl = broker?.url ?? `mqtt://127.0.0.1:${brokerPort}`;
-  const webhookUrl = `http://127.0.0.1:${httpPort}/webhook`;
-  const start = async () => {
-    const hub = new CliProcess(['hub', '--config', config]);
-    cleanup.defer(() => hub.stop('SIGKILL'));
-    await hub.waitForLog('webhook listening', (l) => l.msg === 'webhook listening');
-    return hub;
-  };
-  // One subscriber for the whole test: it reconnects to an embedded broker after each hub start.
+/** Hub processes on one state dir, and one github/# subscriber for the whole test. */
+async function hubsAndSubscriber(cleanup: Cleanup, kind: BrokerKind) {
+  const { broker, start, mqttUrl, webhookUrl } = await hubProcesses(cleanup, kind, { publishTimeoutMs: 300 });
+  // It reconnects to an embedded broker after each hub start.
   const messages: string[] = [];
   const subscriber = mqtt.connect(mqttUrl, { reconnectPeriod: 100 });
   cleanup.defer(() => subscriber.endAsync(true));
@@ -58,7 +29,7 @@ describe('webhook deliveries across a hub kill -9', () => {
   afterEach(() => cleanup.run());
 
   it('never publishes an in-doubt delivery again: pushes the hub had not seen acknowledged when it was killed get 202 in-doubt', async () => {
-    const { broker, start, messages, post, subscriber } = await hubProcesses(cleanup, 'mosquitto');
+    const { broker, start, messages, post, subscriber } = await hubsAndSubscriber(cleanup, 'mosquitto');
     let hub = await start();
     await waitFor('the subscriber', () => subscriber.connected);
     await sleep(100);
@@ -92,7 +63,7 @@ describe('webhook deliveries across a hub kill -9', () => {
   });
 
   it.each(BROKERS)('publishes each delivery at most once when the hub is killed -9 during a burst and every delivery is redelivered (%s)', async (kind) => {
-    const { start, messages, post, subscriber } = await hubProcesses(cleanup, kind);
+    const { start, messages, post, subscriber } = await hubsAndSubscriber(cleanup, kind);
     let hub = await start();
     await waitFor('the subscriber', () => subscriber.connected);
     await sleep(100);
