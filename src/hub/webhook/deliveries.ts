@@ -111,7 +111,7 @@ export class DeliveryLog {
       await this.batch.run(() => this.record.run(id, topic, Date.now()));
     } catch (err) {
       this.settle(id, undefined);
-      return { state: 'not-published', reason: `the delivery could not be recorded (${(err as Error).message}), so it was not published` };
+      return { state: 'not-published', reason: `the delivery could not be recorded (${(err as Error).message})` };
     }
     // Checked again once recorded: the connection may have dropped while the batch committed.
     if (this.closed || !opts.canPublish()) {
@@ -125,7 +125,7 @@ export class DeliveryLog {
       if (!(err instanceof AckTimeout)) {
         // Refused before any PUBACK was due (the client is closing, the broker said no): not sent.
         await this.forget(id);
-        return { state: 'not-published', reason: (err as Error).message };
+        return { state: 'not-published', reason: `the MQTT client refused it (${(err as Error).message})` };
       }
       this.live.set(id, { state: 'publishing', topic });
       acked.then(

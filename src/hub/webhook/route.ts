@@ -49,7 +49,7 @@ function payloadText(req: IncomingMessage, raw: string): string {
 /** The answer for what became of a delivery: 200 and 202 say published or held, 503 nothing. */
 function answer(res: ServerResponse, delivery: string, outcome: DeliveryOutcome): void {
   if (outcome.state === 'not-published') {
-    return reply(res, 503, { error: `push not published: ${outcome.reason}; nothing was published, redeliver later` }, outcome.busy ? { 'retry-after': '1' } : {});
+    return reply(res, 503, { error: `${outcome.reason}: nothing was published; redeliver later` }, outcome.busy ? { 'retry-after': '1' } : {});
   }
   const { state, duplicate, topic } = outcome;
   if (state === 'published') return reply(res, 200, { ok: true, delivery, topic, duplicate, state });
