@@ -14,7 +14,7 @@ import { systemClock, type Publisher } from './engines/engine.js';
 import { createEngines } from './engines/registry.js';
 import { createHttpServer } from './http-server.js';
 import { HeadStore } from './engines/heads/head-store.js';
-import { sendPush, type OwnHeads } from './push-publisher.js';
+import { sendPush, withdrawPushesOnConnectionLoss, type OwnHeads } from './push-publisher.js';
 import { openStateDb } from './state-db.js';
 import { TickBatch } from './tick-batch.js';
 import { DeliveryLog } from './webhook/deliveries.js';
@@ -63,6 +63,7 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
   const announce = () => mqtt.publishAsync(HUB_STATUS, hubStatus('online'), { qos: 1, retain: true }).catch((err: Error) => log.warn({ err: err.message }, 'hub status not published'));
   mqtt.on('connect', () => void announce());
   await announce();
+  withdrawPushesOnConnectionLoss(mqtt);
   mqtt.on('offline', () => log.warn({ url: mqttConfig.url }, 'MQTT broker unreachable; retrying'));
   mqtt.on('error', (err) => log.warn({ err: err.message }, 'MQTT error'));
   log.info({ url: mqttConfig.url, embedded: Boolean(broker) }, 'connected to MQTT broker');

@@ -1,5 +1,8 @@
+import type { MqttClient } from 'mqtt';
 import type { PushMessage } from '../shared/messages.js';
 import { headTopic, pushTopic } from '../shared/topics.js';
+
+const PUSH_TOPIC_PREFIX = pushTopic('');
 
 /** Where the hub keeps the heads it publishes itself (see HeadStore); `notify` passes none. */
 export type OwnHeads = {
@@ -51,4 +54,22 @@ export async function withinMs<T>(acked: Promise<T>, timeoutMs: number): Promise
 /** Publishes a push and resolves once both are acknowledged, or rejects after `timeoutMs` (`notify`). */
 export function publishPush(publish: PublishFn, push: PushMessage, timeoutMs: number, own?: OwnHeads): Promise<void> {
   return withinMs(sendPush(publish, push, own), timeoutMs);
+}
+
+/**
+ * mqtt.js resends every unacknowledged QoS 1 publish after a reconnect. For a push that would
+ * break "at most once": the broker may have taken the first copy before the connection broke.
+ * So on each connection loss the client's unacknowledged `github/…` publishes are withdrawn; their
+ * senders see an error, and the hub keeps those deliveries in doubt (never published again).
+ * Retained heads are still resent: a head is state, and a second copy changes nothing.
+ */
+export function withdrawPushesOnConnectionLoss(client: MqttClient): void {
+  client.on('close', () => {
+    for (const key of Object.keys(client.outgoing)) {
+      const messageId = Number(key);
+      client.outgoingStore.get({ messageId }, (err, packet) => {
+        if (!err && packet?.cmd === 'publish' && packet.topic.startsWith(PUSH_TOPIC_PREFIX)) client.removeOutgoingMessage(messageId);
+      });
+    }
+  });
 }

@@ -1,5 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cleanup } from '../support/cleanup.js';
+import { hubProcesses } from '../support/hub-process.js';
 import { githubPushPayload, postWebhook, signedRequest, type SignedRequest } from '../support/push-payload.js';
 import { SECRET, startTestHub, watch } from '../support/test-hub.js';
 import { waitFor } from '../support/wait.js';
@@ -67,5 +69,42 @@ describe('webhook with a stalled broker (mosquitto under SIGSTOP)', () => {
     await waitFor('the redelivered push', () => seen.messages.length >= 3);
     await sleep(300);
     expect(ids()).toEqual(['held-a', 'held-b', 'refused-c']);
+  });
+});
+
+describe('webhook when the broker connection breaks with a push unacknowledged', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  /** Aborts, on the broker's side, the TCP connection process `pid` holds to the broker's `port`. */
+  function abortBrokerSide(pid: number, port: number): void {
+    const line = execFileSync('ss', ['-tnpH', 'dst', `127.0.0.1:${port}`], { encoding: 'utf8' })
+      .split('\n')
+      .find((l) => l.includes(`pid=${pid},`));
+    const local = line && /127\.0\.0\.1:(\d+)\s+127\.0\.0\.1:\d+/.exec(line)?.[1];
+    if (!local) throw new Error(`no connection of ${pid} to port ${port}:\n${line}`);
+    execFileSync('ss', ['-K', 'src', `127.0.0.1:${port}`, 'dst', `127.0.0.1:${local}`]);
+  }
+
+  it('does not resend it after reconnecting: the broker may have it, so the delivery stays in doubt', async () => {
+    const hubs = await hubProcesses(cleanup, 'mosquitto', { publishTimeoutMs: 300 });
+    const hub = await hubs.start();
+    const seen = await watch(cleanup, hubs.mqttUrl, 'github/#');
+    const req = signedRequest(SECRET, 'push', githubPushPayload({ after: SHA }), 'broken-1');
+    hubs.broker!.pause();
+    cleanup.defer(() => hubs.broker!.resume());
+    expect(await postWebhook(hubs.webhookUrl, req)).toMatchObject({ status: 202, body: { state: 'publishing' } });
+    // The connection breaks with the push in the stalled broker's socket: the broker reads it
+    // when it resumes, and the hub, reconnected, never hears a PUBACK for it.
+    abortBrokerSide(hub.pid, hubs.broker!.port);
+    await hub.waitForLog('the broken connection', (l) => l.msg === 'MQTT broker unreachable; retrying');
+    hubs.broker!.resume();
+    await hub.waitForLog('the reconnect', (l) => l.msg === 'reconnected to MQTT broker');
+    await waitFor('the push the broker read', () => seen.messages.length > 0);
+    await sleep(1000);
+    expect(seen.messages.map((m) => JSON.parse(m.payload).deliveryId)).toEqual(['broken-1']);
+    expect(await postWebhook(hubs.webhookUrl, req)).toMatchObject({ status: 202, body: { state: 'in-doubt', duplicate: true } });
+    await sleep(300);
+    expect(seen.messages).toHaveLength(1);
   });
 });

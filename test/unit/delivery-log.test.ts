@@ -61,16 +61,30 @@ describe('DeliveryLog', () => {
     expect(state('d1')).toBe('published');
   });
 
-  it('never publishes while disconnected, and drops the record of a publish refused at once', async () => {
+  it('never publishes while disconnected, and drops the record of what it then did not publish', async () => {
     const { log, state } = setup();
     const b = broker();
-    const refused = log.accept('d1', TOPIC, b.opts());
-    await sleep(5);
-    b.calls[0]!.fail(new Error('client disconnecting'));
-    expect(await refused).toEqual({ state: 'not-published', reason: 'the MQTT client refused it (client disconnecting)' });
-    expect(state('d1')).toBeUndefined();
     b.disconnect();
-    expect(await log.accept('d1', TOPIC, b.opts())).toMatchObject({ state: 'not-published', reason: /not connected/ });
+    expect(await log.accept('d1', TOPIC, b.opts())).toMatchObject({ state: 'not-published', reason: expect.stringMatching(/not connected/) });
+    // Connected when accepted, gone once the record committed: the record is dropped again.
+    let connected = true;
+    const dropping = log.accept('d2', TOPIC, b.opts({ canPublish: () => connected }));
+    connected = false;
+    expect(await dropping).toMatchObject({ state: 'not-published' });
+    await sleep(5);
+    expect(state('d2')).toBeUndefined();
+    expect(b.calls).toHaveLength(0);
+  });
+
+  it('keeps a publish that failed once handed over in doubt: it may have reached the broker', async () => {
+    const { log, state } = setup();
+    const b = broker();
+    const failed = log.accept('d1', TOPIC, b.opts());
+    await sleep(5);
+    b.calls[0]!.fail(new Error('Message removed'));
+    expect(await failed).toEqual({ state: 'in-doubt', duplicate: false, topic: TOPIC });
+    expect(state('d1')).toBe('publishing');
+    expect(await log.accept('d1', TOPIC, b.opts())).toEqual({ state: 'in-doubt', duplicate: true, topic: TOPIC });
     expect(b.calls).toHaveLength(1);
   });
 

@@ -6,14 +6,15 @@ import { AckTimeout, withinMs } from '../push-publisher.js';
  * What the hub can truthfully say about one delivery (see DeliveryLog):
  * - `published`: the broker acknowledged it (200); `duplicate` when an earlier copy did that.
  * - `publishing`: handed to the MQTT client, no PUBACK yet (202); the client holds it and sends
- *   it when the broker answers again. Never published a second time.
- * - `in-doubt`: recorded by an earlier hub process that stopped before the PUBACK (202). It may or
- *   may not have reached the broker; at most once wins, so it is never published again.
+ *   it when the stalled broker reads its connection again. Never published a second time: if
+ *   that connection breaks first, the push is withdrawn and stays in doubt.
+ * - `in-doubt`: handed to the broker and never acknowledged: an earlier hub process stopped before
+ *   the PUBACK, or the publish failed once handed over (202). It may or may not have reached the
+ *   broker; at most once wins, so it is never published again.
  * - `not-published`: nothing was and nothing will be published for it (503): redeliver it.
  */
 export type DeliveryOutcome =
-  | { state: 'published' | 'publishing'; duplicate: boolean; topic: string }
-  | { state: 'in-doubt'; duplicate: true; topic: string }
+  | { state: 'published' | 'publishing' | 'in-doubt'; duplicate: boolean; topic: string }
   | { state: 'not-published'; reason: string; busy?: boolean };
 
 export type AcceptOptions = {
@@ -123,18 +124,13 @@ export class DeliveryLog {
       await withinMs(acked, opts.timeoutMs);
     } catch (err) {
       if (!(err instanceof AckTimeout)) {
-        // Refused before any PUBACK was due (the client is closing, the broker said no): not sent.
-        await this.forget(id);
-        return { state: 'not-published', reason: `the MQTT client refused it (${(err as Error).message})` };
+        this.giveUp(id, err);
+        return { state: 'in-doubt', duplicate: false, topic };
       }
       this.live.set(id, { state: 'publishing', topic });
       acked.then(
         () => this.confirm(id, topic),
-        (late: unknown) => {
-          // Given up after it may have reached the broker: the record stays, a redelivery is in doubt.
-          this.settle(id, undefined);
-          this.onError(late, `delivery ${id} stays in doubt: the MQTT client gave up on it`);
-        },
+        (late: unknown) => this.giveUp(id, late),
       );
       return { state: 'publishing', duplicate: false, topic };
     }
@@ -162,6 +158,15 @@ export class DeliveryLog {
       );
     };
     mark();
+  }
+
+  /**
+   * The publish failed after it was handed over (the connection broke, the client withdrew it):
+   * it may have reached the broker, so the record stays and a redelivery is in doubt.
+   */
+  private giveUp(id: string, err: unknown): void {
+    this.settle(id, undefined);
+    this.onError(err, `delivery ${id} stays in doubt: it was handed to the broker and never acknowledged`);
   }
 
   /** Nothing was published: drop the record so a redelivery goes through. */

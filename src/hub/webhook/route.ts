@@ -56,7 +56,7 @@ function answer(res: ServerResponse, delivery: string, outcome: DeliveryOutcome)
   const message =
     state === 'publishing'
       ? 'handed to the MQTT client, not acknowledged by the broker yet; it goes out once the broker answers and is never published twice'
-      : 'recorded by an earlier hub process that stopped before the broker acknowledged it; it may have been published and is not published again';
+      : 'handed to the broker but never acknowledged (the hub restarted, or its broker connection broke); it may have been published and is not published again';
   return reply(res, 202, { ok: true, delivery, topic, duplicate, state, message });
 }
 
@@ -82,7 +82,8 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
       return reply(res, err.status, { error: err.message }, err.retryAfter ? { 'retry-after': '1' } : {});
     }
     // Held until answered: the body and what is built from it live that long.
-    res.once('close', () => budget.release(body.length));
+    if (res.closed) budget.release(body.length);
+    else res.once('close', () => budget.release(body.length));
     const signature = header(req, 'x-hub-signature-256');
     if (signature === undefined || !SIGNATURE.test(signature)) {
       return reply(res, 401, { error: 'missing or malformed X-Hub-Signature-256 header (expected sha256=<64 hex>)' });
