@@ -55,7 +55,7 @@ function answer(res: ServerResponse, delivery: string, outcome: DeliveryOutcome)
   if (state === 'published') return reply(res, 200, { ok: true, delivery, topic, duplicate, state });
   const message =
     state === 'publishing'
-      ? 'handed to the MQTT client, not acknowledged by the broker yet; it goes out once the broker answers and is never published twice'
+      ? 'handed to the MQTT client, not acknowledged by the broker yet: it goes out when the broker reads its connection again (if that connection breaks first, it stays in doubt) and is never published twice'
       : 'handed to the broker but never acknowledged (the hub restarted, or its broker connection broke); it may have been published and is not published again';
   return reply(res, 202, { ok: true, delivery, topic, duplicate, state, message });
 }
