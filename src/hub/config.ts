@@ -27,12 +27,17 @@ export const HubConfig = z
         /** Leave unset to use PUSHFLEET_WEBHOOK_SECRET or a generated one kept in stateDir. */
         secret: z.string().min(16, 'use at least 16 characters').optional(),
         maxBodyBytes: z.number().int().positive().default(25 * 1024 * 1024),
-        /** Webhook requests handled at once (body, verify, publish); beyond it 503 + Retry-After, so memory stays bounded. */
+        /** Pushes being recorded or awaiting the broker's PUBACK at once; beyond it 503 + Retry-After, so memory stays bounded. */
         maxInFlight: z.number().int().positive().default(2000),
-        /** How long to wait for the broker's PUBACK before answering 503 (GitHub waits 10 s). */
+        /** Bytes of webhook bodies held at once across all requests; beyond it 503 + Retry-After. */
+        maxBufferedBytes: z.number().int().positive().default(64 * 1024 * 1024),
+        /** A body must arrive this long after its headers, else 408 and the connection is closed (GitHub gives up after 10 s). */
+        bodyTimeoutMs: z.number().int().min(100).max(60_000).default(10_000),
+        /** How long the answer waits for the broker's PUBACK before 202 "publishing" (GitHub waits 10 s). */
         publishTimeoutMs: z.number().int().positive().max(9000).default(5000),
       })
       .strict()
+      .refine((w) => w.maxBufferedBytes >= w.maxBodyBytes, { message: 'must be at least webhook.maxBodyBytes, or the largest body could never be read', path: ['maxBufferedBytes'] })
       .prefault({}),
     /** An external broker. Leave unset to run the embedded one. */
     mqtt: MqttConnectionConfig.optional(),

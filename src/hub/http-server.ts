@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerOptions } from 'node:http';
+import type { Duplex } from 'node:stream';
 import express, { type Express, type Request, type Response, type NextFunction } from 'express';
 import type { Logger } from '../shared/logger.js';
 import { webhookHandler, type WebhookDeps } from './webhook/route.js';
@@ -13,13 +14,42 @@ type HttpDeps = WebhookDeps & { webhookPath: string; isReady(): boolean; log: Lo
 export function createHttpServer(deps: HttpDeps): Server {
   const webhook = webhookHandler(deps);
   const app = createProbesApp(deps);
-  return createServer((req, res) => {
+  const server = createServer(clientTimeouts(deps.bodyTimeoutMs), (req, res) => {
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
     if (req.method === 'POST' && path === deps.webhookPath) webhook(req, res);
     else app(req, res);
   });
+  // A socket with no traffic at all for this long is closed (a request awaiting its PUBACK waits at most 9 s).
+  server.timeout = IDLE_SOCKET_MS;
+  server.on('clientError', answerClientError);
+  return server;
+}
+
+/** node:http's own refusals (malformed request, headers too slow or too large), as one-line JSON too. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
+  const [status, reason, error] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', 'the request did not arrive in time (webhook.bodyTimeoutMs)']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'request headers too large']
+        : [400, 'Bad Request', `malformed HTTP request (${err.code ?? err.message})`];
+  const body = JSON.stringify({ error });
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+}
+
+const IDLE_SOCKET_MS = 30_000;
+
+/**
+ * node:http's own limits, so idle and slow clients cannot hold connections: headers must come
+ * within the body deadline, a whole request shortly after it (the webhook answers 408 at the
+ * deadline itself; this also covers the probes), an idle keep-alive connection closes after 5 s,
+ * and the limits are checked every second rather than every 30.
+ */
+function clientTimeouts(bodyTimeoutMs: number): ServerOptions {
+  return { headersTimeout: bodyTimeoutMs, requestTimeout: bodyTimeoutMs + 1000, keepAliveTimeout: 5000, connectionsCheckingInterval: 1000 };
 }
 
 function createProbesApp(deps: HttpDeps): Express {

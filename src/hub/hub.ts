@@ -15,7 +15,7 @@ import { systemClock, type Publisher } from './engines/engine.js';
 import { createEngines } from './engines/registry.js';
 import { createHttpServer } from './http-server.js';
 import { HeadStore } from './engines/heads/head-store.js';
-import { publishPush, type OwnHeads } from './push-publisher.js';
+import { sendPush, withdrawPushesOnConnectionLoss, type OwnHeads } from './push-publisher.js';
 import { openStateDb, stateDbFile, stateDbStartupError } from './state-db.js';
 import { StateDirWatch } from './state-dir-watch.js';
 import { TickBatch } from './tick-batch.js';
@@ -70,7 +70,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   teardown.add('state database', () => db.close());
   const batch = new TickBatch(db);
   teardown.add('state writes', () => batch.flush());
-  const deliveries = new DeliveryLog(db, batch);
+  const deliveries = new DeliveryLog(db, batch, (err, what) => log.warn({ err: (err as Error).message }, what));
   const heads = new HeadStore(db, batch);
   deliveries.pruneOld();
   const pruneTimer = setInterval(() => deliveries.pruneOld(), 86_400_000).unref();
@@ -108,6 +108,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   const announce = () => mqtt.publishAsync(HUB_STATUS, hubStatus('online'), { qos: 1, retain: true }).catch((err: Error) => log.warn({ err: err.message }, 'hub status not published'));
   mqtt.on('connect', () => void announce());
   await announce();
+  withdrawPushesOnConnectionLoss(mqtt);
   mqtt.on('offline', () => {
     log.warn({ url: mqttConfig.url }, 'MQTT broker unreachable; retrying');
     statusChanged();
@@ -132,19 +133,24 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   teardown.add('engines', () => dispatcher.stop());
   await dispatcher.start();
 
-  // The head is queued in the same batch as the delivery record, which commits before the 200.
+  // Stored once the broker acknowledged it, in the tick batch with the delivery's `published` mark.
   const ownHeads: OwnHeads = {
     expect: (topic, payload) => heads.expectOwn(topic, payload),
     acknowledged: (topic, payload) => void heads.put(topic, payload).catch((err: unknown) => log.error({ topic, err }, 'could not store retained head')),
   };
 
+  // Runs right after the webhook server closed: no mark-published retry outlives the stop.
+  teardown.add('delivery log', () => deliveries.close());
   const server: Server = createHttpServer({
     webhookPath: config.webhook.path,
     secret: secret.secret,
     maxBodyBytes: config.webhook.maxBodyBytes,
     maxInFlight: config.webhook.maxInFlight,
+    maxBufferedBytes: config.webhook.maxBufferedBytes,
+    bodyTimeoutMs: config.webhook.bodyTimeoutMs,
+    publishTimeoutMs: config.webhook.publishTimeoutMs,
     deliveries,
-    publish: (push) => publishPush(publish, push, config.webhook.publishTimeoutMs, ownHeads),
+    publish: (push) => sendPush(publish, push, ownHeads),
     isConnected: () => mqtt.connected,
     isReady: () => mqtt.connected && stateWatch.lost === undefined,
     unavailable: () => stateWatch.lost,

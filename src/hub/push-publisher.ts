@@ -1,5 +1,8 @@
+import type { MqttClient } from 'mqtt';
 import type { PushMessage } from '../shared/messages.js';
 import { headTopic, pushTopic } from '../shared/topics.js';
+
+const PUSH_TOPIC_PREFIX = pushTopic('');
 
 /** Where the hub keeps the heads it publishes itself (see HeadStore); `notify` passes none. */
 export type OwnHeads = {
@@ -13,28 +16,60 @@ export type OwnHeads = {
 export type PublishFn = (topic: string, payload: Buffer, opts: { qos: 1; retain?: boolean }) => Promise<unknown>;
 
 /**
- * Publishes a push: the event on `github/<owner>/<repo>` and the ref's retained head, both QoS 1.
- * Resolves only when the broker has acknowledged both, so callers can tell GitHub the truth.
+ * Hands a push to the broker: the event on `github/<owner>/<repo>` and the ref's retained head,
+ * both QoS 1. Resolves when the broker has acknowledged both, however long that takes: the
+ * caller decides how long to wait for the answer, the publish itself is never withdrawn.
  */
-export async function publishPush(publish: PublishFn, push: PushMessage, timeoutMs: number, own?: OwnHeads): Promise<void> {
+export async function sendPush(publish: PublishFn, push: PushMessage, own?: OwnHeads): Promise<void> {
   // Encoded once: the same bytes go to both topics and to the hub's own head store.
   const payload = Buffer.from(JSON.stringify(push));
   // A deleted ref clears its retained head so no agent converges on a branch that is gone.
   const head = push.deleted ? Buffer.alloc(0) : payload;
   const headTopicName = headTopic(push.repo, push.ref);
   own?.expect(headTopicName, head);
-  const acked = Promise.all([
-    publish(pushTopic(push.repo), payload, { qos: 1 }),
-    publish(headTopicName, head, { qos: 1, retain: true }),
-  ]);
+  await Promise.all([publish(pushTopic(push.repo), payload, { qos: 1 }), publish(headTopicName, head, { qos: 1, retain: true })]);
+  own?.acknowledged(headTopicName, head);
+}
+
+/** Why `withinMs` gave up waiting; the promise it raced may still settle later. */
+export class AckTimeout extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`broker did not acknowledge within ${timeoutMs} ms`);
+  }
+}
+
+/** `acked`, or an AckTimeout once `timeoutMs` passed first. */
+export async function withinMs<T>(acked: Promise<T>, timeoutMs: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`broker did not acknowledge within ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(() => reject(new AckTimeout(timeoutMs)), timeoutMs);
   });
   try {
-    await Promise.race([acked, timeout]);
+    return await Promise.race([acked, timeout]);
   } finally {
     clearTimeout(timer);
   }
-  own?.acknowledged(headTopicName, head);
+}
+
+/** Publishes a push and resolves once both are acknowledged, or rejects after `timeoutMs` (`notify`). */
+export function publishPush(publish: PublishFn, push: PushMessage, timeoutMs: number, own?: OwnHeads): Promise<void> {
+  return withinMs(sendPush(publish, push, own), timeoutMs);
+}
+
+/**
+ * mqtt.js resends every unacknowledged QoS 1 publish after a reconnect. For a push that would
+ * break "at most once": the broker may have taken the first copy before the connection broke.
+ * So on each connection loss the client's unacknowledged `github/…` publishes are withdrawn; their
+ * senders see an error, and the hub keeps those deliveries in doubt (never published again).
+ * Retained heads are still resent: a head is state, and a second copy changes nothing.
+ */
+export function withdrawPushesOnConnectionLoss(client: MqttClient): void {
+  client.on('close', () => {
+    for (const key of Object.keys(client.outgoing)) {
+      const messageId = Number(key);
+      client.outgoingStore.get({ messageId }, (err, packet) => {
+        if (!err && packet?.cmd === 'publish' && packet.topic.startsWith(PUSH_TOPIC_PREFIX)) client.removeOutgoingMessage(messageId);
+      });
+    }
+  });
 }

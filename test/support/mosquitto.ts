@@ -5,7 +5,15 @@ import { join } from 'node:path';
 import { acceptsConnections, freePort } from './ports.js';
 import { waitFor } from './wait.js';
 
-export type ExternalBroker = { url: string; port: number; stop(): Promise<void> };
+export type ExternalBroker = {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+  /** SIGSTOP: the process holds its sockets open but reads and answers nothing (a stalled broker). */
+  pause(): void;
+  /** SIGCONT after `pause`. */
+  resume(): void;
+};
 
 function mosquittoBinary(): string {
   const found = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto'].find(existsSync);
@@ -27,8 +35,18 @@ export async function startMosquitto(): Promise<ExternalBroker> {
   return {
     url: `mqtt://127.0.0.1:${port}`,
     port,
+    pause() {
+      child.kill('SIGSTOP');
+    },
+    resume() {
+      child.kill('SIGCONT');
+    },
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      // A stopped process does not act on SIGTERM until continued.
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGCONT');
+        child.kill('SIGTERM');
+      }
       await exited;
       rmSync(dir, { recursive: true, force: true });
     },

@@ -7,13 +7,8 @@ export function reply(res: ServerResponse, status: number, body: Record<string, 
   res.end(text);
 }
 
-/**
- * Answers a request whose body was not (fully) read. The rest of the body is read and dropped
- * first: answering and closing while the client still sends makes the kernel reset the
- * connection, and the client would see a reset instead of the answer.
- */
-export function replyAfterBody(req: IncomingMessage, res: ServerResponse, status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void {
-  if (req.readableEnded || req.destroyed) return reply(res, status, body, headers);
-  req.once('end', () => reply(res, status, body, headers));
-  req.resume();
+/** Answers a client that is still sending (or stalled) and closes its connection once answered. */
+export function replyAndClose(req: IncomingMessage, res: ServerResponse, status: number, body: Record<string, unknown>): void {
+  res.once('finish', () => req.socket.destroy());
+  reply(res, status, body, { connection: 'close' });
 }

@@ -5,16 +5,23 @@ import { check, type PushMessage } from '../../shared/messages.js';
 import { pushTopic } from '../../shared/topics.js';
 import type { Logger } from '../../shared/logger.js';
 import { GitHubPushPayload, toPushMessage } from './github-push.js';
-import type { DeliveryLog } from './deliveries.js';
-import { BodyError, readBody } from './read-body.js';
-import { reply, replyAfterBody } from './reply.js';
+import type { DeliveryLog, DeliveryOutcome } from './deliveries.js';
+import { BodyError, ByteBudget, readBody } from './read-body.js';
+import { reply, replyAndClose } from './reply.js';
 
 export type WebhookDeps = {
   secret: string;
   maxBodyBytes: number;
-  /** Webhook requests handled at once (reading, verifying, publishing); beyond it 503. */
+  /** Pushes being recorded or awaiting their PUBACK at once; beyond it 503. */
   maxInFlight: number;
+  /** Bytes of bodies held at once across all requests; beyond it 503. */
+  maxBufferedBytes: number;
+  /** A body must have arrived this long after its headers, or 408 and the connection is closed. */
+  bodyTimeoutMs: number;
+  /** How long the answer waits for the PUBACK before saying 202 `publishing`. */
+  publishTimeoutMs: number;
   deliveries: DeliveryLog;
+  /** Hands a push to the broker; resolves on its PUBACK, however late. */
   publish(push: PushMessage): Promise<void>;
   isConnected(): boolean;
   /** Why no push can be taken now, whatever the broker does (the state directory is gone), or undefined. */
@@ -25,7 +32,8 @@ export type WebhookDeps = {
 
 const SIGNATURE = /^sha256=[0-9a-f]{64}$/;
 const Meta = z.object({
-  'x-github-event': z.string().regex(/^[a-z_]{1,64}$/, 'expected a GitHub event name'),
+  // GitHub's event names are lowercase words joined by underscores, digits included (projects_v2_item).
+  'x-github-event': z.string().regex(/^[a-z0-9_]{1,64}$/, 'expected a GitHub event name'),
   'x-github-delivery': z.string().regex(/^[A-Za-z0-9-]{1,100}$/, 'expected a delivery GUID'),
 });
 
@@ -40,32 +48,51 @@ function payloadText(req: IncomingMessage, raw: string): string {
   return type === 'application/x-www-form-urlencoded' ? (new URLSearchParams(raw).get('payload') ?? '') : raw;
 }
 
+/** The answer for what became of a delivery: 200 and 202 say published or held, 503 nothing. */
+function answer(res: ServerResponse, delivery: string, outcome: DeliveryOutcome): void {
+  if (outcome.state === 'not-published') {
+    return reply(res, 503, { error: `${outcome.reason}: nothing was published; redeliver later` }, outcome.busy ? { 'retry-after': '1' } : {});
+  }
+  const { state, duplicate, topic } = outcome;
+  if (state === 'published') return reply(res, 200, { ok: true, delivery, topic, duplicate, state });
+  const message =
+    state === 'publishing'
+      ? 'handed to the MQTT client, not acknowledged by the broker yet: it goes out when the broker reads its connection again (if that connection breaks first, it stays in doubt) and is never published twice'
+      : 'handed to the broker but never acknowledged (the hub restarted, or its broker connection broke); it may have been published and is not published again';
+  return reply(res, 202, { ok: true, delivery, topic, duplicate, state, message });
+}
+
 /**
  * POST /webhook on plain node:http (express routing and body-parser cost more than the rest of
- * the request): read the body within the limit → verify the raw body → check headers → parse →
- * publish, answering each failure with its own status and a short JSON error. Nothing rejected
- * reaches MQTT. At most `maxInFlight` requests are handled at once, so bodies and unacknowledged
- * publishes cannot grow memory without bound; beyond it GitHub gets 503 and redelivers.
+ * the request): read the body within its deadline and the limits → verify the raw body → check
+ * headers → parse → publish at most once, answering each failure with its own status and a short
+ * JSON error. Nothing rejected reaches MQTT. A slow or stalled client costs only the bytes it sent
+ * and is cut at the body deadline; pushes awaiting the broker are bounded by `maxInFlight`.
  */
 export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const webhooks = new Webhooks({ secret: deps.secret });
   const now = deps.now ?? (() => new Date());
-  let inFlight = 0;
+  const budget = new ByteBudget(deps.maxBufferedBytes);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const unavailable = deps.unavailable();
-    if (unavailable !== undefined) return replyAfterBody(req, res, 503, { error: unavailable });
+    if (unavailable !== undefined) return replyAndClose(req, res, 503, { error: unavailable });
     let body: Buffer;
     try {
-      body = await readBody(req, deps.maxBodyBytes);
+      body = await readBody(req, { maxBytes: deps.maxBodyBytes, deadlineMs: deps.bodyTimeoutMs, budget });
     } catch (err) {
-      if (err instanceof BodyError) return replyAfterBody(req, res, err.status, { error: err.message });
-      throw err;
+      if (!(err instanceof BodyError)) throw err;
+      if (err.closeConnection) return replyAndClose(req, res, err.status, { error: err.message });
+      return reply(res, err.status, { error: err.message }, err.retryAfter ? { 'retry-after': '1' } : {});
     }
+    // Held until answered: the body and what is built from it live that long.
+    if (res.closed) budget.release(body.length);
+    else res.once('close', () => budget.release(body.length));
     const signature = header(req, 'x-hub-signature-256');
     if (signature === undefined || !SIGNATURE.test(signature)) {
       return reply(res, 401, { error: 'missing or malformed X-Hub-Signature-256 header (expected sha256=<64 hex>)' });
     }
+    if (body.length === 0) return reply(res, 400, { error: 'empty body: expected the JSON payload of a GitHub event' });
     const raw = body.toString('utf8');
     if (!(await webhooks.verify(raw, signature))) {
       return reply(res, 401, { error: 'signature does not match: check the webhook secret in GitHub and the hub' });
@@ -82,35 +109,24 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
       return reply(res, 400, { error: `body is not valid JSON: ${(err as Error).message}` });
     }
     if (event === 'ping') return reply(res, 200, { ok: true, event, delivery, message: 'pong' });
-    if (event !== 'push') return reply(res, 202, { ok: true, event, delivery, ignored: true });
+    if (event !== 'push') return reply(res, 200, { ok: true, event, delivery, ignored: true });
 
     const payload = check(GitHubPushPayload, json);
     if (!payload.ok) return reply(res, 400, { error: `not a valid push payload: ${payload.error}` });
     const push = toPushMessage(payload.value, delivery, now());
-    const topic = pushTopic(push.repo);
-
-    if (!deps.isConnected()) {
-      return reply(res, 503, { error: 'MQTT broker is not connected; redeliver later' });
-    }
-    try {
-      const outcome = await deps.deliveries.once(delivery, topic, () => deps.publish(push));
-      if (!outcome.duplicate) {
-        deps.log.info({ delivery, repo: push.repo, ref: push.ref, sha: push.after, pusher: push.pusher.name }, 'push published');
-      }
-      return reply(res, 200, { ok: true, delivery, topic: outcome.topic, duplicate: outcome.duplicate });
-    } catch (err) {
-      deps.log.warn({ delivery, err: (err as Error).message }, 'push not published');
-      return reply(res, 503, { error: `push not published: ${(err as Error).message}; redeliver later` });
-    }
+    const outcome = await deps.deliveries.accept(delivery, pushTopic(push.repo), {
+      publish: () => deps.publish(push),
+      canPublish: deps.isConnected,
+      timeoutMs: deps.publishTimeoutMs,
+      maxPending: deps.maxInFlight,
+    });
+    const fields = { delivery, repo: push.repo, ref: push.ref, sha: push.after };
+    if (outcome.state === 'not-published') deps.log.warn({ ...fields, reason: outcome.reason }, 'push not published');
+    else if (!outcome.duplicate) deps.log.info({ ...fields, pusher: push.pusher.name, state: outcome.state }, outcome.state === 'published' ? 'push published' : 'push handed to the MQTT client, not acknowledged yet');
+    answer(res, delivery, outcome);
   };
 
   return (req, res) => {
-    if (inFlight >= deps.maxInFlight) {
-      return replyAfterBody(req, res, 503, { error: `too many webhook requests in flight (limit ${deps.maxInFlight}); redeliver later` }, { 'retry-after': '1' });
-    }
-    inFlight++;
-    // 'close' comes once per response, answered or aborted, so the count cannot leak.
-    res.once('close', () => inFlight--);
     handle(req, res).catch((err: unknown) => {
       deps.log.error({ err, path: req.url }, 'unhandled error in webhook request');
       if (!res.headersSent) reply(res, 500, { error: 'internal error; see the hub log' });

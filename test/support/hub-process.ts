@@ -1,0 +1,48 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Cleanup } from './cleanup.js';
+import { CliProcess } from './cli-process.js';
+import { startMosquitto, type ExternalBroker } from './mosquitto.js';
+import { freePort } from './ports.js';
+import { SECRET, type BrokerKind } from './test-hub.js';
+
+export type HubProcesses = {
+  broker?: ExternalBroker;
+  mqttUrl: string;
+  webhookUrl: string;
+  /** Starts a real `pushfleet hub` on the same config and state dir; resolves once it listens. */
+  start(): Promise<CliProcess>;
+};
+
+/** Real hub processes on one config and state dir, so a test can kill -9 one and start the next. */
+export async function hubProcesses(cleanup: Cleanup, kind: BrokerKind, webhook: Record<string, unknown> = {}): Promise<HubProcesses> {
+  const stateDir = cleanup.tempDir('pushfleet-hub-process-');
+  let broker: ExternalBroker | undefined;
+  if (kind === 'mosquitto') {
+    broker = await startMosquitto();
+    cleanup.defer(() => broker!.stop());
+  }
+  const [httpPort, brokerPort] = [await freePort(), await freePort()];
+  const config = join(stateDir, 'hub.yaml');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      http: { host: '127.0.0.1', port: httpPort },
+      broker: { host: '127.0.0.1', port: brokerPort },
+      ...(broker && { mqtt: { url: broker.url } }),
+      webhook: { secret: SECRET, ...webhook },
+      stateDir,
+    }),
+  );
+  return {
+    broker,
+    mqttUrl: broker?.url ?? `mqtt://127.0.0.1:${brokerPort}`,
+    webhookUrl: `http://127.0.0.1:${httpPort}/webhook`,
+    async start() {
+      const hub = new CliProcess(['hub', '--config', config]);
+      cleanup.defer(() => hub.stop('SIGKILL'));
+      await hub.waitForLog('webhook listening', (l) => l.msg === 'webhook listening');
+      return hub;
+    },
+  };
+}
