@@ -56,7 +56,8 @@ describe.each(BROKERS)('core loop over %s', (broker) => {
     // Healthy only while health.txt says so: the second commit breaks it.
     const health = { command: ['grep', '-qx', 'healthy', 'health.txt'], timeout: 1, interval: 0.2 };
     const { git, hub, path, restartLog, appConfig, reached, push, states } = await setup({ health });
-    const agent = await startAgentProcess(cleanup, { id: 'node-1', mqttUrl: hub.mqttUrl, apps: [appConfig] });
+    const stateDir = cleanup.tempDir('pushfleet-agent-state-');
+    const agent = await startAgentProcess(cleanup, { id: 'node-1', mqttUrl: hub.mqttUrl, apps: [appConfig], stateDir });
     const good = git.commit('good', { 'app.txt': 'v1\n' });
     await push(good);
     await reached('deployed', good);
@@ -72,7 +73,7 @@ describe.each(BROKERS)('core loop over %s', (broker) => {
     // A restarted agent still reports what happened, and does not try the same push again.
     expect(await agent.stop()).toBe(0);
     const seen = states.messages.length;
-    await startAgentProcess(cleanup, { id: 'node-1', mqttUrl: hub.mqttUrl, apps: [appConfig] });
+    await startAgentProcess(cleanup, { id: 'node-1', mqttUrl: hub.mqttUrl, apps: [appConfig], stateDir });
     const after = await waitFor('a state message from the restarted agent', () => states.messages.slice(seen).map((m) => decode(AppState, m.payload)).find((d) => d.ok));
     expect(after.ok && after.value).toMatchObject({ state: 'rolled-back', sha: good, targetSha: bad, lastError: { step: 'health' } });
     await new Promise((r) => setTimeout(r, 1000));
