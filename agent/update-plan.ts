@@ -65,7 +65,7 @@ const short = (sha: string) => sha.slice(0, 12);
  * outcome in the journal and plans again.
  *
  * An update under way is carried on to its end (deployed, rolled back or failed) before a newer
- * target is looked at, unless it has touched nothing yet. A target already deployed, or already
+ * target is looked at, unless it has touched nothing yet (fetched at most). A target already deployed, or already
  * attempted (the same request key), gives no steps: a failed SHA is not retried by itself, only
  * by a new push, a redelivery or `pushfleet retry`.
  */
@@ -73,7 +73,8 @@ export function plan(input: PlanInput): Step[] {
   const { journal: j, target, shape, now } = input;
   const a = j.active;
   if (a) {
-    const untouched = a.phase === 'forward' && a.step === 0;
+    // Between steps, the forward phase has touched nothing until its checkout (step 1) has begun.
+    const untouched = a.phase === 'forward' && a.step <= 1;
     if (untouched && target && target.key !== a.target.key) return [{ kind: 'abandon', reason: `superseded by ${short(target.sha)} before anything was touched` }];
     const rest = remaining(a, shape);
     return a.retryAt !== null && a.retryAt > now ? [{ kind: 'wait', until: a.retryAt }, ...rest] : rest;
