@@ -49,7 +49,7 @@ function runner(initial: Journal = emptyJournal('web', '/srv/web', null), opts: 
       }
     },
   });
-  const executors = Object.fromEntries((['fetch', 'checkout', 'update', 'restart', 'health'] as const).map((k) => [k, exec(k)])) as Executors;
+  const executors: Executors = { fetch: exec('fetch'), checkout: exec('checkout'), update: exec('update'), restart: exec('restart'), health: exec('health') };
   const clock = fakeClock();
   const r = new AppRunner({
     app,
