@@ -46,12 +46,14 @@ export class AppRunner {
   private readonly shape: Shape;
   private readonly backoff: BackoffPolicy;
   private view: RunnerView = { admitting: null, pinnedSha: null, journalError: null, refusedHead: null, retryRequest: null };
-  private grant: { key: string; lease: Lease } | null = null;
+  private grant: { target: Target; lease: Lease } | null = null;
   /** Aborted to cut the current wait short: a new target, a retry request, the agent stopping. */
   private wake = new AbortController();
   private running: Promise<void> | null = null;
   private stopping = false;
   private retryNowRequested = false;
+  /** A change not planned for yet. */
+  private dirty = false;
   private journalFailures = 0;
 
   constructor(private readonly deps: RunnerDeps) {
@@ -151,13 +153,17 @@ export class AppRunner {
     this.deps.publish(this.current);
   }
 
+  /** Something changed: cut the current wait short and plan again (starting the loop if it is not running). */
   private poke(): void {
     this.wake.abort();
-    if (this.stopping) return;
-    this.running ??= this.loop()
+    this.dirty = true;
+    if (this.stopping || this.running) return;
+    this.running = this.loop()
       .catch((err: unknown) => this.deps.log.error({ err }, 'app loop failed'))
       .finally(() => {
         this.running = null;
+        // A change that came after the loop's last plan but before it ended.
+        if (this.dirty) this.poke();
       });
   }
 
@@ -165,6 +171,7 @@ export class AppRunner {
     for (;;) {
       // A new controller before planning: any change from here on cuts the next wait short.
       this.wake = new AbortController();
+      this.dirty = false;
       if (this.retryNowRequested) {
         this.retryNowRequested = false;
         await this.commit(retryNow(this.journal)).catch(() => undefined);
@@ -172,7 +179,7 @@ export class AppRunner {
       const step = plan({
         journal: this.journal,
         target: this.desired.current,
-        granted: this.grant?.key ?? null,
+        granted: this.grant?.target ?? null,
         needsGrant: (t) => this.deps.gate !== null && this.deps.app.rollout && !t.direct,
         shape: this.shape,
         now: this.deps.clock.now(),
@@ -227,6 +234,7 @@ export class AppRunner {
   }
 
   private async admit(target: Target, wake: AbortSignal): Promise<void> {
+    this.deps.log.info({ sha: target.sha, delivery: target.deliveryId }, 'update waits for its rollout grant');
     this.view = { ...this.view, admitting: target };
     this.publish();
     let lease: Lease | null;
@@ -236,7 +244,7 @@ export class AppRunner {
       this.view = { ...this.view, admitting: null };
     }
     if (lease) {
-      this.grant = { key: target.key, lease };
+      this.grant = { target, lease };
       return;
     }
     // Cut short for a newer target or a stop: nothing to record, the next plan says what is next.

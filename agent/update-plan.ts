@@ -49,8 +49,8 @@ export type PlanInput = {
   journal: Journal;
   /** What the app should run: the pin, else the newest head or directive (agent/desired-target.ts). */
   target: Target | null;
-  /** The key of the target whose rollout grant this agent holds, if any. */
-  granted: string | null;
+  /** The target whose rollout grant this agent holds, if any. */
+  granted: Target | null;
   /** Whether this target must wait for a rollout's grant. */
   needsGrant(target: Target): boolean;
   shape: Shape;
@@ -75,13 +75,19 @@ export function plan(input: PlanInput): Step[] {
   if (a) {
     // Between steps, the forward phase has touched nothing until its checkout (step 1) has begun.
     const untouched = a.phase === 'forward' && a.step <= 1;
-    if (untouched && target && target.key !== a.target.key) return [{ kind: 'abandon', reason: `superseded by ${short(target.sha)} before anything was touched` }];
+    const replaced = target && target.key !== a.target.key && input.granted?.key !== a.target.key;
+    if (untouched && replaced) return [{ kind: 'abandon', reason: `superseded by ${short(target.sha)} before anything was touched` }];
     const rest = remaining(a, shape);
     return a.retryAt !== null && a.retryAt > now ? [{ kind: 'wait', until: a.retryAt }, ...rest] : rest;
   }
+  // A granted update goes first, even when a newer target came meanwhile: the rollout counts on it.
+  if (input.granted) return beginSteps(j, input.granted, shape);
   if (!target || target.sha === j.deployed?.sha || target.key === j.last?.target.key) return [];
-  const previousSha = j.deployed?.sha ?? j.baseline;
+  const begin = beginSteps(j, target, shape);
+  return input.needsGrant(target) ? [{ kind: 'admit', target }, ...begin] : begin;
+}
+
+function beginSteps(j: Journal, target: Target, shape: Shape): Step[] {
   const forward = phaseSteps('forward', shape).map((s) => ({ ...s, sha: target.sha, target }));
-  const begin: Step[] = [{ kind: 'begin', target, previousSha }, ...forward];
-  return input.needsGrant(target) && input.granted !== target.key ? [{ kind: 'admit', target }, ...begin] : begin;
+  return [{ kind: 'begin', target, previousSha: j.deployed?.sha ?? j.baseline }, ...forward];
 }

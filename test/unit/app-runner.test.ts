@@ -117,6 +117,20 @@ describe('AppRunner', () => {
     expect(t.steps).toEqual(['fetch a', 'fetch b', 'checkout b', 'update b', 'restart b']);
   });
 
+  it('stays on a pin whatever is pushed, and follows the newest push again once unpinned', async () => {
+    const t = runner();
+    t.r.pin({ ...target('p'), direct: true });
+    await t.r.idle();
+    t.r.offer(target('b'));
+    await t.r.idle();
+    expect(t.r.current).toMatchObject({ state: 'deployed', sha: sha('p'), pinnedSha: sha('p') });
+    // Unpinned, then offered the heads again at once (as the agent does), before the loop has ended.
+    t.r.pin(null);
+    t.r.offer(target('b'));
+    await t.r.idle();
+    expect(t.r.current).toMatchObject({ state: 'deployed', sha: sha('b'), pinnedSha: null });
+  });
+
   it('does nothing for a SHA already deployed, or for a push older than one already seen', async () => {
     const t = runner({ ...emptyJournal('web', '/srv/web', null), deployed: { sha: sha('a'), ref: 'refs/heads/main', at: 0 } });
     t.r.offer(target('a'));

@@ -16,11 +16,11 @@ const fail = (step: 'fetch' | 'update' | 'restart' | 'health' | 'checkout', tran
  * Plans, "performs" the first step (its result from `outcome`), records it and plans again, as
  * the runner does, until nothing is left; returns the steps taken and the final journal.
  */
-function drive(j: Journal, t: Target | null, outcome: (s: Step) => StepResult = () => ok(), opts: { shape?: Shape; granted?: string; needsGrant?: boolean; maxSteps?: number } = {}) {
+function drive(j: Journal, t: Target | null, outcome: (s: Step) => StepResult = () => ok(), opts: { shape?: Shape; needsGrant?: boolean; maxSteps?: number } = {}) {
   const taken: string[] = [];
   let now = 1000;
   for (let i = 0; i < (opts.maxSteps ?? 50); i++) {
-    const step = plan({ journal: j, target: t, granted: opts.granted ?? null, needsGrant: () => opts.needsGrant ?? false, shape: opts.shape ?? SHAPE, now })[0];
+    const step = plan({ journal: j, target: t, granted: null, needsGrant: () => opts.needsGrant ?? false, shape: opts.shape ?? SHAPE, now })[0];
     if (!step) break;
     taken.push(label(step));
     if (step.kind === 'wait') {
@@ -123,7 +123,14 @@ describe('plan: what to update', () => {
   it('waits for the rollout grant first when the target needs one', () => {
     const t = target(NEW);
     expect(plan(input(deployedOn(OLD), t, { needsGrant: () => true }))[0]).toEqual({ kind: 'admit', target: t });
-    expect(plan(input(deployedOn(OLD), t, { needsGrant: () => true, granted: t.key }))[0]).toMatchObject({ kind: 'begin' });
+  });
+
+  it('begins a granted update even when a newer target arrived meanwhile', () => {
+    const granted = target(NEW);
+    const newer = target('c'.repeat(40));
+    expect(plan(input(deployedOn(OLD), newer, { needsGrant: () => true, granted }))[0]).toEqual({ kind: 'begin', target: granted, previousSha: OLD });
+    const begun = record(deployedOn(OLD), { kind: 'begin', target: granted, previousSha: OLD }, ok(0), { now: 0, shape: SHAPE, retryDelayMs: () => 0 });
+    expect(plan(input(begun, newer, { needsGrant: () => true, granted }))[0]).toMatchObject({ kind: 'fetch', sha: NEW });
   });
 
   it('drops an update that touched nothing yet for a newer target, and carries on one that did', () => {
