@@ -112,7 +112,7 @@ export class AppRunner {
     const target = this.desired.current;
     let detail: string;
     let accepted = true;
-    if (j.active?.retryAt != null) {
+    if (j.active && j.active.retryAt !== null) {
       this.retryNowRequested = true;
       detail = `trying ${short(j.active.target.sha)} again now (attempt ${j.active.attempt})`;
     } else if (j.active || this.view.admitting) {
@@ -172,10 +172,6 @@ export class AppRunner {
       // A new controller before planning: any change from here on cuts the next wait short.
       this.wake = new AbortController();
       this.dirty = false;
-      if (this.retryNowRequested) {
-        this.retryNowRequested = false;
-        await this.commit(retryNow(this.journal)).catch(() => undefined);
-      }
       const step = plan({
         journal: this.journal,
         target: this.desired.current,
@@ -186,7 +182,9 @@ export class AppRunner {
       })[0];
       if (!step || (this.stopping && (!this.journal.active || step.kind === 'wait'))) return;
       try {
-        await this.perform(step, this.wake.signal);
+        const now = this.retryNowRequested && step.kind === 'wait';
+        this.retryNowRequested = false;
+        await (now ? this.commit(retryNow(this.journal)) : this.perform(step, this.wake.signal));
         this.journalFailures = 0;
       } catch (err) {
         if (!(err instanceof JournalWriteError)) throw err;

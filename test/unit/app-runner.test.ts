@@ -185,6 +185,18 @@ describe('AppRunner', () => {
     expect(t.r.current).toMatchObject({ state: 'deployed', sha: sha('b'), retrying: null, lastError: null });
   });
 
+  it('cuts a backoff short on a retry request', async () => {
+    let fetches = 0;
+    const t = runner(undefined, { fail: (s) => (s.kind === 'fetch' && ++fetches === 1 ? new StepError('fetch', 'remote down') : undefined) });
+    t.clock.sleep = (_ms, signal) => new Promise<void>((res) => signal.addEventListener('abort', () => res()));
+    t.r.offer(target('b'));
+    while (t.r.current.state !== 'retrying') await new Promise((res) => setImmediate(res));
+    t.r.retry('now');
+    await t.r.idle();
+    expect(t.states.find((s) => s.retryRequest?.id === 'now')?.retryRequest).toMatchObject({ accepted: true, detail: expect.stringMatching(/again now \(attempt 2\)/) });
+    expect(t.r.current).toMatchObject({ state: 'deployed', sha: sha('b') });
+  });
+
   it('does not retry a fetch that failed for good', async () => {
     const t = runner(undefined, { fail: (s) => (s.kind === 'fetch' ? new StepError('fetch', 'commit not on the remote', '', true) : undefined) });
     t.r.offer(target('b'));
