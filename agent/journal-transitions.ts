@@ -77,6 +77,8 @@ export function recover(j: Journal, head: string | null, onInterrupted: 'redo' |
     if (!j.deployed || j.deployed.sha === head) return { journal: j, note: null };
     return { journal: { ...j, deployed: null, baseline: head }, note: `the working copy is on ${short(head)}, not on the deployed ${short(j.deployed.sha)}: the next head deploys it again` };
   }
+  // Stopped between two tries of a step that failed transiently: nothing was running, so nothing was interrupted.
+  if (a.retryAt !== null) return { journal: { ...j, active: { ...a, retryAt: null } }, note: `trying ${phaseSteps(a.phase, shape)[a.step]?.kind ?? 'the update'} of ${short(a.target.sha)} again (attempt ${a.attempt})` };
   const steps = phaseSteps(a.phase, shape);
   const at = steps[Math.min(a.step, steps.length - 1)]!.kind;
   const canRollBack = a.phase === 'forward' && a.step > 0 && a.previousSha !== null && a.previousSha !== a.target.sha;

@@ -172,6 +172,13 @@ describe('recover: after the agent was killed', () => {
     expect(recover(fetching, OLD, 'rollback', SHAPE, 5).journal.active).toMatchObject({ phase: 'forward', step: 0, interrupted: { step: 'fetch', action: 'redo' } });
   });
 
+  it('goes on with the retries of a fetch it was stopped between, without calling it interrupted', () => {
+    const waiting = { ...midUpdate(), active: { ...midUpdate().active!, step: 0, attempt: 3, retryAt: 99_000 } };
+    const { journal, note } = recover(waiting, OLD, 'rollback', SHAPE, 5);
+    expect(journal.active).toMatchObject({ phase: 'forward', step: 0, attempt: 3, retryAt: null, interrupted: null });
+    expect(note).toMatch(/trying fetch of b{12} again \(attempt 3\)/);
+  });
+
   it('does not take a deployed SHA the working copy is no longer on', () => {
     expect(recover(deployedOn(OLD), OLD, 'redo', SHAPE, 0).journal.deployed?.sha).toBe(OLD);
     const moved = recover(deployedOn(OLD), NEW, 'redo', SHAPE, 0);
