@@ -77,10 +77,10 @@ export function recover(j: Journal, head: string | null, onInterrupted: 'redo' |
     if (!j.deployed || j.deployed.sha === head) return { journal: j, note: null };
     return { journal: { ...j, deployed: null, baseline: head }, note: `the working copy is on ${short(head)}, not on the deployed ${short(j.deployed.sha)}: the next head deploys it again` };
   }
-  // Stopped between two tries of a step that failed transiently: nothing was running, so nothing was interrupted.
-  if (a.retryAt !== null) return { journal: { ...j, active: { ...a, retryAt: null } }, note: `trying ${phaseSteps(a.phase, shape)[a.step]?.kind ?? 'the update'} of ${short(a.target.sha)} again (attempt ${a.attempt})` };
   const steps = phaseSteps(a.phase, shape);
   const at = steps[Math.min(a.step, steps.length - 1)]!.kind;
+  // Stopped between two tries of a step that failed transiently: nothing ran, nothing was interrupted.
+  if (a.retryAt !== null) return { journal: { ...j, active: { ...a, retryAt: null } }, note: `trying ${at} of ${short(a.target.sha)} again (attempt ${a.attempt})` };
   const canRollBack = a.phase === 'forward' && a.step > 0 && a.previousSha !== null && a.previousSha !== a.target.sha;
   const fresh = { step: 0, attempt: 1, retryAt: null, error: null };
   if (onInterrupted === 'rollback' && canRollBack) {
@@ -94,5 +94,5 @@ export function recover(j: Journal, head: string | null, onInterrupted: 'redo' |
 
 /** `pushfleet retry` during a backoff: the next try starts now. */
 export function retryNow(j: Journal): Journal {
-  return j.active?.retryAt == null ? j : { ...j, active: { ...j.active, retryAt: null } };
+  return j.active && j.active.retryAt !== null ? { ...j, active: { ...j.active, retryAt: null } } : j;
 }

@@ -65,9 +65,9 @@ const short = (sha: string) => sha.slice(0, 12);
  * outcome in the journal and plans again.
  *
  * An update under way is carried on to its end (deployed, rolled back or failed) before a newer
- * target is looked at, unless it has touched nothing yet (fetched at most). A target already deployed, or already
- * attempted (the same request key), gives no steps: a failed SHA is not retried by itself, only
- * by a new push, a redelivery or `pushfleet retry`.
+ * target is looked at, unless it has touched nothing yet (fetched at most). A target already
+ * deployed, or already attempted (the same request key), gives no steps: a failed SHA is not
+ * retried by itself, only by a new push, a redelivery or `pushfleet retry`.
  */
 export function plan(input: PlanInput): Step[] {
   const { journal: j, target, shape, now } = input;
