@@ -1,17 +1,18 @@
 import type { MqttClient } from 'mqtt';
 import type { Logger } from '../src/shared/logger.js';
 import type { Teardown } from '../src/shared/startup.js';
-import { AgentDirective, AppState, decode, PushMessage, SCHEMA_VERSION, type AgentStatus, type Heartbeat } from '../src/shared/messages.js';
-import { readRetained } from '../src/shared/retained.js';
+import { AgentDirective, decode, PushMessage, RetryRequest, SCHEMA_VERSION, type AgentStatus, type AppState, type Heartbeat } from '../src/shared/messages.js';
+import { refuseHead } from '../src/shared/head-check.js';
 import { connectMqtt } from '../src/shared/mqtt-connection.js';
 import { appFollowsPush, pushedSha } from '../src/shared/push-match.js';
-import { agentHeartbeatTopic, agentPinTopic, agentRollbackTopic, agentStatusTopic, appStateTopic, DEFAULT_ENV, ENV_LABEL, headFilter } from '../src/shared/topics.js';
+import { agentHeartbeatTopic, agentPinTopic, agentRetryTopic, agentRollbackTopic, agentStatusTopic, appStateTopic, DEFAULT_ENV, ENV_LABEL, headFilter } from '../src/shared/topics.js';
 import { SemaphoreClient } from '../src/semaphore-client/client.js';
 import { topicMatches } from '../src/shared/topic-match.js';
 import { VERSION } from '../src/shared/version.js';
-import { AppRunner } from './app-runner.js';
+import type { AppRunner } from './app-runner.js';
 import type { AgentConfig } from './config.js';
 import { readHostFacts } from './host-facts.js';
+import { openApp } from './open-app.js';
 import { startOrchestratorNode } from './node/orchestrator-node.js';
 import { RolloutGate } from './rollout-gate.js';
 
@@ -19,7 +20,7 @@ export type RunningAgent = { apps: AppRunner[]; mqtt: MqttClient; stop(): Promis
 
 /**
  * The agent: follows the retained head of every ref its apps track (so it converges after being
- * offline), hands matching pushes to each app's worker, and reports state and heartbeats. What
+ * offline), hands matching pushes to each app's runner, and reports state and heartbeats. What
  * a failed start opened is closed through `teardown` (see startOrUndo).
  */
 export async function startAgent(config: AgentConfig, log: Logger, teardown?: Teardown): Promise<RunningAgent> {
@@ -44,16 +45,15 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   const gate = config.apps.some((a) => a.rollout)
     ? new RolloutGate(new SemaphoreClient(mqtt, { prefix: config.semaphore.prefix }), config.id, config.labels[ENV_LABEL] ?? DEFAULT_ENV, rolloutBudgetSeconds(config), log.child({ role: 'rollout' }))
     : null;
-  const apps = await Promise.all(config.apps.map((app) => AppRunner.create(app, config.id, log, publishState, gate)));
+  const apps = await Promise.all(config.apps.map((app) => openApp(app, config.id, config.stateDir, log, publishState, gate)));
   const byName = new Map(apps.map((a) => [a.app.name, a]));
   /** The newest push per retained head topic: what an app goes back to when it is unpinned. */
   const heads = new Map<string, PushMessage>();
 
   const offerPush = (p: PushMessage, runners: readonly AppRunner[]) => {
-    for (const runner of runners.filter((a) => a.pinnedSha === null && appFollowsPush(a.app, p))) {
-      const sha = pushedSha(p);
-      const taken = runner.worker.offer({ sha, ref: p.ref, deliveryId: p.deliveryId, receivedAt: p.receivedAt });
-      log.debug({ app: runner.app.name, sha, ref: p.ref, taken }, 'push offered');
+    const target = { sha: pushedSha(p), ref: p.ref, deliveryId: p.deliveryId, receivedAt: p.receivedAt, direct: false, key: `${p.deliveryId}@${p.receivedAt}` };
+    for (const runner of runners.filter((a) => appFollowsPush(a.app, p))) {
+      log.debug({ app: runner.app.name, sha: target.sha, ref: p.ref, taken: runner.offer(target) }, 'push offered');
     }
   };
   const onHead = (topic: string, payload: Buffer) => {
@@ -66,6 +66,13 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
       log.warn({ topic, error: push.error }, 'ignored malformed push message');
       return;
     }
+    const refusal = refuseHead(topic, push.value, Date.now());
+    if (refusal) {
+      log.warn({ topic, delivery: push.value.deliveryId, reason: refusal }, 'refused retained head');
+      const refused = { topic, deliveryId: push.value.deliveryId, reason: refusal, at: new Date().toISOString() };
+      for (const runner of apps.filter((a) => topicMatches(headFilter(a.app.repo), topic))) runner.refused(refused);
+      return;
+    }
     heads.set(topic, push.value);
     offerPush(push.value, apps);
   };
@@ -76,7 +83,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
       const runner = byName.get(pinnedApp);
       if (!runner || runner.pinnedSha === null) return;
       log.info({ app: pinnedApp }, 'unpinned; following pushes again');
-      runner.setPin(null);
+      runner.pin(null);
       for (const p of heads.values()) offerPush(p, [runner]);
       return;
     }
@@ -88,13 +95,23 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
     }
     const { kind, sha, at, rolloutId } = d.value;
     log.info({ app: runner.app.name, kind, sha, rollout: rolloutId, by: d.value.by }, kind === 'pin' ? 'pinned by the hub' : 'rollback requested by the hub');
-    if (kind === 'pin') runner.setPin(sha);
-    runner.worker.offer({ sha, ref: runner.current.ref ?? 'refs/heads/pinned', deliveryId: `${kind}:${rolloutId ?? sha}:${at}`, receivedAt: at, direct: true });
+    const target = runner.directTarget(sha, `${kind}:${rolloutId ?? sha}:${at}`, at);
+    if (kind === 'pin') {
+      if (runner.pinnedSha !== sha) runner.pin(target);
+    } else runner.offer(target);
+  };
+  const onRetry = (payload: Buffer) => {
+    const d = decode(RetryRequest, payload);
+    const runner = d.ok ? byName.get(d.value.app) : undefined;
+    if (!d.ok || !runner) return void log.warn({ error: d.ok ? `no app "${d.value.app}" here` : d.error }, 'ignored malformed retry request');
+    runner.retry(d.value.requestId);
   };
   const pinPrefix = agentPinTopic(config.id, '');
-  const directiveFilters = [agentPinTopic(config.id, '+'), agentRollbackTopic(config.id)];
+  const retryTopic = agentRetryTopic(config.id);
+  const directiveFilters = [agentPinTopic(config.id, '+'), agentRollbackTopic(config.id), retryTopic];
   const onMessage = (topic: string, payload: Buffer) => {
-    if (directiveFilters.some((f) => topicMatches(f, topic))) onDirective(topic, payload);
+    if (topic === retryTopic) onRetry(payload);
+    else if (directiveFilters.some((f) => topicMatches(f, topic))) onDirective(topic, payload);
     else if (filters.some((f) => topicMatches(f, topic))) onHead(topic, payload);
   };
   mqtt.on('message', onMessage);
@@ -115,14 +132,10 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   });
   mqtt.on('offline', () => log.warn('MQTT broker unreachable; retrying'));
   mqtt.on('error', (err) => log.warn({ err: err.message }, 'MQTT error'));
-  // What this agent published before a restart: the last error and outcome survive it.
-  await readRetained(mqtt, [appStateTopic(config.id, '+')], (_topic, payload) => {
-    const previous = decode(AppState, payload);
-    if (previous.ok) byName.get(previous.value.app)?.restore(previous.value);
-  });
   // Ready before "agent online", so whoever waits for that can send it playbook commands.
   const node = config.orchestrator ? await startOrchestratorNode(config, config.orchestrator, log.child({ role: 'orchestrator' })) : undefined;
   if (node) teardown?.add('orchestrator node', () => node.stop());
+  for (const app of apps) app.start();
   await announce();
 
   const beat = async () => {
@@ -139,10 +152,8 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
     async stop() {
       clearInterval(heartbeat);
       mqtt.off('message', onMessage);
-      // Let running updates finish: a half-applied update is worse than a slower stop. Waits for
-      // a rollout grant end: the registration is withdrawn and taken again on the next start.
-      for (const a of apps) a.stopWaiting();
-      await Promise.all(apps.map((a) => a.worker.idle()));
+      // Running updates finish; waits for a rollout grant or a retry end (see AppRunner.stop).
+      await Promise.all(apps.map((a) => a.stop()));
       await node?.stop();
       // With the broker gone a QoS 1 publish would wait for it forever: the last will says offline then.
       if (mqtt.connected) await mqtt.publishAsync(statusTopic, status('offline'), { qos: 1, retain: true }).catch(() => undefined);
@@ -152,9 +163,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   };
 }
 
-/** How long a granted update may take at most: fetch, every step twice (a rollback), two health checks. */
+/** How long a granted update may take at most: fetch, checkout and every command twice (a rollback), two health checks. */
 function rolloutBudgetSeconds(config: AgentConfig): number {
-  return Math.max(
-    ...config.apps.map((a) => 300 + a.stepTimeout * (a.update.length + 1) * 2 + (a.health?.timeout ?? 0) * 2),
-  );
+  return Math.max(...config.apps.map((a) => 300 + a.fetchTimeout + a.stepTimeout * (a.update.length + 2) * 2 + (a.health?.timeout ?? 0) * 2));
 }

@@ -1,175 +1,292 @@
 import type { Logger } from '../src/shared/logger.js';
-import { SCHEMA_VERSION, type AppState } from '../src/shared/messages.js';
-import { applyUpdate, type UpdateResult } from './apply-update.js';
-import { AppWorker, type Target } from './app-worker.js';
-import type { AppConfig } from './config.js';
-import { GitWorkdir } from './git-workdir.js';
-import { waitHealthy } from './health-check.js';
-import type { RolloutGate } from './rollout-gate.js';
-import { runCommand } from './run-command.js';
+import type { AppState } from '../src/shared/messages.js';
 import type { Lease } from '../src/semaphore-client/client.js';
+import { describeApp, type RunnerView } from './app-state.js';
+import { backoffMs, type BackoffPolicy } from './backoff.js';
+import type { AppConfig } from './config.js';
+import { DesiredTarget } from './desired-target.js';
+import type { Journal, Target } from './journal.js';
+import type { JournalStore } from './journal-file.js';
+import { held, record, retryNow, type RecordContext, type StepResult } from './journal-transitions.js';
+import type { Executors } from './step-executors.js';
+import { asStepError } from './step-error.js';
+import { plan, type Shape, type Step, type WorkStep } from './update-plan.js';
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** The rollout admission (agent/rollout-gate.ts): a lease once granted, null when cancelled or aborted. */
+export type Gate = { admit(app: string, sha: string, signal: AbortSignal): Promise<Lease | null> };
+
+export type Clock = { now(): number; random(): number; sleep(ms: number, signal: AbortSignal): Promise<void> };
+
+export type RunnerDeps = {
+  app: AppConfig;
+  agentId: string;
+  log: Logger;
+  journal: Journal;
+  store: JournalStore;
+  executors: Executors;
+  gate: Gate | null;
+  publish(state: AppState): void;
+  clock: Clock;
+};
+
+/** The journal could not be written: nothing that depends on it may go on. */
+class JournalWriteError extends Error {}
+
+const short = (sha: string | null | undefined) => (sha ? sha.slice(0, 12) : 'nothing');
 
 /**
- * One configured app on this agent: its working copy, its worker and its state message.
- * The adapter between the pure update sequence and git, processes and HTTP.
+ * One configured app: a reconcile loop from what the app should run (DesiredTarget) and what it
+ * runs (the journal) to the steps between them (plan), each performed by its executor and
+ * recorded in the journal before the next. One loop per app, so its updates never overlap; a wait
+ * (for a rollout grant or a retry) is cut short when the target changes.
  */
 export class AppRunner {
-  readonly worker: AppWorker;
-  private state: AppState;
-  /** Aborted when a newer target should replace the one waiting for its rollout grant. */
-  private waiting: AbortController | null = null;
-  /** The rollout slot held while an update runs; given back once its outcome is published. */
-  private lease: Lease | null = null;
+  private journal: Journal;
+  private readonly desired = new DesiredTarget();
+  private readonly shape: Shape;
+  private readonly backoff: BackoffPolicy;
+  private view: RunnerView = { admitting: null, pinnedSha: null, journalError: null, refusedHead: null, retryRequest: null };
+  private grant: { target: Target; lease: Lease } | null = null;
+  /** Aborted to cut the current wait short: a new target, a retry request, the agent stopping. */
+  private wake = new AbortController();
+  private running: Promise<void> | null = null;
   private stopping = false;
+  private retryNowRequested = false;
+  /** A change not planned for yet. */
+  private dirty = false;
+  private journalFailures = 0;
 
-  private constructor(
-    readonly app: AppConfig,
-    private readonly agentId: string,
-    private readonly workdir: GitWorkdir,
-    headSha: string | null,
-    private readonly log: Logger,
-    private readonly publish: (state: AppState) => void,
-    private readonly gate: RolloutGate | null,
-  ) {
-    this.state = {
-      v: SCHEMA_VERSION,
-      agent: agentId,
-      app: app.name,
-      repo: app.repo,
-      ref: null,
-      state: headSha ? 'deployed' : 'idle',
-      sha: headSha,
-      targetSha: null,
-      lastError: null,
-      durations: {},
-      updatedAt: new Date().toISOString(),
-      follows: app.branch !== undefined ? { kind: 'branch', pattern: app.branch } : { kind: 'tag', pattern: app.tag! },
-      rollout: app.rollout,
-      pinnedSha: null,
-      deliveryId: null,
-    };
-    this.worker = new AppWorker(headSha, {
-      apply: (target) => this.admitted(target),
-      onStart: (target) => this.report({ state: this.needsGrant(target) ? 'waiting' : 'updating', targetSha: target.sha, ref: target.ref, deliveryId: target.deliveryId }),
-      onDone: (target, result) => this.done(target, result),
-      onNewer: () => this.waiting?.abort(),
-    });
+  constructor(private readonly deps: RunnerDeps) {
+    this.journal = deps.journal;
+    this.shape = { updates: deps.app.update.length, health: deps.app.health !== undefined };
+    this.backoff = { initialMs: deps.app.retryDelay * 1000, maxMs: deps.app.retryMaxDelay * 1000 };
   }
 
-  static async create(app: AppConfig, agentId: string, log: Logger, publish: (state: AppState) => void, gate: RolloutGate | null): Promise<AppRunner> {
-    const workdir = new GitWorkdir(app.path, app.remote);
-    return new AppRunner(app, agentId, workdir, await workdir.head(), log.child({ app: app.name }), publish, gate);
+  get app(): AppConfig {
+    return this.deps.app;
   }
 
   get current(): AppState {
-    return this.state;
-  }
-
-  /**
-   * Takes back what the state published before this agent restarted said about the SHA the
-   * working copy is still on (the last error, durations, a rolled-back outcome), so a restart
-   * does not wipe what an operator needs to see.
-   */
-  restore(previous: AppState): void {
-    if (previous.sha !== this.state.sha || previous.app !== this.state.app) return;
-    const settled = previous.state === 'deployed' || previous.state === 'rolled-back' || previous.state === 'failed' || previous.state === 'held';
-    this.state = {
-      ...this.state,
-      state: settled ? previous.state : this.state.state,
-      ref: previous.ref,
-      targetSha: previous.targetSha,
-      lastError: previous.lastError,
-      durations: previous.durations,
-      deliveryId: previous.deliveryId,
-    };
-    if (previous.deliveryId) this.worker.remember(previous.deliveryId);
+    return describeApp(this.deps.app, this.deps.agentId, this.shape, this.journal, this.view, this.deps.clock.now());
   }
 
   get pinnedSha(): string | null {
-    return this.state.pinnedSha;
+    return this.desired.pinnedSha;
   }
 
-  /** Pinned (sha) or unpinned (null) by the hub; the pin itself is offered as a direct target. */
-  setPin(sha: string | null): void {
-    if (sha === this.state.pinnedSha) return;
-    if (sha === null) this.worker.forgetNewest();
-    this.report({ pinnedSha: sha });
+  /** The target for a SHA the hub sent itself (pin, rollback), on the ref the app runs. */
+  directTarget(sha: string, deliveryId: string, receivedAt: string): Target {
+    const ref = this.journal.active?.target.ref ?? this.journal.deployed?.ref ?? this.journal.last?.target.ref ?? 'refs/heads/pinned';
+    return { sha, ref, deliveryId, receivedAt, direct: true, key: deliveryId };
   }
 
-  /** Gives up a wait for a rollout grant (the agent is stopping); a running update is not touched. */
-  stopWaiting(): void {
+  /** Starts the loop: an update the previous run left unfinished goes on at once. */
+  start(): void {
+    this.poke();
+  }
+
+  /** A head or a rollback directive; returns whether it became the newest target. */
+  offer(target: Target): boolean {
+    const taken = this.desired.offer(target);
+    if (taken) this.poke();
+    return taken;
+  }
+
+  /** Pinned by the hub (a direct target) or unpinned (null: the caller offers the heads again). */
+  pin(target: Target | null): void {
+    this.desired.pin(target);
+    this.view = { ...this.view, pinnedSha: target?.sha ?? null };
+    this.publish();
+    this.poke();
+  }
+
+  /** A retained head for this app was refused (wrong topic, dated in the future). */
+  refused(refusal: NonNullable<AppState['refusedHead']>): void {
+    this.view = { ...this.view, refusedHead: refusal };
+    this.publish();
+  }
+
+  /** `pushfleet retry`: try the last failed update again, or a transient failure's next try now. */
+  retry(requestId: string): void {
+    const j = this.journal;
+    const target = this.desired.current;
+    let detail: string;
+    let accepted = true;
+    if (j.active && j.active.retryAt !== null) {
+      this.retryNowRequested = true;
+      detail = `trying ${short(j.active.target.sha)} again now (attempt ${j.active.attempt})`;
+    } else if (j.active || this.view.admitting) {
+      accepted = false;
+      detail = `nothing to retry: an update to ${short((j.active?.target ?? this.view.admitting)!.sha)} is under way`;
+    } else if (target && j.last && j.last.state !== 'deployed' && target.key === j.last.target.key) {
+      this.desired.rekey(`retry:${requestId}`);
+      detail = `trying ${short(target.sha)} again (it ended ${j.last.state}${j.last.error ? ` at ${j.last.error.step}` : ''})`;
+    } else {
+      accepted = false;
+      detail = j.deployed ? `nothing to retry: ${short(j.deployed.sha)} is deployed and nothing newer failed` : 'nothing to retry: no update has failed';
+    }
+    this.deps.log.info({ request: requestId, accepted, detail }, 'retry requested');
+    this.view = { ...this.view, retryRequest: { id: requestId, accepted, detail, at: new Date(this.deps.clock.now()).toISOString() } };
+    this.publish();
+    if (accepted) this.poke();
+  }
+
+  /** Resolves when no step is running or due. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  /**
+   * Lets an update under way finish (a half-applied update is worse than a slower stop), but
+   * starts none and gives up waits for a grant or a retry; a held grant is given back.
+   */
+  async stop(): Promise<void> {
     this.stopping = true;
-    this.waiting?.abort();
+    this.wake.abort();
+    await this.idle();
+    const grant = this.grant;
+    this.grant = null;
+    await grant?.lease.abort().catch(() => undefined);
   }
 
-  private needsGrant(target: Target): boolean {
-    return this.gate !== null && this.app.rollout && !target.direct;
+  private publish(): void {
+    this.deps.publish(this.current);
   }
 
-  /** Waits for the rollout's grant when the app takes part in rollouts, then applies. */
-  private async admitted(target: Target): Promise<UpdateResult> {
-    if (!this.needsGrant(target)) return this.apply(target);
-    const waiting = new AbortController();
-    if (this.stopping) waiting.abort();
-    this.waiting = waiting;
-    const lease = await this.gate!.admit(this.app.name, target.sha, waiting.signal).finally(() => {
-      this.waiting = null;
-    });
-    const sha = this.worker.sha;
-    if (!lease) return { state: 'held', sha, previousSha: sha, error: null, durations: {} };
-    this.lease = lease;
-    this.report({ state: 'updating' });
-    return this.apply(target);
+  /** Something changed: cut the current wait short and plan again (starting the loop if it is not running). */
+  private poke(): void {
+    this.wake.abort();
+    this.dirty = true;
+    if (this.stopping || this.running) return;
+    this.running = this.loop()
+      .catch((err: unknown) => this.deps.log.error({ err }, 'app loop failed'))
+      .finally(() => {
+        this.running = null;
+        // A change that came after the loop's last plan but before it ended.
+        if (this.dirty) this.poke();
+      });
   }
 
-  private report(change: Partial<AppState>): void {
-    this.state = { ...this.state, ...change, updatedAt: new Date().toISOString() };
-    this.publish(this.state);
+  private async loop(): Promise<void> {
+    for (;;) {
+      // A new controller before planning: any change from here on cuts the next wait short.
+      this.wake = new AbortController();
+      this.dirty = false;
+      const step = plan({
+        journal: this.journal,
+        target: this.desired.current,
+        granted: this.grant?.target ?? null,
+        needsGrant: (t) => this.deps.gate !== null && this.deps.app.rollout && !t.direct,
+        shape: this.shape,
+        now: this.deps.clock.now(),
+      })[0];
+      if (!step || (this.stopping && (!this.journal.active || step.kind === 'wait'))) return;
+      try {
+        const now = this.retryNowRequested && step.kind === 'wait';
+        this.retryNowRequested = false;
+        await (now ? this.commit(retryNow(this.journal)) : this.perform(step, this.wake.signal));
+        this.journalFailures = 0;
+      } catch (err) {
+        if (!(err instanceof JournalWriteError)) throw err;
+        if (this.stopping) return;
+        await this.journalTrouble(err, step);
+      }
+    }
   }
 
-  private envFor(sha: string, target: Target): NodeJS.ProcessEnv {
-    // Only validated values (SHA, ref, names) are passed, and only as environment variables.
-    return {
-      ...process.env,
-      ...this.app.env,
-      PUSHFLEET_APP: this.app.name,
-      PUSHFLEET_REPO: this.app.repo,
-      PUSHFLEET_SHA: sha,
-      PUSHFLEET_TARGET_SHA: target.sha,
-      PUSHFLEET_REF: target.ref,
-      PUSHFLEET_AGENT: this.agentId,
-    };
+  private async perform(step: Step, wake: AbortSignal): Promise<void> {
+    const { clock, log } = this.deps;
+    switch (step.kind) {
+      case 'admit':
+        return this.admit(step.target, wake);
+      case 'wait':
+        return clock.sleep(step.until - clock.now(), wake);
+      case 'begin':
+        log.info({ sha: step.target.sha, ref: step.target.ref, from: step.previousSha, delivery: step.target.deliveryId }, 'update started');
+        return this.commit(record(this.journal, step, { ok: true, ms: 0 }, this.recordContext()));
+      case 'abandon':
+        log.info({ sha: this.journal.active?.target.sha, reason: step.reason }, 'update abandoned');
+        return this.commit(record(this.journal, step, { ok: true, ms: 0 }, this.recordContext()));
+      default:
+        return this.work(step);
+    }
   }
 
-  private apply(target: Target): Promise<UpdateResult> {
-    const log = this.log.child({ sha: target.sha });
-    log.info({ ref: target.ref, from: this.worker.sha }, 'update started');
-    const health = this.app.health;
-    return applyUpdate(this.app, target, {
-      head: () => this.workdir.head(),
-      fetch: (sha, ref) => this.workdir.fetch(sha, ref),
-      checkout: (sha) => this.workdir.checkout(sha),
-      run: (step, argv, sha) =>
-        runCommand(argv, { step, cwd: this.app.path, env: this.envFor(sha, target), timeoutMs: this.app.stepTimeout * 1000, log: log.child({ step }) }),
-      health: health
-        ? (sha) => waitHealthy(health, { cwd: this.app.path, env: this.envFor(sha, target), log: log.child({ step: 'health' }), sleep, now: Date.now })
-        : undefined,
-      now: Date.now,
-    });
+  private async work(step: WorkStep): Promise<void> {
+    const { clock } = this.deps;
+    const exec = this.deps.executors[step.kind];
+    const log = this.deps.log.child({ sha: step.sha, step: step.kind });
+    const started = clock.now();
+    let result: StepResult;
+    try {
+      await exec.run(step, { log, timeoutMs: exec.timeoutMs });
+      result = { ok: true, ms: clock.now() - started };
+    } catch (err) {
+      const e = asStepError(step.kind, err);
+      const error = { step: e.step, message: e.message, outputTail: e.outputTail };
+      result = { ok: false, ms: clock.now() - started, error, transient: exec.retry === 'backoff' && !e.permanent };
+      log.warn({ err: e.message, transient: result.transient }, 'step failed');
+    }
+    await this.commit(record(this.journal, step, result, this.recordContext()));
+    if (!this.journal.active) this.finished();
   }
 
-  private done(target: Target, result: UpdateResult): void {
-    const error = result.error && { step: result.error.step, message: result.error.message, outputTail: result.error.outputTail };
-    const fields = { sha: result.sha, targetSha: target.sha, state: result.state, durations: result.durations, error };
-    if (result.state === 'deployed' || result.state === 'held') this.log.info(fields, `update ${result.state}`);
-    else this.log.error(fields, `update ${result.state}`);
-    const ref = result.state === 'held' ? this.state.ref : target.ref;
-    this.report({ state: result.state, sha: result.sha, targetSha: target.sha, ref, lastError: error, durations: result.durations });
-    // After the state: the hub reads this host's outcome from it when the slot comes back.
-    const lease = this.lease;
-    this.lease = null;
-    if (lease) void (result.state === 'deployed' ? lease.release() : lease.abort()).catch((err: Error) => this.log.warn({ err: err.message }, 'rollout slot not returned'));
+  private async admit(target: Target, wake: AbortSignal): Promise<void> {
+    this.deps.log.info({ sha: target.sha, delivery: target.deliveryId }, 'update waits for its rollout grant');
+    this.view = { ...this.view, admitting: target };
+    this.publish();
+    let lease: Lease | null;
+    try {
+      lease = await this.deps.gate!.admit(this.deps.app.name, target.sha, wake);
+    } finally {
+      this.view = { ...this.view, admitting: null };
+    }
+    if (lease) {
+      this.grant = { target, lease };
+      return;
+    }
+    // Cut short for a newer target or a stop: nothing to record, the next plan says what is next.
+    if (this.stopping || this.desired.current?.key !== target.key) return this.publish();
+    this.deps.log.info({ sha: target.sha }, 'update held');
+    await this.commit(held(this.journal, target, this.deps.clock.now()));
+  }
+
+  /** Logs the outcome and gives the rollout slot back, after the state that says how it went. */
+  private finished(): void {
+    const last = this.journal.last!;
+    const fields = { sha: this.journal.deployed?.sha ?? null, targetSha: last.target.sha, state: last.state, durations: last.durations, error: last.error, interrupted: last.interrupted };
+    if (last.state === 'deployed') this.deps.log.info(fields, 'update deployed');
+    else this.deps.log.error(fields, `update ${last.state}`);
+    const grant = this.grant;
+    this.grant = null;
+    if (grant) void (last.state === 'deployed' ? grant.lease.release() : grant.lease.abort()).catch((err: Error) => this.deps.log.warn({ err: err.message }, 'rollout slot not returned'));
+  }
+
+  private recordContext(): RecordContext {
+    const { clock } = this.deps;
+    return { now: clock.now(), shape: this.shape, retryDelayMs: (failures) => backoffMs(failures, this.backoff, clock.random) };
+  }
+
+  /** Durable first: the journal is written before anything it describes happens, or nothing happens. */
+  private async commit(next: Journal): Promise<void> {
+    try {
+      await this.deps.store.save(next);
+    } catch (err) {
+      throw new JournalWriteError((err as Error).message);
+    }
+    this.journal = next;
+    this.view = { ...this.view, journalError: null };
+    this.publish();
+  }
+
+  /** The journal cannot be written (a full disk, say): report it and try again with backoff. */
+  private async journalTrouble(err: JournalWriteError, step: Step): Promise<void> {
+    const { clock, log } = this.deps;
+    this.journalFailures++;
+    const stepName = 'index' in step ? step.kind : 'fetch';
+    log.error({ err: err.message, failures: this.journalFailures }, 'cannot write the journal; the update waits');
+    this.view = { ...this.view, journalError: { step: stepName, message: `cannot write the journal: ${err.message}`, outputTail: '' } };
+    this.publish();
+    await clock.sleep(backoffMs(this.journalFailures, this.backoff, clock.random), this.wake.signal);
   }
 }

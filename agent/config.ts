@@ -1,4 +1,5 @@
-import { hostname } from 'node:os';
+import { homedir, hostname } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { EnvName, RepoName } from '../src/shared/messages.js';
 import { MqttConnectionConfig } from '../src/shared/mqtt-connection.js';
@@ -16,6 +17,12 @@ const Health = z.union([
 ]);
 export type HealthConfig = z.infer<typeof Health>;
 
+/** Where the agent keeps its journals: systemd's StateDirectory (first entry), else XDG state home (as the hub does). */
+export function defaultStateDir(): string {
+  if (process.env.STATE_DIRECTORY) return process.env.STATE_DIRECTORY.split(':')[0]!;
+  return join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'pushfleet-agent');
+}
+
 export const AppConfig = z
   .object({
     name: z.string().regex(TOPIC_LEVEL, 'use letters, digits, ".", "_" or "-"'),
@@ -30,8 +37,21 @@ export const AppConfig = z
     update: z.array(Argv).default([]),
     restart: Argv,
     health: Health.optional(),
-    /** Longest any one update or restart command may run. */
+    /** Longest any one update or restart command (and the checkout) may run. */
     stepTimeout: Seconds.default(600),
+    /** Longest a git fetch or clone may take; a stalled one is cut and retried. */
+    fetchTimeout: Seconds.default(120),
+    /**
+     * Transient failures (fetch, clone) are retried after retryDelay·2^(n−1) seconds, capped at
+     * retryMaxDelay, half of it random (jitter), until they succeed or a newer push replaces them.
+     */
+    retryDelay: Seconds.default(5),
+    retryMaxDelay: Seconds.default(300),
+    /**
+     * The agent was stopped during an update (kill -9, OOM, stop timeout): on its next start, run
+     * the update again from its first step (redo), or go back to the previous SHA (rollback).
+     */
+    onInterrupted: z.enum(['redo', 'rollback']).default('redo'),
     /**
      * Wait for the hub's rollout to admit each update (a semaphore grant) instead of updating at
      * once; see src/hub/engines/rollouts/README.md.
@@ -45,6 +65,7 @@ export const AppConfig = z
     message: 'set exactly one of "branch" or "tag"',
     path: ['branch'],
   })
+  .refine((a) => a.retryMaxDelay >= a.retryDelay, { message: 'must be at least retryDelay', path: ['retryMaxDelay'] })
   .transform((a) => ({ ...a, remote: a.remote ?? `https://github.com/${a.repo}.git` }));
 export type AppConfig = z.infer<typeof AppConfig>;
 
@@ -54,6 +75,8 @@ export const AgentConfig = z
     mqtt: MqttConnectionConfig,
     labels: z.record(z.string(), z.string()).default({}),
     heartbeatSeconds: Seconds.default(30),
+    /** Where the agent keeps one journal per app (what it deployed, what it is doing). */
+    stateDir: z.string().min(1).default(defaultStateDir),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().prefault({}),
     apps: z.array(AppConfig).default([]),
     /** The hub's semaphore (engines.semaphore.prefix there), used by apps with `rollout: true`. */

@@ -1,13 +1,20 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { mkdirSync } from 'node:fs';
 import { simpleGit, type SimpleGit } from 'simple-git';
+import type { StepName } from '../src/shared/messages.js';
+import { describeExit, startProcess } from './run-command.js';
 import { StepError } from './step-error.js';
 
+/** A git command's time limit. */
+export type GitLimits = { timeoutMs: number };
+
+const KILL_GRACE_MS = 2000;
 
 /**
  * The app's working copy. Fetches from the configured remote only; the SHA and ref come from a
- * validated message and are passed to git as separate arguments, never through a shell.
+ * validated message and are passed to git as separate arguments, never through a shell. Network
+ * commands run in their own process group under a deadline, so a stalled remote (git's HTTP
+ * transport has no timeout of its own) is cut together with its remote helper.
  */
 export class GitWorkdir {
   constructor(
@@ -28,44 +35,56 @@ export class GitWorkdir {
     }
   }
 
-  async fetch(sha: string, ref: string): Promise<void> {
-    await this.ensureClone();
-    const git = this.git();
-    if (await this.hasCommit(git, sha)) return;
+  /** Makes `sha` present locally (cloning first when the path is empty), within one deadline. */
+  async fetch(sha: string, ref: string, limits: GitLimits): Promise<void> {
+    const deadline = Date.now() + limits.timeoutMs;
+    const left = (): GitLimits => ({ timeoutMs: Math.max(deadline - Date.now(), 1) });
+    await this.ensureClone(left());
+    if (await this.hasCommit(sha)) return;
     // Offer only HEAD's history as common ground: offering every local ref made a one-commit
     // fetch grow with the history (906 objects in 133 ms vs 9 in 25 ms after 300 commits).
     // A fresh clone's HEAD may not exist yet (empty remote), and git rejects an unknown tip.
     const tip = (await this.head()) ? ['--negotiation-tip=HEAD'] : [];
     // Ask for the exact SHA; servers that refuse unadvertised wants still serve the ref.
     try {
-      await git.raw(['fetch', '--no-tags', '--quiet', ...tip, this.remote, sha]);
-    } catch {
-      await git.raw(['fetch', '--no-tags', '--quiet', ...tip, this.remote, ref]);
+      await this.run('fetch', ['fetch', '--no-tags', '--quiet', ...tip, this.remote, sha], left());
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+      await this.run('fetch', ['fetch', '--no-tags', '--quiet', ...tip, this.remote, ref], left());
     }
-    if (!(await this.hasCommit(git, sha))) {
-      throw new StepError('fetch', `commit ${sha} is not on ${this.remote} (${ref} may have moved on)`);
+    if (!(await this.hasCommit(sha))) {
+      throw new StepError('fetch', `commit ${sha} is not on ${this.remote} (${ref} may have moved on)`, '', true);
     }
   }
 
-  async checkout(sha: string): Promise<void> {
-    await this.git().raw(['-c', 'advice.detachedHead=false', 'checkout', '--force', '--detach', sha]);
+  async checkout(sha: string, limits: GitLimits): Promise<void> {
+    await this.run('checkout', ['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--force', '--detach', sha], limits);
   }
 
-  private async ensureClone(): Promise<void> {
+  private async ensureClone(limits: GitLimits): Promise<void> {
     if (existsSync(`${this.path}/.git`)) return;
     if (existsSync(this.path) && readdirSync(this.path).length > 0) {
-      throw new StepError('fetch', `${this.path} is not empty and not a git working copy; empty it or point "path" elsewhere`);
+      throw new StepError('fetch', `${this.path} is not empty and not a git working copy; empty it or point "path" elsewhere`, '', true);
     }
     mkdirSync(dirname(this.path), { recursive: true });
-    await this.git(dirname(this.path)).raw(['clone', '--no-checkout', '--quiet', this.remote, this.path]);
+    await this.run('fetch', ['clone', '--no-checkout', '--quiet', this.remote, this.path], limits, dirname(this.path));
   }
 
-  private async hasCommit(git: SimpleGit, sha: string): Promise<boolean> {
+  private async hasCommit(sha: string): Promise<boolean> {
     try {
-      await git.raw(['cat-file', '-e', `${sha}^{commit}`]);
+      await this.git().raw(['cat-file', '-e', `${sha}^{commit}`]);
       return true;
     } catch {
       return false;
     }
+  }
+
+  private async run(step: StepName, args: string[], limits: GitLimits, cwd = this.path): Promise<void> {
+    const exit = await startProcess(['git', ...args], { cwd, env: process.env, timeoutMs: limits.timeoutMs, killGraceMs: KILL_GRACE_MS }).exited;
+    if (exit.code === 0 && !exit.error) return;
+    const command = args.find((a) => !a.startsWith('-') && !a.includes('=')) ?? args[0];
+    const why = exit.timedOut ? `timed out after ${limits.timeoutMs / 1000} s` : describeExit(['git'], exit);
+    const said = exit.tail.trim().split('\n').at(-1);
+    throw new StepError(step, `git ${command} ${why}${said ? `: ${said}` : ''}`, exit.tail);
   }
 }

@@ -5,6 +5,7 @@ import { hubCommand } from './hub-command.js';
 import { notifyCommand } from './notify-command.js';
 import { playCommand } from './play-command.js';
 import { explainCommand } from './explain-command.js';
+import { retryCommand } from './retry-command.js';
 import { rolloutCommand } from './rollout-command.js';
 import { semCommand } from './sem-command.js';
 import { statusCommand } from './status-command.js';
@@ -23,6 +24,7 @@ const program = new Command('pushfleet')
   .addCommand(playCommand())
   .addCommand(semCommand())
   .addCommand(rolloutCommand())
+  .addCommand(retryCommand())
   .addCommand(explainCommand());
 // Usage errors exit 2, in subcommands (`rollout pause …`) too.
 const usageExit = (cmd: Command): void => {

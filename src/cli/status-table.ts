@@ -1,4 +1,5 @@
 import type { FleetSnapshot } from '../shared/fleet.js';
+import type { AppState } from '../shared/messages.js';
 import { formatTable } from './text-table.js';
 
 const short = (sha: string | null) => (sha ? sha.slice(0, 8) : '-');
@@ -10,6 +11,21 @@ function age(iso: string | undefined, now: Date): string {
   if (s < 3600) return `${Math.floor(s / 60)}m ago`;
   if (s < 86400) return `${Math.floor(s / 3600)}h ago`;
   return `${Math.floor(s / 86400)}d ago`;
+}
+
+const IN_PROGRESS: AppState['state'][] = ['waiting', 'updating', 'retrying'];
+
+/** The state, with when a retry comes and whether an interrupted update was redone or rolled back. */
+function stateText(app: AppState, now: Date): string {
+  const parts: string[] = [app.state];
+  if (app.state === 'retrying' && app.retrying) parts.push(`(try ${app.retrying.attempt} in ${Math.max(0, Math.round((Date.parse(app.retrying.nextAt) - now.getTime()) / 1000))}s)`);
+  if (app.interrupted) parts.push(`(interrupted at ${app.interrupted.step}, ${app.interrupted.action === 'redo' ? 'redone' : 'rolled back'})`);
+  return parts.join(' ');
+}
+
+function problem(app: AppState): string {
+  if (app.lastError) return `${app.lastError.step}: ${app.lastError.message}`.slice(0, 80);
+  return app.refusedHead ? `refused head: ${app.refusedHead.reason}`.slice(0, 80) : '';
 }
 
 /** Renders agents × apps as an aligned text table, one row per app (or per app-less agent). */
@@ -24,9 +40,8 @@ export function renderStatusTable(snapshot: FleetSnapshot, now = new Date()): st
     const apps = [...agent.apps.values()].sort((a, b) => a.app.localeCompare(b.app));
     if (apps.length === 0) rows.push([...base, '-', '-', '-', '-', '-', '']);
     for (const app of apps) {
-      const target = app.state === 'updating' ? `→${short(app.targetSha)}` : '';
-      const error = app.lastError ? `${app.lastError.step}: ${app.lastError.message}`.slice(0, 80) : '';
-      rows.push([...base, app.app, app.ref?.replace(/^refs\/(heads|tags)\//, '') ?? '-', short(app.sha) + target, app.state, age(app.updatedAt, now), error]);
+      const target = IN_PROGRESS.includes(app.state) ? `→${short(app.targetSha)}` : '';
+      rows.push([...base, app.app, app.ref?.replace(/^refs\/(heads|tags)\//, '') ?? '-', short(app.sha) + target, stateText(app, now), age(app.updatedAt, now), problem(app)]);
     }
   }
   if (rows.length === 0) return 'no agents have reported to this broker\n';

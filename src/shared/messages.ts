@@ -83,10 +83,12 @@ export const AgentStatus = z.object({
 export type AgentStatus = z.infer<typeof AgentStatus>;
 
 /**
- * waiting: queued for a rollout's grant; held: a rollout cancelled this SHA (aborted, superseded,
- * or the host is pinned), so the app stays where it is.
+ * waiting: queued for a rollout's grant; retrying: a transient failure (fetch, clone) is tried
+ * again at `retrying.nextAt`; held: a rollout cancelled this SHA (aborted, superseded, or the host
+ * is pinned), so the app stays where it is. deployed: `sha` was fetched, checked out, updated,
+ * restarted and passed health. waiting, updating and retrying are in progress, not outcomes.
  */
-export const AppStateName = z.enum(['idle', 'waiting', 'updating', 'deployed', 'failed', 'rolled-back', 'held']);
+export const AppStateName = z.enum(['idle', 'waiting', 'updating', 'retrying', 'deployed', 'failed', 'rolled-back', 'held']);
 export type AppStateName = z.infer<typeof AppStateName>;
 
 export const StepName = z.enum(['fetch', 'checkout', 'update', 'restart', 'health', 'rollback']);
@@ -100,7 +102,10 @@ export const AppState = z.object({
   /** The ref the deployed (or attempted) SHA came from. */
   ref: z.string().nullable(),
   state: AppStateName,
-  /** What the working copy is on now. */
+  /**
+   * The SHA last deployed completely (or that a rollback went back to); for an app this agent
+   * never deployed, the working copy's HEAD found at start (state idle). Moves only on completion.
+   */
   sha: Sha.nullable(),
   /** The SHA the last update aimed for. */
   targetSha: Sha.nullable(),
@@ -118,6 +123,21 @@ export const AppState = z.object({
   rollout: z.boolean().default(false),
   /** Set by `rollout pin`: the SHA this app stays on whatever is pushed. */
   pinnedSha: Sha.nullable().default(null),
+  /** While state is retrying: the step that failed transiently, the try that runs next (2 = first retry), and when. */
+  retrying: z.object({ step: StepName, attempt: z.number().int().positive(), nextAt: Timestamp }).nullable().default(null),
+  /**
+   * The agent was stopped (kill -9, OOM, stop timeout) during this update, at `step`; on its next
+   * start it ran the update again from its first step (redo) or went back to the previous SHA
+   * (rollback), per the app's `onInterrupted`.
+   */
+  interrupted: z
+    .object({ step: StepName, phase: z.enum(['forward', 'rollback']), action: z.enum(['redo', 'rollback']), at: Timestamp })
+    .nullable()
+    .default(null),
+  /** The last retained head refused for this app: on a topic not its own, or dated in the future. */
+  refusedHead: z.object({ topic: z.string(), deliveryId: z.string().nullable(), reason: z.string(), at: Timestamp }).nullable().default(null),
+  /** The answer to the last `pushfleet retry` for this app. */
+  retryRequest: z.object({ id: z.string(), accepted: z.boolean(), detail: z.string(), at: Timestamp }).nullable().default(null),
 });
 export type AppState = z.infer<typeof AppState>;
 
@@ -592,3 +612,16 @@ export const AgentDirective = z.object({
   at: Timestamp,
 });
 export type AgentDirective = z.infer<typeof AgentDirective>;
+
+/**
+ * CLI → one agent (`pushfleet/agents/{agent}/retry`, not retained): try the app's last failed
+ * update again. The agent answers in its app state (`retryRequest`).
+ */
+export const RetryRequest = z.object({
+  v: z.literal(SCHEMA_VERSION),
+  app: AgentName,
+  requestId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+  by: z.string().max(200),
+  at: Timestamp,
+});
+export type RetryRequest = z.infer<typeof RetryRequest>;

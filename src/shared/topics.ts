@@ -83,6 +83,8 @@ export const ROLLOUT_SETTINGS = `${ROLLOUTS}/settings`;
 /** Retained per pinned app; empty when unpinned. */
 export const agentPinTopic = (agent: string, app: string): string => `${ROOT}/agents/${agent}/pins/${app}`;
 export const agentRollbackTopic = (agent: string): string => `${ROOT}/agents/${agent}/rollback`;
+/** `pushfleet retry`: try an app's last failed update again (not retained). */
+export const agentRetryTopic = (agent: string): string => `${ROOT}/agents/${agent}/retry`;
 export const AGENT_APPS_ALL = `${ROOT}/agents/+/apps/+`;
 
 /** Semaphore channels of rollouts: `pushfleet-rollout.{rollout id}`, claimed by the rollouts engine. */

@@ -93,7 +93,7 @@ describe('pushfleet CLI', () => {
     expect((await runCli(['hub', '--port', 'x'])).code).toBe(2);
   });
 
-  it.each(['hub', 'agent', 'status', 'notify', 'sem run', 'play', 'explain', 'rollout', 'rollout status', 'rollout pin'])('answers --help for %s', async (cmd) => {
+  it.each(['hub', 'agent', 'status', 'notify', 'sem run', 'play', 'explain', 'rollout', 'rollout status', 'rollout pin', 'retry'])('answers --help for %s', async (cmd) => {
     const res = await runCli([...cmd.split(' '), '--help']);
     expect(res.code).toBe(0);
     expect(res.stdout).toContain(`Usage: pushfleet ${cmd}`);

@@ -4,7 +4,24 @@ import { stringify } from 'yaml';
 import { CliProcess } from './cli-process.js';
 import type { Cleanup } from './cleanup.js';
 
-export type TestApp = { name: string; repo: string; branch?: string; tag?: string; path: string; remote: string; update?: string[][]; restart: string[]; health?: Record<string, unknown>; rollout?: boolean; env?: Record<string, string>; stepTimeout?: number };
+export type TestApp = {
+  name: string;
+  repo: string;
+  branch?: string;
+  tag?: string;
+  path: string;
+  remote: string;
+  update?: string[][];
+  restart: string[];
+  health?: Record<string, unknown>;
+  rollout?: boolean;
+  env?: Record<string, string>;
+  stepTimeout?: number;
+  fetchTimeout?: number;
+  retryDelay?: number;
+  retryMaxDelay?: number;
+  onInterrupted?: 'redo' | 'rollback';
+};
 
 export type AgentProcessOptions = {
   id: string;
@@ -17,13 +34,16 @@ export type AgentProcessOptions = {
   logLevel?: string;
   /** Extra environment for the agent process. */
   env?: NodeJS.ProcessEnv;
+  /** The agent's state dir (its journals); pass the same one to start the agent again as the same machine. Default: a fresh temp dir. */
+  stateDir?: string;
 };
 
 /** Writes an agent YAML config and starts `pushfleet agent` on it as a real process. */
 export async function startAgentProcess(cleanup: Cleanup, opts: AgentProcessOptions): Promise<CliProcess> {
   const dir = cleanup.tempDir('pushfleet-agent-');
   const file = join(dir, 'agent.yaml');
-  const config = { id: opts.id, mqtt: { url: opts.mqttUrl }, labels: opts.labels ?? {}, heartbeatSeconds: 5, log: { level: opts.logLevel ?? 'debug' }, apps: opts.apps ?? [] };
+  const stateDir = opts.stateDir ?? join(dir, 'state');
+  const config = { id: opts.id, mqtt: { url: opts.mqttUrl }, labels: opts.labels ?? {}, heartbeatSeconds: 5, log: { level: opts.logLevel ?? 'debug' }, stateDir, apps: opts.apps ?? [] };
   writeFileSync(file, stringify({ ...config, ...(opts.orchestrator && { orchestrator: opts.orchestrator }) }));
   const agent = new CliProcess(['agent', '--config', file], opts.env);
   cleanup.defer(() => agent.stop('SIGKILL'));

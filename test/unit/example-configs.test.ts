@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { AgentConfig } from '../../agent/config.js';
 import { OrchestratorNodeConfig } from '../../agent/node/node-config.js';
 import { HubConfig } from '../../src/hub/config.js';
 import { SemaphoreConfig } from '../../src/hub/engines/semaphore/config.js';
@@ -40,6 +41,14 @@ describe('example configs', () => {
     const sem = validateConfig(SemaphoreConfig, raw.engines.semaphore, 'engines.semaphore');
     expect(Object.keys(sem.quotasPerInterval)).toEqual(['60', '3600']);
     expect(Object.keys(sem.channels)).toEqual(['backup-.*']);
+  });
+
+  it('agent: the apps load with the retry, timeout and interruption keys it shows', () => {
+    const agent = validateConfig(AgentConfig, parse(example('agent.example.yaml')), 'agent.example.yaml');
+    expect(agent.apps[0]).toMatchObject({ stepTimeout: 600, fetchTimeout: 120, retryDelay: 5, retryMaxDelay: 300, onInterrupted: 'redo' });
+    expect(agent.apps[1]).toMatchObject({ fetchTimeout: 120, retryDelay: 5, retryMaxDelay: 300, onInterrupted: 'redo' });
+    const raw = parse(uncommented(example('agent.example.yaml'), /^# stateDir:/)) as { stateDir: unknown };
+    expect(raw.stateDir).toBe('/var/lib/pushfleet-agent');
   });
 
   it('agent: the commented-out orchestrator section is valid', () => {

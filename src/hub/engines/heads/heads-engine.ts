@@ -1,3 +1,4 @@
+import { refuseHead } from '../../../shared/head-check.js';
 import { decode, PushMessage } from '../../../shared/messages.js';
 import { HEADS_ALL } from '../../../shared/topics.js';
 import type { Engine, EngineContext } from '../engine.js';
@@ -32,6 +33,12 @@ export class HeadsEngine implements Engine {
       const push = decode(PushMessage, payload);
       if (!push.ok) {
         this.ctx.log.warn({ topic, error: push.error }, 'ignored malformed retained head');
+        return;
+      }
+      // Kept heads are restored to the broker after a restart: a bad one would come back each time.
+      const refusal = refuseHead(topic, push.value, this.ctx.clock.now());
+      if (refusal) {
+        this.ctx.log.warn({ topic, delivery: push.value.deliveryId, reason: refusal }, 'refused retained head');
         return;
       }
     }

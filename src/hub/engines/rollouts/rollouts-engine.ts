@@ -106,7 +106,8 @@ export class RolloutsEngine implements Engine {
   private sendBackIfMissed(agent: string, appName: string): void {
     const entry = this.fleet.agents.get(agent);
     const app = entry?.apps.get(appName);
-    if (!entry || !app?.sha || app.state === 'updating' || !app.rollout) return;
+    // updating and retrying are still on their way (an interrupted update is redone as updating).
+    if (!entry || !app?.sha || app.state === 'updating' || app.state === 'retrying' || !app.rollout) return;
     const r = this.find(rolloutId(app.app, envOf(entry), app.sha));
     const h = r?.host(agent);
     if (r?.snap.status === 'aborted' && h?.state === 'rolled-back' && h.fromSha && h.fromSha !== app.sha) this.sendBack(r, agent, h.fromSha);
