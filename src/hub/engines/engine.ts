@@ -37,6 +37,7 @@ export interface Engine {
   readonly name: string;
   readonly subscriptions: readonly string[];
   start(): Promise<void>;
-  handle(topic: string, payload: Buffer): void | Promise<void>;
+  /** `retained`: the broker sent a copy it kept (on subscribe), not a message published just now. */
+  handle(topic: string, payload: Buffer, retained?: boolean): void | Promise<void>;
   stop(): Promise<void>;
 }
