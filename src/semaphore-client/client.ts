@@ -74,7 +74,6 @@ export class SemaphoreClient {
     const topic = (action: Parameters<typeof semaphoreTopic>[2], id?: string) => semaphoreTopic(this.prefix, channel, action, id);
     if (opts.signal?.aborted) throw new SemaphoreError('aborted', 'aborted before registering');
     const filters = [`${this.prefix}/${channel}/+/${uid}`, topic('error')];
-    await this.use(filters);
 
     return new Promise<Lease>((resolve, reject) => {
       let state: 'waiting' | 'held' | 'done' = 'waiting';
@@ -143,12 +142,18 @@ export class SemaphoreClient {
         resent = true;
         send().catch(() => undefined);
       };
+      // Listening before subscribing: retained copies may arrive ahead of the SUBACK.
       this.listeners.add(listener);
-      this.waiting.add(resend);
       opts.signal?.addEventListener('abort', onAbort, { once: true });
-      // One connection delivers in order, so the hub handles the withdrawal before the register.
-      const withdrawn = opts.replace ? this.mqtt.publishAsync(topic('aborted'), uid, { qos: 1 }) : Promise.resolve(undefined);
-      withdrawn.then(send).catch((err: Error) => fail(new SemaphoreError('rejected', `could not register: ${err.message}`)));
+      this.use(filters)
+        .then(async () => {
+          if (state !== 'waiting') return;
+          this.waiting.add(resend);
+          // One connection delivers in order, so the hub handles the withdrawal before the register.
+          if (opts.replace) await this.mqtt.publishAsync(topic('aborted'), uid, { qos: 1 });
+          await send();
+        })
+        .catch((err: Error) => fail(new SemaphoreError('rejected', `could not register: ${err.message}`)));
     });
   }
 
