@@ -35,7 +35,8 @@ export type Lease = {
   abort(): Promise<void>;
 };
 
-type Listener = (topic: string, payload: Buffer) => void;
+/** `retained`: a copy the broker kept, sent because this client (re)subscribed. */
+type Listener = (topic: string, payload: Buffer, retained: boolean) => void;
 
 /**
  * A coordinosaur-protocol client over an mqtt.js connection the caller owns. It subscribes to
@@ -56,7 +57,7 @@ export class SemaphoreClient {
     opts: { prefix?: string } = {},
   ) {
     this.prefix = opts.prefix ?? SEM_DEFAULT_PREFIX;
-    mqtt.on('message', (topic, payload) => this.listeners.forEach((l) => l(topic, payload)));
+    mqtt.on('message', (topic, payload, packet) => this.listeners.forEach((l) => l(topic, payload, packet.retain)));
   }
 
   /**
@@ -104,25 +105,28 @@ export class SemaphoreClient {
         fail(new SemaphoreError('aborted', `stopped waiting for a slot in "${channel}"`));
         void this.mqtt.publishAsync(topic('aborted'), uid, { qos: 1 }).catch(() => undefined);
       };
-      /** Ours: carries our token, or none at all (a hub without tokens, which retains nothing). */
-      const ours = (got: string | undefined) => got === undefined || got === token;
-      const listener: Listener = (t, payload) => {
+      /**
+       * Ours: carries our token, or none and sent live (a hub without tokens, which retains
+       * nothing). A retained copy without our token is an earlier job's.
+       */
+      const ours = (got: string | null | undefined, retained: boolean) => got === token || (got === undefined && !retained);
+      const listener: Listener = (t, payload, retained) => {
         if (t === topic('go', uid)) {
           // Empty: the hub cleared the go. Held without an expired first: the hub no longer counts us.
           if (payload.length === 0) {
             if (state === 'held') lose(new SemaphoreError('expired', `the hub no longer counts job "${uid}" as holding a slot in "${channel}"`));
             return;
           }
-          if (state !== 'waiting' || !isOwnGo(payload, uid, token)) return; // a repeat, or an earlier job's
+          if (state !== 'waiting' || !ours(goToken(payload, uid), retained)) return; // a repeat, or an earlier job's
           state = 'held';
           this.waiting.delete(resend);
           resolve({ uid, channel, signal: expiry.signal, release: () => end('finished'), abort: () => end('aborted') });
         } else if (t === topic('queued', uid) && state === 'waiting') {
           const q = decode(SemQueued, payload);
-          if (q.ok && ours(q.value.token)) opts.onQueued?.(q.value.position, q.value.waiting);
+          if (q.ok && ours(q.value.token, retained)) opts.onQueued?.(q.value.position, q.value.waiting);
         } else if (t === topic('expired', uid) && payload.length > 0) {
           const e = decode(SemExpired, payload);
-          if (e.ok && !ours(e.value.token)) return;
+          if (!ours(e.ok ? e.value.token : undefined, retained)) return;
           const reason = e.ok ? e.value.reason : 'timeout';
           const cancelled = new SemaphoreError('cancelled', `the hub withdrew job "${uid}" from "${channel}"`);
           const timedOut = new SemaphoreError('expired', `the hub took back the slot in "${channel}" after the ${opts.timeout} s timeout`);
@@ -203,9 +207,9 @@ export class SemaphoreClient {
   }
 }
 
-/** A go for this registration: the JSON go with our token, or the raw uid from a hub without tokens. */
-function isOwnGo(payload: Buffer, uid: string, token: string): boolean {
-  if (payload.toString('utf8') === uid) return true;
+/** The token a go for `uid` carries: undefined for the seed's raw-uid go, null when it is not a go for `uid` at all. */
+function goToken(payload: Buffer, uid: string): string | undefined | null {
+  if (payload.toString('utf8') === uid) return undefined;
   const go = decode(SemGo, payload);
-  return go.ok && go.value.uid === uid && go.value.token === token;
+  return go.ok && go.value.uid === uid ? go.value.token : null;
 }
