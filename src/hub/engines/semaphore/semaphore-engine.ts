@@ -182,9 +182,11 @@ export class SemaphoreEngine implements Engine {
     this.retain(topic, want);
   }
 
-  /** Replies go to the prefix style (with or without "/") the job's client used. */
-  // A go stays retained while its job holds the slot, so a client that (re)subscribes hears it;
-  // an expired stays retained while the state keeps the ended job. Empty retained clears either.
+  /**
+   * Replies go to the prefix style (with or without "/") the job's client used. A go stays
+   * retained while its job holds the slot, so a client that (re)subscribes hears it; an expired
+   * while the state keeps the ended job. An empty retained message clears either.
+   */
   private readonly events: SemaphoreEvents = {
     granted: (channel, job) => {
       this.retain(semaphoreTopic(job.route, channel, 'go', job.uid), goPayload(job));
@@ -200,7 +202,7 @@ export class SemaphoreEngine implements Engine {
     },
     expired: (channel, job, reason, at) => {
       this.ctx.log.info({ channel, uid: job.uid, reason }, 'semaphore job expired');
-      // The expired first: a client that sees its go cleared without one knows it lost the slot otherwise.
+      // Before the go is cleared: a client seeing its go cleared with no expired first knows the hub lost its job.
       this.retain(semaphoreTopic(job.route, channel, 'expired', job.uid), expiredPayload({ uid: job.uid, token: job.token, reason, at }));
       if (job.grantedAt !== null) this.retain(semaphoreTopic(job.route, channel, 'go', job.uid), '');
       this.claimOf(channel)?.observer.ended(channel, job.uid, reason, heldBy(job));
@@ -219,7 +221,11 @@ export class SemaphoreEngine implements Engine {
     publishAndForget(this.ctx, this.name, topic, payload);
   }
 
-  /** Publishes retained; an empty payload clears the topic. */
+  /**
+   * Publishes retained; an empty payload clears the topic. Always QoS 1, as the other events: aedes
+   * may deliver a QoS 0 message ahead of a QoS 1 one published just before it, and then drops the
+   * older one for that client as a duplicate.
+   */
   private retain(topic: string, payload: string): void {
     publishAndForget(this.ctx, this.name, topic, payload, { qos: 1, retain: true });
   }
