@@ -13,8 +13,8 @@ import { waitFor } from '../support/wait.js';
 const CHANNELS = ['k0', 'k1', 'k2', 'k3'];
 const JOBS_PER_CHANNEL = 20;
 const MAX = 2;
-/** Long beside a hub restart, so only a job whose finished was lost (hub down) is expired. */
-const TIMEOUT_S = 6;
+/** Long beside a hub restart on a busy machine, so only a job whose finished was lost (hub down) expires. */
+const TIMEOUT_S = 10;
 /** Holders that never finish; their timeout runs out while the hub is down. */
 const STUCK_TIMEOUT_S = 1;
 const KILLS = 4;

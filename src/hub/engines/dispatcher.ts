@@ -29,10 +29,10 @@ export class Dispatcher {
     return engines;
   }
 
-  private readonly onMessage = (topic: string, payload: Buffer, packet: { retain: boolean }): void => {
+  private readonly onMessage = (topic: string, payload: Buffer): void => {
     for (const engine of this.enginesFor(topic)) {
       try {
-        const done = engine.handle(topic, payload, packet.retain);
+        const done = engine.handle(topic, payload);
         if (done) done.catch((err: unknown) => this.failed(engine, topic, payload, err));
       } catch (err) {
         this.failed(engine, topic, payload, err);

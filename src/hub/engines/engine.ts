@@ -19,7 +19,14 @@ export const systemClock: Clock = {
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 
-export type EngineContext = { publisher: Publisher; db: StateDb; clock: Clock; log: Logger };
+export type EngineContext = {
+  publisher: Publisher;
+  db: StateDb;
+  clock: Clock;
+  log: Logger;
+  /** Reads the retained messages the broker keeps on `filters`, once (subscribe, collect, unsubscribe); the hub passes it. */
+  readRetained?(filters: string[], onMessage: (topic: string, payload: Buffer) => void): Promise<void>;
+};
 
 /**
  * Publishes without waiting, for engines that answer and move on: a failed publish (broker gone,
@@ -37,7 +44,6 @@ export interface Engine {
   readonly name: string;
   readonly subscriptions: readonly string[];
   start(): Promise<void>;
-  /** `retained`: the broker sent a copy it kept (on subscribe), not a message published just now. */
-  handle(topic: string, payload: Buffer, retained?: boolean): void | Promise<void>;
+  handle(topic: string, payload: Buffer): void | Promise<void>;
   stop(): Promise<void>;
 }

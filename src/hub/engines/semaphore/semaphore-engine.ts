@@ -11,7 +11,7 @@ import {
   type SemInfo,
   type SemQueued,
 } from '../../../shared/messages.js';
-import { semaphoreFilters, semaphoreRootErrorTopic, semaphoreTopic } from '../../../shared/topics.js';
+import { semaphoreFilters, semaphoreRetainedFilters, semaphoreRootErrorTopic, semaphoreTopic } from '../../../shared/topics.js';
 import { publishAndForget, type Engine, type EngineContext } from '../engine.js';
 import { channelOptionsResolver, type ChannelOptions, type SemaphoreConfig } from './config.js';
 import { isKeptExpiry, SemaphoreState, type ExpiryReason, type Job, type KeptExpiry, type SemaphoreEvents } from './semaphore-state.js';
@@ -40,6 +40,7 @@ export class SemaphoreEngine implements Engine {
   readonly subscriptions: readonly string[];
   private readonly state: SemaphoreState;
   private readonly claims: Claim[] = [];
+  private stopped = false;
 
   constructor(
     private readonly ctx: EngineContext,
@@ -86,21 +87,24 @@ export class SemaphoreEngine implements Engine {
   }
 
   async start(): Promise<void> {
+    this.stopped = false;
     this.state.load();
     if (this.state.activeChannels) this.ctx.log.info({ channels: this.state.activeChannels }, 'semaphore state restored');
+    // Not awaited: clients are served meanwhile, and each copy is compared with the state as it is then.
+    this.ctx.readRetained?.(semaphoreRetainedFilters(this.config.prefix), (topic, payload) => {
+      const t = parseSemaphoreTopic(this.config.prefix, topic);
+      if (t.kind === 'retained' && !this.stopped) this.reconcile(topic, t.route, t.channel, t.output, t.uid, payload);
+    }).catch((err: unknown) => this.ctx.log.warn({ err: (err as Error).message }, 'semaphore retained messages not checked'));
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.state.stop();
   }
 
-  handle(topic: string, payload: Buffer, retained = false): void {
+  handle(topic: string, payload: Buffer): void {
     const t = parseSemaphoreTopic(this.config.prefix, topic);
-    if (t.kind === 'own') return;
-    if (t.kind === 'retained') {
-      if (retained) this.reconcile(topic, t.route, t.channel, t.output, t.uid, payload);
-      return;
-    }
+    if (t.kind === 'own' || t.kind === 'retained') return;
     if (t.kind === 'bad') return this.reject(t.route, t.channel, topic, t.code, t.error);
     const { route, channel } = t;
     switch (t.action) {
@@ -164,9 +168,9 @@ export class SemaphoreEngine implements Engine {
   }
 
   /**
-   * A retained go or expired the broker kept (an external broker outlives the hub; so may a
-   * persistent embedded one) must say what the state says: what it should not say is corrected
-   * or cleared. Compared at handling time, so a copy older than a later publish is fixed too.
+   * A go or expired the broker kept (an external broker outlives the hub; so may a persistent
+   * embedded one) must say what the state says: what it should not say is corrected or cleared.
+   * Compared at handling time, so a copy older than a later publish is fixed too.
    */
   private reconcile(topic: string, route: string, channel: string, output: 'go' | 'expired', uid: string, payload: Buffer): void {
     let want = '';
