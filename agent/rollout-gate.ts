@@ -5,12 +5,10 @@ import { SemaphoreError, type Lease, type SemaphoreClient } from '../src/semapho
 /**
  * Admission of one update into its rollout: the agent registers in the rollout's semaphore
  * channel (`pushfleet-rollout.{app}.{env}.{sha12}`) under its own id and starts only on the
- * grant. The uid is stable, so a restarted agent takes its place back (`replace`), and a wait is
- * started over after a reconnect, when the hub may have dropped it without this agent hearing.
+ * grant. The uid is stable, so a restarted agent takes its place back (`replace`); a wait is kept
+ * across a reconnect, since the hub's go and expired are retained until the agent hears them.
  */
 export class RolloutGate {
-  private readonly waits = new Set<AbortController>();
-
   constructor(
     private readonly sem: SemaphoreClient,
     private readonly agentId: string,
@@ -26,34 +24,23 @@ export class RolloutGate {
    */
   async admit(app: string, sha: string, signal: AbortSignal): Promise<Lease | null> {
     const id = rolloutId(app, this.env, sha);
-    for (;;) {
-      if (signal.aborted) return null;
-      const wait = new AbortController();
-      const onAbort = () => wait.abort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.waits.add(wait);
-      try {
-        return await this.sem.acquire(rolloutChannel(id), {
-          uid: this.agentId,
-          timeout: this.budgetSeconds,
-          replace: true,
-          signal: wait.signal,
-          onQueued: (position, waiting) => this.log.info({ rollout: id, position, waiting }, 'waiting for rollout grant'),
-        });
-      } catch (err) {
-        if (!(err instanceof SemaphoreError)) throw err;
-        if (err.code === 'aborted' && !signal.aborted) continue; // reconnected: register again
-        if (err.code !== 'aborted') this.log.info({ rollout: id, reason: err.message }, 'rollout will not update this host');
-        return null;
-      } finally {
-        this.waits.delete(wait);
-        signal.removeEventListener('abort', onAbort);
-      }
+    try {
+      return await this.sem.acquire(rolloutChannel(id), {
+        uid: this.agentId,
+        timeout: this.budgetSeconds,
+        replace: true,
+        signal,
+        onQueued: (position, waiting) => this.log.info({ rollout: id, position, waiting }, 'waiting for rollout grant'),
+      });
+    } catch (err) {
+      if (!(err instanceof SemaphoreError)) throw err;
+      if (err.code !== 'aborted') this.log.info({ rollout: id, reason: err.message }, 'rollout will not update this host');
+      return null;
     }
   }
 
-  /** After a reconnect: every pending wait registers again. */
+  /** After a reconnect: pending waits send their register again, in case the hub never got it. */
   reconnected(): void {
-    for (const wait of this.waits) wait.abort();
+    this.sem.resync();
   }
 }

@@ -32,7 +32,8 @@ async function cycle(client: MqttClient, channel: string, uid: string, count: ()
   await client.subscribeAsync(go, { qos: 0 });
   const latencies: number[] = [];
   let granted: () => void = () => undefined;
-  const onMessage = (topic: string) => topic === go && granted();
+  // An empty go is the hub clearing the retained go of the cycle that just finished.
+  const onMessage = (topic: string, payload: Buffer) => topic === go && payload.length > 0 && granted();
   client.on('message', onMessage);
   while (count()) {
     const started = performance.now();

@@ -25,8 +25,10 @@ function checkChannel(channel: string): void {
 async function withSemaphore<T>(flags: SemFlags, body: (sem: SemaphoreClient, mqtt: MqttClient) => Promise<T>): Promise<T> {
   checkChannel(flags.channel);
   const mqtt = await connectMqtt(mqttFromFlags(flags));
+  const sem = new SemaphoreClient(mqtt, { prefix: flags.prefix });
+  mqtt.on('connect', () => sem.resync());
   try {
-    return await body(new SemaphoreClient(mqtt, { prefix: flags.prefix }), mqtt);
+    return await body(sem, mqtt);
   } finally {
     await mqtt.endAsync();
   }

@@ -5,6 +5,7 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from '../shared/logger.js';
 import { SCHEMA_VERSION, type HubStatus } from '../shared/messages.js';
 import { connectMqtt } from '../shared/mqtt-connection.js';
+import { readRetained } from '../shared/retained.js';
 import { HUB_STATUS } from '../shared/topics.js';
 import { VERSION } from '../shared/version.js';
 import { listenError, startOrUndo, type Teardown } from '../shared/startup.js';
@@ -128,7 +129,10 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
       await publish(topic, payload, opts);
     },
   };
-  const dispatcher = new Dispatcher(mqtt, createEngines(config, { publisher, db, clock: systemClock, log }, heads), log);
+  // Only the copies the broker kept: a live message read meanwhile is no retained one.
+  const readBack = (filters: string[], onMessage: (topic: string, payload: Buffer) => void) =>
+    readRetained(mqtt, filters, (topic, payload, retained) => retained && onMessage(topic, payload));
+  const dispatcher = new Dispatcher(mqtt, createEngines(config, { publisher, db, clock: systemClock, log, readRetained: readBack }, heads), log);
   // Before start: engines started before one that fails are stopped again.
   teardown.add('engines', () => dispatcher.stop());
   await dispatcher.start();

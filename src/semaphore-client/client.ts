@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
-import { decode, SemErrorEvent, SemExpired, SemInfo, SemQueued } from '../shared/messages.js';
+import { decode, SemErrorEvent, SemExpired, SemGo, SemInfo, SemQueued } from '../shared/messages.js';
 import { SEM_DEFAULT_PREFIX, semaphoreTopic } from '../shared/topics.js';
 import { SemaphoreError } from './errors.js';
 
@@ -35,45 +35,65 @@ export type Lease = {
   abort(): Promise<void>;
 };
 
-type Listener = (topic: string, payload: Buffer) => void;
+/** `retained`: a copy the broker kept, sent because this client (re)subscribed. */
+type Listener = (topic: string, payload: Buffer, retained: boolean) => void;
 
 /**
  * A coordinosaur-protocol client over an mqtt.js connection the caller owns. It subscribes to
- * its replies before it registers, so a go that follows at once is never missed.
+ * its replies before it registers, so a go that follows at once is never missed. Each acquire
+ * sends a fresh token: the hub's go, queued and expired carry it back, so a retained go or
+ * expired of an earlier job with the same uid is never taken for this one.
  */
 export class SemaphoreClient {
   private readonly prefix: string;
   private readonly listeners = new Set<Listener>();
   /** Filters are shared between concurrent acquires on one channel: unsubscribe after the last one. */
   private readonly filterUsers = new Map<string, number>();
+  /** Re-sends the register of each acquire still waiting. */
+  private readonly waiting = new Set<() => void>();
 
   constructor(
     private readonly mqtt: MqttClient,
     opts: { prefix?: string } = {},
   ) {
     this.prefix = opts.prefix ?? SEM_DEFAULT_PREFIX;
-    mqtt.on('message', (topic, payload) => this.listeners.forEach((l) => l(topic, payload)));
+    mqtt.on('message', (topic, payload, packet) => this.listeners.forEach((l) => l(topic, payload, packet.retain)));
+  }
+
+  /**
+   * Call after the connection came back. The broker sends a waiting acquire its retained go or
+   * expired when mqtt.js subscribes again; its register is sent again too, in case the hub never
+   * got it (same token, so a hub that has it takes it as a repeat and changes nothing).
+   */
+  resync(): void {
+    for (const resend of this.waiting) resend();
   }
 
   async acquire(channel: string, opts: AcquireOptions): Promise<Lease> {
     const uid = opts.uid ?? randomUUID();
+    const token = randomUUID();
     const topic = (action: Parameters<typeof semaphoreTopic>[2], id?: string) => semaphoreTopic(this.prefix, channel, action, id);
     if (opts.signal?.aborted) throw new SemaphoreError('aborted', 'aborted before registering');
     const filters = [`${this.prefix}/${channel}/+/${uid}`, topic('error')];
-    await this.use(filters);
 
     return new Promise<Lease>((resolve, reject) => {
       let state: 'waiting' | 'held' | 'done' = 'waiting';
+      let resent = false;
       const expiry = new AbortController();
       const finish = () => {
         state = 'done';
         this.listeners.delete(listener);
+        this.waiting.delete(resend);
         opts.signal?.removeEventListener('abort', onAbort);
         void this.unuse(filters);
       };
       const fail = (err: SemaphoreError) => {
         finish();
         reject(err);
+      };
+      const lose = (err: SemaphoreError) => {
+        finish();
+        expiry.abort(err);
       };
       const end = async (action: 'finished' | 'aborted') => {
         if (state !== 'held') return;
@@ -85,33 +105,59 @@ export class SemaphoreClient {
         fail(new SemaphoreError('aborted', `stopped waiting for a slot in "${channel}"`));
         void this.mqtt.publishAsync(topic('aborted'), uid, { qos: 1 }).catch(() => undefined);
       };
-      const listener: Listener = (t, payload) => {
-        if (t === topic('go', uid) && state === 'waiting') {
+      /**
+       * Ours: carries our token, or none and sent live (a hub without tokens, which retains
+       * nothing). A retained copy without our token is an earlier job's.
+       */
+      const ours = (got: string | null | undefined, retained: boolean) => got === token || (got === undefined && !retained);
+      const listener: Listener = (t, payload, retained) => {
+        if (t === topic('go', uid)) {
+          // Empty: the hub cleared the go. Held without an expired first: the hub no longer counts us.
+          if (payload.length === 0) {
+            if (state === 'held') lose(new SemaphoreError('expired', `the hub no longer counts job "${uid}" as holding a slot in "${channel}"`));
+            return;
+          }
+          if (state !== 'waiting' || !ours(goToken(payload, uid), retained)) return; // a repeat, or an earlier job's
           state = 'held';
+          this.waiting.delete(resend);
           resolve({ uid, channel, signal: expiry.signal, release: () => end('finished'), abort: () => end('aborted') });
         } else if (t === topic('queued', uid) && state === 'waiting') {
           const q = decode(SemQueued, payload);
-          if (q.ok) opts.onQueued?.(q.value.position, q.value.waiting);
-        } else if (t === topic('expired', uid)) {
+          if (q.ok && ours(q.value.token, retained)) opts.onQueued?.(q.value.position, q.value.waiting);
+        } else if (t === topic('expired', uid) && payload.length > 0) {
           const e = decode(SemExpired, payload);
+          if (!ours(e.ok ? e.value.token : undefined, retained)) return;
           const reason = e.ok ? e.value.reason : 'timeout';
           const cancelled = new SemaphoreError('cancelled', `the hub withdrew job "${uid}" from "${channel}"`);
-          if (state === 'waiting') fail(reason === 'cancelled' ? cancelled : new SemaphoreError('queue-timeout', `waited longer than ${opts.queueTimeout} s for a slot in "${channel}"`));
-          else if (state === 'held' && reason !== 'queue-timeout') {
-            finish();
-            expiry.abort(reason === 'cancelled' ? cancelled : new SemaphoreError('expired', `the hub took back the slot in "${channel}" after the ${opts.timeout} s timeout`));
-          }
-        } else if (t === topic('error') && state === 'waiting') {
+          const timedOut = new SemaphoreError('expired', `the hub took back the slot in "${channel}" after the ${opts.timeout} s timeout`);
+          if (state === 'waiting') {
+            // timeout while waiting: granted and taken back before this client heard its go.
+            fail(reason === 'cancelled' ? cancelled : reason === 'timeout' ? timedOut : new SemaphoreError('queue-timeout', `waited longer than ${opts.queueTimeout} s for a slot in "${channel}"`));
+          } else if (state === 'held' && reason !== 'queue-timeout') lose(reason === 'cancelled' ? cancelled : timedOut);
+        } else if (t === topic('error') && state === 'waiting' && !resent) {
+          // After a re-send, a hub without tokens calls our own registration a duplicate.
           const e = decode(SemErrorEvent, payload);
           if (e.ok && e.value.uid === uid && e.value.topic.endsWith('/register')) fail(new SemaphoreError('rejected', `the hub refused the registration: ${e.value.error}`, e.value));
         }
       };
+      const register = JSON.stringify({ uid, timeout: opts.timeout, ...(opts.queueTimeout !== undefined && { queueTimeout: opts.queueTimeout }), token });
+      const send = () => this.mqtt.publishAsync(topic('register'), register, { qos: 1 });
+      const resend = () => {
+        resent = true;
+        send().catch(() => undefined);
+      };
+      // Listening before subscribing: retained copies may arrive ahead of the SUBACK.
       this.listeners.add(listener);
       opts.signal?.addEventListener('abort', onAbort, { once: true });
-      const register = JSON.stringify({ uid, timeout: opts.timeout, ...(opts.queueTimeout !== undefined && { queueTimeout: opts.queueTimeout }) });
-      // One connection delivers in order, so the hub handles the withdrawal before the register.
-      const withdrawn = opts.replace ? this.mqtt.publishAsync(topic('aborted'), uid, { qos: 1 }) : Promise.resolve(undefined);
-      withdrawn.then(() => this.mqtt.publishAsync(topic('register'), register, { qos: 1 })).catch((err: Error) => fail(new SemaphoreError('rejected', `could not register: ${err.message}`)));
+      this.use(filters)
+        .then(async () => {
+          if (state !== 'waiting') return;
+          this.waiting.add(resend);
+          // One connection delivers in order, so the hub handles the withdrawal before the register.
+          if (opts.replace) await this.mqtt.publishAsync(topic('aborted'), uid, { qos: 1 });
+          await send();
+        })
+        .catch((err: Error) => fail(new SemaphoreError('rejected', `could not register: ${err.message}`)));
     });
   }
 
@@ -159,4 +205,11 @@ export class SemaphoreClient {
     });
     if (last.length && this.mqtt.connected) await this.mqtt.unsubscribeAsync(last).catch(() => undefined);
   }
+}
+
+/** The token a go for `uid` carries: undefined for the seed's raw-uid go, null when it is not a go for `uid` at all. */
+function goToken(payload: Buffer, uid: string): string | undefined | null {
+  if (payload.toString('utf8') === uid) return undefined;
+  const go = decode(SemGo, payload);
+  return go.ok && go.value.uid === uid ? go.value.token : null;
 }

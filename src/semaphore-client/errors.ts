@@ -5,7 +5,8 @@ import type { SemErrorEvent } from '../shared/messages.js';
  * - `aborted`: the caller's signal fired while waiting (the registration was withdrawn);
  * - `queue-timeout`: the hub dropped the waiter after its queueTimeout;
  * - `rejected`: the hub refused the register (see `event`, e.g. duplicate-uid or bad-payload);
- * - `expired`: the hub took a held slot back after timeout + offset (a lease's signal reason);
+ * - `expired`: the hub took the slot back after timeout + offset (a lease's signal reason; an acquire
+ *   rejects with it when the slot was granted and taken back before this client heard its go);
  * - `cancelled`: the hub withdrew the job itself, waiting or held (e.g. its rollout was aborted);
  * - `no-answer`: an infos request got no reply in time.
  */

@@ -360,12 +360,17 @@ const SemSeconds = z
   .union([z.number(), z.string().regex(/^\d+$/).transform(Number)], { error: 'expected a number of seconds' })
   .pipe(z.number().nonnegative('expected seconds ≥ 0').max(315_360_000));
 
+/** Names one registration of a uid, so its client can tell its own go from an earlier job's retained one. */
+export const SemToken = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'a token is 1-64 letters, digits, ".", "_" or "-"');
+
 /** `{prefix}/{channel}/register`. Unknown keys are ignored so any coordinosaur client fits. */
 export const SemRegister = z.looseObject({
   uid: SemUid,
   timeout: SemSeconds,
   /** pushfleet extension: give up waiting after this many seconds (the engine publishes `expired/{uid}`). */
   queueTimeout: SemSeconds.optional(),
+  /** pushfleet extension: the go becomes a JSON `SemGo` carrying it, and a repeated register is a no-op. */
+  token: SemToken.optional(),
 });
 export type SemRegister = z.infer<typeof SemRegister>;
 
@@ -391,23 +396,30 @@ export function decodeSemConcurrency(raw: Buffer | string): Decoded<number | nul
   return { ok: true, value: Number(text) };
 }
 
+/** `go/{uid}` (retained) of a registration that sent a token; without one the go is the raw uid, as in the seed. */
+export const SemGo = z.object({ v: z.literal(SCHEMA_VERSION), uid: z.string(), token: z.string() });
+export type SemGo = z.infer<typeof SemGo>;
+
 /** `queued/{uid}`: the job waits; sent on register and again (throttled) as the queue moves. */
 export const SemQueued = z.object({
   v: z.literal(SCHEMA_VERSION),
   uid: z.string(),
+  token: z.string().optional(),
   /** 1 = next in line. */
   position: z.number().int().positive(),
   waiting: z.number().int().nonnegative(),
 });
 export type SemQueued = z.infer<typeof SemQueued>;
 
-/** `expired/{uid}`: a working job outlived timeout + offset, or a waiter its queueTimeout. */
+/** `expired/{uid}` (retained for a while): a working job outlived timeout + offset, or a waiter its queueTimeout. */
 export const SemExpired = z.object({
   v: z.literal(SCHEMA_VERSION),
   uid: z.string(),
   /** cancelled: the hub withdrew the job (a rollout was aborted or superseded). */
   reason: z.enum(['timeout', 'queue-timeout', 'cancelled']),
   at: Timestamp,
+  /** The registration's token, when it sent one. */
+  token: z.string().optional(),
 });
 export type SemExpired = z.infer<typeof SemExpired>;
 

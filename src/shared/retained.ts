@@ -14,14 +14,14 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * aedes streams them and a later publish can overtake, so after the marker we also wait until
  * none has arrived for QUIET_MS.
  */
-export async function readRetained(client: MqttClient, filters: string[], onMessage: (topic: string, payload: Buffer) => void): Promise<void> {
+export async function readRetained(client: MqttClient, filters: string[], onMessage: (topic: string, payload: Buffer, retained: boolean) => void): Promise<void> {
   const marker = `${ROOT}/sync/${client.options.clientId}`;
   let last = Date.now();
   let markerSeen: () => void = () => undefined;
-  const listener = (topic: string, payload: Buffer) => {
+  const listener = (topic: string, payload: Buffer, packet: { retain: boolean }) => {
     if (topic === marker) return markerSeen();
     last = Date.now();
-    onMessage(topic, payload);
+    onMessage(topic, payload, packet.retain);
   };
   client.on('message', listener);
   try {

@@ -62,8 +62,17 @@ export const SEM_DEFAULT_PREFIX = 'coordinosaur';
 export type SemInput = 'register' | 'finished' | 'aborted' | 'concurrency/set' | 'infos';
 export type SemOutput = 'go' | 'queued' | 'expired' | 'error' | 'infos/reply';
 export const SEM_INPUTS: readonly string[] = ['register', 'finished', 'aborted', 'concurrency/set', 'infos'] satisfies SemInput[];
-/** Both prefix styles, as the seed's README (leading "/") and its server (none) disagree. */
-export const semaphoreFilters = (prefix: string): string[] => [`${prefix}/#`, `/${prefix}/#`];
+/**
+ * What the engine serves, in both prefix styles (the seed's README writes a leading "/", its
+ * server none): every action and anything of one or two levels, so a wrong topic is answered, but
+ * not the levels below `{channel}/go`, `queued`, `expired` or `infos`, where its own events would
+ * come back to it.
+ */
+export const semaphoreFilters = (prefix: string): string[] =>
+  [prefix, `/${prefix}`].flatMap((route) => [route, `${route}/+`, `${route}/+/+`, `${route}/+/concurrency/set`]);
+/** The engine's retained topics, read back once at start to check them against its state. */
+export const semaphoreRetainedFilters = (prefix: string): string[] =>
+  [prefix, `/${prefix}`].flatMap((route) => [`${route}/+/go/+`, `${route}/+/expired/+`]);
 export const semaphoreTopic = (route: string, channel: string, action: SemInput | SemOutput, uid?: string): string =>
   uid === undefined ? `${route}/${channel}/${action}` : `${route}/${channel}/${action}/${uid}`;
 /** Errors about topics too short to name a channel. */

@@ -104,8 +104,9 @@ async function startHub(
     finish: (uid: string, sha = SHA) => send(channelTopic('finished', sha), uid),
     abortJob: (uid: string, sha = SHA) => send(channelTopic('aborted', sha), uid),
     /** Agents that were sent `go` (in order), optionally only since `from` messages were sent. */
-    gos: (from = 0) => sent.slice(from).flatMap((m) => (/\/go\/[^/]+$/.test(m.topic) ? [m.payload] : [])),
-    expired: (from = 0) => sent.slice(from).flatMap((m) => (/\/expired\/[^/]+$/.test(m.topic) ? [[JSON.parse(m.payload).uid, JSON.parse(m.payload).reason]] : [])),
+    // An empty go is a cleared retained go (its job ended), not a grant.
+    gos: (from = 0) => sent.slice(from).flatMap((m) => (/\/go\/[^/]+$/.test(m.topic) && m.payload !== '' ? [m.payload] : [])),
+    expired: (from = 0) => sent.slice(from).flatMap((m) => (/\/expired\/[^/]+$/.test(m.topic) && m.payload !== '' ? [[JSON.parse(m.payload).uid, JSON.parse(m.payload).reason]] : [])),
     /** The rollout's last retained state. */
     snapshot(id = ID): RolloutSnapshot | null {
       const m = sent.filter((s) => s.topic === rolloutStateTopic(id)).at(-1);
@@ -501,19 +502,20 @@ describe('rollouts engine', () => {
     await first.stop();
 
     const second = await startHub(defaults, { db, clock });
-    // The state is republished as it was: nothing is granted twice.
+    // The state is republished as it was: nothing is granted twice; the holders' retained go is published again.
     expect(second.snapshot()).toMatchObject({ status: 'running' });
     expect(second.hosts()).toEqual({ a1: 'succeeded', a2: 'updating', a3: 'updating', a4: 'queued', a5: 'queued' });
-    expect(second.gos()).toEqual([]);
+    expect(second.gos()).toEqual(['a2', 'a3']);
+    const restored = second.sent.length;
     second.agents(ids(5));
     second.finish('a2');
-    expect(second.gos()).toEqual(['a4']);
+    expect(second.gos(restored)).toEqual(['a4']);
     // a3 was granted 20 s before the restart: it times out 40 s after it.
     clock.advance(39_999);
     expect(second.hosts().a3).toBe('updating');
     clock.advance(1);
     expect(second.hosts().a3).toBe('timed-out');
-    expect(second.gos()).toEqual(['a4', 'a5']);
+    expect(second.gos(restored)).toEqual(['a4', 'a5']);
     second.finish('a4');
     second.finish('a5');
     expect(second.snapshot()).toMatchObject({ status: 'failed', reason: '1 of 5 hosts failed' });

@@ -4,6 +4,7 @@ import { systemClock } from '../../src/hub/engines/engine.js';
 import { SemaphoreConfig } from '../../src/hub/engines/semaphore/config.js';
 import { SemaphoreEngine } from '../../src/hub/engines/semaphore/semaphore-engine.js';
 import { createLogger } from '../../src/shared/logger.js';
+import { topicMatches } from '../../src/shared/topic-match.js';
 
 /** The engine over a fake publisher: what it would put on MQTT, without a broker. */
 async function engine(config: Record<string, unknown> = {}) {
@@ -20,9 +21,16 @@ async function engine(config: Record<string, unknown> = {}) {
 }
 
 describe('SemaphoreEngine', () => {
-  it('subscribes to the prefix with and without the leading slash', async () => {
+  it('subscribes to the prefix with and without the leading slash, not to its own events', async () => {
     const { e } = await engine({ prefix: 'acme/sem' });
-    expect(e.subscriptions).toEqual(['acme/sem/#', '/acme/sem/#']);
+    const both = (route: string) => [route, `${route}/+`, `${route}/+/+`, `${route}/+/concurrency/set`];
+    expect(e.subscriptions).toEqual([...both('acme/sem'), ...both('/acme/sem')]);
+    for (const own of ['acme/sem/c/go/u', 'acme/sem/c/queued/u', 'acme/sem/c/expired/u', '/acme/sem/c/infos/reply']) {
+      expect(e.subscriptions.some((f) => topicMatches(f, own)), own).toBe(false);
+    }
+    for (const input of ['acme/sem/c/register', '/acme/sem/c/concurrency/set', 'acme/sem/c/launch', 'acme/sem/c', 'acme/sem']) {
+      expect(e.subscriptions.some((f) => topicMatches(f, input)), input).toBe(true);
+    }
     await e.stop();
   });
 

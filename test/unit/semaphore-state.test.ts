@@ -22,7 +22,13 @@ function setup(config: Record<string, unknown> = {}, db = new Database(':memory:
       granted: (ch, job) => events.push(`go ${ch} ${job.uid}`),
       queued: (ch, job, position) => events.push(`queued ${ch} ${job.uid} ${position}`),
       expired: (ch, job, reason) => events.push(`expired ${ch} ${job.uid} ${reason}`),
+      // Retained-topic upkeep: test/unit/semaphore-retained.test.ts.
+      restored: () => undefined,
+      released: () => undefined,
+      keptExpiry: () => undefined,
+      forgotExpiry: () => undefined,
     },
+    keepEndedMs: 86_400_000,
   });
   state.load();
   const reg = (uid: string, timeout = 60, extra: Partial<NewJob> = {}) => state.register('c', { uid, route: 'coordinosaur', timeoutMs: timeout * 1000, ...extra });

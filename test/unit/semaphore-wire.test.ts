@@ -11,9 +11,14 @@ describe('semaphore topics', () => {
   });
 
   it('ignores the events the engine publishes itself', () => {
-    for (const t of ['coordinosaur/j/go/u', '/coordinosaur/j/queued/u', 'coordinosaur/j/expired/u', 'coordinosaur/j/error', 'coordinosaur/error', 'coordinosaur/j/infos/reply']) {
+    for (const t of ['/coordinosaur/j/queued/u', 'coordinosaur/j/error', 'coordinosaur/error', 'coordinosaur/j/infos/reply']) {
       expect(parse(t)).toEqual({ kind: 'own' });
     }
+  });
+
+  it('tells its retained topics apart, so a kept copy can be checked against the state', () => {
+    expect(parse('coordinosaur/j/go/u')).toEqual({ kind: 'retained', route: 'coordinosaur', channel: 'j', output: 'go', uid: 'u' });
+    expect(parse('/coordinosaur/j/expired/u')).toEqual({ kind: 'retained', route: '/coordinosaur', channel: 'j', output: 'expired', uid: 'u' });
   });
 
   it('names what is wrong with a malformed topic', () => {

@@ -19,7 +19,14 @@ export const systemClock: Clock = {
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 
-export type EngineContext = { publisher: Publisher; db: StateDb; clock: Clock; log: Logger };
+export type EngineContext = {
+  publisher: Publisher;
+  db: StateDb;
+  clock: Clock;
+  log: Logger;
+  /** Reads the retained messages the broker keeps on `filters`, once (subscribe, collect, unsubscribe); the hub passes it. */
+  readRetained?(filters: string[], onMessage: (topic: string, payload: Buffer) => void): Promise<void>;
+};
 
 /**
  * Publishes without waiting, for engines that answer and move on: a failed publish (broker gone,

@@ -3,24 +3,29 @@ import type { Clock } from '../engine.js';
 import { alarmAt, type Alarm } from './alarm.js';
 import type { ChannelOptions } from './config.js';
 import { QuotaWindow } from './quota-window.js';
-import type { SemaphoreStore, StoredJob } from './store.js';
+import type { ExpiryReason, SemaphoreStore, StoredJob } from './store.js';
 
 export type Job = Omit<StoredJob, 'channel'>;
-/** cancelled: the job was withdrawn by the hub itself (see SemaphoreState.evict). */
-export type ExpiryReason = 'timeout' | 'queue-timeout' | 'cancelled';
+export type { ExpiryReason } from './store.js';
 
-/** What the state tells the outside world; the engine turns each into an MQTT message. */
-export type SemaphoreEvents = {
+/** What a channel tells the outside world; the engine turns each into an MQTT message. */
+export type ChannelEvents = {
   granted(channel: string, job: Job): void;
+  /** A job that held its slot before a restart and still does: its go is published again. */
+  restored(channel: string, job: Job): void;
   queued(channel: string, job: Job, position: number, waiting: number): void;
-  expired(channel: string, job: Job, reason: ExpiryReason): void;
+  /** Finished or aborted by its client. */
+  released(channel: string, job: Job): void;
+  expired(channel: string, job: Job, reason: ExpiryReason, at: number): void;
 };
 
 export type ChannelDeps = {
   clock: Clock;
   store: SemaphoreStore;
-  events: SemaphoreEvents;
+  events: ChannelEvents;
   positionUpdateMs: number;
+  /** Stores that a job left (deleting it); `reason` is null when its client ended it. */
+  ended(channel: string, job: Job, reason: ExpiryReason | null, at: number): void;
   /** Called when the channel holds nothing any more, so its owner can drop it. */
   onIdle(channel: string): void;
 };
@@ -59,8 +64,9 @@ export class SemaphoreChannel {
     return this.override ?? this.options.maxConcurrentJobs;
   }
 
-  has(uid: string): boolean {
-    return this.working.has(uid) || this.waiting.has(uid);
+  /** The job of `uid`, working or waiting. */
+  job(uid: string): Job | undefined {
+    return (this.working.get(uid) ?? this.waiting.get(uid))?.job;
   }
 
   holds(uid: string): 'working' | 'waiting' | null {
@@ -88,7 +94,8 @@ export class SemaphoreChannel {
     if (!entry) return null;
     const was = entry.job.grantedAt === null ? 'waiting' : 'working';
     this.drop(entry);
-    this.deps.store.deleteJob(this.name, uid);
+    this.deps.ended(this.name, entry.job, null, this.deps.clock.now());
+    this.deps.events.released(this.name, entry.job);
     this.pump();
     return was;
   }
@@ -123,7 +130,10 @@ export class SemaphoreChannel {
     for (const entry of [...this.working.values(), ...this.waiting.values()]) {
       const at = this.expiresAt(entry.job);
       if (at !== null && at <= now) this.expire(entry, entry.job.grantedAt === null ? 'queue-timeout' : 'timeout');
-      else this.armExpiry(entry);
+      else {
+        this.armExpiry(entry);
+        if (entry.job.grantedAt !== null) this.deps.events.restored(this.name, entry.job);
+      }
     }
     this.pump();
   }
@@ -240,8 +250,9 @@ export class SemaphoreChannel {
 
   private expire(entry: Entry, reason: ExpiryReason): void {
     this.drop(entry);
-    this.deps.store.deleteJob(this.name, entry.job.uid);
-    this.deps.events.expired(this.name, entry.job, reason);
+    const now = this.deps.clock.now();
+    this.deps.ended(this.name, entry.job, reason, now);
+    this.deps.events.expired(this.name, entry.job, reason, now);
   }
 
   private drop(entry: Entry): void {

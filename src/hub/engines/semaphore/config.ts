@@ -46,6 +46,11 @@ export const SemaphoreConfig = z
     channels: z.record(regexSource(), ChannelOverrides).default({}),
     /** How often at most waiters are told their new queue position (`queued/{uid}`); 0 turns it off. */
     positionUpdateMs: z.number().int().nonnegative().default(1000),
+    /**
+     * How long a retained `expired/{uid}` stays on the broker (a new register of the uid clears it
+     * sooner), and how long a late copy of an ended registration's register is recognised.
+     */
+    retainExpiredSeconds: z.number().int().positive().default(86_400),
   })
   .strict();
 export type SemaphoreConfig = z.infer<typeof SemaphoreConfig>;

@@ -7,13 +7,14 @@ import {
   type SemErrorCode,
   type SemErrorEvent,
   type SemExpired,
+  type SemGo,
   type SemInfo,
   type SemQueued,
 } from '../../../shared/messages.js';
-import { semaphoreFilters, semaphoreRootErrorTopic, semaphoreTopic } from '../../../shared/topics.js';
+import { semaphoreFilters, semaphoreRetainedFilters, semaphoreRootErrorTopic, semaphoreTopic } from '../../../shared/topics.js';
 import { publishAndForget, type Engine, type EngineContext } from '../engine.js';
 import { channelOptionsResolver, type ChannelOptions, type SemaphoreConfig } from './config.js';
-import { SemaphoreState, type ExpiryReason, type Job, type SemaphoreEvents } from './semaphore-state.js';
+import { isKeptExpiry, SemaphoreState, type ExpiryReason, type Job, type KeptExpiry, type SemaphoreEvents } from './semaphore-state.js';
 import { SqliteSemaphoreStore } from './store.js';
 import { parseSemaphoreTopic } from './topic.js';
 
@@ -39,6 +40,7 @@ export class SemaphoreEngine implements Engine {
   readonly subscriptions: readonly string[];
   private readonly state: SemaphoreState;
   private readonly claims: Claim[] = [];
+  private stopped = false;
 
   constructor(
     private readonly ctx: EngineContext,
@@ -52,6 +54,7 @@ export class SemaphoreEngine implements Engine {
       store: new SqliteSemaphoreStore(ctx.db),
       events: this.events,
       positionUpdateMs: config.positionUpdateMs,
+      keepEndedMs: config.retainExpiredSeconds * 1000,
     });
   }
 
@@ -84,17 +87,24 @@ export class SemaphoreEngine implements Engine {
   }
 
   async start(): Promise<void> {
+    this.stopped = false;
     this.state.load();
     if (this.state.activeChannels) this.ctx.log.info({ channels: this.state.activeChannels }, 'semaphore state restored');
+    // Not awaited: clients are served meanwhile, and each copy is compared with the state as it is then.
+    this.ctx.readRetained?.(semaphoreRetainedFilters(this.config.prefix), (topic, payload) => {
+      const t = parseSemaphoreTopic(this.config.prefix, topic);
+      if (t.kind === 'retained' && !this.stopped) this.reconcile(topic, t.route, t.channel, t.output, t.uid, payload);
+    }).catch((err: unknown) => this.ctx.log.warn({ err: (err as Error).message }, 'semaphore retained messages not checked'));
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.state.stop();
   }
 
   handle(topic: string, payload: Buffer): void {
     const t = parseSemaphoreTopic(this.config.prefix, topic);
-    if (t.kind === 'own') return;
+    if (t.kind === 'own' || t.kind === 'retained') return;
     if (t.kind === 'bad') return this.reject(t.route, t.channel, topic, t.code, t.error);
     const { route, channel } = t;
     switch (t.action) {
@@ -141,36 +151,68 @@ export class SemaphoreEngine implements Engine {
     const uidHint = typeof (json as { uid?: unknown })?.uid === 'string' ? (json as { uid: string }).uid : undefined;
     const reg = check(SemRegister, json);
     if (!reg.ok) return this.reject(route, channel, topic, 'bad-payload', `register payload: ${reg.error}`, uidHint);
-    const { uid, timeout, queueTimeout } = reg.value;
+    const { uid, timeout, queueTimeout, token } = reg.value;
     const outcome = this.state.register(channel, {
       uid,
       route,
       timeoutMs: timeout * 1000,
       queueTimeoutMs: queueTimeout === undefined ? undefined : queueTimeout * 1000,
+      token,
     });
     if (outcome === 'duplicate') {
       return this.reject(route, channel, topic, 'duplicate-uid', `job "${uid}" already holds a slot or a queue place in channel "${channel}"`, uid);
     }
     this.ctx.log.debug({ channel, uid, outcome }, 'semaphore job registered');
-    this.claimOf(channel)?.observer.registered(channel, uid);
+    // A repeated register (same token) changes nothing: its retained go or expired answers it.
+    if (outcome !== 'repeat') this.claimOf(channel)?.observer.registered(channel, uid);
   }
 
-  /** Replies go to the prefix style (with or without "/") the job's client used. */
+  /**
+   * A go or expired the broker kept (an external broker outlives the hub; so may a persistent
+   * embedded one) must say what the state says: what it should not say is corrected or cleared.
+   * Compared at handling time, so a copy older than a later publish is fixed too.
+   */
+  private reconcile(topic: string, route: string, channel: string, output: 'go' | 'expired', uid: string, payload: Buffer): void {
+    let want = '';
+    if (output === 'go') {
+      const job = this.state.job(channel, uid);
+      if (job && job.grantedAt !== null && job.route === route) want = goPayload(job);
+    } else {
+      const ended = this.state.endedJob(channel, uid);
+      if (ended && isKeptExpiry(ended) && ended.route === route) want = expiredPayload(ended);
+    }
+    if (payload.toString('utf8') === want) return;
+    this.ctx.log.info({ topic, cleared: want === '' }, 'semaphore retained message corrected');
+    this.retain(topic, want);
+  }
+
+  /**
+   * Replies go to the prefix style (with or without "/") the job's client used. A go stays
+   * retained while its job holds the slot, so a client that (re)subscribes hears it; an expired
+   * while the state keeps the ended job. An empty retained message clears either.
+   */
   private readonly events: SemaphoreEvents = {
     granted: (channel, job) => {
-      this.send(semaphoreTopic(job.route, channel, 'go', job.uid), job.uid);
+      this.retain(semaphoreTopic(job.route, channel, 'go', job.uid), goPayload(job));
       this.claimOf(channel)?.observer.granted(channel, job.uid);
     },
+    restored: (channel, job) => this.retain(semaphoreTopic(job.route, channel, 'go', job.uid), goPayload(job)),
     queued: (channel, job, position, waiting) => {
-      const msg: SemQueued = { v: SCHEMA_VERSION, uid: job.uid, position, waiting };
+      const msg: SemQueued = { v: SCHEMA_VERSION, uid: job.uid, ...(job.token !== null && { token: job.token }), position, waiting };
       this.send(semaphoreTopic(job.route, channel, 'queued', job.uid), JSON.stringify(msg));
     },
-    expired: (channel, job, reason) => {
+    released: (channel, job) => {
+      if (job.grantedAt !== null) this.retain(semaphoreTopic(job.route, channel, 'go', job.uid), '');
+    },
+    expired: (channel, job, reason, at) => {
       this.ctx.log.info({ channel, uid: job.uid, reason }, 'semaphore job expired');
-      const msg: SemExpired = { v: SCHEMA_VERSION, uid: job.uid, reason, at: new Date(this.ctx.clock.now()).toISOString() };
-      this.send(semaphoreTopic(job.route, channel, 'expired', job.uid), JSON.stringify(msg));
+      // Before the go is cleared: a client seeing its go cleared with no expired first knows the hub lost its job.
+      this.retain(semaphoreTopic(job.route, channel, 'expired', job.uid), expiredPayload({ uid: job.uid, token: job.token, reason, at }));
+      if (job.grantedAt !== null) this.retain(semaphoreTopic(job.route, channel, 'go', job.uid), '');
       this.claimOf(channel)?.observer.ended(channel, job.uid, reason, heldBy(job));
     },
+    keptExpiry: (job) => this.retain(semaphoreTopic(job.route, job.channel, 'expired', job.uid), expiredPayload(job)),
+    forgotExpiry: (job) => this.retain(semaphoreTopic(job.route, job.channel, 'expired', job.uid), ''),
   };
 
   private reject(route: string, channel: string | undefined, topic: string, code: SemErrorCode, error: string, uid?: string): void {
@@ -182,6 +224,28 @@ export class SemaphoreEngine implements Engine {
   private send(topic: string, payload: string): void {
     publishAndForget(this.ctx, this.name, topic, payload);
   }
+
+  /**
+   * Publishes retained; an empty payload clears the topic. Always QoS 1, as the other events: aedes
+   * may deliver a QoS 0 message ahead of a QoS 1 one published just before it, and then drops the
+   * older one for that client as a duplicate.
+   */
+  private retain(topic: string, payload: string): void {
+    publishAndForget(this.ctx, this.name, topic, payload, { qos: 1, retain: true });
+  }
+}
+
+/** The seed's go is the raw uid; a registration that sent a token gets it back, so its client can tell its own go. */
+function goPayload(job: Job): string {
+  if (job.token === null) return job.uid;
+  const msg: SemGo = { v: SCHEMA_VERSION, uid: job.uid, token: job.token };
+  return JSON.stringify(msg);
+}
+
+/** Built the same way from a live expiry and from a kept one, so a retained copy compares equal. */
+function expiredPayload(job: Pick<KeptExpiry, 'uid' | 'token' | 'reason' | 'at'>): string {
+  const msg: SemExpired = { v: SCHEMA_VERSION, uid: job.uid, reason: job.reason, at: new Date(job.at).toISOString(), ...(job.token !== null && { token: job.token }) };
+  return JSON.stringify(msg);
 }
 
 const heldBy = (job: Job): 'working' | 'waiting' => (job.grantedAt === null ? 'waiting' : 'working');

@@ -1,13 +1,29 @@
 import type { SemInfo } from '../../../shared/messages.js';
-import { SemaphoreChannel, type ChannelDeps, type ExpiryReason, type Job } from './channel.js';
+import { SemaphoreChannel, type ChannelDeps, type ChannelEvents, type ExpiryReason, type Job } from './channel.js';
 import type { ChannelOptions } from './config.js';
+import { EndedJobs } from './ended-jobs.js';
+import type { EndedJob, KeptExpiry } from './store.js';
 
-export type { ExpiryReason, Job, SemaphoreEvents } from './channel.js';
+export type { ExpiryReason, Job } from './channel.js';
+export type { EndedJob, KeptExpiry } from './store.js';
+export { isKeptExpiry } from './store.js';
 
-export type NewJob = { uid: string; route: string; timeoutMs: number; queueTimeoutMs?: number };
+/** Channel events, and those of the retained `expired` messages kept for ended jobs. */
+export type SemaphoreEvents = ChannelEvents & {
+  /** Kept from before a restart: publish its retained `expired` again. */
+  keptExpiry(job: KeptExpiry): void;
+  /** Its time is up or the uid registered again: clear its retained `expired`. */
+  forgotExpiry(job: KeptExpiry): void;
+};
 
-/** What every channel shares (onIdle is the state's own), and each channel's options. */
-export type StateDeps = Omit<ChannelDeps, 'onIdle'> & { options(channel: string): ChannelOptions };
+export type NewJob = { uid: string; route: string; timeoutMs: number; queueTimeoutMs?: number; token?: string };
+
+/** What every channel shares, each channel's options, and how long ended jobs are kept. */
+export type StateDeps = Omit<ChannelDeps, 'onIdle' | 'ended' | 'events'> & {
+  events: SemaphoreEvents;
+  options(channel: string): ChannelOptions;
+  keepEndedMs: number;
+};
 
 /**
  * Every channel of the semaphore, without any MQTT: channels are made on first use and dropped
@@ -17,8 +33,17 @@ export type StateDeps = Omit<ChannelDeps, 'onIdle'> & { options(channel: string)
 export class SemaphoreState {
   private readonly channels = new Map<string, SemaphoreChannel>();
   private readonly overrides = new Map<string, number>();
+  private readonly ended: EndedJobs;
 
-  constructor(private readonly deps: StateDeps) {}
+  constructor(private readonly deps: StateDeps) {
+    this.ended = new EndedJobs({
+      clock: deps.clock,
+      store: deps.store,
+      keepMs: deps.keepEndedMs,
+      kept: (job) => deps.events.keptExpiry(job),
+      forgotten: (job) => deps.events.forgotExpiry(job),
+    });
+  }
 
   /** Loads what the store holds, then expires and grants what the time now calls for. */
   load(): void {
@@ -36,13 +61,22 @@ export class SemaphoreState {
       const longest = Math.max(0, ...this.deps.options(channel).quotas.map((q) => q.seconds));
       this.deps.store.pruneGrants(channel, now - longest * 1000);
     }
+    this.ended.load(stored.ended);
     for (const ch of [...this.channels.values()]) ch.resume();
   }
 
-  /** 'duplicate' when the uid already holds a slot or a queue place in this channel. */
-  register(channel: string, job: NewJob): 'granted' | 'queued' | 'duplicate' {
-    const ch = this.channel(channel);
-    if (ch.has(job.uid)) return 'duplicate';
+  /**
+   * 'duplicate' when the uid already holds a slot or a queue place in this channel; 'repeat' when
+   * that place, or the uid's last ended job, has the same token: a late copy of the same register.
+   */
+  register(channel: string, job: NewJob): 'granted' | 'queued' | 'duplicate' | 'repeat' {
+    const token = job.token ?? null;
+    const held = this.channels.get(channel)?.job(job.uid);
+    if (held) return token !== null && held.token === token ? 'repeat' : 'duplicate';
+    const ended = this.ended.get(channel, job.uid);
+    if (ended && token !== null && ended.token === token) return 'repeat';
+    // Cleared before the new job's go or queued, so its client never takes the old expiry for its own.
+    if (ended) this.ended.drop(ended);
     const now = this.deps.clock.now();
     const stored: Job = {
       uid: job.uid,
@@ -51,8 +85,9 @@ export class SemaphoreState {
       registeredAt: now,
       queueDeadline: job.queueTimeoutMs === undefined ? null : now + job.queueTimeoutMs,
       grantedAt: null,
+      token,
     };
-    return ch.register(stored);
+    return this.channel(channel).register(stored);
   }
 
   /** Finished or aborted: frees the slot or the queue place; says which it held, null when the uid is not there. */
@@ -62,6 +97,16 @@ export class SemaphoreState {
 
   holds(channel: string, uid: string): 'working' | 'waiting' | null {
     return this.channels.get(channel)?.holds(uid) ?? null;
+  }
+
+  /** The job of `uid` in `channel`, working or waiting. */
+  job(channel: string, uid: string): Job | undefined {
+    return this.channels.get(channel)?.job(uid);
+  }
+
+  /** The last ended job of `uid` in `channel`, while it is kept. */
+  endedJob(channel: string, uid: string): EndedJob | undefined {
+    return this.ended.get(channel, uid);
   }
 
   /** The hub withdraws a job itself; its client gets an `expired` event with the reason. */
@@ -90,6 +135,7 @@ export class SemaphoreState {
   stop(): void {
     for (const ch of this.channels.values()) ch.stop();
     this.channels.clear();
+    this.ended.stop();
   }
 
   private channel(name: string): SemaphoreChannel {
@@ -101,8 +147,25 @@ export class SemaphoreState {
     return ch;
   }
 
+  /**
+   * A job left: deleted from the store and, if its client may still need to hear of it (an expiry)
+   * or may repeat its register (a token), kept as the uid's ended job in the same transaction.
+   */
+  private readonly endJob = (channel: string, job: Job, reason: ExpiryReason | null, at: number): void => {
+    const ended: EndedJob | null = reason !== null || job.token !== null ? { channel, uid: job.uid, route: job.route, token: job.token, reason, at } : null;
+    this.deps.store.endJob(channel, job.uid, ended);
+    if (ended) this.ended.remember(ended);
+  };
+
   private create(name: string): SemaphoreChannel {
-    const { options, ...shared } = this.deps;
-    return new SemaphoreChannel(name, options(name), this.overrides.get(name), { ...shared, onIdle: (n) => this.channels.delete(n) });
+    const { clock, store, events, positionUpdateMs } = this.deps;
+    return new SemaphoreChannel(name, this.deps.options(name), this.overrides.get(name), {
+      clock,
+      store,
+      events,
+      positionUpdateMs,
+      ended: this.endJob,
+      onIdle: (n) => this.channels.delete(n),
+    });
   }
 }
