@@ -1,44 +1,25 @@
-import { execFileSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startAgentProcess } from '../support/agent-process.js';
 import { linesOf, startAppFixture } from '../support/app-fixture.js';
 import { Cleanup } from '../support/cleanup.js';
+import { fillDisk, smallDisk } from '../support/small-disk.js';
 import { BROKERS } from '../support/test-hub.js';
-
-/** A small tmpfs as the agent's state dir, so the test can fill it (we run as root here and in CI). */
-function smallDisk(cleanup: Cleanup): string {
-  const dir = cleanup.tempDir('pushfleet-agent-disk-');
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', dir]);
-  cleanup.defer(() => execFileSync('umount', ['-l', dir]));
-  return dir;
-}
-
-/** Writes until the disk is full. */
-function fill(dir: string): string {
-  const file = join(dir, 'filler');
-  try {
-    writeFileSync(file, Buffer.alloc(1024 * 1024));
-  } catch {
-    // ENOSPC: full, as wanted
-  }
-  return file;
-}
 
 describe.each(BROKERS)('an agent whose state dir is full, over %s', (broker) => {
   const cleanup = new Cleanup();
   afterEach(() => cleanup.run());
 
   it('touches nothing while it cannot write its journal, says why, and deploys once there is room', async () => {
-    const stateDir = smallDisk(cleanup);
+    const stateDir = smallDisk(cleanup, '256k');
     const f = await startAppFixture(cleanup, broker, { retryDelay: 0.2, retryMaxDelay: 0.5 });
     await startAgentProcess(cleanup, { id: 'node-1', mqttUrl: f.hub.mqttUrl, apps: [f.appConfig], stateDir });
     const a = f.git.commit('A', { 'app.txt': 'A\n' });
     await f.push(a);
     await f.reached('deployed', a);
 
-    const filler = fill(stateDir);
+    const filler = fillDisk(join(stateDir, 'filler'));
     const b = f.git.commit('B', { 'app.txt': 'B\n' });
     expect((await f.push(b, a)).status).toBe(200);
     const stuck = await f.until('the journal error', (s) => s.lastError?.message.startsWith('cannot write the journal') === true);

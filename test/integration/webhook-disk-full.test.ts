@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cleanup } from '../support/cleanup.js';
+import { fillDisk, smallDisk } from '../support/small-disk.js';
 import { githubPushPayload, postWebhook, signedRequest } from '../support/push-payload.js';
 import { BROKERS, SECRET, startTestHub, watch } from '../support/test-hub.js';
 import { waitFor } from '../support/wait.js';
@@ -10,39 +10,18 @@ import { waitFor } from '../support/wait.js';
 const SHA = 'f'.repeat(40);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A small tmpfs of its own (we run as root, here and in CI), unmounted before its dir is removed. */
-function smallDisk(cleanup: Cleanup): string {
-  const dir = cleanup.tempDir('pushfleet-full-');
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir]);
-  cleanup.defer(() => execFileSync('umount', ['-l', dir]));
-  return dir;
-}
-
-/** Writes a file until the disk refuses more. */
-function fill(file: string): void {
-  const fd = openSync(file, 'w');
-  const chunk = Buffer.alloc(16 * 1024);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 describe.each(BROKERS)('webhook with the state dir on a full disk (%s)', (broker) => {
   const cleanup = new Cleanup();
   afterEach(() => cleanup.run());
 
   it('answers 503 and publishes nothing while the delivery cannot be recorded; after space is freed each goes through once', async () => {
-    const stateDir = smallDisk(cleanup);
+    const stateDir = smallDisk(cleanup, '2m');
     const hub = await startTestHub(cleanup, broker, { stateDir });
     const seen = await watch(cleanup, hub.mqttUrl, 'github/#');
     const push = (id: string) => signedRequest(SECRET, 'push', githubPushPayload({ after: SHA }), id);
     expect((await postWebhook(hub.webhookUrl, push('before-full'))).status).toBe(200);
 
-    fill(join(stateDir, 'filler'));
+    fillDisk(join(stateDir, 'filler'));
     // SQLite may still write into space its files already hold: send until refusals come.
     const answers = new Map<string, { status: number; body: any }>();
     for (let i = 0; i < 300 && [...answers.values()].filter((a) => a.status === 503).length < 5; i++) {
