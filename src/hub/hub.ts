@@ -8,7 +8,7 @@ import { connectMqtt } from '../shared/mqtt-connection.js';
 import { HUB_STATUS } from '../shared/topics.js';
 import { VERSION } from '../shared/version.js';
 import type { HubConfig } from './config.js';
-import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
+import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded-broker.js';
 import { Dispatcher } from './engines/dispatcher.js';
 import { systemClock, type Publisher } from './engines/engine.js';
 import { createEngines } from './engines/registry.js';
@@ -42,7 +42,7 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
 
   const broker: EmbeddedBroker | undefined = config.mqtt
     ? undefined
-    : await startEmbeddedBroker(config.broker.host, config.broker.port, log);
+    : await startEmbeddedBroker({ ...config.broker, stateDir: config.broker.persistence === 'sqlite' ? config.stateDir : undefined }, log);
   const mqttConfig = config.mqtt ?? { url: broker!.url, keepalive: 30 };
   const db = openStateDb(config.stateDir);
   const batch = new TickBatch(db);
@@ -76,7 +76,7 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
       await publish(topic, payload, opts);
     },
   };
-  const dispatcher = new Dispatcher(mqtt, createEngines(config, { publisher, db, clock: systemClock, log }, heads), log);
+  const dispatcher = new Dispatcher(mqtt, createEngines(config, { publisher, db, clock: systemClock, log }, heads, broker !== undefined && !broker.restoredState), log);
   await dispatcher.start();
 
   // The head is queued in the same batch as the delivery record, which commits before the 200.

@@ -1,0 +1,316 @@
+import { createRequire } from 'node:module';
+import { Readable } from 'node:stream';
+import type { BrokerStore, StoredPacket } from './broker-store.js';
+
+type ClientRef = { id: string };
+type Sub = { clientId: string; topic: string; qos: number };
+type SubRecord = Record<string, unknown> & { topic: string; qos: number };
+
+/** The part of aedes-persistence's in-memory implementation used here as the read index. */
+type MemoryIndex = {
+  setup(broker: unknown): Promise<void>;
+  storeRetained(packet: StoredPacket): Promise<void>;
+  createRetainedStream(pattern: string): Readable;
+  createRetainedStreamCombi(patterns: string[]): Readable;
+  addSubscriptions(client: ClientRef, subs: SubRecord[]): Promise<void>;
+  removeSubscriptions(client: ClientRef, topics: string[]): Promise<void>;
+  subscriptionsByClient(client: ClientRef): Promise<SubRecord[]>;
+  countOffline(): Promise<{ subsCount: number; clientsCount: number }>;
+  subscriptionsByTopic(topic: string): Promise<Sub[]>;
+  cleanSubscriptions(client: ClientRef): Promise<void>;
+  incomingStorePacket(client: ClientRef, packet: StoredPacket): Promise<void>;
+  incomingGetPacket(client: ClientRef, packet: StoredPacket): Promise<StoredPacket>;
+  incomingDelPacket(client: ClientRef, packet: StoredPacket): Promise<void>;
+  cleanIncoming(client: ClientRef): Promise<void>;
+  getClientList(topic: string): Readable;
+  destroy(): Promise<void>;
+};
+type PacketClass = new (original: object, broker?: object) => StoredPacket;
+
+const require = createRequire(import.meta.url);
+const MemoryPersistence = require('aedes-persistence/asyncPersistence.js') as new () => MemoryIndex;
+const { Packet } = require('aedes-persistence') as { Packet: PacketClass };
+
+/** A queued message, stored once however many queues hold it. */
+type Message = { id: number; packet: StoredPacket; refs: number };
+/** One queue entry; without `message` it is a PUBREL awaiting PUBCOMP. */
+type Entry = { seq: number; message: Message | undefined; messageId: number | undefined; restored: boolean };
+/** What a client's QoS 1 PUBLISH stored before its PUBACK, for aedes' own publish of it to skip. */
+type Staged = { message: Message | undefined; clients: Set<string>; retained: boolean };
+
+export type SqlitePersistenceOptions = {
+  /** Clients living in the broker's own process: their wills die with it and are not stored. */
+  isInProcess?: (client: object) => boolean;
+};
+
+/**
+ * An aedes persistence that keeps sessions, subscriptions, retained messages, wills and
+ * unacknowledged QoS 1/2 messages in SQLite (`BrokerStore`). Reads come from memory (the
+ * in-memory persistence's indexes for subscriptions, retained and incoming; own queues for
+ * outgoing and wills), loaded at start; each change is written through and applied to memory
+ * once committed, so memory never shows what a crash could undo and aedes' acknowledgements
+ * (PUBACK, SUBACK, the in-process publish callback) wait for the disk.
+ */
+export class SqlitePersistence {
+  private readonly memory = new MemoryPersistence();
+  private readonly queues = new Map<string, Entry[]>();
+  private readonly wills = new Map<string, StoredPacket>();
+  private readonly withIncoming = new Set<string>();
+  private readonly staged = new WeakMap<Buffer, Staged>();
+  private nextMessage = 0;
+  private nextSeq = 0;
+  private provisional = 0;
+  private broker: { id: string } | undefined;
+
+  constructor(
+    private readonly store: BrokerStore,
+    private readonly opts: SqlitePersistenceOptions = {},
+  ) {}
+
+  async setup(broker: { id: string }): Promise<void> {
+    this.broker = broker;
+    await this.memory.setup(broker);
+    const snap = this.store.load();
+    for (const packet of snap.retained) await this.memory.storeRetained(packet);
+    for (const { clientId, subs } of snap.subscriptions) await this.memory.addSubscriptions({ id: clientId }, subs as SubRecord[]);
+    for (const { clientId, packet } of snap.incoming) {
+      await this.memory.incomingStorePacket({ id: clientId }, packet);
+      this.withIncoming.add(clientId);
+    }
+    for (const { clientId, packet } of snap.wills) this.wills.set(clientId, packet);
+    const messages = new Map([...snap.messages].map(([id, packet]) => [id, { id, packet, refs: 0 } as Message]));
+    for (const row of snap.outgoing) {
+      const message = row.message === null ? undefined : messages.get(row.message);
+      if (row.message !== null && !message) continue;
+      if (message) message.refs++;
+      this.queue(row.clientId).push({ seq: row.seq, message, messageId: row.messageId ?? undefined, restored: true });
+    }
+    const max = this.store.maxIds();
+    this.nextMessage = max.message;
+    this.nextSeq = max.seq;
+  }
+
+  // Retained messages.
+
+  async storeRetained(packet: StoredPacket): Promise<void> {
+    const staged = packet.payload && this.staged.get(packet.payload);
+    if (staged?.retained) {
+      staged.retained = false;
+      return;
+    }
+    await this.store.storeRetained(packet.topic!, packet.payload?.length ? stored(packet) : undefined);
+    await this.memory.storeRetained(packet);
+  }
+
+  createRetainedStream(pattern: string): Readable {
+    return this.memory.createRetainedStream(pattern);
+  }
+
+  createRetainedStreamCombi(patterns: string[]): Readable {
+    return this.memory.createRetainedStreamCombi(patterns);
+  }
+
+  // Subscriptions (aedes calls these for clean: false clients only).
+
+  async addSubscriptions(client: ClientRef, subs: SubRecord[]): Promise<void> {
+    await this.store.addSubscriptions(client.id, subs.map((s) => ({ ...s })));
+    await this.memory.addSubscriptions(client, subs);
+  }
+
+  async removeSubscriptions(client: ClientRef, topics: string[]): Promise<void> {
+    await this.store.removeSubscriptions(client.id, topics);
+    await this.memory.removeSubscriptions(client, topics);
+  }
+
+  subscriptionsByClient(client: ClientRef): Promise<SubRecord[]> {
+    return this.memory.subscriptionsByClient(client);
+  }
+
+  countOffline(): Promise<{ subsCount: number; clientsCount: number }> {
+    return this.memory.countOffline();
+  }
+
+  subscriptionsByTopic(topic: string): Promise<Sub[]> {
+    return this.memory.subscriptionsByTopic(topic);
+  }
+
+  async cleanSubscriptions(client: ClientRef): Promise<void> {
+    // Every clean CONNECT lands here: write only when there is something to remove.
+    if ((await this.memory.subscriptionsByClient(client)).length === 0) return;
+    await this.store.removeSubscriptions(client.id, 'all');
+    await this.memory.cleanSubscriptions(client);
+  }
+
+  getClientList(topic: string): Readable {
+    return this.memory.getClientList(topic);
+  }
+
+  // Outgoing queues.
+
+  outgoingEnqueue(sub: { clientId: string }, packet: StoredPacket): Promise<void> {
+    return this.outgoingEnqueueCombi([sub], packet);
+  }
+
+  async outgoingEnqueueCombi(subs: { clientId: string }[], packet: StoredPacket): Promise<void> {
+    const staged = packet.payload && this.staged.get(packet.payload);
+    if (staged) {
+      // Stored before the PUBACK already; from now on aedes knows it by this packet's identity.
+      this.staged.delete(packet.payload!);
+      if (staged.message) Object.assign(staged.message.packet, { brokerId: packet.brokerId, brokerCounter: packet.brokerCounter });
+      subs = subs.filter((s) => !staged.clients.has(s.clientId));
+    }
+    await this.enqueue(subs, stored(packet));
+  }
+
+  private async enqueue(subs: { clientId: string }[], packet: StoredPacket): Promise<Message | undefined> {
+    if (subs.length === 0) return undefined;
+    const message: Message = { id: ++this.nextMessage, packet, refs: 0 };
+    const entries = subs.map((s) => ({ clientId: s.clientId, entry: { seq: ++this.nextSeq, message, messageId: undefined, restored: false } as Entry }));
+    await this.store.enqueue(
+      { id: message.id, packet },
+      entries.map((e) => ({ seq: e.entry.seq, clientId: e.clientId, message: message.id })),
+    );
+    for (const { clientId, entry } of entries) this.queue(clientId).push(entry);
+    message.refs = entries.length;
+    return message;
+  }
+
+  async outgoingUpdate(client: ClientRef, packet: StoredPacket): Promise<void> {
+    const queue = this.queues.get(client.id) ?? [];
+    if (packet.cmd === 'pubrel') {
+      const entry = queue.find((e) => e.messageId === packet.messageId);
+      if (!entry) throw new Error('no such packet');
+      if (!entry.message) return;
+      const message = entry.message;
+      await this.store.toPubrel(entry.seq, packet.messageId!, message.refs === 1 ? message.id : undefined);
+      if (entry.message === message) {
+        entry.message = undefined;
+        message.refs--;
+      }
+      return;
+    }
+    const entry = queue.find((e) => e.message?.packet.brokerId === packet.brokerId && e.message?.packet.brokerCounter === packet.brokerCounter);
+    if (!entry) throw new Error('no such packet');
+    if (entry.messageId === packet.messageId) return;
+    // Durable before the PUBLISH goes out: a resend after a restart must reuse this id (QoS 2).
+    await this.store.setMessageId(entry.seq, packet.messageId!);
+    entry.messageId = packet.messageId;
+  }
+
+  async outgoingClearMessageId(client: ClientRef, packet: StoredPacket): Promise<StoredPacket | undefined> {
+    const queue = this.queues.get(client.id);
+    const entry = queue?.find((e) => e.messageId !== undefined && e.messageId === packet.messageId);
+    if (!queue || !entry) return undefined;
+    const message = entry.message;
+    await this.store.dequeue(entry.seq, message?.refs === 1 ? message.id : undefined);
+    const at = queue.indexOf(entry);
+    if (at === -1) return toPacket(entry);
+    queue.splice(at, 1);
+    if (queue.length === 0) this.queues.delete(client.id);
+    if (message) message.refs--;
+    return toPacket(entry);
+  }
+
+  outgoingStream(client: ClientRef): Readable {
+    return Readable.from((this.queues.get(client.id) ?? []).map(toPacket));
+  }
+
+  /**
+   * For a client's QoS 1 PUBLISH, called before aedes sends its PUBACK (aedes itself stores the
+   * message only after the PUBACK): queues it durably for the offline persistent subscribers and
+   * stores it if retained. aedes' own publish of the packet then finds it done and skips it.
+   */
+  async persistBeforeAck(packet: StoredPacket): Promise<void> {
+    const subs = packet.qos ? await this.memory.subscriptionsByTopic(packet.topic!) : [];
+    if (subs.length === 0 && !packet.retain) return;
+    // An identity aedes' counter never takes, until aedes' publish hands over the real one.
+    const copy = stored({ ...packet, brokerId: this.broker!.id, brokerCounter: -++this.provisional });
+    const [message] = await Promise.all([this.enqueue(subs, copy), packet.retain ? this.storeRetained(copy) : undefined]);
+    if (packet.payload) this.staged.set(packet.payload, { message, clients: new Set(subs.map((s) => s.clientId)), retained: Boolean(packet.retain) });
+  }
+
+  // Incoming QoS 2 packets awaiting PUBREL.
+
+  async incomingStorePacket(client: ClientRef, packet: StoredPacket): Promise<void> {
+    const copy = new Packet(packet);
+    copy.messageId = packet.messageId;
+    await this.store.storeIncoming(client.id, packet.messageId!, stored(copy));
+    await this.memory.incomingStorePacket(client, copy);
+    this.withIncoming.add(client.id);
+  }
+
+  incomingGetPacket(client: ClientRef, packet: StoredPacket): Promise<StoredPacket> {
+    return this.memory.incomingGetPacket(client, packet);
+  }
+
+  async incomingDelPacket(client: ClientRef, packet: StoredPacket): Promise<void> {
+    await this.memory.incomingGetPacket(client, packet);
+    await this.store.deleteIncoming(client.id, packet.messageId!);
+    await this.memory.incomingDelPacket(client, packet).catch(() => undefined);
+  }
+
+  async cleanIncoming(client: ClientRef): Promise<void> {
+    if (!this.withIncoming.has(client.id)) return;
+    await this.store.deleteIncoming(client.id, 'all');
+    await this.memory.cleanIncoming(client);
+    this.withIncoming.delete(client.id);
+  }
+
+  // Wills, kept with the id of the broker that took them: after a restart that broker is gone,
+  // so aedes' will sweep publishes the wills of clients that have not come back.
+
+  async putWill(client: ClientRef, packet: StoredPacket): Promise<void> {
+    packet.brokerId = this.broker!.id;
+    packet.clientId = client.id;
+    if (!this.opts.isInProcess?.(client)) await this.store.putWill(client.id, stored(packet));
+    this.wills.set(client.id, packet);
+  }
+
+  async getWill(client: ClientRef): Promise<StoredPacket | undefined> {
+    return this.wills.get(client.id);
+  }
+
+  async delWill(client: ClientRef): Promise<StoredPacket | undefined> {
+    const will = this.wills.get(client.id);
+    if (!will) return undefined;
+    await this.store.putWill(client.id, undefined);
+    if (this.wills.get(client.id) === will) this.wills.delete(client.id);
+    return will;
+  }
+
+  streamWill(brokers: Record<string, unknown> = {}): Readable {
+    return Readable.from([...this.wills.values()].filter((w) => !brokers[w.brokerId as string]));
+  }
+
+  async destroy(): Promise<void> {
+    await this.memory.destroy();
+    this.store.close();
+  }
+
+  private queue(clientId: string): Entry[] {
+    let queue = this.queues.get(clientId);
+    if (!queue) this.queues.set(clientId, (queue = []));
+    return queue;
+  }
+}
+
+/** The fields worth keeping (aedes' packets carry callbacks and wire lengths besides). */
+function stored(packet: StoredPacket): StoredPacket {
+  const out: StoredPacket = {};
+  for (const key of ['cmd', 'topic', 'payload', 'qos', 'retain', 'dup', 'brokerId', 'brokerCounter', 'messageId', 'clientId', 'nl', 'properties', 'messageExpiry']) {
+    if (packet[key] !== undefined) out[key] = packet[key];
+  }
+  return out;
+}
+
+/**
+ * A queue entry as aedes resends it. An entry restored from disk that already had a packet id
+ * was sent by the broker before the restart, so it goes out again flagged DUP [MQTT-3.3.1-1].
+ */
+function toPacket(entry: Entry): StoredPacket {
+  if (!entry.message) return { cmd: 'pubrel', messageId: entry.messageId };
+  const packet = new Packet(entry.message.packet);
+  packet.messageId = entry.messageId;
+  if (entry.restored && entry.messageId !== undefined) packet.dup = true;
+  return packet;
+}
