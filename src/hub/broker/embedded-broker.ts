@@ -31,10 +31,12 @@ export type EmbeddedBrokerOptions = {
   port: number;
   /** Where `broker.sqlite` keeps sessions, queues, retained messages and wills; none: memory only. */
   stateDir?: string;
+  /** aedes' heartbeat; wills left by a previous run are swept every 4 beats (default 60 s). */
+  heartbeatIntervalMs?: number;
 };
 
 /** The zero-setup broker: aedes on a TCP port, in the hub's process. */
-export async function startEmbeddedBroker({ host, port, stateDir }: EmbeddedBrokerOptions, log: Logger): Promise<EmbeddedBroker> {
+export async function startEmbeddedBroker({ host, port, stateDir, heartbeatIntervalMs }: EmbeddedBrokerOptions, log: Logger): Promise<EmbeddedBroker> {
   const inProcess = new WeakSet<object>();
   const store = stateDir === undefined ? undefined : new BrokerStore(stateDir);
   const persistence = store && new SqlitePersistence(store, { isInProcess: (client) => inProcess.has((client as { conn?: object }).conn ?? {}) });
@@ -43,6 +45,7 @@ export async function startEmbeddedBroker({ host, port, stateDir }: EmbeddedBrok
     aedes = await Aedes.createBroker({
       drainTimeout: 30_000,
       concurrency: 2000,
+      ...(heartbeatIntervalMs && { heartbeatInterval: heartbeatIntervalMs }),
       ...(persistence && {
         persistence,
         // aedes sends a client's QoS 1 PUBACK before it stores the message; store it here first.
