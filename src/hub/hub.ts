@@ -42,7 +42,7 @@ export async function startHub(config: HubConfig, log: Logger): Promise<RunningH
 
   const broker: EmbeddedBroker | undefined = config.mqtt
     ? undefined
-    : await startEmbeddedBroker({ ...config.broker, stateDir: config.broker.persistence === 'sqlite' ? config.stateDir : undefined }, log);
+    : await startEmbeddedBroker({ host: config.broker.host, port: config.broker.port, stateDir: config.broker.persistence === 'sqlite' ? config.stateDir : undefined }, log);
   const mqttConfig = config.mqtt ?? { url: broker!.url, keepalive: 30 };
   const db = openStateDb(config.stateDir);
   const batch = new TickBatch(db);
