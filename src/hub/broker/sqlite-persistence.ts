@@ -223,8 +223,9 @@ export class SqlitePersistence {
   async persistBeforeAck(packet: StoredPacket): Promise<void> {
     const subs = packet.qos ? await this.memory.subscriptionsByTopic(packet.topic!) : [];
     if (subs.length === 0 && !packet.retain) return;
-    // An identity aedes' counter never takes, until aedes' publish hands over the real one.
-    const copy = stored({ ...packet, brokerId: this.broker!.id, brokerCounter: -++this.provisional });
+    // An identity aedes' counter never takes, until aedes' publish hands over the real one; the
+    // publisher's packet id means nothing to subscribers.
+    const copy = stored({ ...packet, brokerId: this.broker!.id, brokerCounter: -++this.provisional, messageId: undefined });
     const [message] = await Promise.all([this.enqueue(subs, copy), packet.retain ? this.storeRetained(copy) : undefined]);
     if (packet.payload) this.staged.set(packet.payload, { message, clients: new Set(subs.map((s) => s.clientId)), retained: Boolean(packet.retain) });
   }
