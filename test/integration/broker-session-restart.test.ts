@@ -3,6 +3,9 @@
  * queued messages, retained messages and wills are on disk (stateDir/broker.sqlite) and the next
  * broker on that state dir carries on with them. Plus aedes-persistence's conformance suite.
  */
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,6 +13,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/hub/broker/e
 import { createLogger } from '../../src/shared/logger.js';
 import { Cleanup } from '../support/cleanup.js';
 import { RestartableHub } from '../support/hub-process.js';
+import { freePort } from '../support/ports.js';
 import { runProcess } from '../support/run-process.js';
 import { waitFor } from '../support/wait.js';
 
@@ -135,6 +139,18 @@ describe('embedded broker persistence across kill -9', () => {
     const { got } = await reconnect(hub.mqttUrl, session);
     await waitFor(() => `the acknowledged message, got ${JSON.stringify(got)}`, () => got.length >= 1);
     expect(got.map((m) => m.payload)).toEqual(['acknowledged before the kill']);
+  });
+});
+
+describe('embedded broker start-up', () => {
+  it('fails naming a corrupt broker.sqlite, and leaves its port free', async () => {
+    const stateDir = cleanup.tempDir('pushfleet-broker-');
+    writeFileSync(join(stateDir, 'broker.sqlite'), 'not a database, but long enough to look like a header of one'.repeat(20));
+    const port = await freePort();
+    await expect(startEmbeddedBroker({ host: '127.0.0.1', port, stateDir }, log)).rejects.toThrow(/broker\.sqlite: file is not a database/);
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
+    await new Promise((r) => server.close(r));
   });
 });
 

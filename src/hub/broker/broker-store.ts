@@ -47,11 +47,16 @@ export class BrokerStore {
   constructor(stateDir: string) {
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     this.db = new Database(join(stateDir, 'broker.sqlite'));
-    this.db.pragma('journal_mode = WAL');
-    // As hub.sqlite: a commit survives a crash of the process; fsync happens at checkpoints.
-    this.db.pragma('synchronous = NORMAL');
-    this.existed = this.db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'retained'`).get() !== undefined;
-    this.db.exec(SCHEMA);
+    try {
+      this.db.pragma('journal_mode = WAL');
+      // As hub.sqlite: a commit survives a crash of the process; fsync happens at checkpoints.
+      this.db.pragma('synchronous = NORMAL');
+      this.existed = this.db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'retained'`).get() !== undefined;
+      this.db.exec(SCHEMA);
+    } catch (err) {
+      this.db.close();
+      throw new Error(`${join(stateDir, 'broker.sqlite')}: ${(err as Error).message}`, { cause: err });
+    }
     this.batch = new TickBatch(this.db);
     const db = this.db;
     this.st = {

@@ -40,7 +40,14 @@ export async function startEmbeddedBroker({ host, port, stateDir, heartbeatInter
   const inProcess = new WeakSet<object>();
   const store = stateDir === undefined ? undefined : new BrokerStore(stateDir);
   const persistence = store && new SqlitePersistence(store, { isInProcess: (client) => inProcess.has((client as { conn?: object }).conn ?? {}) });
-  let aedes: Aedes;
+  let aedes: Aedes | undefined;
+  let server: Server | undefined;
+  const close = async () => {
+    if (aedes) await new Promise<void>((resolve) => aedes!.close(() => resolve()));
+    if (server?.listening) await new Promise<void>((resolve) => server!.close(() => resolve()));
+    if (persistence) await persistence.destroy();
+    else store?.close();
+  };
   try {
     aedes = await Aedes.createBroker({
       drainTimeout: 30_000,
@@ -56,15 +63,20 @@ export async function startEmbeddedBroker({ host, port, stateDir, heartbeatInter
         },
       }),
     });
+    aedes.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'mqtt client error'));
+    // aedes reports failures of its own work here (a will it could not publish or delete, a
+    // persistence read); without a listener an EventEmitter 'error' would end the process.
+    (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err: err.message }, 'embedded MQTT broker error'));
+    // No Nagle: small QoS 1 acks would otherwise wait for delayed ACKs (~40 ms a round trip).
+    server = createServer({ noDelay: true }, aedes.handle);
+    server.listen(port, host);
+    await once(server, 'listening');
   } catch (err) {
-    store?.close();
+    // Whatever started is stopped again, so a failed start leaves no port or file open.
+    await close().catch(() => undefined);
     throw err;
   }
-  aedes.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'mqtt client error'));
-  // No Nagle: small QoS 1 acks would otherwise wait for delayed ACKs (~40 ms a round trip).
-  const server: Server = createServer({ noDelay: true }, aedes.handle);
-  server.listen(port, host);
-  await once(server, 'listening');
+  const broker = aedes;
   const address = server.address();
   const actual = typeof address === 'object' && address ? address.port : port;
   log.info({ host, port: actual, persistence: store ? 'sqlite' : 'memory', restored: store?.existed ?? false }, 'embedded MQTT broker listening');
@@ -79,18 +91,14 @@ export async function startEmbeddedBroker({ host, port, stateDir, heartbeatInter
       hubSide.once('close', () => brokerSide.destroy());
       brokerSide.once('close', () => hubSide.destroy());
       inProcess.add(brokerSide);
-      aedes.handle(brokerSide);
+      broker.handle(brokerSide);
       return hubSide;
     },
     publish(topic, payload, opts) {
       return new Promise<void>((resolve, reject) => {
-        aedes.publish({ cmd: 'publish', topic, payload, qos: opts.qos, retain: opts.retain ?? false, dup: false }, (err) => (err ? reject(err) : resolve()));
+        broker.publish({ cmd: 'publish', topic, payload, qos: opts.qos, retain: opts.retain ?? false, dup: false }, (err) => (err ? reject(err) : resolve()));
       });
     },
-    async close() {
-      await new Promise<void>((resolve) => aedes.close(() => resolve()));
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await persistence?.destroy();
-    },
+    close,
   };
 }
