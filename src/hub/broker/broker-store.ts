@@ -23,7 +23,6 @@ const SCHEMA = `
   CREATE TABLE IF NOT EXISTS subscriptions (client_id TEXT NOT NULL, topic TEXT NOT NULL, sub BLOB NOT NULL, PRIMARY KEY (client_id, topic)) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, packet BLOB NOT NULL);
   CREATE TABLE IF NOT EXISTS outgoing (seq INTEGER PRIMARY KEY, client_id TEXT NOT NULL, message INTEGER, message_id INTEGER);
-  CREATE INDEX IF NOT EXISTS outgoing_client ON outgoing (client_id);
   CREATE TABLE IF NOT EXISTS incoming (client_id TEXT NOT NULL, message_id INTEGER NOT NULL, packet BLOB NOT NULL, PRIMARY KEY (client_id, message_id)) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS wills (client_id TEXT PRIMARY KEY, packet BLOB NOT NULL) WITHOUT ROWID;
 `;

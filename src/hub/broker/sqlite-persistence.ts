@@ -159,9 +159,14 @@ export class SqlitePersistence {
       if (staged.message) Object.assign(staged.message.packet, { brokerId: packet.brokerId, brokerCounter: packet.brokerCounter });
       subs = subs.filter((s) => !staged.clients.has(s.clientId));
     }
-    await this.enqueue(subs, stored(packet));
+    if (subs.length > 0) await this.enqueue(subs, stored(packet));
   }
 
+  /**
+   * Queues one message for `subs`. A message row is deleted with the last entry that needs it;
+   * entries that leave at the same moment may each leave it to the other, and then the row waits
+   * for the clean-up at the next start, never the other way round.
+   */
   private async enqueue(subs: { clientId: string }[], packet: StoredPacket): Promise<Message | undefined> {
     if (subs.length === 0) return undefined;
     const message: Message = { id: ++this.nextMessage, packet, refs: 0 };
@@ -192,7 +197,8 @@ export class SqlitePersistence {
     const entry = queue.find((e) => e.message?.packet.brokerId === packet.brokerId && e.message?.packet.brokerCounter === packet.brokerCounter);
     if (!entry) throw new Error('no such packet');
     if (entry.messageId === packet.messageId) return;
-    // Durable before the PUBLISH goes out: a resend after a restart must reuse this id (QoS 2).
+    // Durable before the PUBLISH goes out: a resend after a restart must reuse this id (QoS 2)
+    // and carry DUP.
     await this.store.setMessageId(entry.seq, packet.messageId!);
     entry.messageId = packet.messageId;
   }
@@ -227,7 +233,7 @@ export class SqlitePersistence {
     // publisher's packet id means nothing to subscribers.
     const copy = stored({ ...packet, brokerId: this.broker!.id, brokerCounter: -++this.provisional, messageId: undefined });
     const [message] = await Promise.all([this.enqueue(subs, copy), packet.retain ? this.storeRetained(copy) : undefined]);
-    if (packet.payload) this.staged.set(packet.payload, { message, clients: new Set(subs.map((s) => s.clientId)), retained: Boolean(packet.retain) });
+    if (Buffer.isBuffer(packet.payload)) this.staged.set(packet.payload, { message, clients: new Set(subs.map((s) => s.clientId)), retained: Boolean(packet.retain) });
   }
 
   // Incoming QoS 2 packets awaiting PUBREL.
