@@ -106,8 +106,14 @@ export class BrokerStore {
     return { message: max('SELECT max(id) AS m FROM messages'), seq: max('SELECT max(seq) AS m FROM outgoing') };
   }
 
+  /** Stores (or, without a packet, clears) the retained message of `topic`. */
   storeRetained(topic: string, packet: StoredPacket | undefined): Promise<void> {
-    return this.batch.run(() => (packet ? this.st.putRetained.run(topic, encode(packet)) : this.st.delRetained.run(topic)));
+    return this.batch.run(() => this.writeRetained(topic, packet));
+  }
+
+  private writeRetained(topic: string, packet: StoredPacket | undefined): void {
+    if (packet) this.st.putRetained.run(topic, encode(packet));
+    else this.st.delRetained.run(topic);
   }
 
   addSubscriptions(clientId: string, subs: Record<string, unknown>[]): Promise<void> {
@@ -123,11 +129,20 @@ export class BrokerStore {
     });
   }
 
-  /** A new message (`message` set) queued as entries `seqs[i]` for `clientIds[i]`. */
-  enqueue(message: { id: number; packet: StoredPacket } | undefined, entries: { seq: number; clientId: string; message: number }[]): Promise<void> {
+  /**
+   * A message queued for some clients (`entries`, each referencing `message`), and the retained
+   * message of its topic if it is one, in one write. With nothing to write it still takes its place
+   * in the batch: publishes settle in the order they got here.
+   */
+  enqueue(
+    message: { id: number; packet: StoredPacket } | undefined,
+    entries: { seq: number; clientId: string; message: number }[],
+    retained?: { topic: string; packet: StoredPacket | undefined },
+  ): Promise<void> {
     return this.batch.run(() => {
       if (message) this.st.putMessage.run(message.id, encode(message.packet));
       for (const e of entries) this.st.putOutgoing.run(e.seq, e.clientId, e.message);
+      if (retained) this.writeRetained(retained.topic, retained.packet);
     });
   }
 

@@ -33,8 +33,20 @@ const { Packet } = require('aedes-persistence') as { Packet: PacketClass };
 
 /** A queued message, stored once however many queues hold it. */
 type Message = { id: number; packet: StoredPacket; refs: number };
-/** One queue entry; without `message` it is a PUBREL awaiting PUBCOMP. */
-type Entry = { seq: number; message: Message | undefined; messageId: number | undefined; restored: boolean };
+/**
+ * One queue entry; without `message` it is a PUBREL awaiting PUBCOMP. `sentTo` stands for the
+ * connection it was last sent on (aedes passes one client object per connection), or for the
+ * previous run of the broker.
+ */
+type Entry = { seq: number; message: Message | undefined; messageId: number | undefined; sentTo: object | undefined };
+const PREVIOUS_RUN = {};
+/** A small stand-in per connection, so an entry does not keep a gone client object alive. */
+const connections = new WeakMap<object, object>();
+const connection = (client: object): object => {
+  let token = connections.get(client);
+  if (!token) connections.set(client, (token = {}));
+  return token;
+};
 /** What a client's QoS 1 PUBLISH stored before its PUBACK, for aedes' own publish of it to skip. */
 type Staged = { message: Message | undefined; clients: Set<string>; retained: boolean };
 
@@ -57,6 +69,9 @@ export class SqlitePersistence {
   private readonly wills = new Map<string, StoredPacket>();
   private readonly withIncoming = new Set<string>();
   private readonly staged = new WeakMap<Buffer, Staged>();
+  /** The retained messages as shown (the index's own copies are not reachable from here). */
+  private readonly retained = new Map<string, StoredPacket>();
+  private readonly retainedWrites = new WeakMap<object, Promise<void>>();
   private nextMessage = 0;
   private nextSeq = 0;
   private provisional = 0;
@@ -71,7 +86,7 @@ export class SqlitePersistence {
     this.broker = broker;
     await this.memory.setup(broker);
     const snap = this.store.load();
-    for (const packet of snap.retained) await this.memory.storeRetained(packet);
+    for (const packet of snap.retained) this.setRetained(packet.topic!, packet);
     for (const { clientId, subs } of snap.subscriptions) await this.memory.addSubscriptions({ id: clientId }, subs as SubRecord[]);
     for (const { clientId, packet } of snap.incoming) {
       await this.memory.incomingStorePacket({ id: clientId }, packet);
@@ -83,7 +98,8 @@ export class SqlitePersistence {
       const message = row.message === null ? undefined : messages.get(row.message);
       if (row.message !== null && !message) continue;
       if (message) message.refs++;
-      this.queue(row.clientId).push({ seq: row.seq, message, messageId: row.messageId ?? undefined, restored: true });
+      const sent = row.messageId !== null;
+      this.queue(row.clientId).push({ seq: row.seq, message, messageId: row.messageId ?? undefined, sentTo: sent ? PREVIOUS_RUN : undefined });
     }
     const max = this.store.maxIds();
     this.nextMessage = max.message;
@@ -92,14 +108,35 @@ export class SqlitePersistence {
 
   // Retained messages.
 
+  /**
+   * Shown at once and written in the next batch; aedes' next step for the packet
+   * (`outgoingEnqueueCombi`) waits for that write, so nothing is acknowledged or delivered before
+   * it is on disk. Waiting here instead would let later publishes overtake retained ones.
+   */
   async storeRetained(packet: StoredPacket): Promise<void> {
     const staged = packet.payload && this.staged.get(packet.payload);
     if (staged?.retained) {
       staged.retained = false;
       return;
     }
-    await this.store.storeRetained(packet.topic!, packet.payload?.length ? stored(packet) : undefined);
-    await this.memory.storeRetained(packet);
+    const topic = packet.topic!;
+    const previous = this.retained.get(topic);
+    const current = packet.payload?.length ? packet : undefined;
+    this.setRetained(topic, current);
+    const written = this.store.storeRetained(topic, current && stored(current)).catch((err: unknown) => {
+      // Not on disk: take it back, unless a newer one replaced it meanwhile.
+      if (this.retained.get(topic) === current) this.setRetained(topic, previous);
+      throw err;
+    });
+    // A QoS 0 publish has no next step to report the failure to.
+    written.catch(() => undefined);
+    this.retainedWrites.set(packet, written);
+  }
+
+  private setRetained(topic: string, packet: StoredPacket | undefined): void {
+    if (packet) this.retained.set(topic, packet);
+    else this.retained.delete(topic);
+    void this.memory.storeRetained(packet ?? { topic, payload: Buffer.alloc(0) });
   }
 
   createRetainedStream(pattern: string): Readable {
@@ -151,6 +188,7 @@ export class SqlitePersistence {
     return this.outgoingEnqueueCombi([sub], packet);
   }
 
+  /** aedes' last step before it delivers a QoS 1/2 publish and acknowledges it. */
   async outgoingEnqueueCombi(subs: { clientId: string }[], packet: StoredPacket): Promise<void> {
     const staged = packet.payload && this.staged.get(packet.payload);
     if (staged) {
@@ -158,25 +196,35 @@ export class SqlitePersistence {
       this.staged.delete(packet.payload!);
       if (staged.message) Object.assign(staged.message.packet, { brokerId: packet.brokerId, brokerCounter: packet.brokerCounter });
       subs = subs.filter((s) => !staged.clients.has(s.clientId));
+      if (subs.length > 0) await this.enqueue(subs, stored(packet));
+      return;
     }
-    if (subs.length > 0) await this.enqueue(subs, stored(packet));
+    // Every other publish waits for the batch, written or not, so they go out in the order they
+    // came; and for its retained write, if it has one.
+    const retained = this.retainedWrites.get(packet);
+    this.retainedWrites.delete(packet);
+    await this.enqueue(subs, subs.length > 0 ? stored(packet) : undefined);
+    await retained;
   }
 
   /**
-   * Queues one message for `subs`. A message row is deleted with the last entry that needs it;
-   * entries that leave at the same moment may each leave it to the other, and then the row waits
-   * for the clean-up at the next start, never the other way round.
+   * Queues `packet` for `subs`, and stores `retained`, in one write; shows both once committed.
+   * A message row is deleted with the last entry that needs it; entries that leave at the same
+   * moment may each leave it to the other, and then the row waits for the clean-up at the next
+   * start, never the other way round.
    */
-  private async enqueue(subs: { clientId: string }[], packet: StoredPacket): Promise<Message | undefined> {
-    if (subs.length === 0) return undefined;
-    const message: Message = { id: ++this.nextMessage, packet, refs: 0 };
-    const entries = subs.map((s) => ({ clientId: s.clientId, entry: { seq: ++this.nextSeq, message, messageId: undefined, restored: false } as Entry }));
+  private async enqueue(subs: { clientId: string }[], packet: StoredPacket | undefined, retained?: StoredPacket): Promise<Message | undefined> {
+    const message: Message | undefined = packet && subs.length > 0 ? { id: ++this.nextMessage, packet, refs: 0 } : undefined;
+    const entries = message ? subs.map((s) => ({ clientId: s.clientId, entry: { seq: ++this.nextSeq, message, messageId: undefined, sentTo: undefined } as Entry })) : [];
+    const kept = retained?.payload?.length ? retained : undefined;
     await this.store.enqueue(
-      { id: message.id, packet },
-      entries.map((e) => ({ seq: e.entry.seq, clientId: e.clientId, message: message.id })),
+      message && { id: message.id, packet: message.packet },
+      entries.map((e) => ({ seq: e.entry.seq, clientId: e.clientId, message: message!.id })),
+      retained && { topic: retained.topic!, packet: kept },
     );
     for (const { clientId, entry } of entries) this.queue(clientId).push(entry);
-    message.refs = entries.length;
+    if (message) message.refs = entries.length;
+    if (retained) this.setRetained(retained.topic!, kept);
     return message;
   }
 
@@ -196,6 +244,11 @@ export class SqlitePersistence {
     }
     const entry = queue.find((e) => e.message?.packet.brokerId === packet.brokerId && e.message?.packet.brokerCounter === packet.brokerCounter);
     if (!entry) throw new Error('no such packet');
+    // Sent before, on another connection or under another id: this copy may be a second one
+    // [MQTT-3.3.1-1]. (The id of a resend is the old one; aedes can also deliver a message live and
+    // from the queue while a session resumes, and then the second copy gets a new id.)
+    if (entry.sentTo !== undefined && (entry.sentTo !== connection(client) || entry.messageId !== packet.messageId)) packet.dup = true;
+    entry.sentTo = connection(client);
     if (entry.messageId === packet.messageId) return;
     // Durable before the PUBLISH goes out: a resend after a restart must reuse this id (QoS 2)
     // and carry DUP.
@@ -210,15 +263,15 @@ export class SqlitePersistence {
     const message = entry.message;
     await this.store.dequeue(entry.seq, message?.refs === 1 ? message.id : undefined);
     const at = queue.indexOf(entry);
-    if (at === -1) return toPacket(entry);
+    if (at === -1) return toPacket(entry, client);
     queue.splice(at, 1);
     if (queue.length === 0) this.queues.delete(client.id);
     if (message) message.refs--;
-    return toPacket(entry);
+    return toPacket(entry, client);
   }
 
   outgoingStream(client: ClientRef): Readable {
-    return Readable.from((this.queues.get(client.id) ?? []).map(toPacket));
+    return Readable.from((this.queues.get(client.id) ?? []).map((e) => toPacket(e, client)));
   }
 
   /**
@@ -227,12 +280,12 @@ export class SqlitePersistence {
    * stores it if retained. aedes' own publish of the packet then finds it done and skips it.
    */
   async persistBeforeAck(packet: StoredPacket): Promise<void> {
-    const subs = packet.qos ? await this.memory.subscriptionsByTopic(packet.topic!) : [];
-    if (subs.length === 0 && !packet.retain) return;
+    const subs = await this.memory.subscriptionsByTopic(packet.topic!);
     // An identity aedes' counter never takes, until aedes' publish hands over the real one; the
     // publisher's packet id means nothing to subscribers.
     const copy = stored({ ...packet, brokerId: this.broker!.id, brokerCounter: -++this.provisional, messageId: undefined });
-    const [message] = await Promise.all([this.enqueue(subs, copy), packet.retain ? this.storeRetained(copy) : undefined]);
+    // Through the batch even with nothing to write, so a client's publishes keep their order.
+    const message = await this.enqueue(subs, copy, packet.retain ? copy : undefined);
     if (Buffer.isBuffer(packet.payload)) this.staged.set(packet.payload, { message, clients: new Set(subs.map((s) => s.clientId)), retained: Boolean(packet.retain) });
   }
 
@@ -311,13 +364,13 @@ function stored(packet: StoredPacket): StoredPacket {
 }
 
 /**
- * A queue entry as aedes resends it. An entry restored from disk that already had a packet id
- * was sent by the broker before the restart, so it goes out again flagged DUP [MQTT-3.3.1-1].
+ * A queue entry as aedes resends it to `client`: flagged DUP if it went out before on another
+ * connection, one of this broker's or the previous run's [MQTT-3.3.1-1].
  */
-function toPacket(entry: Entry): StoredPacket {
+function toPacket(entry: Entry, client: object): StoredPacket {
   if (!entry.message) return { cmd: 'pubrel', messageId: entry.messageId };
   const packet = new Packet(entry.message.packet);
   packet.messageId = entry.messageId;
-  if (entry.restored && entry.messageId !== undefined) packet.dup = true;
+  if (entry.sentTo !== undefined && entry.sentTo !== connection(client)) packet.dup = true;
   return packet;
 }
