@@ -63,6 +63,15 @@ export async function startEmbeddedBroker({ host, port, stateDir, heartbeatInter
         },
       }),
     });
+    if (persistence) {
+      // The moment aedes hands a publish to its subscribers (see SqlitePersistence.renumber).
+      const mq = (aedes as unknown as { mq: { emit(packet: { qos?: number }, cb?: () => void): unknown } }).mq;
+      const emit = mq.emit.bind(mq);
+      mq.emit = (packet, cb) => {
+        if (packet.qos) persistence.renumber(packet as never);
+        return emit(packet, cb);
+      };
+    }
     aedes.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'mqtt client error'));
     // aedes reports failures of its own work here (a will it could not publish or delete, a
     // persistence read); without a listener an EventEmitter 'error' would end the process.

@@ -32,7 +32,9 @@ const MemoryPersistence = require('aedes-persistence/asyncPersistence.js') as ne
 const { Packet } = require('aedes-persistence') as { Packet: PacketClass };
 
 /** A queued message, stored once however many queues hold it. */
-type Message = { id: number; packet: StoredPacket; refs: number };
+type Message = { id: number; packet: StoredPacket; refs: number; keys: string[] };
+/** How aedes names a publish when it delivers it or asks about it: broker id and counter. */
+const identity = (p: StoredPacket): string => `${p.brokerId as string}\u0000${p.brokerCounter as number}`;
 /**
  * One queue entry; without `message` it is a PUBREL awaiting PUBCOMP. `sentTo` stands for the
  * connection it was last sent on (aedes passes one client object per connection), or for the
@@ -75,6 +77,9 @@ export class SqlitePersistence {
   private nextMessage = 0;
   private nextSeq = 0;
   private provisional = 0;
+  private emitted = 0;
+  /** Queued messages by every identity aedes may ask about them with. */
+  private readonly byIdentity = new Map<string, Message>();
   private broker: { id: string } | undefined;
 
   constructor(
@@ -93,11 +98,11 @@ export class SqlitePersistence {
       this.withIncoming.add(clientId);
     }
     for (const { clientId, packet } of snap.wills) this.wills.set(clientId, packet);
-    const messages = new Map([...snap.messages].map(([id, packet]) => [id, { id, packet, refs: 0 } as Message]));
+    const messages = new Map([...snap.messages].map(([id, packet]) => [id, { id, packet, refs: 0, keys: [] } as Message]));
     for (const row of snap.outgoing) {
       const message = row.message === null ? undefined : messages.get(row.message);
       if (row.message !== null && !message) continue;
-      if (message) message.refs++;
+      if (message && message.refs++ === 0) this.known(message, identity(message.packet));
       const sent = row.messageId !== null;
       this.queue(row.clientId).push({ seq: row.seq, message, messageId: row.messageId ?? undefined, sentTo: sent ? PREVIOUS_RUN : undefined });
     }
@@ -192,9 +197,9 @@ export class SqlitePersistence {
   async outgoingEnqueueCombi(subs: { clientId: string }[], packet: StoredPacket): Promise<void> {
     const staged = packet.payload && this.staged.get(packet.payload);
     if (staged) {
-      // Stored before the PUBACK already; from now on aedes knows it by this packet's identity.
+      // Stored before the PUBACK already; aedes will ask about it by this packet's identity.
       this.staged.delete(packet.payload!);
-      if (staged.message) Object.assign(staged.message.packet, { brokerId: packet.brokerId, brokerCounter: packet.brokerCounter });
+      if (staged.message) this.known(staged.message, identity(packet));
       subs = subs.filter((s) => !staged.clients.has(s.clientId));
       if (subs.length > 0) await this.enqueue(subs, stored(packet));
       return;
@@ -208,13 +213,27 @@ export class SqlitePersistence {
   }
 
   /**
+   * Called as aedes emits a QoS 1/2 publish to its subscribers. aedes skips a message for a
+   * subscriber that already got one with a higher counter of the same broker id (a dedupe meant
+   * for broker clusters); publishes that waited for the disk can be emitted in another order
+   * than aedes drew their counters, and would be lost. So they are numbered again here, in
+   * emission order, under an id of their own (QoS 0 messages keep aedes' numbering).
+   */
+  renumber(packet: StoredPacket): void {
+    const message = this.byIdentity.get(identity(packet));
+    packet.brokerId = `${this.broker!.id}/emitted`;
+    packet.brokerCounter = ++this.emitted;
+    if (message) this.known(message, identity(packet));
+  }
+
+  /**
    * Queues `packet` for `subs`, and stores `retained`, in one write; shows both once committed.
    * A message row is deleted with the last entry that needs it; entries that leave at the same
    * moment may each leave it to the other, and then the row waits for the clean-up at the next
    * start, never the other way round.
    */
   private async enqueue(subs: { clientId: string }[], packet: StoredPacket | undefined, retained?: StoredPacket): Promise<Message | undefined> {
-    const message: Message | undefined = packet && subs.length > 0 ? { id: ++this.nextMessage, packet, refs: 0 } : undefined;
+    const message: Message | undefined = packet && subs.length > 0 ? { id: ++this.nextMessage, packet, refs: 0, keys: [] } : undefined;
     const entries = message ? subs.map((s) => ({ clientId: s.clientId, entry: { seq: ++this.nextSeq, message, messageId: undefined, sentTo: undefined } as Entry })) : [];
     const kept = retained?.payload?.length ? retained : undefined;
     await this.store.enqueue(
@@ -223,9 +242,23 @@ export class SqlitePersistence {
       retained && { topic: retained.topic!, packet: kept },
     );
     for (const { clientId, entry } of entries) this.queue(clientId).push(entry);
-    if (message) message.refs = entries.length;
+    if (message) {
+      message.refs = entries.length;
+      this.known(message, identity(packet!));
+    }
     if (retained) this.setRetained(retained.topic!, kept);
     return message;
+  }
+
+  private known(message: Message, key: string): void {
+    this.byIdentity.set(key, message);
+    message.keys.push(key);
+  }
+
+  /** One queue entry less needs `message`. */
+  private release(message: Message): void {
+    if (--message.refs > 0) return;
+    for (const key of message.keys) if (this.byIdentity.get(key) === message) this.byIdentity.delete(key);
   }
 
   async outgoingUpdate(client: ClientRef, packet: StoredPacket): Promise<void> {
@@ -238,11 +271,12 @@ export class SqlitePersistence {
       await this.store.toPubrel(entry.seq, packet.messageId!, message.refs === 1 ? message.id : undefined);
       if (entry.message === message) {
         entry.message = undefined;
-        message.refs--;
+        this.release(message);
       }
       return;
     }
-    const entry = queue.find((e) => e.message?.packet.brokerId === packet.brokerId && e.message?.packet.brokerCounter === packet.brokerCounter);
+    const message = this.byIdentity.get(identity(packet));
+    const entry = message && queue.find((e) => e.message === message);
     if (!entry) throw new Error('no such packet');
     // Sent before, on another connection or under another id: this copy may be a second one
     // [MQTT-3.3.1-1]. (The id of a resend is the old one; aedes can also deliver a message live and
@@ -266,7 +300,7 @@ export class SqlitePersistence {
     if (at === -1) return toPacket(entry, client);
     queue.splice(at, 1);
     if (queue.length === 0) this.queues.delete(client.id);
-    if (message) message.refs--;
+    if (message) this.release(message);
     return toPacket(entry, client);
   }
 
@@ -281,8 +315,8 @@ export class SqlitePersistence {
    */
   async persistBeforeAck(packet: StoredPacket): Promise<void> {
     const subs = await this.memory.subscriptionsByTopic(packet.topic!);
-    // An identity aedes' counter never takes, until aedes' publish hands over the real one; the
-    // publisher's packet id means nothing to subscribers.
+    // An identity aedes' counter never takes (it names the message in this store; aedes' publish
+    // adds its own); the publisher's packet id means nothing to subscribers.
     const copy = stored({ ...packet, brokerId: this.broker!.id, brokerCounter: -++this.provisional, messageId: undefined });
     // Through the batch even with nothing to write, so a client's publishes keep their order.
     const message = await this.enqueue(subs, copy, packet.retain ? copy : undefined);
