@@ -39,7 +39,10 @@ const decodeBlob = <T>(blob: Buffer): T => deserialize(blob) as T;
 export class BrokerStore {
   private readonly db: Database.Database;
   private readonly batch: TickBatch;
+  /** Writes asked for and not yet committed. */
+  private pending = 0;
   private readonly st;
+  private readonly pendingRetained = new Map<string, { packet: StoredPacket | undefined; written: Promise<void> }>();
   /** Whether the file held a broker's state before this start (false on the first start). */
   readonly existed: boolean;
 
@@ -108,73 +111,82 @@ export class BrokerStore {
 
   /** Stores (or, without a packet, clears) the retained message of `topic`. */
   storeRetained(topic: string, packet: StoredPacket | undefined): Promise<void> {
-    return this.batch.run(() => this.writeRetained(topic, packet));
-  }
-
-  private writeRetained(topic: string, packet: StoredPacket | undefined): void {
-    if (packet) this.st.putRetained.run(topic, encode(packet));
-    else this.st.delRetained.run(topic);
+    // Within one batch only the last message of a topic is written (pushes to one branch).
+    const pending = this.pendingRetained.get(topic);
+    if (pending) {
+      pending.packet = packet;
+      return pending.written;
+    }
+    const entry = { packet, written: Promise.resolve() };
+    this.pendingRetained.set(topic, entry);
+    entry.written = this.write(() => {
+      this.pendingRetained.delete(topic);
+      if (entry.packet) this.st.putRetained.run(topic, encode(entry.packet));
+      else this.st.delRetained.run(topic);
+    });
+    return entry.written;
   }
 
   addSubscriptions(clientId: string, subs: Record<string, unknown>[]): Promise<void> {
-    return this.batch.run(() => {
+    return this.write(() => {
       for (const sub of subs) this.st.putSub.run(clientId, sub.topic, encode(sub));
     });
   }
 
   removeSubscriptions(clientId: string, topics: string[] | 'all'): Promise<void> {
-    return this.batch.run(() => {
+    return this.write(() => {
       if (topics === 'all') this.st.delSubs.run(clientId);
       else for (const topic of topics) this.st.delSub.run(clientId, topic);
     });
   }
 
   /**
-   * A message queued for some clients (`entries`, each referencing `message`), and the retained
-   * message of its topic if it is one, in one write. With nothing to write it still takes its place
-   * in the batch: publishes settle in the order they got here.
+   * A message queued for some clients (`entries`, each referencing `message`). With nothing to
+   * write it still waits for the writes asked for before it: publishes settle in the order they
+   * got here.
    */
-  enqueue(
-    message: { id: number; packet: StoredPacket } | undefined,
-    entries: { seq: number; clientId: string; message: number }[],
-    retained?: { topic: string; packet: StoredPacket | undefined },
-  ): Promise<void> {
-    return this.batch.run(() => {
+  enqueue(message: { id: number; packet: StoredPacket } | undefined, entries: { seq: number; clientId: string; message: number }[]): Promise<void> | undefined {
+    if (!message && entries.length === 0 && this.pending === 0) return undefined;
+    return this.write(() => {
       if (message) this.st.putMessage.run(message.id, encode(message.packet));
       for (const e of entries) this.st.putOutgoing.run(e.seq, e.clientId, e.message);
-      if (retained) this.writeRetained(retained.topic, retained.packet);
     });
   }
 
   setMessageId(seq: number, messageId: number): Promise<void> {
-    return this.batch.run(() => void this.st.setMessageId.run(messageId, seq));
+    return this.write(() => void this.st.setMessageId.run(messageId, seq));
   }
 
   /** The entry is now a PUBREL awaiting PUBCOMP; `orphan` is its message if no queue needs it. */
   toPubrel(seq: number, messageId: number, orphan: number | undefined): Promise<void> {
-    return this.batch.run(() => {
+    return this.write(() => {
       this.st.toPubrel.run(messageId, seq);
       if (orphan !== undefined) this.st.delMessage.run(orphan);
     });
   }
 
   dequeue(seq: number, orphan: number | undefined): Promise<void> {
-    return this.batch.run(() => {
+    return this.write(() => {
       this.st.delOutgoing.run(seq);
       if (orphan !== undefined) this.st.delMessage.run(orphan);
     });
   }
 
   storeIncoming(clientId: string, messageId: number, packet: StoredPacket): Promise<void> {
-    return this.batch.run(() => void this.st.putIncoming.run(clientId, messageId, encode(packet)));
+    return this.write(() => void this.st.putIncoming.run(clientId, messageId, encode(packet)));
   }
 
   deleteIncoming(clientId: string, messageId: number | 'all'): Promise<void> {
-    return this.batch.run(() => void (messageId === 'all' ? this.st.delIncomingAll.run(clientId) : this.st.delIncoming.run(clientId, messageId)));
+    return this.write(() => void (messageId === 'all' ? this.st.delIncomingAll.run(clientId) : this.st.delIncoming.run(clientId, messageId)));
   }
 
   putWill(clientId: string, packet: StoredPacket | undefined): Promise<void> {
-    return this.batch.run(() => void (packet ? this.st.putWill.run(clientId, encode(packet)) : this.st.delWill.run(clientId)));
+    return this.write(() => void (packet ? this.st.putWill.run(clientId, encode(packet)) : this.st.delWill.run(clientId)));
+  }
+
+  private write(step: () => void): Promise<void> {
+    this.pending++;
+    return this.batch.run(step).finally(() => this.pending--);
   }
 
   close(): void {

@@ -220,7 +220,7 @@ export class SqlitePersistence {
    * emission order, under an id of their own (QoS 0 messages keep aedes' numbering).
    */
   renumber(packet: StoredPacket): void {
-    const message = this.byIdentity.get(identity(packet));
+    const message = this.byIdentity.size > 0 ? this.byIdentity.get(identity(packet)) : undefined;
     packet.brokerId = `${this.broker!.id}/emitted`;
     packet.brokerCounter = ++this.emitted;
     if (message) this.known(message, identity(packet));
@@ -236,11 +236,13 @@ export class SqlitePersistence {
     const message: Message | undefined = packet && subs.length > 0 ? { id: ++this.nextMessage, packet, refs: 0, keys: [] } : undefined;
     const entries = message ? subs.map((s) => ({ clientId: s.clientId, entry: { seq: ++this.nextSeq, message, messageId: undefined, sentTo: undefined } as Entry })) : [];
     const kept = retained?.payload?.length ? retained : undefined;
-    await this.store.enqueue(
-      message && { id: message.id, packet: message.packet },
-      entries.map((e) => ({ seq: e.entry.seq, clientId: e.clientId, message: message!.id })),
-      retained && { topic: retained.topic!, packet: kept },
-    );
+    await Promise.all([
+      this.store.enqueue(
+        message && { id: message.id, packet: message.packet },
+        entries.map((e) => ({ seq: e.entry.seq, clientId: e.clientId, message: message!.id })),
+      ),
+      retained && this.store.storeRetained(retained.topic!, kept && stored(kept)),
+    ]);
     for (const { clientId, entry } of entries) this.queue(clientId).push(entry);
     if (message) {
       message.refs = entries.length;
