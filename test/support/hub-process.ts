@@ -20,13 +20,20 @@ export class RestartableHub {
     readonly mqttUrl: string,
   ) {}
 
-  static async create(cleanup: Cleanup): Promise<RestartableHub> {
+  /** On its embedded broker, or on the external one at `mqttUrl`. */
+  static async create(cleanup: Cleanup, mqttUrl?: string): Promise<RestartableHub> {
     const stateDir = cleanup.tempDir('pushfleet-hub-');
     const [httpPort, brokerPort] = [await freePort(), await freePort()];
     const configFile = join(stateDir, 'hub.yaml');
-    const config = { http: { host: '127.0.0.1', port: httpPort }, broker: { host: '127.0.0.1', port: brokerPort }, webhook: { secret: SECRET }, stateDir, log: { level: 'info' } };
+    const config = {
+      http: { host: '127.0.0.1', port: httpPort },
+      ...(mqttUrl ? { mqtt: { url: mqttUrl } } : { broker: { host: '127.0.0.1', port: brokerPort } }),
+      webhook: { secret: SECRET },
+      stateDir,
+      log: { level: 'info' },
+    };
     writeFileSync(configFile, JSON.stringify(config));
-    return new RestartableHub(cleanup, configFile, stateDir, `http://127.0.0.1:${httpPort}/webhook`, `mqtt://127.0.0.1:${brokerPort}`);
+    return new RestartableHub(cleanup, configFile, stateDir, `http://127.0.0.1:${httpPort}/webhook`, mqttUrl ?? `mqtt://127.0.0.1:${brokerPort}`);
   }
 
   /** Starts the hub and resolves once it takes webhooks. */
