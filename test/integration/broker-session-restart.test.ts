@@ -3,7 +3,8 @@
  * queued messages, retained messages and wills are on disk (stateDir/broker.sqlite) and the next
  * broker on that state dir carries on with them. Plus aedes-persistence's conformance suite.
  */
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -164,6 +165,47 @@ describe('embedded broker with persistence', () => {
       expect(g.filter((m) => m.payload.startsWith('client-')).map((m) => m.payload)).toEqual(client);
       for (const t of ['order/state', 'order/plain']) expect(g.filter((m) => m.topic === t && m.payload.startsWith('hub-')).map((m) => m.payload)).toEqual(hub(t));
     }
+  });
+});
+
+describe('embedded broker on a full disk', () => {
+  it('fails a publish it cannot store, and delivers and keeps none of it; carries on once there is room', async () => {
+    const stateDir = cleanup.tempDir('pushfleet-full-');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', stateDir]);
+    cleanup.defer(() => execFileSync('umount', ['-l', stateDir]));
+    const broker = await startEmbeddedBroker({ host: '127.0.0.1', port: await freePort(), stateDir }, log);
+    cleanup.defer(() => broker.close());
+    const offline = await connect(broker.url, { clientId: 'offline-agent', clean: false });
+    await offline.subscribeAsync('full/#', { qos: 1 });
+    await offline.endAsync();
+    const live = await connect(broker.url);
+    const seen = record(live);
+    await live.subscribeAsync('full/#', { qos: 1 });
+
+    const filler = join(stateDir, 'filler');
+    const fill = () => {
+      try {
+        for (;;) appendFileSync(filler, Buffer.alloc(16 * 1024));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+      }
+    };
+    fill();
+    await expect(broker.publish('full/retained', Buffer.from('lost'), { qos: 1, retain: true })).rejects.toThrow(/full/);
+    await expect(broker.publish('full/queued', Buffer.from('lost'), { qos: 1 })).rejects.toThrow(/full/);
+
+    rmSync(filler);
+    await broker.publish('full/queued', Buffer.from('kept'), { qos: 1 });
+    await waitFor('the publish after the disk had room again', () => seen.length >= 1);
+    const late = await connect(broker.url);
+    const retained = record(late);
+    await late.subscribeAsync('full/#', { qos: 1 });
+    const back = await reconnect(broker.url, { clientId: 'offline-agent', clean: false });
+    await waitFor('the queued message', () => back.got.length >= 1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(seen.map((m) => m.payload)).toEqual(['kept']);
+    expect(retained).toEqual([]);
+    expect(back.got.map((m) => m.payload)).toEqual(['kept']);
   });
 });
 
