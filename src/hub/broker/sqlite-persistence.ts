@@ -32,9 +32,10 @@ export type SqlitePersistenceOptions = {
  * An aedes persistence that keeps sessions, subscriptions, retained messages, wills and
  * unacknowledged QoS 1/2 messages in SQLite (`BrokerStore`). Reads come from memory (the
  * in-memory persistence's indexes for subscriptions, retained and incoming; own queues for
- * outgoing and wills), loaded at start; each change is written through and applied to memory
- * once committed, so memory never shows what a crash could undo and aedes' acknowledgements
- * (PUBACK, SUBACK, the in-process publish callback) wait for the disk.
+ * outgoing and wills), loaded at start; each change is written through in per-turn batches and
+ * applied to memory once committed (a retained message is shown at once and taken back if its
+ * write fails). aedes' acknowledgements (PUBACK, SUBACK, the in-process publish callback) and its
+ * deliveries of a QoS 1/2 message wait for the disk.
  */
 export class SqlitePersistence {
   private readonly memory = new MemoryPersistence();
