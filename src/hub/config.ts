@@ -42,7 +42,12 @@ export const HubConfig = z
     /** An external broker. Leave unset to run the embedded one. */
     mqtt: MqttConnectionConfig.optional(),
     broker: z
-      .object({ host: z.string().default('127.0.0.1'), port: Port.default(1883) })
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: Port.default(1883),
+        /** `sqlite`: sessions, queued QoS 1/2 messages, retained messages and wills kept in stateDir/broker.sqlite across restarts; `memory`: lost with the process. */
+        persistence: z.enum(['sqlite', 'memory']).default('sqlite'),
+      })
       .strict()
       .prefault({}),
     stateDir: z.string().default(defaultStateDir),

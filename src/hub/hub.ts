@@ -10,7 +10,7 @@ import { HUB_STATUS } from '../shared/topics.js';
 import { VERSION } from '../shared/version.js';
 import { listenError, startOrUndo, type Teardown } from '../shared/startup.js';
 import type { HubConfig } from './config.js';
-import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
+import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded-broker.js';
 import { Dispatcher } from './engines/dispatcher.js';
 import { systemClock, type Publisher } from './engines/engine.js';
 import { createEngines } from './engines/registry.js';
@@ -85,7 +85,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
 
   const broker: EmbeddedBroker | undefined = config.mqtt
     ? undefined
-    : await startEmbeddedBroker(config.broker.host, config.broker.port, log).catch((err: unknown) => {
+    : await startEmbeddedBroker({ host: config.broker.host, port: config.broker.port, stateDir: config.broker.persistence === 'sqlite' ? config.stateDir : undefined }, log).catch((err: unknown) => {
         throw listenError(err, 'MQTT', `${config.broker.host}:${config.broker.port}`, 'broker.port (--broker-port), or mqtt.url to use that broker');
       });
   if (broker) teardown.add('embedded broker', () => broker.close());
@@ -132,7 +132,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   // Only the copies the broker kept: a live message read meanwhile is no retained one.
   const readBack = (filters: string[], onMessage: (topic: string, payload: Buffer) => void) =>
     readRetained(mqtt, filters, (topic, payload, retained) => retained && onMessage(topic, payload));
-  const dispatcher = new Dispatcher(mqtt, createEngines(config, { publisher, db, clock: systemClock, log, readRetained: readBack }, heads), log);
+  const dispatcher = new Dispatcher(mqtt, createEngines(config, { publisher, db, clock: systemClock, log, readRetained: readBack }, heads, broker !== undefined && !broker.restoredState), log);
   // Before start: engines started before one that fails are stopped again.
   teardown.add('engines', () => dispatcher.stop());
   await dispatcher.start();

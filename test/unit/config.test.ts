@@ -31,7 +31,7 @@ describe('config', () => {
 
   it('runs the hub on embedded defaults with no file, flags overriding keys', () => {
     const hub = loadHubConfig({ port: 4000, brokerPort: 0 });
-    expect(hub).toMatchObject({ http: { host: '0.0.0.0', port: 4000 }, broker: { host: '127.0.0.1', port: 0 } });
+    expect(hub).toMatchObject({ http: { host: '0.0.0.0', port: 4000 }, broker: { host: '127.0.0.1', port: 0, persistence: 'sqlite' } });
     expect(() => loadHubConfig({ mqttUrl: 'http://nope' })).toThrow(/mqtt\.url/);
   });
 

@@ -9,8 +9,9 @@ import { githubSettings } from './rollouts/config.js';
 import { GitHubDeployments } from './rollouts/github-deployments.js';
 
 /** The hub's engines, in start order. Each one is a folder beside this file. */
-export function createEngines(config: HubConfig, ctx: EngineContext, heads: HeadStore): Engine[] {
-  const engines: Engine[] = [new HeadsEngine(ctx, heads, config.mqtt === undefined)];
+/** `restoreHeads`: the broker starts without the retained heads (an embedded one with nothing on disk). */
+export function createEngines(config: HubConfig, ctx: EngineContext, heads: HeadStore, restoreHeads: boolean): Engine[] {
+  const engines: Engine[] = [new HeadsEngine(ctx, heads, restoreHeads)];
   const semaphore = config.engines.semaphore.enabled ? new SemaphoreEngine(ctx, config.engines.semaphore) : undefined;
   if (semaphore) engines.push(semaphore);
   // After the semaphore: it restores its channels before rollouts set their limits again.
