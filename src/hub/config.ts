@@ -45,7 +45,7 @@ export const HubConfig = z
       .object({
         host: z.string().default('127.0.0.1'),
         port: Port.default(1883),
-        /** `sqlite`: sessions, queued QoS 1/2 messages, retained messages and wills kept in stateDir/broker.sqlite across restarts; `memory`: lost with the process. */
+        /** `sqlite`: sessions, queued QoS 1/2 messages, retained messages and wills kept in stateDir/hub.sqlite across restarts; `memory`: lost with the process. */
         persistence: z.enum(['sqlite', 'memory']).default('sqlite'),
       })
       .strict()

@@ -85,7 +85,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
 
   const broker: EmbeddedBroker | undefined = config.mqtt
     ? undefined
-    : await startEmbeddedBroker({ host: config.broker.host, port: config.broker.port, stateDir: config.broker.persistence === 'sqlite' ? config.stateDir : undefined }, log).catch((err: unknown) => {
+    : await startEmbeddedBroker({ host: config.broker.host, port: config.broker.port, state: config.broker.persistence === 'sqlite' ? { db, batch } : undefined }, log).catch((err: unknown) => {
         throw listenError(err, 'MQTT', `${config.broker.host}:${config.broker.port}`, 'broker.port (--broker-port), or mqtt.url to use that broker');
       });
   if (broker) teardown.add('embedded broker', () => broker.close());

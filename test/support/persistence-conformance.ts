@@ -18,4 +18,4 @@ const root = mkdtempSync(join(tmpdir(), 'pushfleet-conformance-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 let n = 0;
 
-abstractSuite({ test, testAsync: true, persistence: () => new SqlitePersistence(new BrokerStore(join(root, String(++n)))) });
+abstractSuite({ test, testAsync: true, persistence: () => new SqlitePersistence(BrokerStore.open(join(root, String(++n)))) });

@@ -9,7 +9,7 @@ import { startEmbeddedBroker } from '../../src/hub/broker/embedded-broker.js';
 import { createLogger } from '../../src/shared/logger.js';
 
 const [stateDir, port, topic] = process.argv.slice(2) as [string, string, string];
-const broker = await startEmbeddedBroker({ host: '127.0.0.1', port: Number(port), stateDir }, createLogger('broker', 'warn'));
+const broker = await startEmbeddedBroker({ host: '127.0.0.1', port: Number(port), state: { stateDir } }, createLogger('broker', 'warn'));
 const client = new MqttClient(() => broker.connectInProcess(), { clean: true, reconnectPeriod: 0 });
 client.once('connect', () => {
   client.publish(topic, 'acknowledged before the kill', { qos: 1 }, () => process.kill(process.pid, 'SIGKILL'));

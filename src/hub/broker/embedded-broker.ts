@@ -3,6 +3,8 @@ import { once } from 'node:events';
 import { duplexPair, type Duplex } from 'node:stream';
 import { Aedes } from 'aedes';
 import type { Logger } from '../../shared/logger.js';
+import type { StateDb } from '../state-db.js';
+import type { TickBatch } from '../tick-batch.js';
 import { BrokerStore } from './broker-store.js';
 import { SqlitePersistence } from './sqlite-persistence.js';
 
@@ -29,16 +31,19 @@ export type EmbeddedBroker = {
 export type EmbeddedBrokerOptions = {
   host: string;
   port: number;
-  /** Where `broker.sqlite` keeps sessions, queues, retained messages and wills; none: memory only. */
-  stateDir?: string;
+  /**
+   * Where sessions, queues, retained messages and wills are kept: the hub's state database and
+   * its tick batch, or a state dir whose database the broker opens alone; neither: memory only.
+   */
+  state?: { db: StateDb; batch: TickBatch } | { stateDir: string };
   /** aedes' heartbeat; wills left by a previous run are swept every 4 beats (default 60 s). */
   heartbeatIntervalMs?: number;
 };
 
 /** The zero-setup broker: aedes on a TCP port, in the hub's process. */
-export async function startEmbeddedBroker({ host, port, stateDir, heartbeatIntervalMs }: EmbeddedBrokerOptions, log: Logger): Promise<EmbeddedBroker> {
+export async function startEmbeddedBroker({ host, port, state, heartbeatIntervalMs }: EmbeddedBrokerOptions, log: Logger): Promise<EmbeddedBroker> {
   const inProcess = new WeakSet<object>();
-  const store = stateDir === undefined ? undefined : new BrokerStore(stateDir);
+  const store = state === undefined ? undefined : 'stateDir' in state ? BrokerStore.open(state.stateDir) : new BrokerStore(state.db, state.batch);
   const persistence = store && new SqlitePersistence(store, { isInProcess: (client) => inProcess.has((client as { conn?: object }).conn ?? {}) });
   let aedes: Aedes | undefined;
   let server: Server | undefined;
