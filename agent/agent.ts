@@ -3,7 +3,7 @@ import type { Logger } from '../src/shared/logger.js';
 import type { Teardown } from '../src/shared/startup.js';
 import { AgentDirective, decode, PushMessage, RetryRequest, SCHEMA_VERSION, type AgentStatus, type AppState, type Heartbeat } from '../src/shared/messages.js';
 import { refuseHead } from '../src/shared/head-check.js';
-import { connectMqtt } from '../src/shared/mqtt-connection.js';
+import { closeMqtt, connectMqtt } from '../src/shared/mqtt-connection.js';
 import { appFollowsPush, pushedSha } from '../src/shared/push-match.js';
 import { agentHeartbeatTopic, agentPinTopic, agentRetryTopic, agentRollbackTopic, agentStatusTopic, appStateTopic, DEFAULT_ENV, ENV_LABEL, headFilter } from '../src/shared/topics.js';
 import { SemaphoreClient } from '../src/semaphore-client/client.js';
@@ -155,9 +155,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
       // Running updates finish; waits for a rollout grant or a retry end (see AppRunner.stop).
       await Promise.all(apps.map((a) => a.stop()));
       await node?.stop();
-      // With the broker gone a QoS 1 publish would wait for it forever: the last will says offline then.
-      if (mqtt.connected) await mqtt.publishAsync(statusTopic, status('offline'), { qos: 1, retain: true }).catch(() => undefined);
-      await mqtt.endAsync(!mqtt.connected);
+      await closeMqtt(mqtt, { topic: statusTopic, payload: status('offline') });
       log.info('agent stopped');
     },
   };

@@ -4,7 +4,7 @@ import type { Server } from 'node:http';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from '../shared/logger.js';
 import { SCHEMA_VERSION, type HubStatus } from '../shared/messages.js';
-import { connectMqtt } from '../shared/mqtt-connection.js';
+import { closeMqtt, connectMqtt } from '../shared/mqtt-connection.js';
 import { readRetained } from '../shared/retained.js';
 import { HUB_STATUS } from '../shared/topics.js';
 import { VERSION } from '../shared/version.js';
@@ -101,9 +101,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     stream: broker && (() => broker.connectInProcess()),
   });
   teardown.add('MQTT client', async () => {
-    if (mqtt.connected) await mqtt.publishAsync(HUB_STATUS, hubStatus('offline'), { qos: 1, retain: true }).catch(() => undefined);
-    // Not connected (the broker is gone, or a reconnect is under way): nothing left to flush.
-    await mqtt.endAsync(!mqtt.connected);
+    await closeMqtt(mqtt, { topic: HUB_STATUS, payload: hubStatus('offline') });
   });
   // Clients following the hub's work (`play`) learn that it went away, from here or the will.
   const announce = () => mqtt.publishAsync(HUB_STATUS, hubStatus('online'), { qos: 1, retain: true }).catch((err: Error) => log.warn({ err: err.message }, 'hub status not published'));

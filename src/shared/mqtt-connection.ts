@@ -89,3 +89,31 @@ export function connectMqtt(cfg: MqttConnectionConfig, opts: ConnectOptions = {}
     client.on('error', onError);
   });
 }
+
+/** How long a stopping service waits for the broker before it lets go regardless. */
+export const CLOSE_DEADLINE_MS = 3000;
+
+/** Resolves when `work` settles or `ms` passed, whichever is first; true if it settled. */
+export async function settledWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([work.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Says goodbye (a retained `farewell`, such as an offline status) and closes, within a deadline
+ * whatever the broker does. A broker that goes away or stalls mid-shutdown (both units stopped at
+ * once on a reboot) would otherwise keep a QoS 1 publish, or a graceful end waiting for its
+ * unacknowledged messages, pending forever. What is not acknowledged by then is dropped: the last
+ * will says offline, and unacknowledged pushes are in doubt, never published twice.
+ */
+export async function closeMqtt(client: MqttClient, farewell?: { topic: string; payload: string }, deadlineMs = CLOSE_DEADLINE_MS): Promise<void> {
+  if (farewell && client.connected) await settledWithin(client.publishAsync(farewell.topic, farewell.payload, { qos: 1, retain: true }), deadlineMs);
+  const unacknowledged = () => Object.keys(client.outgoing).length > 0;
+  if (client.connected && unacknowledged()) await settledWithin(new Promise<void>((resolve) => client.once('outgoingEmpty', () => resolve())), deadlineMs);
+  await settledWithin(client.endAsync(!client.connected || unacknowledged()), deadlineMs);
+}

@@ -1,5 +1,6 @@
 import type { MqttClient } from 'mqtt';
 import type { Logger } from '../../shared/logger.js';
+import { CLOSE_DEADLINE_MS, settledWithin } from '../../shared/mqtt-connection.js';
 import { topicMatches } from '../../shared/topic-match.js';
 import type { Engine } from './engine.js';
 
@@ -64,7 +65,9 @@ export class Dispatcher {
     const filters = this.filters;
     // Only while connected: an UNSUBSCRIBE to a broker that is gone would wait for the reconnect.
     if (filters.length && this.mqtt.connected) {
-      await this.mqtt.unsubscribeAsync(filters).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'engine unsubscribe failed'));
+      const unsubscribed = this.mqtt.unsubscribeAsync(filters).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'engine unsubscribe failed'));
+      // A broker that goes away meanwhile would keep the UNSUBACK (and the stop) waiting forever.
+      if (!(await settledWithin(unsubscribed, CLOSE_DEADLINE_MS))) this.log.warn('engine unsubscribe not acknowledged; stopping anyway');
     }
     this.mqtt.off('message', this.onMessage);
     for (const engine of [...this.engines].reverse()) await engine.stop();
