@@ -4,7 +4,12 @@ import express, { type Express, type Request, type Response, type NextFunction }
 import type { Logger } from '../shared/logger.js';
 import { webhookHandler, type WebhookDeps } from './webhook/route.js';
 
-type HttpDeps = WebhookDeps & { webhookPath: string; isReady(): boolean; log: Logger };
+type HttpDeps = WebhookDeps & {
+  webhookPath: string;
+  /** Why the hub does not take pushes right now (for /readyz), or undefined when it does. */
+  notReady(): string | undefined;
+  log: Logger;
+};
 
 /**
  * The hub's HTTP surface: POST on the webhook path goes straight to the webhook handler, before
@@ -59,9 +64,8 @@ function createProbesApp(deps: HttpDeps): Express {
     res.json({ ok: true });
   });
   app.get('/readyz', (_req, res) => {
-    const ready = deps.isReady();
-    const unavailable = deps.unavailable();
-    res.status(ready ? 200 : 503).json({ ok: ready, broker: deps.isConnected() ? 'connected' : 'disconnected', ...(unavailable !== undefined && { error: unavailable }) });
+    const reason = deps.notReady();
+    res.status(reason === undefined ? 200 : 503).json({ ok: reason === undefined, broker: deps.isConnected() ? 'connected' : 'disconnected', ...(reason !== undefined && { error: reason }) });
   });
   app.use((req, res) => {
     res.status(404).json({ error: `no route for ${req.method} ${req.path}` });

@@ -154,7 +154,13 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     deliveries,
     publish: (push) => sendPush(publish, push, ownHeads),
     isConnected: () => mqtt.connected,
-    isReady: () => mqtt.connected && stateWatch.lost === undefined,
+    notReady: () => {
+      if (stateWatch.lost !== undefined) return stateWatch.lost;
+      if (!mqtt.connected) return `MQTT broker ${mqttConfig.url} unreachable; retrying`;
+      // Connected but silent (a stalled broker): pushes are answered 202 and wait in the client.
+      const held = deliveries.unacknowledged;
+      return held > 0 ? `the MQTT broker has not acknowledged ${held} push(es) within webhook.publishTimeoutMs; they wait in the hub's client` : undefined;
+    },
     unavailable: () => stateWatch.lost,
     log,
   });

@@ -39,9 +39,13 @@ describe('webhook with a stalled broker (mosquitto under SIGSTOP)', () => {
     const during = await Promise.all(reqs.map(post));
     expect(during.map((a) => [a.status, a.body.state, a.body.duplicate])).toEqual(Array(3).fill([202, 'publishing', true]));
     expect(seen.messages).toHaveLength(0);
+    // Connected, but not taking pushes as promised: the probe says so.
+    const readyz = () => fetch(`http://127.0.0.1:${hub.httpPort}/readyz`).then(async (r) => ({ status: r.status, body: (await r.json()) as { error?: string } }));
+    expect(await readyz()).toMatchObject({ status: 503, body: { error: expect.stringMatching(/not acknowledged 3 push/) } });
 
     hub.broker!.resume();
     await waitFor('the held pushes', () => seen.messages.length >= 3);
+    await waitFor('/readyz 200 once they are acknowledged', async () => (await readyz()).status === 200);
     await waitFor('the redelivery to be answered 200', async () => (await post(reqs[2]!)).status === 200);
     const after = await Promise.all(reqs.map(post));
     expect(after.map((a) => [a.status, a.body.state, a.body.duplicate])).toEqual(Array(3).fill([200, 'published', true]));

@@ -81,6 +81,13 @@ export class DeliveryLog {
     this.prune = db.prepare('DELETE FROM deliveries WHERE received_at < ?');
   }
 
+  /** Pushes answered 202 `publishing` whose PUBACK has not come yet: the broker is stalled. */
+  get unacknowledged(): number {
+    let held = 0;
+    for (const live of this.live.values()) if (live.state === 'publishing') held++;
+    return held;
+  }
+
   /** Deliveries being recorded or handed to the broker and not yet acknowledged. */
   get pending(): number {
     return this.awaitingAck.size;
