@@ -1,6 +1,7 @@
 import type { MqttClient } from 'mqtt';
 import type { Logger } from '../src/shared/logger.js';
 import type { Teardown } from '../src/shared/startup.js';
+import { lockStateDir } from '../src/shared/state-dir-lock.js';
 import { AgentDirective, decode, PushMessage, RetryRequest, SCHEMA_VERSION, type AgentStatus, type AppState, type Heartbeat } from '../src/shared/messages.js';
 import { refuseHead } from '../src/shared/head-check.js';
 import { closeMqtt, connectMqtt } from '../src/shared/mqtt-connection.js';
@@ -30,6 +31,9 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   const status = (state: AgentStatus['state']): string =>
     JSON.stringify({ v: SCHEMA_VERSION, agent: config.id, state, labels: config.labels, version: VERSION, startedAt, at: new Date().toISOString() } satisfies AgentStatus);
   const statusTopic = agentStatusTopic(config.id);
+  // One agent per state directory: its journals say what each app's working copy is doing.
+  const lock = lockStateDir(config.stateDir, 'agent');
+  teardown?.add('state directory lock', () => lock.release());
 
   log.info({ url: config.mqtt.url, agent: config.id }, 'connecting to MQTT broker');
   const mqtt = await connectMqtt(config.mqtt, {
@@ -156,6 +160,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
       await Promise.all(apps.map((a) => a.stop()));
       await node?.stop();
       await closeMqtt(mqtt, { topic: statusTopic, payload: status('offline') });
+      lock.release();
       log.info('agent stopped');
     },
   };

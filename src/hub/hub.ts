@@ -9,6 +9,7 @@ import { readRetained } from '../shared/retained.js';
 import { HUB_STATUS } from '../shared/topics.js';
 import { VERSION } from '../shared/version.js';
 import { listenError, startOrUndo, type Teardown } from '../shared/startup.js';
+import { lockStateDir } from '../shared/state-dir-lock.js';
 import type { HubConfig } from './config.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded-broker.js';
 import { Dispatcher } from './engines/dispatcher.js';
@@ -52,6 +53,9 @@ export async function startHub(config: HubConfig, log: Logger, hooks: HubHooks =
 }
 
 async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teardown: Teardown): Promise<RunningHub> {
+  // Before anything in it is read or written: one hub per state directory.
+  const lock = lockStateDir(config.stateDir, 'hub');
+  teardown.add('state directory lock', () => lock.release());
   const secret = resolveWebhookSecret(config.webhook.secret, config.stateDir);
   if (secret.source === 'generated') {
     // Printed once, on the terminal as well as in the log, because the user must copy it.

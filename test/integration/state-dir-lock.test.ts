@@ -1,0 +1,63 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Cleanup } from '../support/cleanup.js';
+import { CliProcess } from '../support/cli-process.js';
+import { freePort } from '../support/ports.js';
+import { SECRET, startTestHub } from '../support/test-hub.js';
+
+/** Starts `pushfleet <role> --config <file>`, killed at cleanup. */
+function start(cleanup: Cleanup, role: 'hub' | 'agent', file: string): CliProcess {
+  const proc = new CliProcess([role, '--config', file]);
+  cleanup.defer(() => proc.stop('SIGKILL'));
+  return proc;
+}
+
+/**
+ * A second process on a state dir in use refuses to start, with one line and exit 1, and the
+ * first goes on; the lock dies with its holder, even by kill -9, so the next start needs nobody.
+ */
+describe('one process per state directory', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  async function hubConfig(): Promise<string> {
+    const dir = cleanup.tempDir('pushfleet-lock-hub-');
+    const file = join(dir, 'hub.yaml');
+    const config = { http: { host: '127.0.0.1', port: await freePort() }, broker: { port: await freePort() }, webhook: { secret: SECRET }, stateDir: join(dir, 'state') };
+    writeFileSync(file, JSON.stringify(config));
+    return file;
+  }
+
+  it('hub', async () => {
+    const file = await hubConfig();
+    const first = start(cleanup, 'hub', file);
+    await first.waitForLog('the first hub listening', (l) => l.msg === 'webhook listening');
+    const second = start(cleanup, 'hub', file);
+    expect(await second.exited).toBe(1);
+    expect(second.stderr.trim()).toMatch(/^pushfleet: another pushfleet hub is running on the state directory .*hub\.lock is held.*$/);
+    expect(first.lines.some((l) => l.msg === 'hub stopped')).toBe(false);
+
+    await first.stop('SIGKILL');
+    const third = start(cleanup, 'hub', file);
+    await third.waitForLog('a hub after the holder was killed', (l) => l.msg === 'webhook listening');
+  });
+
+  it('agent', async () => {
+    const hub = await startTestHub(cleanup, 'aedes');
+    const dir = cleanup.tempDir('pushfleet-lock-agent-');
+    const file = join(dir, 'agent.yaml');
+    const app = { name: 'web', repo: 'acme/web', branch: 'main', path: join(dir, 'web'), remote: join(dir, 'nowhere.git'), restart: ['true'] };
+    writeFileSync(file, JSON.stringify({ id: 'node-1', mqtt: { url: hub.mqttUrl }, stateDir: join(dir, 'state'), apps: [app] }));
+    const first = start(cleanup, 'agent', file);
+    await first.waitForLog('the first agent online', (l) => l.msg === 'agent online');
+    const second = start(cleanup, 'agent', file);
+    expect(await second.exited).toBe(1);
+    expect(second.stderr.trim()).toMatch(/^pushfleet: another pushfleet agent is running on the state directory .*agent\.lock is held.*$/);
+    expect(second.lines.some((l) => l.msg === 'agent online')).toBe(false);
+
+    await first.stop('SIGKILL');
+    const third = start(cleanup, 'agent', file);
+    await third.waitForLog('an agent after the holder was killed', (l) => l.msg === 'agent online');
+  });
+});
