@@ -9,6 +9,7 @@ import type { Journal, Target } from './journal.js';
 import type { JournalStore } from './journal-file.js';
 import { held, record, retryNow, type RecordContext, type StepResult } from './journal-transitions.js';
 import type { Executors } from './step-executors.js';
+import { describeGroup } from './process-group.js';
 import { asStepError } from './step-error.js';
 import { plan, type Shape, type Step, type WorkStep } from './update-plan.js';
 
@@ -218,16 +219,19 @@ export class AppRunner {
     const log = this.deps.log.child({ sha: step.sha, step: step.kind });
     const started = clock.now();
     let result: StepResult;
+    // Each process of the step is in the journal before it runs, so a restarted agent can stop it.
+    const track = (pid: number, argv0: string) => this.save({ ...this.journal, running: describeGroup(pid, step.kind, argv0) });
     try {
-      await exec.run(step, { log, timeoutMs: exec.timeoutMs });
+      await exec.run(step, { log, timeoutMs: exec.timeoutMs, track });
       result = { ok: true, ms: clock.now() - started };
     } catch (err) {
+      if (err instanceof JournalWriteError) throw err;
       const e = asStepError(step.kind, err);
       const error = { step: e.step, message: e.message, outputTail: e.outputTail };
       result = { ok: false, ms: clock.now() - started, error, transient: exec.retry === 'backoff' && !e.permanent };
       log.warn({ err: e.message, transient: result.transient }, 'step failed');
     }
-    await this.commit(record(this.journal, step, result, this.recordContext()));
+    await this.commit({ ...record(this.journal, step, result, this.recordContext()), running: null });
     if (!this.journal.active) this.finished();
   }
 
@@ -269,14 +273,19 @@ export class AppRunner {
 
   /** Durable first: the journal is written before anything it describes happens, or nothing happens. */
   private async commit(next: Journal): Promise<void> {
+    await this.save(next);
+    this.view = { ...this.view, journalError: null };
+    this.publish();
+  }
+
+  /** Writes the journal without publishing (nothing a state message shows changed). */
+  private async save(next: Journal): Promise<void> {
     try {
       await this.deps.store.save(next);
     } catch (err) {
       throw new JournalWriteError((err as Error).message);
     }
     this.journal = next;
-    this.view = { ...this.view, journalError: null };
-    this.publish();
   }
 
   /** The journal cannot be written (a full disk, say): report it and try again with backoff. */

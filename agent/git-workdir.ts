@@ -2,11 +2,11 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import type { StepName } from '../src/shared/messages.js';
-import { describeExit, startProcess } from './run-command.js';
+import { describeExit, launch, type Track } from './run-command.js';
 import { StepError } from './step-error.js';
 
-/** A git command's time limit. */
-export type GitLimits = { timeoutMs: number };
+/** A git command's time limit, and how its process is recorded before it runs. */
+export type GitLimits = { timeoutMs: number; track?: Track };
 
 const KILL_GRACE_MS = 2000;
 
@@ -38,7 +38,7 @@ export class GitWorkdir {
   /** Makes `sha` present locally (cloning first when the path is empty), within one deadline. */
   async fetch(sha: string, ref: string, limits: GitLimits): Promise<void> {
     const deadline = Date.now() + limits.timeoutMs;
-    const left = (): GitLimits => ({ timeoutMs: Math.max(deadline - Date.now(), 1) });
+    const left = (): GitLimits => ({ timeoutMs: Math.max(deadline - Date.now(), 1), track: limits.track });
     await this.ensureClone(left());
     if (await this.hasCommit(sha)) return;
     // Offer only HEAD's history as common ground: offering every local ref made a one-commit
@@ -80,7 +80,7 @@ export class GitWorkdir {
   }
 
   private async run(step: StepName, args: string[], limits: GitLimits, cwd = this.path): Promise<void> {
-    const exit = await startProcess(['git', ...args], { cwd, env: process.env, timeoutMs: limits.timeoutMs, killGraceMs: KILL_GRACE_MS }).exited;
+    const exit = await (await launch(['git', ...args], { cwd, env: process.env, timeoutMs: limits.timeoutMs, killGraceMs: KILL_GRACE_MS }, limits.track)).exited;
     if (exit.code === 0 && !exit.error) return;
     const command = args.find((a) => !a.startsWith('-') && !a.includes('=')) ?? args[0];
     const why = exit.timedOut ? `timed out after ${limits.timeoutMs / 1000} s` : describeExit(['git'], exit);

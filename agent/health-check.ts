@@ -1,14 +1,14 @@
 import type { Logger } from '../src/shared/logger.js';
 import type { HealthConfig } from './config.js';
-import { runCommand } from './run-command.js';
+import { runCommand, type Track } from './run-command.js';
 import { StepError } from './step-error.js';
 
-export type HealthDeps = { cwd: string; env: NodeJS.ProcessEnv; log: Logger; sleep(ms: number): Promise<void>; now(): number };
+export type HealthDeps = { cwd: string; env: NodeJS.ProcessEnv; log: Logger; sleep(ms: number): Promise<void>; now(): number; track?: Track };
 
 /** One probe: an HTTP 2xx, or the command exiting 0. Rejects with what went wrong. */
 async function probe(health: HealthConfig, remainingMs: number, deps: HealthDeps): Promise<void> {
   if ('command' in health) {
-    await runCommand(health.command, { step: 'health', cwd: deps.cwd, env: deps.env, timeoutMs: remainingMs, log: deps.log });
+    await runCommand(health.command, { step: 'health', cwd: deps.cwd, env: deps.env, timeoutMs: remainingMs, log: deps.log, track: deps.track });
     return;
   }
   let res: Response;
@@ -28,7 +28,8 @@ export async function waitHealthy(health: HealthConfig, deps: HealthDeps): Promi
     try {
       return await probe(health, Math.max(deadline - deps.now(), 1), deps);
     } catch (err) {
-      const last = err as StepError;
+      if (!(err instanceof StepError)) throw err; // not a probe's answer (the journal could not be written)
+      const last = err;
       if (deps.now() + health.interval * 1000 >= deadline) {
         throw new StepError('health', `unhealthy after ${health.timeout} s (${attempt} probes): ${last.message}`, last.outputTail);
       }

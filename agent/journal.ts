@@ -28,11 +28,26 @@ export type Failure = z.infer<typeof Failure>;
 export const Phase = z.enum(['forward', 'rollback']);
 export type Phase = z.infer<typeof Phase>;
 
-export const Interrupted = z.object({ step: StepName, phase: Phase, action: z.enum(['redo', 'rollback']), at: z.number() });
+export const Interrupted = z.object({
+  step: StepName,
+  phase: Phase,
+  action: z.enum(['redo', 'rollback']),
+  at: z.number(),
+  /** What the stopped run's step left running, and that it was terminated before anything else ran. */
+  leftover: z.string().optional(),
+});
 export type Interrupted = z.infer<typeof Interrupted>;
 
 const Durations = z.partialRecord(z.enum([...StepName.options, 'total']), z.number().nonnegative());
 export type Durations = z.infer<typeof Durations>;
+
+/**
+ * A step's process group, recorded before it may run and cleared when it ends, so a restarted
+ * agent can stop what a killed one left running. The leader's start time (clock ticks since boot,
+ * /proc/<pid>/stat field 22) and the boot id tell this group from a later one with the same id.
+ */
+export const RunningGroup = z.object({ pgid: z.number().int().positive(), startTime: z.number().int().nonnegative(), bootId: z.string(), step: StepName, argv0: z.string() });
+export type RunningGroup = z.infer<typeof RunningGroup>;
 
 /** An update under way: forward to the target, or back to the previous SHA after a failure. */
 export const Active = z.object({
@@ -77,9 +92,11 @@ export const Journal = z.object({
   baseline: Sha.nullable(),
   active: Active.nullable(),
   last: Outcome.nullable(),
+  /** The process group of the step running now (none in journals written before this field). */
+  running: RunningGroup.nullable().default(null),
 });
 export type Journal = z.infer<typeof Journal>;
 
 export function emptyJournal(app: string, path: string, baseline: string | null): Journal {
-  return { v: JOURNAL_VERSION, app, path, deployed: null, baseline, active: null, last: null };
+  return { v: JOURNAL_VERSION, app, path, deployed: null, baseline, active: null, last: null, running: null };
 }

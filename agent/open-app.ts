@@ -3,9 +3,10 @@ import type { AppState } from '../src/shared/messages.js';
 import { AppRunner, type Clock, type Gate } from './app-runner.js';
 import type { AppConfig } from './config.js';
 import { GitWorkdir } from './git-workdir.js';
-import { emptyJournal } from './journal.js';
+import { emptyJournal, type Journal } from './journal.js';
 import { JournalFile } from './journal-file.js';
 import { recover } from './journal-transitions.js';
+import { stopLeftover } from './process-group.js';
 import { appExecutors } from './step-executors.js';
 
 /** Real time; a sleep ends early (never rejects) when its signal fires. */
@@ -25,6 +26,13 @@ export const SYSTEM_CLOCK: Clock = {
     }),
 };
 
+/** The interrupted report names what the stopped run left running and that it was stopped. */
+function withLeftover(j: Journal, leftover: string): { journal: Journal; note: string } {
+  const interrupted = j.active?.interrupted;
+  const journal = j.active && interrupted ? { ...j, active: { ...j.active, interrupted: { ...interrupted, leftover } } } : j;
+  return { journal, note: leftover };
+}
+
 /**
  * An app's runner as the previous run left it: its journal from the state dir, recovered (an
  * unfinished update redone or rolled back), and checked against the working copy's HEAD. Without
@@ -40,10 +48,13 @@ export async function openApp(app: AppConfig, agentId: string, stateDir: string,
   if (loaded.problem) appLog.error({ journal: file.path, problem: loaded.problem }, 'journal unreadable: treating the app as never deployed');
   const stored = loaded.journal && loaded.journal.path === app.path ? loaded.journal : null;
   if (loaded.journal && !stored) appLog.warn({ journal: file.path, was: loaded.journal.path }, 'journal is for another path: starting afresh');
+  // A step the killed run started may still be running: it must be gone before anything else runs.
+  const leftover = stored?.running ? await stopLeftover(stored.running, appLog) : null;
   const shape = { updates: app.update.length, health: app.health !== undefined };
-  const { journal, note } = stored ? recover(stored, head, app.onInterrupted, shape, Date.now()) : { journal: emptyJournal(app.name, app.path, head), note: null };
-  if (note) {
-    appLog.warn({ journal: file.path, head }, note);
+  const recovered = stored ? recover({ ...stored, running: null }, head, app.onInterrupted, shape, Date.now()) : { journal: emptyJournal(app.name, app.path, head), note: null };
+  const { journal, note } = leftover ? withLeftover(recovered.journal, leftover) : recovered;
+  if (note || stored?.running) {
+    if (note) appLog.warn({ journal: file.path, head }, note);
     await file.save(journal);
   }
   return new AppRunner({ app, agentId, log: appLog, journal, store: file, executors: appExecutors(app, agentId, workdir), gate, publish, clock: SYSTEM_CLOCK });

@@ -13,7 +13,12 @@ export type RunOptions = {
   timeoutMs: number;
   log: Logger;
   signal?: AbortSignal;
+  /** Records the started process before it may run (see launch). */
+  track?: Track;
 };
+
+/** Durably records a step's process group; the process runs only once this resolved. */
+export type Track = (pid: number, argv0: string) => Promise<void>;
 
 /** How a process ended; `error` is set when it could not be started at all. */
 export type ProcessExit = { code: number | null; signal: NodeJS.Signals | null; timedOut: boolean; tail: string; error: Error | null };
@@ -31,6 +36,8 @@ export type ProcessOptions = {
 };
 
 export type RunningProcess = {
+  /** Also its process group id; undefined when it could not be started. */
+  readonly pid?: number;
   readonly exited: Promise<ProcessExit>;
   /** Lets a gated process exec its argv; nothing for one that was not gated. */
   open(): void;
@@ -120,7 +127,26 @@ export function startProcess(argv: readonly string[], opts: ProcessOptions): Run
     child.on('error', (error) => finish({ code: null, signal: null, error }));
     child.on('close', (code, signal) => finish({ code, signal, error: null }));
   });
-  return { exited: done, open: () => child.stdin?.end('\n'), kill, terminate };
+  return { pid: child.pid, exited: done, open: () => child.stdin?.end('\n'), kill, terminate };
+}
+
+/**
+ * Starts a process that `track` records first: held at the gate until the record is written, so
+ * a process of a step is never running unrecorded (if the agent dies before, the gate's pipe
+ * closes and nothing runs). Without `track`, starts it at once.
+ */
+export async function launch(argv: readonly string[], opts: ProcessOptions, track: Track | undefined): Promise<RunningProcess> {
+  const proc = startProcess(argv, { ...opts, gated: track !== undefined });
+  if (!track || proc.pid === undefined) return proc;
+  try {
+    await track(proc.pid, argv[0]!);
+  } catch (err) {
+    proc.kill('SIGKILL');
+    await proc.exited;
+    throw err;
+  }
+  proc.open();
+  return proc;
 }
 
 /**
@@ -128,12 +154,11 @@ export function startProcess(argv: readonly string[], opts: ProcessOptions): Run
  * group on timeout. Rejects with a StepError carrying the output tail.
  */
 export async function runCommand(argv: readonly string[], opts: RunOptions): Promise<void> {
-  const proc = startProcess(argv, {
-    cwd: opts.cwd,
-    env: opts.env,
-    timeoutMs: opts.timeoutMs,
-    onLine: (stream, line) => opts.log.info({ step: opts.step, stream }, line),
-  });
+  const proc = await launch(
+    argv,
+    { cwd: opts.cwd, env: opts.env, timeoutMs: opts.timeoutMs, onLine: (stream, line) => opts.log.info({ step: opts.step, stream }, line) },
+    opts.track,
+  );
   const onAbort = () => proc.kill('SIGTERM');
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   const exit = await proc.exited;

@@ -3,10 +3,11 @@ import type { AppConfig } from './config.js';
 import type { GitWorkdir } from './git-workdir.js';
 import { waitHealthy } from './health-check.js';
 import type { Target } from './journal.js';
-import { runCommand } from './run-command.js';
+import { runCommand, type Track } from './run-command.js';
 import type { WorkKind, WorkStep } from './update-plan.js';
 
-export type ExecContext = { log: Logger; timeoutMs: number };
+/** `track` records each process the step starts before it runs (see launch). */
+export type ExecContext = { log: Logger; timeoutMs: number; track?: Track };
 
 /**
  * How one kind of step is run: its time limit, whether a failure is worth another try (transient:
@@ -37,7 +38,7 @@ export function appExecutors(app: AppConfig, agentId: string, workdir: GitWorkdi
     PUSHFLEET_AGENT: agentId,
   });
   const command = (argvOf: (s: WorkStep) => readonly string[]): Executor['run'] => (s, ctx) =>
-    runCommand(argvOf(s), { step: s.kind, cwd: app.path, env: envFor(s.sha, s.target), timeoutMs: ctx.timeoutMs, log: ctx.log });
+    runCommand(argvOf(s), { step: s.kind, cwd: app.path, env: envFor(s.sha, s.target), timeoutMs: ctx.timeoutMs, log: ctx.log, track: ctx.track });
   const stepMs = app.stepTimeout * 1000;
   const health = app.health;
   return {
@@ -49,7 +50,7 @@ export function appExecutors(app: AppConfig, agentId: string, workdir: GitWorkdi
     health: {
       timeoutMs: (health?.timeout ?? 0) * 1000,
       retry: 'never',
-      run: (s, ctx) => (health ? waitHealthy(health, { cwd: app.path, env: envFor(s.sha, s.target), log: ctx.log, sleep, now: Date.now }) : Promise.resolve()),
+      run: (s, ctx) => (health ? waitHealthy(health, { cwd: app.path, env: envFor(s.sha, s.target), log: ctx.log, sleep, now: Date.now, track: ctx.track }) : Promise.resolve()),
     },
   };
 }

@@ -131,7 +131,8 @@ export const AppState = z.object({
    * (rollback), per the app's `onInterrupted`.
    */
   interrupted: z
-    .object({ step: StepName, phase: z.enum(['forward', 'rollback']), action: z.enum(['redo', 'rollback']), at: Timestamp })
+    // leftover: what the stopped run's step left running, terminated before the redo or rollback.
+    .object({ step: StepName, phase: z.enum(['forward', 'rollback']), action: z.enum(['redo', 'rollback']), at: Timestamp, leftover: z.string().optional() })
     .nullable()
     .default(null),
   /** The last retained head refused for this app: on a topic not its own, or dated in the future. */

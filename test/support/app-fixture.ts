@@ -35,3 +35,13 @@ export async function startAppFixture(cleanup: Cleanup, broker: BrokerKind, app:
   const push = (sha: string, before?: string) => postWebhook(hub.webhookUrl, signedRequest(SECRET, 'push', githubPushPayload({ after: sha, before })));
   return { git, hub, path, restartLog, appConfig, states, until, reached, push };
 }
+
+/** A deployed, then B (holding a file `slow`, for commands that take long on it) pushed: the start of a kill mid-update. */
+export async function deployThenPushSlow(f: Awaited<ReturnType<typeof startAppFixture>>): Promise<{ a: string; b: string }> {
+  const a = f.git.commit('A', { 'app.txt': 'A\n' });
+  if ((await f.push(a)).status !== 200) throw new Error('push of A not answered 200');
+  await f.reached('deployed', a);
+  const b = f.git.commit('B', { 'app.txt': 'B\n', slow: '' });
+  if ((await f.push(b, a)).status !== 200) throw new Error('push of B not answered 200');
+  return { a, b };
+}

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AppRunner, type Clock } from '../../agent/app-runner.js';
 import { AppConfig } from '../../agent/config.js';
 import { emptyJournal, type Journal, type Target } from '../../agent/journal.js';
-import type { Executors } from '../../agent/step-executors.js';
+import type { ExecContext, Executors } from '../../agent/step-executors.js';
 import { StepError } from '../../agent/step-error.js';
 import type { WorkKind, WorkStep } from '../../agent/update-plan.js';
 import { createLogger } from '../../src/shared/logger.js';
@@ -27,7 +27,7 @@ function fakeClock(): Clock & { slept: number[] } {
  * A runner over fake executors: every step is logged as "kind sha"; `block` makes a step wait
  * until the test lets it go; `fail` makes it throw (transient for fetch unless permanent).
  */
-function runner(initial: Journal = emptyJournal('web', '/srv/web', null), opts: { block?: (s: WorkStep) => boolean; fail?: (s: WorkStep) => StepError | undefined; save?: (j: Journal) => Promise<void> } = {}) {
+function runner(initial: Journal = emptyJournal('web', '/srv/web', null), opts: { block?: (s: WorkStep) => boolean; fail?: (s: WorkStep) => StepError | undefined; save?: (j: Journal) => Promise<void>; track?: boolean } = {}) {
   const steps: string[] = [];
   const saved: Journal[] = [];
   const states: AppState[] = [];
@@ -37,8 +37,9 @@ function runner(initial: Journal = emptyJournal('web', '/srv/web', null), opts: 
   const exec = (kind: WorkKind) => ({
     timeoutMs: 1000,
     retry: kind === 'fetch' ? ('backoff' as const) : ('never' as const),
-    run: async (s: WorkStep) => {
+    run: async (s: WorkStep, ctx: ExecContext) => {
       steps.push(`${kind} ${s.sha[0]}`);
+      if (opts.track) await ctx.track!(process.pid, kind); // as a step's command does before it runs
       maxActive = Math.max(maxActive, ++active);
       try {
         if (opts.block?.(s)) await new Promise<void>((r) => gates.push(r));
@@ -70,6 +71,17 @@ function runner(initial: Journal = emptyJournal('web', '/srv/web', null), opts: 
 }
 
 describe('AppRunner', () => {
+  it("records each step's process group in the journal before it runs and clears it when the step ends", async () => {
+    const t = runner(undefined, { track: true });
+    t.r.offer(target('b'));
+    await t.r.idle();
+    const tracked = t.saved.filter((j) => j.running).map((j) => [j.running!.step, j.running!.pgid, j.running!.argv0, j.active?.step]);
+    expect(tracked).toEqual(['fetch', 'checkout', 'update', 'restart'].map((k, i) => [k, process.pid, k, i]));
+    // Every record of a step's end clears it: no journal names a process of a finished step.
+    expect(t.saved.filter((j, i) => j.running && t.saved[i + 1]?.running)).toEqual([]);
+    expect(t.saved.at(-1)).toMatchObject({ running: null, last: { state: 'deployed' } });
+  });
+
   it('writes its intent to the journal before it touches the working copy', async () => {
     let journalAtFetch: Journal | undefined;
     const t = runner(undefined, { block: (s) => s.kind === 'fetch' });

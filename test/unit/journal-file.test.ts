@@ -20,6 +20,14 @@ describe('JournalFile', () => {
     expect(readdirSync(join(dir, 'apps'))).toEqual(['web.json']);
   });
 
+  it('reads a journal written before steps recorded their process group as running none', async () => {
+    const dir = cleanup.tempDir('pushfleet-journal-');
+    mkdirSync(join(dir, 'apps'));
+    const { running: _, ...older } = emptyJournal('web', '/srv/web', 'a'.repeat(40));
+    writeFileSync(join(dir, 'apps', 'web.json'), JSON.stringify(older));
+    expect(await new JournalFile(dir, 'web').load()).toEqual({ journal: { ...older, running: null }, problem: null });
+  });
+
   it('says why it cannot take a damaged journal', async () => {
     const dir = cleanup.tempDir('pushfleet-journal-');
     mkdirSync(join(dir, 'apps'));
