@@ -29,18 +29,23 @@ describe('one process per state directory', () => {
     return file;
   }
 
-  it('hub', async () => {
-    const file = await hubConfig();
-    const first = start(cleanup, 'hub', file);
-    await first.waitForLog('the first hub listening', (l) => l.msg === 'webhook listening');
-    const second = start(cleanup, 'hub', file);
+  /** The first holds the state dir; a second is refused; after a kill -9 of the first a third starts. */
+  async function refusesASecond(role: 'hub' | 'agent', file: string, ready: string): Promise<void> {
+    const first = start(cleanup, role, file);
+    await first.waitForLog(`the first ${role} ready`, (l) => l.msg === ready);
+    const second = start(cleanup, role, file);
     expect(await second.exited).toBe(1);
-    expect(second.stderr.trim()).toMatch(/^pushfleet: another pushfleet hub is running on the state directory .*hub\.lock is held.*$/);
-    expect(first.lines.some((l) => l.msg === 'hub stopped')).toBe(false);
+    expect(second.stderr.trim()).toMatch(new RegExp(`^pushfleet: another pushfleet ${role} is running on the state directory .*${role}\\.lock is held.*$`));
+    expect(second.lines.some((l) => l.msg === ready)).toBe(false);
+    expect(first.lines.some((l) => /stopped/.test(l.msg))).toBe(false);
 
     await first.stop('SIGKILL');
-    const third = start(cleanup, 'hub', file);
-    await third.waitForLog('a hub after the holder was killed', (l) => l.msg === 'webhook listening');
+    const third = start(cleanup, role, file);
+    await third.waitForLog(`a ${role} after the holder was killed`, (l) => l.msg === ready);
+  }
+
+  it('hub', async () => {
+    await refusesASecond('hub', await hubConfig(), 'webhook listening');
   });
 
   it('agent', async () => {
@@ -49,15 +54,6 @@ describe('one process per state directory', () => {
     const file = join(dir, 'agent.yaml');
     const app = { name: 'web', repo: 'acme/web', branch: 'main', path: join(dir, 'web'), remote: join(dir, 'nowhere.git'), restart: ['true'] };
     writeFileSync(file, JSON.stringify({ id: 'node-1', mqtt: { url: hub.mqttUrl }, stateDir: join(dir, 'state'), apps: [app] }));
-    const first = start(cleanup, 'agent', file);
-    await first.waitForLog('the first agent online', (l) => l.msg === 'agent online');
-    const second = start(cleanup, 'agent', file);
-    expect(await second.exited).toBe(1);
-    expect(second.stderr.trim()).toMatch(/^pushfleet: another pushfleet agent is running on the state directory .*agent\.lock is held.*$/);
-    expect(second.lines.some((l) => l.msg === 'agent online')).toBe(false);
-
-    await first.stop('SIGKILL');
-    const third = start(cleanup, 'agent', file);
-    await third.waitForLog('an agent after the holder was killed', (l) => l.msg === 'agent online');
+    await refusesASecond('agent', file, 'agent online');
   });
 });
