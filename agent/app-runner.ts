@@ -1,5 +1,6 @@
 import type { Logger } from '../src/shared/logger.js';
 import type { AppState } from '../src/shared/messages.js';
+import { randomUUID } from 'node:crypto';
 import type { Lease } from '../src/semaphore-client/client.js';
 import { describeApp, type RunnerView } from './app-state.js';
 import { backoffMs, type BackoffPolicy } from './backoff.js';
@@ -7,13 +8,14 @@ import type { AppConfig } from './config.js';
 import { DesiredTarget } from './desired-target.js';
 import type { Journal, Target } from './journal.js';
 import type { JournalStore } from './journal-file.js';
-import { held, record, retryNow, type RecordContext, type StepResult } from './journal-transitions.js';
+import { grantLost, held, record, retryNow, type RecordContext, type StepResult } from './journal-transitions.js';
+import type { AdmitOptions } from './rollout-gate.js';
 import type { Executors } from './step-executors.js';
 import { asStepError } from './step-error.js';
 import { plan, type Shape, type Step, type WorkStep } from './update-plan.js';
 
-/** The rollout admission (agent/rollout-gate.ts): a lease once granted, null when cancelled or aborted. */
-export type Gate = { admit(app: string, sha: string, signal: AbortSignal): Promise<Lease | null> };
+/** The rollout admission (agent/rollout-gate.ts): a lease once granted, else why not. */
+export type Gate = { admit(app: string, sha: string, opts: AdmitOptions): Promise<Lease | { refused: string }> };
 
 export type Clock = { now(): number; random(): number; sleep(ms: number, signal: AbortSignal): Promise<void> };
 
@@ -49,6 +51,8 @@ export class AppRunner {
   private grant: { target: Target; lease: Lease } | null = null;
   /** Aborted to cut the current wait short: a new target, a retry request, the agent stopping. */
   private wake = new AbortController();
+  /** Aborted once, by stop. */
+  private readonly halt = new AbortController();
   private running: Promise<void> | null = null;
   private stopping = false;
   private retryNowRequested = false;
@@ -138,15 +142,17 @@ export class AppRunner {
 
   /**
    * Lets an update under way finish (a half-applied update is worse than a slower stop), but
-   * starts none and gives up waits for a grant or a retry; a held grant is given back.
+   * starts none and gives up waits for a grant or a retry. A grant the journal still records
+   * is kept for the restart to take back (the rollout counts the host as updating meanwhile).
    */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.halt.abort();
     this.wake.abort();
     await this.idle();
     const grant = this.grant;
     this.grant = null;
-    await grant?.lease.abort().catch(() => undefined);
+    if (grant && this.journal.admission?.token !== grant.lease.token) await grant.lease.abort().catch(() => undefined);
   }
 
   private publish(): void {
@@ -180,7 +186,7 @@ export class AppRunner {
         shape: this.shape,
         now: this.deps.clock.now(),
       })[0];
-      if (!step || (this.stopping && (!this.journal.active || step.kind === 'wait'))) return;
+      if (!step || (this.stopping && (!this.journal.active || step.kind === 'wait' || step.kind === 'admit'))) return;
       try {
         const now = this.retryNowRequested && step.kind === 'wait';
         this.retryNowRequested = false;
@@ -198,7 +204,7 @@ export class AppRunner {
     const { clock, log } = this.deps;
     switch (step.kind) {
       case 'admit':
-        return this.admit(step.target, wake);
+        return this.admit(step.target, step.token, wake);
       case 'wait':
         return clock.sleep(step.until - clock.now(), wake);
       case 'begin':
@@ -231,24 +237,54 @@ export class AppRunner {
     if (!this.journal.active) this.finished();
   }
 
-  private async admit(target: Target, wake: AbortSignal): Promise<void> {
-    this.deps.log.info({ sha: target.sha, delivery: target.deliveryId }, 'update waits for its rollout grant');
+  /**
+   * Waits for the rollout's grant, with the registration's token journaled before it is sent
+   * (`token` given: a restart takes that registration back). A newer target or a stop withdraws a
+   * new update's registration, the journal forgetting it first, so a restart never asks for a
+   * registration its own run withdrew; an unfinished update's is kept for the restart instead.
+   */
+  private async admit(target: Target, journaled: string | null, wake: AbortSignal): Promise<void> {
+    const { log, clock } = this.deps;
+    const token = journaled ?? randomUUID();
+    if (!journaled) await this.commit({ ...this.journal, admission: { target, token } });
+    const forActive = this.journal.active?.target.key === target.key;
+    log.info({ sha: target.sha, delivery: target.deliveryId, again: journaled !== null }, journaled ? 'taking back the rollout registration' : 'update waits for its rollout grant');
     this.view = { ...this.view, admitting: target };
     this.publish();
-    let lease: Lease | null;
+    const withdraw = new AbortController();
+    const detach = new AbortController();
+    let forgetting: Promise<void> | undefined;
+    const cut = () => {
+      if (forActive) return detach.abort();
+      forgetting = this.commit({ ...this.journal, admission: null })
+        .catch((err: Error) => log.warn({ err: err.message }, 'rollout registration withdrawn but still in the journal'))
+        .finally(() => withdraw.abort());
+    };
+    const cutBy = forActive ? this.halt.signal : wake;
+    cutBy.addEventListener('abort', cut, { once: true });
+    if (cutBy.aborted) cut();
+    let got: Lease | { refused: string };
     try {
-      lease = await this.deps.gate!.admit(this.deps.app.name, target.sha, wake);
+      got = await this.deps.gate!.admit(this.deps.app.name, target.sha, { token, resume: journaled !== null, withdraw: withdraw.signal, detach: detach.signal });
     } finally {
+      cutBy.removeEventListener('abort', cut);
       this.view = { ...this.view, admitting: null };
     }
-    if (lease) {
-      this.grant = { target, lease };
-      return;
+    await forgetting;
+    if ('uid' in got) {
+      this.grant = { target, lease: got };
+      // Granted while the withdrawal was being journaled: the journal holds it again.
+      if (this.journal.admission?.token !== token) await this.commit({ ...this.journal, admission: { target, token } });
+      return this.publish();
     }
     // Cut short for a newer target or a stop: nothing to record, the next plan says what is next.
-    if (this.stopping || this.desired.current?.key !== target.key) return this.publish();
-    this.deps.log.info({ sha: target.sha }, 'update held');
-    await this.commit(held(this.journal, target, this.deps.clock.now()));
+    if (withdraw.signal.aborted || detach.signal.aborted) return this.publish();
+    if (forActive) {
+      log.warn({ sha: target.sha, reason: got.refused }, 'the rollout grant of the interrupted update is gone');
+      return this.commit(grantLost(this.journal, got.refused, this.shape, clock.now()));
+    }
+    log.info({ sha: target.sha }, 'update held');
+    await this.commit(held(this.journal, target, clock.now()));
   }
 
   /** Logs the outcome and gives the rollout slot back, after the state that says how it went. */
