@@ -66,16 +66,16 @@ export function held(j: Journal, target: Target, now: number): Journal {
 /**
  * A restarted agent could not take back the grant its unfinished update had (it expired, the
  * rollout was aborted or superseded): the rollout no longer counts this host, so the update does
- * not go on without it. Untouched, it is held; touched, it goes back to the previous SHA, where
- * the rollout believes the host is. A rollback under way, or one with nowhere to go, carries on.
+ * not go on without it. It goes back to the previous SHA, where the rollout believes the host is
+ * (a restart cannot tell whether the killed run had moved the working copy, so it always does);
+ * without one it is held, nothing known to run. A rollback under way carries on.
  */
 export function grantLost(j: Journal, reason: string, shape: Shape, now: number): Journal {
   const a = j.active;
   const rest = { ...j, admission: null };
   if (!a || a.phase === 'rollback') return rest;
-  if (a.step <= 1) return held({ ...rest, active: null }, a.target, now);
-  if (a.previousSha === null || a.previousSha === a.target.sha) return rest;
-  const at = phaseSteps(a.phase, shape)[a.step]?.kind ?? 'health';
+  if (a.previousSha === null || a.previousSha === a.target.sha) return held({ ...rest, ...NOTHING_KNOWN, active: null }, a.target, now);
+  const at = a.interrupted?.step ?? phaseSteps(a.phase, shape)[a.step]?.kind ?? 'fetch';
   const failure: Failure = { step: at, message: `the rollout no longer counts this host (${reason}); rolled back to ${short(a.previousSha)}`, outputTail: '' };
   return { ...rest, active: { ...a, phase: 'rollback', step: 0, attempt: 1, retryAt: null, error: null, failure } };
 }

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppState, decode, RolloutSnapshot } from '../../src/shared/messages.js';
@@ -26,16 +27,19 @@ const UPDATE = [
 /** Logs "{agent} {start ms} {end ms}" around a 300 ms restart, so the test sees whether two hosts' restarts overlapped. */
 const RESTART = [process.execPath, '-e', `const t = Date.now(); setTimeout(() => require('fs').appendFileSync(process.env.RESTART_LOG, [process.env.PUSHFLEET_AGENT, t, Date.now()].join(' ') + '\\n'), 300);`];
 
+const hostOf = (s: RolloutSnapshot | undefined, agent: string) => s?.hosts.find((h) => h.agent === agent);
+
 describe.each(BROKERS)('a rollout host killed -9 while it holds its grant, over %s', (broker) => {
   const cleanup = new Cleanup();
   afterEach(() => cleanup.run());
 
-  it('takes its grant back on restart, redoes the update under it and is counted as succeeded; one host at a time throughout', async () => {
+  async function fleet(policy: Record<string, unknown>, opts: { cloned?: boolean } = {}) {
     const git = new GitFixture({ 'app.txt': 'v0\n', 'health.txt': 'healthy\n' });
     cleanup.defer(() => git.remove());
+    const base = git.head();
+    if (opts.cloned) for (const h of HOSTS) execFileSync('git', ['clone', '--quiet', git.bare, git.workdir(h)]);
     const updateLog = join(git.root, 'update.log');
     const restartLog = join(git.root, 'restart.log');
-    const policy = { batchSize: 1, canary: 0, maxUnavailable: 1, hostTimeout: HOST_TIMEOUT };
     const hub = await startTestHub(cleanup, broker, { engines: { rollouts: { defaults: policy } } });
     const rollouts = await watch(cleanup, hub.mqttUrl, ROLLOUT_STATE_ALL);
     const apps = await watch(cleanup, hub.mqttUrl, appStateTopic(VICTIM, 'web'));
@@ -56,7 +60,6 @@ describe.each(BROKERS)('a rollout host killed -9 while it holds its grant, over 
     const agents = new Map<string, CliProcess>();
     for (const id of HOSTS) agents.set(id, await start(id));
 
-    const base = git.head();
     const sha = git.commit('v1', { 'app.txt': 'v1\n' });
     const id = rolloutId('web', 'production', sha);
     expect((await postWebhook(hub.webhookUrl, signedRequest(SECRET, 'push', githubPushPayload({ after: sha, before: base })))).status).toBe(200);
@@ -65,23 +68,32 @@ describe.each(BROKERS)('a rollout host killed -9 while it holds its grant, over 
         const d = decode(RolloutSnapshot, m.payload);
         return d.ok ? [d.value] : [];
       });
-    const hostOf = (s: RolloutSnapshot | undefined, agent: string) => s?.hosts.find((h) => h.agent === agent);
-
-    // Killed in its update command, which runs only once its grant came.
-    await waitFor('the victim running its update command', () => linesOf(updateLog).includes(`${VICTIM} ${sha}`));
-    expect(hostOf(snapshots().at(-1), VICTIM)?.state).toBe('updating');
-    await agents.get(VICTIM)!.stop('SIGKILL');
-    const seenBeforeRestart = apps.messages.length;
-    await start(VICTIM);
-
-    const ended = await waitFor(
-      () => `rollout ${id} ended; last: ${JSON.stringify(snapshots().at(-1), null, 1)}`,
-      () => {
+    const until = (what: string, ok: (s: RolloutSnapshot) => boolean, timeoutMs = 60_000) =>
+      waitFor(() => `rollout ${id}: ${what}; last: ${JSON.stringify(snapshots().at(-1), null, 1)}`, () => {
         const s = snapshots().at(-1);
-        return s && ['succeeded', 'failed', 'aborted'].includes(s.status) ? s : undefined;
-      },
-      60_000,
-    );
+        return s && ok(s) ? s : undefined;
+      }, timeoutMs);
+    const victimStates = (from: number) =>
+      apps.messages.slice(from).flatMap((m) => {
+        const d = decode(AppState, m.payload);
+        return d.ok ? [d.value] : [];
+      });
+    /** Kills the victim in its update command, which runs only once its grant came; returns how many of its app states came before. */
+    const killVictimWhileGranted = async () => {
+      await waitFor('the victim running its update command', () => linesOf(updateLog).includes(`${VICTIM} ${sha}`));
+      expect(hostOf(snapshots().at(-1), VICTIM)?.state).toBe('updating');
+      await agents.get(VICTIM)!.stop('SIGKILL');
+      return apps.messages.length;
+    };
+    return { git, base, sha, updateLog, restartLog, snapshots, until, victimStates, killVictimWhileGranted, start: () => start(VICTIM) };
+  }
+
+  it('takes its grant back on restart, redoes the update under it and is counted as succeeded; one host at a time throughout', async () => {
+    const { git, sha, updateLog, restartLog, snapshots, until, victimStates, killVictimWhileGranted, start } = await fleet({ batchSize: 1, canary: 0, maxUnavailable: 1, hostTimeout: HOST_TIMEOUT });
+    const seenBeforeRestart = await killVictimWhileGranted();
+    await start();
+
+    const ended = await until('ended', (s) => ['succeeded', 'failed', 'aborted'].includes(s.status));
     expect(ended.status).toBe('succeeded');
     expect(hostOf(ended, VICTIM)).toMatchObject({ state: 'succeeded', error: null });
     expect(ended.hosts.map((h) => h.state)).toEqual(HOSTS.map(() => 'succeeded'));
@@ -89,11 +101,7 @@ describe.each(BROKERS)('a rollout host killed -9 while it holds its grant, over 
 
     // The victim redid its update after the restart (twice in the log), and said deployed only after it.
     expect(linesOf(updateLog).filter((l) => l === `${VICTIM} ${sha}`)).toHaveLength(2);
-    const after = apps.messages.slice(seenBeforeRestart).flatMap((m) => {
-      const d = decode(AppState, m.payload);
-      return d.ok ? [d.value] : [];
-    });
-    expect(after.find((s) => s.state === 'deployed' && s.sha === sha)).toMatchObject({ interrupted: { step: 'update', action: 'redo' } });
+    expect(victimStates(seenBeforeRestart).find((s) => s.state === 'deployed' && s.sha === sha)).toMatchObject({ interrupted: { step: 'update', action: 'redo' } });
 
     // Never more than the batch size at once: in what the hub said, and in what the hosts did.
     expect(Math.max(...snapshots().map((s) => s.hosts.filter((h) => h.state === 'updating').length))).toBe(1);
@@ -108,5 +116,20 @@ describe.each(BROKERS)('a rollout host killed -9 while it holds its grant, over 
       const s = Date.parse(h.startedAt!);
       expect(s < victimStarted || s >= victimEnded).toBe(true);
     }
+  });
+
+  it('does not deploy without the grant once the hub took it back: goes back to the previous SHA and stays timed-out', async () => {
+    const { git, base, sha, snapshots, until, victimStates, killVictimWhileGranted, start } = await fleet({ batchSize: 1, canary: 0, maxUnavailable: 3, failureThreshold: 3, hostTimeout: 8 }, { cloned: true });
+    const seenBeforeRestart = await killVictimWhileGranted();
+    await until('the victim timed out', (s) => hostOf(s, VICTIM)?.state === 'timed-out');
+    await start();
+
+    const back = await waitFor('the victim back on the previous SHA', () => victimStates(seenBeforeRestart).find((s) => s.state === 'rolled-back'));
+    expect(back).toMatchObject({ sha: base, targetSha: sha, lastError: { message: expect.stringMatching(/no longer counts this host/) } });
+    expect(git.headOf(git.workdir(VICTIM))).toBe(base);
+    expect(victimStates(seenBeforeRestart).some((s) => s.state === 'deployed' && s.sha === sha)).toBe(false);
+    const ended = await until('ended', (s) => s.status === 'failed');
+    expect(Object.fromEntries(ended.hosts.map((h) => [h.agent, h.state]))).toEqual(Object.fromEntries(HOSTS.map((h) => [h, h === VICTIM ? 'timed-out' : 'succeeded'])));
+    expect(Math.max(...snapshots().map((s) => s.hosts.filter((h) => h.state === 'updating').length))).toBe(1);
   });
 });

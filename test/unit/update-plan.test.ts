@@ -196,7 +196,7 @@ describe('the rollout admission across a restart', () => {
   /** Admitted, begun and in its update command when the agent was killed; then recovered. */
   const interrupted = (onInterrupted: 'redo' | 'rollback' = 'redo') => {
     const begun = record(admitted(deployedOn(OLD)), { kind: 'begin', target: t, previousSha: OLD }, ok(0), ctx);
-    return recover({ ...begun, active: { ...begun.active!, step: 3 } }, NEW, onInterrupted, SHAPE, 5).journal;
+    return recover({ ...begun, active: { ...begun.active!, step: 2 } }, NEW, onInterrupted, SHAPE, 5).journal;
   };
 
   it('takes back the registration it journaled instead of registering afresh, before and after the update began', () => {
@@ -226,15 +226,14 @@ describe('the rollout admission across a restart', () => {
     expect(held(admitted(deployedOn(OLD)), t, 0).admission).toBeNull();
   });
 
-  it('rolls a touched update back when its grant is gone, holds an untouched one, and lets a rollback finish', () => {
-    const lost = grantLost(interrupted(), 'the hub took back the slot', SHAPE, 9);
-    // recover() restarted the phase at step 0 (fetch): nothing is touched until the checkout runs.
-    expect(lost).toMatchObject({ admission: null, active: null, last: { state: 'held', target: { sha: NEW } } });
-    const checkedOut = { ...interrupted(), active: { ...interrupted().active!, step: 2 } };
-    const back = grantLost(checkedOut, 'the hub took back the slot', SHAPE, 9);
+  it('rolls an update back when its grant is gone, holds one with nowhere to go back to, and lets a rollback finish', () => {
+    // recover() restarted the phase at its fetch: the killed run's checkout may have moved the working copy all the same.
+    const back = grantLost(interrupted(), 'the hub took back the slot', SHAPE, 9);
     expect(back.admission).toBeNull();
     expect(back.active).toMatchObject({ phase: 'rollback', step: 0, failure: { step: 'update', message: expect.stringMatching(/no longer counts this host \(the hub took back the slot\); rolled back to a{12}/) } });
-    expect(drive(back, t).journal).toMatchObject({ deployed: { sha: OLD }, last: { state: 'rolled-back' } });
+    expect(drive(back, t).journal).toMatchObject({ deployed: { sha: OLD }, admission: null, last: { state: 'rolled-back', target: { sha: NEW } } });
+    const first = { ...interrupted(), deployed: null, active: { ...interrupted().active!, previousSha: null } };
+    expect(grantLost(first, 'gone', SHAPE, 9)).toMatchObject({ active: null, admission: null, deployed: null, baseline: null, last: { state: 'held', target: { sha: NEW } } });
     const rollingBack = interrupted('rollback');
     expect(grantLost(rollingBack, 'gone', SHAPE, 9)).toEqual({ ...rollingBack, admission: null });
   });
