@@ -15,7 +15,10 @@ import { asStepError } from './step-error.js';
 import { plan, type Shape, type Step, type WorkStep } from './update-plan.js';
 
 /** The rollout admission (agent/rollout-gate.ts): a lease once granted, else why not. */
-export type Gate = { admit(app: string, sha: string, opts: AdmitOptions): Promise<Lease | { refused: string }> };
+export type Gate = {
+  admit(app: string, sha: string, opts: AdmitOptions): Promise<Lease | { refused: string }>;
+  settle(app: string, sha: string, finished: boolean): Promise<void>;
+};
 
 export type Clock = { now(): number; random(): number; sleep(ms: number, signal: AbortSignal): Promise<void> };
 
@@ -205,6 +208,8 @@ export class AppRunner {
     switch (step.kind) {
       case 'admit':
         return this.admit(step.target, step.token, wake);
+      case 'settle':
+        return this.settle(this.deps.gate!.settle(this.deps.app.name, step.target.sha, step.finished));
       case 'wait':
         return clock.sleep(step.until - clock.now(), wake);
       case 'begin':
@@ -234,7 +239,7 @@ export class AppRunner {
       log.warn({ err: e.message, transient: result.transient }, 'step failed');
     }
     await this.commit(record(this.journal, step, result, this.recordContext()));
-    if (!this.journal.active) this.finished();
+    if (!this.journal.active) await this.finished();
   }
 
   /**
@@ -288,14 +293,36 @@ export class AppRunner {
   }
 
   /** Logs the outcome and gives the rollout slot back, after the state that says how it went. */
-  private finished(): void {
+  private async finished(): Promise<void> {
     const last = this.journal.last!;
     const fields = { sha: this.journal.deployed?.sha ?? null, targetSha: last.target.sha, state: last.state, durations: last.durations, error: last.error, interrupted: last.interrupted };
     if (last.state === 'deployed') this.deps.log.info(fields, 'update deployed');
     else this.deps.log.error(fields, `update ${last.state}`);
     const grant = this.grant;
     this.grant = null;
-    if (grant) void (last.state === 'deployed' ? grant.lease.release() : grant.lease.abort()).catch((err: Error) => this.deps.log.warn({ err: err.message }, 'rollout slot not returned'));
+    if (grant) await this.settle(last.state === 'deployed' ? grant.lease.release() : grant.lease.abort());
+  }
+
+  /**
+   * Forgets the admission once the hub has the slot back. Not awaited past a stop (the broker may
+   * be away): the journal still holds it, and the next run gives it back.
+   */
+  private async settle(given: Promise<void>): Promise<void> {
+    const halt = this.halt.signal;
+    let onHalt = () => {};
+    const halted = new Promise<'halted'>((resolve) => {
+      onHalt = () => resolve('halted');
+      if (halt.aborted) onHalt();
+      else halt.addEventListener('abort', onHalt, { once: true });
+    });
+    const outcome = await Promise.race([given.then(() => 'given' as const), halted])
+      .catch((err: Error) => {
+        // Gone for good (the client closed): trying again would fail the same way.
+        this.deps.log.warn({ err: err.message }, 'rollout slot not returned');
+        return 'failed' as const;
+      })
+      .finally(() => halt.removeEventListener('abort', onHalt));
+    if (outcome !== 'halted') await this.commit({ ...this.journal, admission: null });
   }
 
   private recordContext(): RecordContext {

@@ -9,10 +9,14 @@ export type RecordContext = { now: number; shape: Shape; retryDelayMs(failures: 
 
 const short = (sha: string | null) => (sha ? sha.slice(0, 12) : 'nothing');
 
-/** The update's outcome; `where` is what runs now (nothing known once a failed update touched the working copy). */
+/**
+ * The update's outcome; `where` is what runs now (nothing known once a failed update touched the
+ * working copy). A rollout admission stays until its slot is given back (the runner's settle), so
+ * an agent killed in between still gives it back after its restart.
+ */
 function finish(j: Journal, a: Active, state: Outcome['state'], error: Failure | null, where: Pick<Journal, 'deployed' | 'baseline'>, now: number): Journal {
   const durations = { ...a.durations, total: now - a.startedAt };
-  return { ...j, ...where, active: null, admission: null, last: { state, target: a.target, error, interrupted: a.interrupted, durations, at: now } };
+  return { ...j, ...where, active: null, last: { state, target: a.target, error, interrupted: a.interrupted, durations, at: now } };
 }
 
 const NOTHING_KNOWN = { deployed: null, baseline: null };
@@ -31,7 +35,7 @@ export function record(j: Journal, step: Step, result: StepResult, ctx: RecordCo
     return { ...j, active };
   }
   if (step.kind === 'abandon') return { ...j, active: null, admission: null };
-  if (step.kind === 'admit' || step.kind === 'wait') return j;
+  if (step.kind === 'admit' || step.kind === 'wait' || step.kind === 'settle') return j;
   const a = j.active!;
   const durations = timed(a, (step as WorkStep).kind, result.ms);
   if (result.ok) {

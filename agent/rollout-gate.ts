@@ -55,6 +55,11 @@ export class RolloutGate {
     }
   }
 
+  /** Gives back the slot of an update that ended before this run could (the lease went with the previous run). */
+  async settle(app: string, sha: string, finished: boolean): Promise<void> {
+    await this.sem.end(rolloutChannel(rolloutId(app, this.env, sha)), this.agentId, finished ? 'finished' : 'aborted');
+  }
+
   /** After a reconnect: pending waits send their register again, in case the hub never got it. */
   reconnected(): void {
     this.sem.resync();

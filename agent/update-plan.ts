@@ -18,6 +18,8 @@ export type Step =
    * null: a new registration, journaled first.
    */
   | { kind: 'admit'; target: Target; token: string | null }
+  /** Give the rollout slot of an update that ended back to the hub (`finished`: it deployed), then forget the admission. */
+  | { kind: 'settle'; target: Target; finished: boolean }
   /** Record the intent in the journal: the working copy is touched only after this. */
   | { kind: 'begin'; target: Target; previousSha: string | null }
   /** Drop an update that has touched nothing yet (still fetching) for a newer target. */
@@ -90,6 +92,8 @@ export function plan(input: PlanInput): Step[] {
     const rest = remaining(a, shape);
     return a.retryAt !== null && a.retryAt > now ? [{ kind: 'wait', until: a.retryAt }, ...rest] : rest;
   }
+  // Ended, but the rollout has not heard so (the agent stopped before it could tell): that first.
+  if (j.admission && j.last?.target.key === j.admission.target.key && input.needsGrant(j.admission.target)) return [{ kind: 'settle', target: j.admission.target, finished: j.last.state === 'deployed' }];
   // A granted update goes first, even when a newer target came meanwhile: the rollout counts on it.
   if (input.granted) return beginSteps(j, input.granted, shape);
   if (!target || target.sha === j.deployed?.sha || target.key === j.last?.target.key) return [];

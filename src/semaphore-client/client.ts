@@ -180,6 +180,14 @@ export class SemaphoreClient {
     });
   }
 
+  /**
+   * Ends a job this process holds no Lease for: it restarted after the work was done, before it
+   * could say so. Safe to repeat: the hub ignores (answering `unknown-uid`) a job it no longer holds.
+   */
+  async end(channel: string, uid: string, action: 'finished' | 'aborted'): Promise<void> {
+    await this.mqtt.publishAsync(semaphoreTopic(this.prefix, channel, action), uid, { qos: 1 });
+  }
+
   /** Asks the hub for a channel's slots, queue and quotas. */
   async info(channel: string, timeoutMs = 5000): Promise<SemInfo> {
     const reply = semaphoreTopic(this.prefix, channel, 'infos/reply');

@@ -218,11 +218,17 @@ describe('the rollout admission across a restart', () => {
     expect(plan(input(interrupted(), { needsGrant: () => false }))[0]).toMatchObject({ kind: 'fetch' });
   });
 
-  it('keeps the admission through the update and forgets it with the outcome (before the slot is given back)', () => {
+  it('keeps the admission through the update and its outcome, then gives the slot back (again after a restart) before anything else', () => {
     const begun = record(admitted(deployedOn(OLD)), { kind: 'begin', target: t, previousSha: OLD }, ok(0), ctx);
     expect(begun.admission).toEqual({ target: t, token: TOKEN });
-    const { journal } = drive(begun, t);
-    expect(journal).toMatchObject({ deployed: { sha: NEW }, admission: null, last: { state: 'deployed' } });
+    const deployed = drive(begun, t).journal;
+    expect(deployed).toMatchObject({ deployed: { sha: NEW }, admission: { token: TOKEN }, last: { state: 'deployed' } });
+    const newer = target('c'.repeat(40));
+    expect(plan(input(deployed, { target: newer }))).toEqual([{ kind: 'settle', target: t, finished: true }]);
+    const rolledBack = drive(begun, t, (s) => (s.kind === 'health' && 'sha' in s && s.sha === NEW ? fail('health') : ok())).journal;
+    expect(plan(input(rolledBack))).toEqual([{ kind: 'settle', target: t, finished: false }]);
+    // Given back (admission forgotten), nothing is left for this target.
+    expect(plan(input({ ...deployed, admission: null }))).toEqual([]);
     expect(held(admitted(deployedOn(OLD)), t, 0).admission).toBeNull();
   });
 
