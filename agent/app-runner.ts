@@ -322,7 +322,8 @@ export class AppRunner {
         return 'failed' as const;
       })
       .finally(() => halt.removeEventListener('abort', onHalt));
-    if (outcome !== 'halted') await this.commit({ ...this.journal, admission: null });
+    // Quietly: the app's state is unchanged, and every state message is a cue for the hub (a rollback it may resend).
+    if (outcome !== 'halted') await this.commit({ ...this.journal, admission: null }, false);
   }
 
   private recordContext(): RecordContext {
@@ -331,15 +332,16 @@ export class AppRunner {
   }
 
   /** Durable first: the journal is written before anything it describes happens, or nothing happens. */
-  private async commit(next: Journal): Promise<void> {
+  private async commit(next: Journal, publish = true): Promise<void> {
     try {
       await this.deps.store.save(next);
     } catch (err) {
       throw new JournalWriteError((err as Error).message);
     }
     this.journal = next;
+    const hadError = this.view.journalError !== null;
     this.view = { ...this.view, journalError: null };
-    this.publish();
+    if (publish || hadError) this.publish();
   }
 
   /** The journal cannot be written (a full disk, say): report it and try again with backoff. */

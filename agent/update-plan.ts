@@ -87,7 +87,8 @@ export function plan(input: PlanInput): Step[] {
     if (back) return [back, ...remaining(a, shape)];
     // Between steps, the forward phase has touched nothing until its checkout (step 1) has begun.
     const untouched = a.phase === 'forward' && a.step <= 1;
-    const replaced = target && target.key !== a.target.key && input.granted?.key !== a.target.key;
+    // Another request for the same SHA (a second rollback directive, a redelivery) is this update.
+    const replaced = target && target.key !== a.target.key && target.sha !== a.target.sha && input.granted?.key !== a.target.key;
     if (untouched && replaced) return [{ kind: 'abandon', reason: `superseded by ${short(target.sha)} before anything was touched` }];
     const rest = remaining(a, shape);
     return a.retryAt !== null && a.retryAt > now ? [{ kind: 'wait', until: a.retryAt }, ...rest] : rest;

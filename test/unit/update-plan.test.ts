@@ -139,6 +139,8 @@ describe('plan: what to update', () => {
     expect(plan(input(begun, newer))[0]).toMatchObject({ kind: 'abandon' });
     const checkedOut = { ...begun, active: { ...begun.active!, step: 2 } };
     expect(plan(input(checkedOut, newer)).map(label)).toEqual(['update b', 'restart b', 'health b']);
+    // Another request for the same SHA (a rollback directive sent again) is this very update: it carries on.
+    expect(plan(input(begun, target(NEW, 'rollback:again')))[0]).toMatchObject({ kind: 'fetch', sha: NEW });
   });
 });
 
