@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppState, decode, RolloutSnapshot } from '../../src/shared/messages.js';
 import { appStateTopic, ROLLOUT_STATE_ALL, rolloutId } from '../../src/shared/topics.js';
-import { startAgentProcess, type TestApp } from '../support/agent-process.js';
+import { rolloutWebApp, startAgentProcess } from '../support/agent-process.js';
 import { linesOf } from '../support/app-fixture.js';
 import { Cleanup } from '../support/cleanup.js';
 import type { CliProcess } from '../support/cli-process.js';
@@ -44,18 +44,13 @@ describe.each(BROKERS)('a rollout host killed -9 while it holds its grant, over 
     const rollouts = await watch(cleanup, hub.mqttUrl, ROLLOUT_STATE_ALL);
     const apps = await watch(cleanup, hub.mqttUrl, appStateTopic(VICTIM, 'web'));
     const stateDir = cleanup.tempDir('pushfleet-victim-state-');
-    const app = (id: string): TestApp => ({
-      name: 'web',
-      repo: 'acme/web',
-      branch: 'main',
-      path: git.workdir(id),
-      remote: git.bare,
-      rollout: true,
-      update: [UPDATE],
-      restart: RESTART,
-      health: { command: ['grep', '-qx', 'healthy', 'health.txt'], timeout: 2, interval: 0.2 },
-      env: { UPDATE_LOG: updateLog, RESTART_LOG: restartLog, SLOW: id === VICTIM ? '1' : '0' },
-    });
+    const app = (id: string) =>
+      rolloutWebApp(git, id, {
+        update: [UPDATE],
+        restart: RESTART,
+        health: { command: ['grep', '-qx', 'healthy', 'health.txt'], timeout: 2, interval: 0.2 },
+        env: { UPDATE_LOG: updateLog, RESTART_LOG: restartLog, SLOW: id === VICTIM ? '1' : '0' },
+      });
     const start = (id: string) => startAgentProcess(cleanup, { id, mqttUrl: hub.mqttUrl, apps: [app(id)], labels: { env: 'production' }, logLevel: 'info', ...(id === VICTIM && { stateDir }) });
     const agents = new Map<string, CliProcess>();
     for (const id of HOSTS) agents.set(id, await start(id));
