@@ -1,6 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from '../src/shared/logger.js';
 import type { AppState } from '../src/shared/messages.js';
-import { randomUUID } from 'node:crypto';
 import type { Lease } from '../src/semaphore-client/client.js';
 import { describeApp, type RunnerView } from './app-state.js';
 import { backoffMs, type BackoffPolicy } from './backoff.js';
@@ -251,7 +251,8 @@ export class AppRunner {
   private async admit(target: Target, journaled: string | null, wake: AbortSignal): Promise<void> {
     const { log, clock } = this.deps;
     const token = journaled ?? randomUUID();
-    if (!journaled) await this.commit({ ...this.journal, admission: { target, token } });
+    // The admission commits below publish nothing by themselves: the state they leave is published once, after.
+    if (!journaled) await this.commit({ ...this.journal, admission: { target, token } }, false);
     const forActive = this.journal.active?.target.key === target.key;
     log.info({ sha: target.sha, delivery: target.deliveryId, again: journaled !== null }, journaled ? 'taking back the rollout registration' : 'update waits for its rollout grant');
     this.view = { ...this.view, admitting: target };
@@ -261,7 +262,7 @@ export class AppRunner {
     let forgetting: Promise<void> | undefined;
     const cut = () => {
       if (forActive) return detach.abort();
-      forgetting = this.commit({ ...this.journal, admission: null })
+      forgetting = this.commit({ ...this.journal, admission: null }, false)
         .catch((err: Error) => log.warn({ err: err.message }, 'rollout registration withdrawn but still in the journal'))
         .finally(() => withdraw.abort());
     };
@@ -279,7 +280,7 @@ export class AppRunner {
     if ('uid' in got) {
       this.grant = { target, lease: got };
       // Granted while the withdrawal was being journaled: the journal holds it again.
-      if (this.journal.admission?.token !== token) await this.commit({ ...this.journal, admission: { target, token } });
+      if (this.journal.admission?.token !== token) await this.commit({ ...this.journal, admission: { target, token } }, false);
       return this.publish();
     }
     // Cut short for a newer target or a stop: nothing to record, the next plan says what is next.
@@ -322,7 +323,7 @@ export class AppRunner {
         return 'failed' as const;
       })
       .finally(() => halt.removeEventListener('abort', onHalt));
-    // Quietly: the app's state is unchanged, and every state message is a cue for the hub (a rollback it may resend).
+    // Quietly: the app's state is unchanged, and each state message is a cue for the hub (it may resend a rollback).
     if (outcome !== 'halted') await this.commit({ ...this.journal, admission: null }, false);
   }
 
@@ -331,7 +332,10 @@ export class AppRunner {
     return { now: clock.now(), shape: this.shape, retryDelayMs: (failures) => backoffMs(failures, this.backoff, clock.random) };
   }
 
-  /** Durable first: the journal is written before anything it describes happens, or nothing happens. */
+  /**
+   * Durable first: the journal is written before anything it describes happens, or nothing
+   * happens. `publish: false` for a change the app's state does not show (a journal error cleared is shown all the same).
+   */
   private async commit(next: Journal, publish = true): Promise<void> {
     try {
       await this.deps.store.save(next);
