@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from '../src/shared/logger.js';
 import type { AppState } from '../src/shared/messages.js';
 import type { Lease } from '../src/semaphore-client/client.js';
@@ -7,14 +8,18 @@ import type { AppConfig } from './config.js';
 import { DesiredTarget } from './desired-target.js';
 import type { Journal, Target } from './journal.js';
 import type { JournalStore } from './journal-file.js';
-import { held, record, retryNow, type RecordContext, type StepResult } from './journal-transitions.js';
+import { grantLost, held, record, retryNow, type RecordContext, type StepResult } from './journal-transitions.js';
+import type { AdmitOptions } from './rollout-gate.js';
 import type { Executors } from './step-executors.js';
 import { describeGroup } from './process-group.js';
 import { asStepError } from './step-error.js';
 import { plan, type Shape, type Step, type WorkStep } from './update-plan.js';
 
-/** The rollout admission (agent/rollout-gate.ts): a lease once granted, null when cancelled or aborted. */
-export type Gate = { admit(app: string, sha: string, signal: AbortSignal): Promise<Lease | null> };
+/** The rollout admission (agent/rollout-gate.ts): a lease once granted, else why not. */
+export type Gate = {
+  admit(app: string, sha: string, opts: AdmitOptions): Promise<Lease | { refused: string }>;
+  settle(app: string, sha: string, finished: boolean): Promise<void>;
+};
 
 export type Clock = { now(): number; random(): number; sleep(ms: number, signal: AbortSignal): Promise<void> };
 
@@ -50,6 +55,8 @@ export class AppRunner {
   private grant: { target: Target; lease: Lease } | null = null;
   /** Aborted to cut the current wait short: a new target, a retry request, the agent stopping. */
   private wake = new AbortController();
+  /** Aborted once, by stop. */
+  private readonly halt = new AbortController();
   private running: Promise<void> | null = null;
   private stopping = false;
   private retryNowRequested = false;
@@ -139,15 +146,17 @@ export class AppRunner {
 
   /**
    * Lets an update under way finish (a half-applied update is worse than a slower stop), but
-   * starts none and gives up waits for a grant or a retry; a held grant is given back.
+   * starts none and gives up waits for a grant or a retry. A grant the journal still records
+   * is kept for the restart to take back (the rollout counts the host as updating meanwhile).
    */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.halt.abort();
     this.wake.abort();
     await this.idle();
     const grant = this.grant;
     this.grant = null;
-    await grant?.lease.abort().catch(() => undefined);
+    if (grant && this.journal.admission?.token !== grant.lease.token) await grant.lease.abort().catch(() => undefined);
   }
 
   private publish(): void {
@@ -181,7 +190,7 @@ export class AppRunner {
         shape: this.shape,
         now: this.deps.clock.now(),
       })[0];
-      if (!step || (this.stopping && (!this.journal.active || step.kind === 'wait'))) return;
+      if (!step || (this.stopping && (!this.journal.active || step.kind === 'wait' || step.kind === 'admit'))) return;
       try {
         const now = this.retryNowRequested && step.kind === 'wait';
         this.retryNowRequested = false;
@@ -199,7 +208,9 @@ export class AppRunner {
     const { clock, log } = this.deps;
     switch (step.kind) {
       case 'admit':
-        return this.admit(step.target, wake);
+        return this.admit(step.target, step.token, wake);
+      case 'settle':
+        return this.settle(this.deps.gate!.settle(this.deps.app.name, step.target.sha, step.finished));
       case 'wait':
         return clock.sleep(step.until - clock.now(), wake);
       case 'begin':
@@ -220,7 +231,7 @@ export class AppRunner {
     const started = clock.now();
     let result: StepResult;
     // Each process of the step is in the journal before it runs, so a restarted agent can stop it.
-    const track = (pid: number, argv0: string) => this.save({ ...this.journal, running: describeGroup(pid, step.kind, argv0) });
+    const track = (pid: number, argv0: string) => this.commit({ ...this.journal, running: describeGroup(pid, step.kind, argv0) }, false);
     try {
       await exec.run(step, { log, timeoutMs: exec.timeoutMs, track });
       result = { ok: true, ms: clock.now() - started };
@@ -232,38 +243,92 @@ export class AppRunner {
       log.warn({ err: e.message, transient: result.transient }, 'step failed');
     }
     await this.commit({ ...record(this.journal, step, result, this.recordContext()), running: null });
-    if (!this.journal.active) this.finished();
+    if (!this.journal.active) await this.finished();
   }
 
-  private async admit(target: Target, wake: AbortSignal): Promise<void> {
-    this.deps.log.info({ sha: target.sha, delivery: target.deliveryId }, 'update waits for its rollout grant');
+  /**
+   * Waits for the rollout's grant, with the registration's token journaled before it is sent
+   * (`token` given: a restart takes that registration back). A newer target or a stop withdraws a
+   * new update's registration, the journal forgetting it first, so a restart never asks for a
+   * registration its own run withdrew; an unfinished update's is kept for the restart instead.
+   */
+  private async admit(target: Target, journaled: string | null, wake: AbortSignal): Promise<void> {
+    const { log, clock } = this.deps;
+    const token = journaled ?? randomUUID();
+    // The admission commits below publish nothing by themselves: the state they leave is published once, after.
+    if (!journaled) await this.commit({ ...this.journal, admission: { target, token } }, false);
+    const forActive = this.journal.active?.target.key === target.key;
+    log.info({ sha: target.sha, delivery: target.deliveryId, again: journaled !== null }, journaled ? 'taking back the rollout registration' : 'update waits for its rollout grant');
     this.view = { ...this.view, admitting: target };
     this.publish();
-    let lease: Lease | null;
+    const withdraw = new AbortController();
+    const detach = new AbortController();
+    let forgetting: Promise<void> | undefined;
+    const cut = () => {
+      if (forActive) return detach.abort();
+      forgetting = this.commit({ ...this.journal, admission: null }, false)
+        .catch((err: Error) => log.warn({ err: err.message }, 'rollout registration withdrawn but still in the journal'))
+        .finally(() => withdraw.abort());
+    };
+    const cutBy = forActive ? this.halt.signal : wake;
+    cutBy.addEventListener('abort', cut, { once: true });
+    if (cutBy.aborted) cut();
+    let got: Lease | { refused: string };
     try {
-      lease = await this.deps.gate!.admit(this.deps.app.name, target.sha, wake);
+      got = await this.deps.gate!.admit(this.deps.app.name, target.sha, { token, resume: journaled !== null, withdraw: withdraw.signal, detach: detach.signal });
     } finally {
+      cutBy.removeEventListener('abort', cut);
       this.view = { ...this.view, admitting: null };
     }
-    if (lease) {
-      this.grant = { target, lease };
-      return;
+    await forgetting;
+    if ('uid' in got) {
+      this.grant = { target, lease: got };
+      // Granted while the withdrawal was being journaled: the journal holds it again.
+      if (this.journal.admission?.token !== token) await this.commit({ ...this.journal, admission: { target, token } }, false);
+      return this.publish();
     }
     // Cut short for a newer target or a stop: nothing to record, the next plan says what is next.
-    if (this.stopping || this.desired.current?.key !== target.key) return this.publish();
-    this.deps.log.info({ sha: target.sha }, 'update held');
-    await this.commit(held(this.journal, target, this.deps.clock.now()));
+    if (withdraw.signal.aborted || detach.signal.aborted) return this.publish();
+    if (forActive) {
+      log.warn({ sha: target.sha, reason: got.refused }, 'the rollout grant of the interrupted update is gone');
+      return this.commit(grantLost(this.journal, got.refused, this.shape, clock.now()));
+    }
+    log.info({ sha: target.sha }, 'update held');
+    await this.commit(held(this.journal, target, clock.now()));
   }
 
   /** Logs the outcome and gives the rollout slot back, after the state that says how it went. */
-  private finished(): void {
+  private async finished(): Promise<void> {
     const last = this.journal.last!;
     const fields = { sha: this.journal.deployed?.sha ?? null, targetSha: last.target.sha, state: last.state, durations: last.durations, error: last.error, interrupted: last.interrupted };
     if (last.state === 'deployed') this.deps.log.info(fields, 'update deployed');
     else this.deps.log.error(fields, `update ${last.state}`);
     const grant = this.grant;
     this.grant = null;
-    if (grant) void (last.state === 'deployed' ? grant.lease.release() : grant.lease.abort()).catch((err: Error) => this.deps.log.warn({ err: err.message }, 'rollout slot not returned'));
+    if (grant) await this.settle(last.state === 'deployed' ? grant.lease.release() : grant.lease.abort());
+  }
+
+  /**
+   * Forgets the admission once the hub has the slot back. Not awaited past a stop (the broker may
+   * be away): the journal still holds it, and the next run gives it back.
+   */
+  private async settle(given: Promise<void>): Promise<void> {
+    const halt = this.halt.signal;
+    let onHalt = () => {};
+    const halted = new Promise<'halted'>((resolve) => {
+      onHalt = () => resolve('halted');
+      if (halt.aborted) onHalt();
+      else halt.addEventListener('abort', onHalt, { once: true });
+    });
+    const outcome = await Promise.race([given.then(() => 'given' as const), halted])
+      .catch((err: Error) => {
+        // Gone for good (the client closed): trying again would fail the same way.
+        this.deps.log.warn({ err: err.message }, 'rollout slot not returned');
+        return 'failed' as const;
+      })
+      .finally(() => halt.removeEventListener('abort', onHalt));
+    // Quietly: the app's state is unchanged, and each state message is a cue for the hub (it may resend a rollback).
+    if (outcome !== 'halted') await this.commit({ ...this.journal, admission: null }, false);
   }
 
   private recordContext(): RecordContext {
@@ -271,21 +336,20 @@ export class AppRunner {
     return { now: clock.now(), shape: this.shape, retryDelayMs: (failures) => backoffMs(failures, this.backoff, clock.random) };
   }
 
-  /** Durable first: the journal is written before anything it describes happens, or nothing happens. */
-  private async commit(next: Journal): Promise<void> {
-    await this.save(next);
-    this.view = { ...this.view, journalError: null };
-    this.publish();
-  }
-
-  /** Writes the journal without publishing (nothing a state message shows changed). */
-  private async save(next: Journal): Promise<void> {
+  /**
+   * Durable first: the journal is written before anything it describes happens, or nothing
+   * happens. `publish: false` for a change the app's state does not show (a journal error cleared is shown all the same).
+   */
+  private async commit(next: Journal, publish = true): Promise<void> {
     try {
       await this.deps.store.save(next);
     } catch (err) {
       throw new JournalWriteError((err as Error).message);
     }
     this.journal = next;
+    const hadError = this.view.journalError !== null;
+    this.view = { ...this.view, journalError: null };
+    if (publish || hadError) this.publish();
   }
 
   /** The journal cannot be written (a full disk, say): report it and try again with backoff. */

@@ -9,7 +9,11 @@ export type RecordContext = { now: number; shape: Shape; retryDelayMs(failures: 
 
 const short = (sha: string | null) => (sha ? sha.slice(0, 12) : 'nothing');
 
-/** The update's outcome; `where` is what runs now (nothing known once a failed update touched the working copy). */
+/**
+ * The update's outcome; `where` is what runs now (nothing known once a failed update touched the
+ * working copy). A rollout admission stays until its slot is given back (the runner's settle), so
+ * an agent killed in between still gives it back after its restart.
+ */
 function finish(j: Journal, a: Active, state: Outcome['state'], error: Failure | null, where: Pick<Journal, 'deployed' | 'baseline'>, now: number): Journal {
   const durations = { ...a.durations, total: now - a.startedAt };
   return { ...j, ...where, active: null, last: { state, target: a.target, error, interrupted: a.interrupted, durations, at: now } };
@@ -30,8 +34,8 @@ export function record(j: Journal, step: Step, result: StepResult, ctx: RecordCo
     const active: Active = { target: step.target, previousSha: step.previousSha, phase: 'forward', step: 0, attempt: 1, retryAt: null, error: null, failure: null, interrupted: null, startedAt: now, durations: {} };
     return { ...j, active };
   }
-  if (step.kind === 'abandon') return { ...j, active: null };
-  if (step.kind === 'admit' || step.kind === 'wait') return j;
+  if (step.kind === 'abandon') return { ...j, active: null, admission: null };
+  if (step.kind === 'admit' || step.kind === 'wait' || step.kind === 'settle') return j;
   const a = j.active!;
   const durations = timed(a, (step as WorkStep).kind, result.ms);
   if (result.ok) {
@@ -60,7 +64,24 @@ export function record(j: Journal, step: Step, result: StepResult, ctx: RecordCo
 
 /** A rollout cancelled the target before anything began: the app stays where it is. */
 export function held(j: Journal, target: Target, now: number): Journal {
-  return { ...j, last: { state: 'held', target, error: null, interrupted: null, durations: {}, at: now } };
+  return { ...j, admission: null, last: { state: 'held', target, error: null, interrupted: null, durations: {}, at: now } };
+}
+
+/**
+ * A restarted agent could not take back the grant its unfinished update had (it expired, the
+ * rollout was aborted or superseded): the rollout no longer counts this host, so the update does
+ * not go on without it. It goes back to the previous SHA, where the rollout believes the host is
+ * (a restart cannot tell whether the killed run had moved the working copy, so it always does);
+ * without one it is held, nothing known to run. A rollback under way carries on.
+ */
+export function grantLost(j: Journal, reason: string, shape: Shape, now: number): Journal {
+  const a = j.active;
+  const rest = { ...j, admission: null };
+  if (!a || a.phase === 'rollback') return rest;
+  if (a.previousSha === null || a.previousSha === a.target.sha) return held({ ...rest, ...NOTHING_KNOWN, active: null }, a.target, now);
+  const at = a.interrupted?.step ?? phaseSteps(a.phase, shape)[a.step]?.kind ?? 'fetch';
+  const failure: Failure = { step: at, message: `the rollout no longer counts this host (${reason}); rolled back to ${short(a.previousSha)}`, outputTail: '' };
+  return { ...rest, active: { ...a, phase: 'rollback', step: 0, attempt: 1, retryAt: null, error: null, failure } };
 }
 
 /** What a restart makes of the journal, with a note for the log when something was recovered. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Sha, StepName } from '../src/shared/messages.js';
+import { SemToken, Sha, StepName } from '../src/shared/messages.js';
 
 /**
  * The agent's durable record of one app (one JSON file in its state dir): what it deployed
@@ -81,6 +81,14 @@ export const Outcome = z.object({
 });
 export type Outcome = z.infer<typeof Outcome>;
 
+/**
+ * This app's registration in a rollout's semaphore channel, written before it is sent: a
+ * restarted agent registers again with the same token, which the hub takes as a repeat, so a slot
+ * the hub granted is handed back (its retained go carries the token) instead of being given up.
+ */
+export const Admission = z.object({ target: Target, token: SemToken });
+export type Admission = z.infer<typeof Admission>;
+
 export const Journal = z.object({
   v: z.literal(JOURNAL_VERSION),
   app: z.string(),
@@ -91,6 +99,8 @@ export const Journal = z.object({
   /** Without anything deployed: the working copy's HEAD found at start, the rollback target of a first update. */
   baseline: Sha.nullable(),
   active: Active.nullable(),
+  /** Cleared with the outcome, before the slot is given back; absent in journals from before it existed. */
+  admission: Admission.nullable().default(null),
   last: Outcome.nullable(),
   /** The process group of the step running now (none in journals written before this field). */
   running: RunningGroup.nullable().default(null),
@@ -98,5 +108,5 @@ export const Journal = z.object({
 export type Journal = z.infer<typeof Journal>;
 
 export function emptyJournal(app: string, path: string, baseline: string | null): Journal {
-  return { v: JOURNAL_VERSION, app, path, deployed: null, baseline, active: null, last: null, running: null };
+  return { v: JOURNAL_VERSION, app, path, deployed: null, baseline, active: null, admission: null, last: null, running: null };
 }

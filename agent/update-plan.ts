@@ -12,8 +12,14 @@ export type PhaseStep = { kind: WorkKind; index: number };
 export type WorkStep = PhaseStep & { sha: string; target: Target };
 
 export type Step =
-  /** Wait for the rollout's grant (agent/rollout-gate.ts); touches nothing. */
-  | { kind: 'admit'; target: Target }
+  /**
+   * Wait for the rollout's grant (agent/rollout-gate.ts); touches nothing. `token`: the journal's
+   * admission, registered again to take back a place (or a slot) the hub holds for this agent;
+   * null: a new registration, journaled first.
+   */
+  | { kind: 'admit'; target: Target; token: string | null }
+  /** Give the rollout slot of an update that ended back to the hub (`finished`: it deployed), then forget the admission. */
+  | { kind: 'settle'; target: Target; finished: boolean }
   /** Record the intent in the journal: the working copy is touched only after this. */
   | { kind: 'begin'; target: Target; previousSha: string | null }
   /** Drop an update that has touched nothing yet (still fetching) for a newer target. */
@@ -72,19 +78,29 @@ const short = (sha: string) => sha.slice(0, 12);
 export function plan(input: PlanInput): Step[] {
   const { journal: j, target, shape, now } = input;
   const a = j.active;
+  // Ours at the hub, not in hand: a restart between admission and outcome. Taken back first, so
+  // the update is redone under the grant it had and its outcome given back to the rollout.
+  const reclaim = (t: Target): Step | null =>
+    j.admission && j.admission.target.key === t.key && input.granted?.key !== t.key && input.needsGrant(t) ? { kind: 'admit', target: t, token: j.admission.token } : null;
   if (a) {
+    const back = reclaim(a.target);
+    if (back) return [back, ...remaining(a, shape)];
     // Between steps, the forward phase has touched nothing until its checkout (step 1) has begun.
     const untouched = a.phase === 'forward' && a.step <= 1;
-    const replaced = target && target.key !== a.target.key && input.granted?.key !== a.target.key;
+    // Another request for the same SHA (a second rollback directive, a redelivery) is this update.
+    const replaced = target && target.key !== a.target.key && target.sha !== a.target.sha && input.granted?.key !== a.target.key;
     if (untouched && replaced) return [{ kind: 'abandon', reason: `superseded by ${short(target.sha)} before anything was touched` }];
     const rest = remaining(a, shape);
     return a.retryAt !== null && a.retryAt > now ? [{ kind: 'wait', until: a.retryAt }, ...rest] : rest;
   }
+  // Ended, but the rollout has not heard so (the agent stopped before it could tell): that first.
+  if (j.admission && j.last?.target.key === j.admission.target.key && input.needsGrant(j.admission.target)) return [{ kind: 'settle', target: j.admission.target, finished: j.last.state === 'deployed' }];
   // A granted update goes first, even when a newer target came meanwhile: the rollout counts on it.
   if (input.granted) return beginSteps(j, input.granted, shape);
   if (!target || target.sha === j.deployed?.sha || target.key === j.last?.target.key) return [];
   const begin = beginSteps(j, target, shape);
-  return input.needsGrant(target) ? [{ kind: 'admit', target }, ...begin] : begin;
+  if (!input.needsGrant(target)) return begin;
+  return [reclaim(target) ?? { kind: 'admit', target, token: null }, ...begin];
 }
 
 function beginSteps(j: Journal, target: Target, shape: Shape): Step[] {

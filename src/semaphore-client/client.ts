@@ -13,6 +13,11 @@ export type AcquireOptions = {
   queueTimeout?: number;
   /** Aborting while waiting withdraws the registration and rejects with code `aborted`. */
   signal?: AbortSignal;
+  /**
+   * Aborting while waiting stops waiting but leaves the registration with the hub (rejects with
+   * code `aborted`): a process that stops and will take its job back with the same `token`.
+   */
+  detach?: AbortSignal;
   /** Defaults to a random UUID. */
   uid?: string;
   /**
@@ -20,6 +25,13 @@ export type AcquireOptions = {
    * connection registers again under its stable uid instead of being refused as a duplicate.
    */
   replace?: boolean;
+  /**
+   * The registration's token; defaults to a fresh one. Pass the token of an earlier acquire (kept
+   * by the caller across a restart) to take that job back: the hub takes the register as a repeat
+   * and its retained go, which carries the token, hands the lease back; an expired with the token
+   * says it is gone. Without `replace` then, which would withdraw the very job to take back.
+   */
+  token?: string;
   /** Called when the hub reports the job's place in the queue (1 = next). */
   onQueued?(position: number, waiting: number): void;
 };
@@ -27,6 +39,8 @@ export type AcquireOptions = {
 export type Lease = {
   readonly uid: string;
   readonly channel: string;
+  /** The registration's token: what a restarted process passes to `acquire` to take this lease back. */
+  readonly token: string;
   /** Aborts (reason: SemaphoreError `expired` or `cancelled`) if the hub takes the slot back before release. */
   readonly signal: AbortSignal;
   /** Publishes `finished`: the job is done. Idempotent. */
@@ -41,7 +55,7 @@ type Listener = (topic: string, payload: Buffer, retained: boolean) => void;
 /**
  * A coordinosaur-protocol client over an mqtt.js connection the caller owns. It subscribes to
  * its replies before it registers, so a go that follows at once is never missed. Each acquire
- * sends a fresh token: the hub's go, queued and expired carry it back, so a retained go or
+ * sends a token (fresh unless given one): the hub's go, queued and expired carry it back, so a retained go or
  * expired of an earlier job with the same uid is never taken for this one.
  */
 export class SemaphoreClient {
@@ -71,9 +85,9 @@ export class SemaphoreClient {
 
   async acquire(channel: string, opts: AcquireOptions): Promise<Lease> {
     const uid = opts.uid ?? randomUUID();
-    const token = randomUUID();
+    const token = opts.token ?? randomUUID();
     const topic = (action: Parameters<typeof semaphoreTopic>[2], id?: string) => semaphoreTopic(this.prefix, channel, action, id);
-    if (opts.signal?.aborted) throw new SemaphoreError('aborted', 'aborted before registering');
+    if (opts.signal?.aborted || opts.detach?.aborted) throw new SemaphoreError('aborted', 'aborted before registering');
     const filters = [`${this.prefix}/${channel}/+/${uid}`, topic('error')];
 
     return new Promise<Lease>((resolve, reject) => {
@@ -85,6 +99,7 @@ export class SemaphoreClient {
         this.listeners.delete(listener);
         this.waiting.delete(resend);
         opts.signal?.removeEventListener('abort', onAbort);
+        opts.detach?.removeEventListener('abort', onDetach);
         void this.unuse(filters);
       };
       const fail = (err: SemaphoreError) => {
@@ -105,6 +120,9 @@ export class SemaphoreClient {
         fail(new SemaphoreError('aborted', `stopped waiting for a slot in "${channel}"`));
         void this.mqtt.publishAsync(topic('aborted'), uid, { qos: 1 }).catch(() => undefined);
       };
+      const onDetach = () => {
+        if (state === 'waiting') fail(new SemaphoreError('aborted', `stopped waiting for a slot in "${channel}"; the registration stays`));
+      };
       /**
        * Ours: carries our token, or none and sent live (a hub without tokens, which retains
        * nothing). A retained copy without our token is an earlier job's.
@@ -120,7 +138,7 @@ export class SemaphoreClient {
           if (state !== 'waiting' || !ours(goToken(payload, uid), retained)) return; // a repeat, or an earlier job's
           state = 'held';
           this.waiting.delete(resend);
-          resolve({ uid, channel, signal: expiry.signal, release: () => end('finished'), abort: () => end('aborted') });
+          resolve({ uid, channel, token, signal: expiry.signal, release: () => end('finished'), abort: () => end('aborted') });
         } else if (t === topic('queued', uid) && state === 'waiting') {
           const q = decode(SemQueued, payload);
           if (q.ok && ours(q.value.token, retained)) opts.onQueued?.(q.value.position, q.value.waiting);
@@ -149,6 +167,7 @@ export class SemaphoreClient {
       // Listening before subscribing: retained copies may arrive ahead of the SUBACK.
       this.listeners.add(listener);
       opts.signal?.addEventListener('abort', onAbort, { once: true });
+      opts.detach?.addEventListener('abort', onDetach, { once: true });
       this.use(filters)
         .then(async () => {
           if (state !== 'waiting') return;
@@ -159,6 +178,14 @@ export class SemaphoreClient {
         })
         .catch((err: Error) => fail(new SemaphoreError('rejected', `could not register: ${err.message}`)));
     });
+  }
+
+  /**
+   * Ends a job this process holds no Lease for: it restarted after the work was done, before it
+   * could say so. Safe to repeat: the hub ignores (answering `unknown-uid`) a job it no longer holds.
+   */
+  async end(channel: string, uid: string, action: 'finished' | 'aborted'): Promise<void> {
+    await this.mqtt.publishAsync(semaphoreTopic(this.prefix, channel, action), uid, { qos: 1 });
   }
 
   /** Asks the hub for a channel's slots, queue and quotas. */

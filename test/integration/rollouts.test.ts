@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decode, RolloutSnapshot, type RolloutHostState } from '../../src/shared/messages.js';
 import { ROLLOUT_STATE_ALL, rolloutId } from '../../src/shared/topics.js';
-import { startAgentProcess, type TestApp } from '../support/agent-process.js';
+import { rolloutWebApp, startAgentProcess } from '../support/agent-process.js';
 import { Cleanup } from '../support/cleanup.js';
 import type { CliProcess } from '../support/cli-process.js';
 import { runCli } from '../support/cli-process.js';
@@ -50,17 +50,11 @@ describe('rollouts end to end: 5 agent processes, each with its own working copy
     const agents = new Map<string, CliProcess>();
     await Promise.all(
       HOSTS.map(async (id) => {
-        const app: TestApp = {
-          name: 'web',
-          repo: 'acme/web',
-          branch: 'main',
-          path: git.workdir(id),
-          remote: git.bare,
-          rollout: true,
+        const app = rolloutWebApp(git, id, {
           restart: OVERLAP_RESTART,
           health: HEALTH,
           env: { BUSY_DIR: busyDir, OVERLAP_LOG: overlapLog, HOLD_MS: String(opts.holdMs ?? 300), ...opts.appEnv?.(id) },
-        };
+        });
         agents.set(id, await startAgentProcess(cleanup, { id, mqttUrl: hub.mqttUrl, apps: [app], labels: { env: 'production' }, logLevel: 'info' }));
       }),
     );

@@ -48,6 +48,40 @@ describe('SemaphoreClient', () => {
     await waitFor('queue empty', async () => (await a.info('c')).waiting.length === 0);
   });
 
+  it('hands a held slot back to a new client that registers with the same uid and token, without a second grant', async () => {
+    const { a, b } = await setup();
+    const first = await a.acquire('c', { timeout: 30, uid: 'restarted' });
+    const queued: number[] = [];
+    const other = a.acquire('c', { timeout: 30, uid: 'other', onQueued: (p) => queued.push(p) });
+    await waitFor('the other queued', () => queued.length > 0);
+    // b stands for the process after a restart: same uid and token, no replace.
+    const again = await b.acquire('c', { timeout: 30, uid: 'restarted', token: first.token });
+    expect(again.token).toBe(first.token);
+    const info = await b.info('c');
+    expect(uids(info.working)).toEqual(['restarted']);
+    expect(uids(info.waiting)).toEqual(['other']);
+    await again.release();
+    expect((await other).uid).toBe('other');
+    // After the work is done, `end` is safe to repeat: the hub holds nothing more for the uid.
+    await b.end('c', 'restarted', 'finished');
+    expect(uids((await b.info('c')).working)).toEqual(['other']);
+  });
+
+  it('stops waiting on detach and leaves the registration for a restart to take back', async () => {
+    const { a, b } = await setup();
+    const holder = await a.acquire('c', { timeout: 30 });
+    const detach = new AbortController();
+    const token = 'tok-detached';
+    const waiting = b.acquire('c', { timeout: 30, uid: 'patient', token, detach: detach.signal });
+    await waitFor('queued', async () => uids((await a.info('c')).waiting).includes('patient'));
+    detach.abort();
+    await expect(waiting).rejects.toMatchObject({ code: 'aborted' });
+    expect(uids((await a.info('c')).waiting)).toEqual(['patient']);
+    const back = b.acquire('c', { timeout: 30, uid: 'patient', token });
+    await holder.release();
+    expect((await back).uid).toBe('patient');
+  });
+
   it('fails with typed errors: rejected (duplicate uid), queue-timeout, and an expired lease', async () => {
     const { a, b } = await setup();
     const held = await a.acquire('c', { timeout: 1, uid: 'same' });

@@ -38,6 +38,11 @@ export type AgentProcessOptions = {
   stateDir?: string;
 };
 
+/** The app `web` of acme/web on main, in a rollout, as host `host` runs it from the fixture's bare repository. */
+export function rolloutWebApp(git: { bare: string; workdir(host: string): string }, host: string, steps: Pick<TestApp, 'restart'> & Partial<TestApp>): TestApp {
+  return { name: 'web', repo: 'acme/web', branch: 'main', path: git.workdir(host), remote: git.bare, rollout: true, ...steps };
+}
+
 /** Writes an agent YAML config and starts `pushfleet agent` on it as a real process. */
 export async function startAgentProcess(cleanup: Cleanup, opts: AgentProcessOptions): Promise<CliProcess> {
   const dir = cleanup.tempDir('pushfleet-agent-');

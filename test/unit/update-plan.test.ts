@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { emptyJournal, type Journal, type Target } from '../../agent/journal.js';
-import { record, recover, type StepResult } from '../../agent/journal-transitions.js';
+import { emptyJournal, Journal as JournalSchema, type Journal, type Target } from '../../agent/journal.js';
+import { grantLost, held, record, recover, type StepResult } from '../../agent/journal-transitions.js';
 import { plan, type Shape, type Step } from '../../agent/update-plan.js';
 
 const OLD = 'a'.repeat(40);
@@ -122,7 +122,7 @@ describe('plan: what to update', () => {
 
   it('waits for the rollout grant first when the target needs one', () => {
     const t = target(NEW);
-    expect(plan(input(deployedOn(OLD), t, { needsGrant: () => true }))[0]).toEqual({ kind: 'admit', target: t });
+    expect(plan(input(deployedOn(OLD), t, { needsGrant: () => true }))[0]).toEqual({ kind: 'admit', target: t, token: null });
   });
 
   it('begins a granted update even when a newer target arrived meanwhile', () => {
@@ -139,6 +139,8 @@ describe('plan: what to update', () => {
     expect(plan(input(begun, newer))[0]).toMatchObject({ kind: 'abandon' });
     const checkedOut = { ...begun, active: { ...begun.active!, step: 2 } };
     expect(plan(input(checkedOut, newer)).map(label)).toEqual(['update b', 'restart b', 'health b']);
+    // Another request for the same SHA (a rollback directive sent again) is this very update: it carries on.
+    expect(plan(input(begun, target(NEW, 'rollback:again')))[0]).toMatchObject({ kind: 'fetch', sha: NEW });
   });
 });
 
@@ -184,5 +186,68 @@ describe('recover: after the agent was killed', () => {
     const moved = recover(deployedOn(OLD), NEW, 'redo', SHAPE, 0);
     expect(moved.journal).toMatchObject({ deployed: null, baseline: NEW });
     expect(moved.note).toMatch(/not on the deployed/);
+  });
+});
+
+describe('the rollout admission across a restart', () => {
+  const TOKEN = 'tok-1';
+  const t = target(NEW);
+  const ctx = { now: 0, shape: SHAPE, retryDelayMs: () => 0 };
+  const input = (j: Journal, extra: Partial<Parameters<typeof plan>[0]> = {}) => ({ journal: j, target: t, granted: null, needsGrant: () => true, shape: SHAPE, now: 0, ...extra });
+  const admitted = (j: Journal): Journal => ({ ...j, admission: { target: t, token: TOKEN } });
+  /** Admitted, begun and in its update command when the agent was killed; then recovered. */
+  const interrupted = (onInterrupted: 'redo' | 'rollback' = 'redo') => {
+    const begun = record(admitted(deployedOn(OLD)), { kind: 'begin', target: t, previousSha: OLD }, ok(0), ctx);
+    return recover({ ...begun, active: { ...begun.active!, step: 2 } }, NEW, onInterrupted, SHAPE, 5).journal;
+  };
+
+  it('takes back the registration it journaled instead of registering afresh, before and after the update began', () => {
+    expect(plan(input(admitted(deployedOn(OLD))))[0]).toEqual({ kind: 'admit', target: t, token: TOKEN });
+    const steps = plan(input(interrupted()));
+    expect(steps[0]).toEqual({ kind: 'admit', target: t, token: TOKEN });
+    // Then the redo from its first step, under the grant taken back.
+    expect(steps.slice(1).map(label)).toEqual(['fetch b', 'checkout b', 'update b', 'restart b', 'health b']);
+    expect(plan(input(interrupted(), { granted: t })).map(label)).toEqual(['fetch b', 'checkout b', 'update b', 'restart b', 'health b']);
+  });
+
+  it('takes the grant back for a rollback on restart too, so its outcome reaches the rollout', () => {
+    expect(plan(input(interrupted('rollback')))[0]).toEqual({ kind: 'admit', target: t, token: TOKEN });
+  });
+
+  it('registers afresh for another target, and takes nothing back where no grant is needed', () => {
+    const newer = target('c'.repeat(40));
+    expect(plan(input(admitted(deployedOn(OLD)), { target: newer }))[0]).toEqual({ kind: 'admit', target: newer, token: null });
+    expect(plan(input(interrupted(), { needsGrant: () => false }))[0]).toMatchObject({ kind: 'fetch' });
+  });
+
+  it('keeps the admission through the update and its outcome, then gives the slot back (again after a restart) before anything else', () => {
+    const begun = record(admitted(deployedOn(OLD)), { kind: 'begin', target: t, previousSha: OLD }, ok(0), ctx);
+    expect(begun.admission).toEqual({ target: t, token: TOKEN });
+    const deployed = drive(begun, t).journal;
+    expect(deployed).toMatchObject({ deployed: { sha: NEW }, admission: { token: TOKEN }, last: { state: 'deployed' } });
+    const newer = target('c'.repeat(40));
+    expect(plan(input(deployed, { target: newer }))).toEqual([{ kind: 'settle', target: t, finished: true }]);
+    const rolledBack = drive(begun, t, (s) => (s.kind === 'health' && 'sha' in s && s.sha === NEW ? fail('health') : ok())).journal;
+    expect(plan(input(rolledBack))).toEqual([{ kind: 'settle', target: t, finished: false }]);
+    // Given back (admission forgotten), nothing is left for this target.
+    expect(plan(input({ ...deployed, admission: null }))).toEqual([]);
+    expect(held(admitted(deployedOn(OLD)), t, 0).admission).toBeNull();
+  });
+
+  it('rolls an update back when its grant is gone, holds one with nowhere to go back to, and lets a rollback finish', () => {
+    // recover() restarted the phase at its fetch: the killed run's checkout may have moved the working copy all the same.
+    const back = grantLost(interrupted(), 'the hub took back the slot', SHAPE, 9);
+    expect(back.admission).toBeNull();
+    expect(back.active).toMatchObject({ phase: 'rollback', step: 0, failure: { step: 'update', message: expect.stringMatching(/no longer counts this host \(the hub took back the slot\); rolled back to a{12}/) } });
+    expect(drive(back, t).journal).toMatchObject({ deployed: { sha: OLD }, admission: null, last: { state: 'rolled-back', target: { sha: NEW } } });
+    const first = { ...interrupted(), deployed: null, active: { ...interrupted().active!, previousSha: null } };
+    expect(grantLost(first, 'gone', SHAPE, 9)).toMatchObject({ active: null, admission: null, deployed: null, baseline: null, last: { state: 'held', target: { sha: NEW } } });
+    const rollingBack = interrupted('rollback');
+    expect(grantLost(rollingBack, 'gone', SHAPE, 9)).toEqual({ ...rollingBack, admission: null });
+  });
+
+  it('reads a journal written before admissions existed', () => {
+    const { admission: _gone, ...old } = deployedOn(OLD);
+    expect(JournalSchema.parse(old).admission).toBeNull();
   });
 });
