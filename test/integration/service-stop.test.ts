@@ -33,6 +33,8 @@ describe('a service stopped while its broker stalls', () => {
   it('hub: exits 0 within the close deadline', async () => {
     const hubs = await hubProcesses(cleanup, 'mosquitto');
     const hub = await hubs.start();
+    // Answered once the start resolved, so its SIGTERM handler is in place.
+    await fetch(new URL('/readyz', hubs.webhookUrl));
     hubs.broker!.pause();
     cleanup.defer(() => hubs.broker!.resume());
     void hub.stop('SIGTERM');
