@@ -3,6 +3,8 @@ import type { TickBatch } from '../../tick-batch.js';
 
 /** Own heads awaiting their echo; past this many refs the oldest expectation is forgotten. */
 const MAX_EXPECTED = 10_000;
+/** Own publishes of one ref awaiting their echo; an older one beyond this is decoded like any head. */
+const MAX_PENDING_PER_TOPIC = 256;
 
 /**
  * The retained head of every ref, kept in the hub's state so they can be put back on an embedded
@@ -14,7 +16,8 @@ const MAX_EXPECTED = 10_000;
  * storing it a second time.
  */
 export class HeadStore {
-  private readonly expected = new Map<string, Buffer>();
+  /** Per topic, the payloads published and not yet echoed: concurrent pushes to one ref overlap. */
+  private readonly expected = new Map<string, Buffer[]>();
   private readonly upsert;
   private readonly remove;
   private readonly all;
@@ -43,16 +46,23 @@ export class HeadStore {
 
   /** The hub is about to publish this head itself: its echo needs no second look. */
   expectOwn(topic: string, payload: Buffer): void {
-    this.expected.delete(topic);
+    const pending = this.expected.get(topic);
+    if (pending) {
+      if (pending.length >= MAX_PENDING_PER_TOPIC) pending.shift();
+      pending.push(payload);
+      return;
+    }
     if (this.expected.size >= MAX_EXPECTED) this.expected.delete(this.expected.keys().next().value!);
-    this.expected.set(topic, payload);
+    this.expected.set(topic, [payload]);
   }
 
-  /** True (once) when `payload` is the echo of the hub's own publish on `topic`. */
+  /** True (once) when `payload` is the echo of one of the hub's own publishes on `topic`. */
   takeOwnEcho(topic: string, payload: Buffer): boolean {
-    const own = this.expected.get(topic);
-    if (!own || !own.equals(payload)) return false;
-    this.expected.delete(topic);
+    const pending = this.expected.get(topic);
+    const i = pending ? pending.findIndex((p) => p.equals(payload)) : -1;
+    if (i === -1) return false;
+    pending!.splice(i, 1);
+    if (pending!.length === 0) this.expected.delete(topic);
     return true;
   }
 }
