@@ -1,7 +1,7 @@
-import { homedir, hostname } from 'node:os';
-import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { z } from 'zod';
 import { EnvName, RepoName } from '../src/shared/messages.js';
+import { defaultStateDir } from '../src/shared/default-state-dir.js';
 import { MqttConnectionConfig } from '../src/shared/mqtt-connection.js';
 import { ENV_LABEL, TOPIC_LEVEL } from '../src/shared/topics.js';
 import { Argv } from './argv.js';
@@ -16,12 +16,6 @@ const Health = z.union([
   z.object({ command: Argv, timeout: Seconds.default(30), interval: Seconds.default(0.5) }).strict(),
 ]);
 export type HealthConfig = z.infer<typeof Health>;
-
-/** Where the agent keeps its journals: systemd's StateDirectory (first entry), else XDG state home (as the hub does). */
-export function defaultStateDir(): string {
-  if (process.env.STATE_DIRECTORY) return process.env.STATE_DIRECTORY.split(':')[0]!;
-  return join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'pushfleet-agent');
-}
 
 export const AppConfig = z
   .object({
@@ -76,7 +70,7 @@ export const AgentConfig = z
     labels: z.record(z.string(), z.string()).default({}),
     heartbeatSeconds: Seconds.default(30),
     /** Where the agent keeps one journal per app (what it deployed, what it is doing). */
-    stateDir: z.string().min(1).default(defaultStateDir),
+    stateDir: z.string().min(1).default(() => defaultStateDir('pushfleet-agent')),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().prefault({}),
     apps: z.array(AppConfig).default([]),
     /** The hub's semaphore (engines.semaphore.prefix there), used by apps with `rollout: true`. */

@@ -1,6 +1,5 @@
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { z } from 'zod';
+import { defaultStateDir } from '../shared/default-state-dir.js';
 import { MqttConnectionConfig } from '../shared/mqtt-connection.js';
 import { SemaphoreConfig } from './engines/semaphore/config.js';
 import { OrchestratorConfig } from './engines/orchestrator/config.js';
@@ -8,12 +7,6 @@ import { RolloutsConfig } from './engines/rollouts/config.js';
 
 const Port = z.number().int().min(0).max(65535);
 const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
-
-/** Where state lives: systemd's StateDirectory, else XDG state home. */
-export function defaultStateDir(): string {
-  if (process.env.STATE_DIRECTORY) return process.env.STATE_DIRECTORY.split(':')[0]!;
-  return join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'pushfleet');
-}
 
 export const HubConfig = z
   .object({
@@ -50,7 +43,7 @@ export const HubConfig = z
       })
       .strict()
       .prefault({}),
-    stateDir: z.string().default(defaultStateDir),
+    stateDir: z.string().default(() => defaultStateDir('pushfleet')),
     log: z.object({ level: LogLevel.default('info') }).strict().prefault({}),
     /** Settings of the hub's engines, one key each (see src/hub/engines/<name>/README.md). */
     engines: z

@@ -1,5 +1,6 @@
 import type { MqttClient } from 'mqtt';
 import type { PushMessage } from '../shared/messages.js';
+import { settledWithin } from '../shared/mqtt-connection.js';
 import { headTopic, pushTopic } from '../shared/topics.js';
 
 const PUSH_TOPIC_PREFIX = pushTopic('');
@@ -40,15 +41,8 @@ export class AckTimeout extends Error {
 
 /** `acked`, or an AckTimeout once `timeoutMs` passed first. */
 export async function withinMs<T>(acked: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new AckTimeout(timeoutMs)), timeoutMs);
-  });
-  try {
-    return await Promise.race([acked, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+  if (await settledWithin(acked, timeoutMs)) return acked;
+  throw new AckTimeout(timeoutMs);
 }
 
 /** Publishes a push and resolves once both are acknowledged, or rejects after `timeoutMs` (`notify`). */

@@ -1,7 +1,8 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AgentConfig, defaultStateDir } from '../../agent/config.js';
+import { AgentConfig } from '../../agent/config.js';
+import { defaultStateDir } from '../../src/shared/default-state-dir.js';
 import { validateConfig } from '../../src/shared/config-file.js';
 
 const app = { name: 'web', repo: 'acme/web', branch: 'main', path: '/srv/web', restart: ['true'] };
@@ -17,12 +18,12 @@ describe('agent config: state, timeouts, retries', () => {
 
   it("keeps its journals in systemd's StateDirectory, else the XDG state home", () => {
     process.env.STATE_DIRECTORY = '/var/lib/pushfleet-agent:/var/lib/other';
-    expect(defaultStateDir()).toBe('/var/lib/pushfleet-agent');
+    expect(defaultStateDir('pushfleet-agent')).toBe('/var/lib/pushfleet-agent');
     delete process.env.STATE_DIRECTORY;
     process.env.XDG_STATE_HOME = '/home/ada/.state';
-    expect(defaultStateDir()).toBe('/home/ada/.state/pushfleet-agent');
+    expect(defaultStateDir('pushfleet-agent')).toBe('/home/ada/.state/pushfleet-agent');
     delete process.env.XDG_STATE_HOME;
-    expect(defaultStateDir()).toBe(join(homedir(), '.local', 'state', 'pushfleet-agent'));
+    expect(defaultStateDir('pushfleet-agent')).toBe(join(homedir(), '.local', 'state', 'pushfleet-agent'));
     expect(validateConfig(AgentConfig, { mqtt: { url: 'mqtt://x' }, stateDir: '/data/agent', apps: [app] }, 'agent.yaml').stateDir).toBe('/data/agent');
   });
 
