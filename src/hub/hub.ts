@@ -104,9 +104,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     onRetry: (err) => log.warn({ err: err.message }, 'MQTT broker unreachable; retrying'),
     stream: broker && (() => broker.connectInProcess()),
   });
-  teardown.add('MQTT client', async () => {
-    await closeMqtt(mqtt, { topic: HUB_STATUS, payload: hubStatus('offline') });
-  });
+  teardown.add('MQTT client', () => closeMqtt(mqtt, { topic: HUB_STATUS, payload: hubStatus('offline') }));
   // Clients following the hub's work (`play`) learn that it went away, from here or the will.
   const announce = () => mqtt.publishAsync(HUB_STATUS, hubStatus('online'), { qos: 1, retain: true }).catch((err: Error) => log.warn({ err: err.message }, 'hub status not published'));
   mqtt.on('connect', () => void announce());
@@ -145,6 +143,9 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     acknowledged: (topic, payload) => void heads.put(topic, payload).catch((err: unknown) => log.error({ topic, err }, 'could not store retained head')),
   };
 
+  /** Why no push is taken now: the state directory is gone or the broker unreachable. */
+  const refusal = (): string | undefined => stateWatch.lost ?? (mqtt.connected ? undefined : `MQTT broker ${mqttConfig.url} unreachable; retrying`);
+
   // Runs right after the webhook server closed: no mark-published retry outlives the stop.
   teardown.add('delivery log', () => deliveries.close());
   const server: Server = createHttpServer({
@@ -159,11 +160,9 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     publish: (push) => sendPush(publish, push, ownHeads),
     isConnected: () => mqtt.connected,
     notReady: () => {
-      if (stateWatch.lost !== undefined) return stateWatch.lost;
-      if (!mqtt.connected) return `MQTT broker ${mqttConfig.url} unreachable; retrying`;
-      // Connected but silent (a stalled broker): pushes are answered 202 and wait in the client.
       const held = deliveries.unacknowledged;
-      return held > 0 ? `the MQTT broker has not acknowledged ${held} push(es) within webhook.publishTimeoutMs; they wait in the hub's client` : undefined;
+      // Connected but silent (a stalled broker): pushes are answered 202 and wait in the client.
+      return refusal() ?? (held > 0 ? `the MQTT broker has not acknowledged ${held} push(es) within webhook.publishTimeoutMs; they wait in the hub's client` : undefined);
     },
     unavailable: () => stateWatch.lost,
     log,
@@ -178,8 +177,8 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   log.info({ host: config.http.host, port: httpPort, path: config.webhook.path }, 'webhook listening');
 
   const status = (): string => {
-    const refusal = stateWatch.lost ?? (mqtt.connected ? undefined : `MQTT broker ${mqttConfig.url} unreachable; retrying`);
-    return refusal ? `not taking pushes: ${refusal}` : `taking pushes on ${config.http.host}:${httpPort}${config.webhook.path}; MQTT ${mqttConfig.url}`;
+    const why = refusal();
+    return why ? `not taking pushes: ${why}` : `taking pushes on ${config.http.host}:${httpPort}${config.webhook.path}; MQTT ${mqttConfig.url}`;
   };
   statusChanged = () => hooks.status?.(status());
   const stop = async () => {
