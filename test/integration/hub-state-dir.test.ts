@@ -52,7 +52,9 @@ describe('the state directory removed under a running hub', () => {
     const expected = problem(stateDir);
     const notReady = await waitFor('/readyz 503', async () => ((await readyz()).status === 503 ? readyz() : undefined), 5000);
     expect(notReady.body).toEqual({ ok: false, broker: 'connected', error: expected });
-    expect(hub.lines.find((l) => l.msg === 'state directory lost: no more pushes are taken')).toMatchObject({ level: 50, problem: expected });
+    // The log line travels through the hub's stdout pipe, which may come after the HTTP answer.
+    const logged = await hub.waitForLog('the state directory loss logged', (l) => l.msg === 'state directory lost: no more pushes are taken', 5000);
+    expect(logged).toMatchObject({ level: 50, problem: expected });
 
     const refused = await push();
     expect(refused).toEqual({ status: 503, body: { error: expected } });
