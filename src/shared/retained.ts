@@ -1,5 +1,5 @@
 import type { MqttClient } from 'mqtt';
-import { ROOT } from './topics.js';
+import { syncTopic } from './topics.js';
 
 /** Retained messages still arriving this recently mean there may be more. */
 const QUIET_MS = 100;
@@ -15,7 +15,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * none has arrived for QUIET_MS.
  */
 export async function readRetained(client: MqttClient, filters: string[], onMessage: (topic: string, payload: Buffer, retained: boolean) => void): Promise<void> {
-  const marker = `${ROOT}/sync/${client.options.clientId}`;
+  const marker = syncTopic(String(client.options.clientId));
   let last = Date.now();
   let markerSeen: () => void = () => undefined;
   const listener = (topic: string, payload: Buffer, packet: { retain: boolean }) => {

@@ -13,6 +13,9 @@ export const headTopic = (repo: string, ref: string): string =>
 export const headFilter = (repo: string): string => `${ROOT}/heads/${repo}/+`;
 export const HEADS_ALL = `${ROOT}/heads/#`;
 
+/** A client's message to itself, marking the end of the retained messages it read (retained.ts). */
+export const syncTopic = (clientId: string): string => `${ROOT}/sync/${clientId}`;
+
 /** The hub's own presence, retained; its last will says offline. */
 export const HUB_STATUS = `${ROOT}/hub/status`;
 

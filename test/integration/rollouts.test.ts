@@ -183,7 +183,8 @@ describe('rollouts end to end: 5 agent processes, each with its own working copy
   });
 
   it('freezes an environment until unfreeze, keeps a pinned host where it is, and explains the plan first', async () => {
-    const f = await fleet({ policy: { batchSize: 5, canary: 0 }, holdMs: 50 });
+    // Over mosquitto with logins and the generated ACL: the CLI commands log in as operator.
+    const f = await fleet({ broker: 'mosquitto', policy: { batchSize: 5, canary: 0 }, holdMs: 50 });
     const cli = (...args: string[]) => runCli([...args, '--mqtt-url', f.hub.mqttUrl]);
     expect((await cli('rollout', 'pin', 'h5', 'web', f.base)).code).toBe(0);
     await waitFor('h5 on the pinned SHA', () => f.heads().h5 === f.base);

@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { CliProcess } from './cli-process.js';
 import type { Cleanup } from './cleanup.js';
+import { authBrokerAt } from './mosquitto.js';
+import { loginAs } from './test-hub.js';
 
 export type TestApp = {
   name: string;
@@ -48,7 +50,10 @@ export async function startAgentProcess(cleanup: Cleanup, opts: AgentProcessOpti
   const dir = cleanup.tempDir('pushfleet-agent-');
   const file = join(dir, 'agent.yaml');
   const stateDir = opts.stateDir ?? join(dir, 'state');
-  const config = { id: opts.id, mqtt: { url: opts.mqttUrl }, labels: opts.labels ?? {}, heartbeatSeconds: 5, log: { level: opts.logLevel ?? 'debug' }, stateDir, apps: opts.apps ?? [] };
+  // On a test broker with logins, an agent logs in as its own id (role agent).
+  const broker = authBrokerAt(opts.mqttUrl);
+  const mqtt = broker ? await loginAs(broker, opts.id, 'agent') : { url: opts.mqttUrl };
+  const config = { id: opts.id, mqtt, labels: opts.labels ?? {}, heartbeatSeconds: 5, log: { level: opts.logLevel ?? 'debug' }, stateDir, apps: opts.apps ?? [] };
   writeFileSync(file, stringify({ ...config, ...(opts.orchestrator && { orchestrator: opts.orchestrator }) }));
   const agent = new CliProcess(['agent', '--config', file], opts.env);
   cleanup.defer(() => agent.stop('SIGKILL'));

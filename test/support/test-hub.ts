@@ -1,27 +1,36 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { HubConfig } from '../../src/hub/config.js';
 import { startHub, type RunningHub } from '../../src/hub/hub.js';
+import type { Role } from '../../src/shared/contract/roles.js';
 import { createLogger } from '../../src/shared/logger.js';
 import type { Cleanup } from './cleanup.js';
-import { startMosquitto, type ExternalBroker } from './mosquitto.js';
+import { authBrokerAt, startMosquitto, type ExternalBroker } from './mosquitto.js';
 import { freePort } from './ports.js';
 
 export type BrokerKind = 'aedes' | 'mosquitto';
 export const BROKERS: BrokerKind[] = ['aedes', 'mosquitto'];
 export const SECRET = 'test-webhook-secret-0123456789';
 
+/** `mqttUrl`: where tests connect; as operator, credentials in it, on a broker with logins. */
 export type TestHub = RunningHub & { webhookUrl: string; stateDir: string; broker?: ExternalBroker };
 
-/** A hub in this process: on its embedded aedes, or on a real mosquitto process. */
+/**
+ * A hub in this process: on its embedded aedes, or on a real mosquitto process with logins and
+ * the ACL generated from the topic table (the hub logs in as `hub`). An `mqtt.url` override
+ * naming such a mosquitto logs in as `hub` too.
+ */
 export async function startTestHub(cleanup: Cleanup, kind: BrokerKind, overrides: Record<string, unknown> = {}): Promise<TestHub> {
   const stateDir = cleanup.tempDir('pushfleet-hub-');
   let mqttSection: Record<string, unknown> | undefined;
   let broker: ExternalBroker | undefined;
   if (kind === 'mosquitto') {
-    broker = await startMosquitto();
+    broker = await startMosquitto({ auth: true });
     cleanup.defer(() => broker!.stop());
-    mqttSection = { url: broker.url };
+    mqttSection = await loginAs(broker, 'hub', 'hub');
   }
+  const given = (overrides.mqtt as { url?: string } | undefined)?.url;
+  const external = given === undefined ? undefined : authBrokerAt(given);
+  if (external) overrides = { ...overrides, mqtt: { ...(overrides.mqtt as object), ...(await loginAs(external, 'hub', 'hub')) } };
   const config = HubConfig.parse({
     http: { host: '127.0.0.1', port: 0 },
     broker: { port: await freePort() },
@@ -33,7 +42,15 @@ export async function startTestHub(cleanup: Cleanup, kind: BrokerKind, overrides
   });
   const hub = await startHub(config, createLogger('hub', config.log.level));
   cleanup.defer(() => hub.stop());
-  return { ...hub, webhookUrl: `http://127.0.0.1:${hub.httpPort}/webhook`, stateDir, broker };
+  const auth = broker ?? external;
+  const mqttUrl = auth ? (await auth.user('operator', 'operator')).url : hub.mqttUrl;
+  return { ...hub, mqttUrl, webhookUrl: `http://127.0.0.1:${hub.httpPort}/webhook`, stateDir, broker };
+}
+
+/** The `mqtt:` config section of user `name` on a test broker. */
+export async function loginAs(broker: ExternalBroker, name: string, role: Role): Promise<{ url: string; username?: string; password?: string }> {
+  const user = await broker.user(name, role);
+  return broker.auth ? { url: broker.url, username: user.username, password: user.password } : { url: broker.url };
 }
 
 /** A plain MQTT client that records every message on `filter`, for asserting what was published. */

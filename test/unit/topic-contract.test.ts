@@ -39,6 +39,7 @@ describe('the topic table', () => {
       [t.pushTopic('acme/web'), 'push'],
       [t.headTopic('acme/web', 'refs/heads/release/1.x'), 'head'],
       [t.HUB_STATUS, 'hub.status'],
+      [t.syncTopic('mqttjs_0a1b2c3d'), 'sync'],
       [t.agentStatusTopic('a1'), 'agent.status'],
       [t.agentHeartbeatTopic('a1'), 'agent.heartbeat'],
       [t.appStateTopic('a1', 'web'), 'agent.app'],
@@ -153,6 +154,12 @@ describe('who may read', () => {
     expect(mayRead(agent('a1'), `coordinosaur/${rollout}/error`)).toBe(true);
     expect(mayRead(client, 'coordinosaur/ci/+/job-7')).toBe(true);
     expect(mayRead(client, 'coordinosaur/+/go/+')).toBe(false);
+  });
+  it('lets every role send itself the marker that ends a read of retained messages', () => {
+    for (const who of [agent('a1'), operator, client]) {
+      expect(mayPublish(who, t.syncTopic('mqttjs_0a1b2c3d')), JSON.stringify(who)).toBe(true);
+      expect(mayRead(who, t.syncTopic('mqttjs_0a1b2c3d')), JSON.stringify(who)).toBe(true);
+    }
   });
   it('lets operators read everything and clients only their share', () => {
     expect(mayRead(operator, '#')).toBe(true);

@@ -124,6 +124,8 @@ export function topicTable(opts: ContractOptions = {}): readonly TopicSpec[] {
     spec('push', 'github/{owner}/{repo}', { about: 'one accepted push (MqttPub-compatible)', payload: json(PushMessage), publish: NOBODY, subscribe: everyone }),
     spec('head', 'pushfleet/heads/{owner}/{repo}/{ref}', { about: "a ref's newest push: what agents converge on", payload: orEmpty(json(PushMessage)), publish: NOBODY, subscribe: [operator, agent], signed: true, retained: true }),
     spec('hub.status', 'pushfleet/hub/status', { about: "the hub's presence", payload: json(HubStatus), publish: NOBODY, subscribe: everyone, retained: true }),
+    // Any reader of retained state sends itself one (status, explain); it carries nothing.
+    spec('sync', 'pushfleet/sync/{client}', { about: 'a marker a client sends itself after reading retained messages', payload: anything, publish: everyone, subscribe: everyone }),
     spec('notify.request', 'pushfleet/notify/request', { about: 'a push from a post-receive hook, for the hub to publish', payload: anything, publish: [operator], subscribe: NOBODY }),
     spec('notify.reply', 'pushfleet/notify/replies/{request}', { about: "the hub's answer to a notify", payload: anything, publish: NOBODY, subscribe: [operator] }),
 
