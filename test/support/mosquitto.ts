@@ -76,7 +76,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Exter
   }
   // Run as root, mosquitto drops to user `mosquitto`, which cannot read this private temp dir: stay who we are.
   const access = `user ${userInfo().username}\n` + (opts.auth ? `allow_anonymous false\npassword_file ${passwd}\nacl_file ${aclFile}\n` : 'allow_anonymous true\n');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\n${access}set_tcp_nodelay true\npersistence false\nlog_dest stderr\nlog_type ${process.env.MOSQ_LOG ?? "error"}\n`);
+  writeFileSync(conf, `listener ${port} 127.0.0.1\n${access}set_tcp_nodelay true\npersistence false\nlog_dest stderr\nlog_type error\n`);
   const child = spawn(mosquittoBinary(), ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
@@ -117,7 +117,6 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Exter
     },
     async stop() {
       withAuth.delete(port);
-      if (process.env.MOSQ_LOG) writeFileSync(`/tmp/mosq-${port}.log`, stderr);
       // A stopped process does not act on SIGTERM until continued.
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGCONT');
