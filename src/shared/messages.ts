@@ -424,7 +424,7 @@ export const SemExpired = z.object({
 });
 export type SemExpired = z.infer<typeof SemExpired>;
 
-export const SemErrorCode = z.enum(['bad-topic', 'unknown-action', 'bad-json', 'bad-payload', 'duplicate-uid', 'unknown-uid']);
+export const SemErrorCode = z.enum(['bad-topic', 'unknown-action', 'bad-json', 'bad-payload', 'duplicate-uid', 'unknown-uid', 'table-full', 'not-allowed']);
 export type SemErrorCode = z.infer<typeof SemErrorCode>;
 
 /** `{prefix}/{channel}/error` (or `{prefix}/error` when the topic has no channel): nothing changed. */

@@ -27,7 +27,7 @@ describe('example configs', () => {
   it('hub: the engines section loads with the defaults it shows', () => {
     const hub = validateConfig(HubConfig, parse(example('hub.example.yaml')), 'hub.example.yaml');
     expect(hub.engines.semaphore).toEqual(SemaphoreConfig.parse({}));
-    expect(hub.engines.orchestrator).toEqual({ enabled: true, startMargin: 0.25, cancelGrace: 10 });
+    expect(hub.engines.orchestrator).toEqual({ enabled: true, startMargin: 0.25, cancelGrace: 10, maxAgents: 10_000, maxRuns: 100 });
     expect(hub.engines.rollouts.policies[0]).toMatchObject({ env: 'production', batchSize: 2, failureThreshold: '10%', onAbort: 'rollback' });
   });
 

@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { EngineContext } from '../../src/hub/engines/engine.js';
 import { OrchestratorEngine } from '../../src/hub/engines/orchestrator/orchestrator-engine.js';
+import { OrchestratorConfig } from '../../src/hub/engines/orchestrator/config.js';
 import { SCHEMA_VERSION, type NodeResult, type RunEvent } from '../../src/shared/messages.js';
 import { agentStatusTopic, nodeInfoTopic, nodeResultTopic, runCancelTopic, runRequestTopic, TIME_REQUEST } from '../../src/shared/topics.js';
 import { ManualClock } from '../support/manual-clock.js';
@@ -15,7 +16,7 @@ function setup() {
     clock,
     log: pino({ level: 'silent' }),
   } satisfies EngineContext;
-  const engine = new OrchestratorEngine(ctx, { enabled: true, startMargin: 0.1, cancelGrace: 5 }, () => 1_000_000 + clock.time);
+  const engine = new OrchestratorEngine(ctx, OrchestratorConfig.parse({ startMargin: 0.1, cancelGrace: 5 }), () => 1_000_000 + clock.time);
   const send = (topic: string, payload: object | string) => engine.handle(topic, Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)));
   const agent = (id: string, role: string, state: 'online' | 'offline' = 'online') => {
     send(agentStatusTopic(id), { v: 1, agent: id, state, labels: { role }, version: 'x', startedAt: null, at: new Date(0).toISOString() });

@@ -8,6 +8,10 @@ export const OrchestratorConfig = z
     startMargin: z.number().positive().max(60).default(0.25),
     /** Seconds a cancelled run waits for its nodes to report their stopped actions. */
     cancelGrace: z.number().positive().default(10),
+    /** Agents the engine follows (from their retained status and node info); past it new ones are ignored. */
+    maxAgents: z.number().int().positive().default(10_000),
+    /** Runs under way at once; a run request past it is rejected. */
+    maxRuns: z.number().int().positive().default(100),
   })
   .strict();
 export type OrchestratorConfig = z.infer<typeof OrchestratorConfig>;

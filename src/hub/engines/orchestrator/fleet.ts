@@ -12,12 +12,22 @@ const describe = (t: Target) => (typeof t === 'string' ? t : `{${Object.entries(
 export class Fleet {
   private readonly agents = new Map<string, Agent>();
 
+  /** `admits`: whether one more agent fits beside `size` (the bound of the table). */
+  constructor(private readonly admits: (size: number, agent: string) => boolean = () => true) {}
+
   setStatus(agent: string, online: boolean, labels: Record<string, string>): void {
-    this.agents.set(agent, { ...this.entry(agent), online, labels });
+    this.update(agent, online, { online, labels });
   }
 
   setInfo(agent: string, info: NodeInfo | null): void {
-    this.agents.set(agent, { ...this.entry(agent), info });
+    this.update(agent, info !== null, { info });
+  }
+
+  /** An agent not followed yet is added only by news that makes it usable (online, or a node). */
+  private update(agent: string, usable: boolean, change: Partial<Agent>): void {
+    const known = this.agents.get(agent);
+    if (!known && (!usable || !this.admits(this.agents.size, agent))) return;
+    this.agents.set(agent, { ...(known ?? { online: false, labels: {}, info: null }), ...change });
   }
 
   /**
@@ -43,9 +53,5 @@ export class Fleet {
       if (!this.agents.get(id)!.info!.actions.includes(action)) errors.push(`agent ${id} has no action ${action}`);
     }
     return { nodes: [...nodes].sort(), errors };
-  }
-
-  private entry(agent: string): Agent {
-    return this.agents.get(agent) ?? { online: false, labels: {}, info: null };
   }
 }

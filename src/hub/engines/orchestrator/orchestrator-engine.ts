@@ -1,5 +1,5 @@
+import { TopicContract } from '../../../shared/contract/topic-table.js';
 import { AgentStatus, decode, NodeInfo, NodeResult, OrchestratorName, RunCancel, RunRequest, SCHEMA_VERSION, TimeRequest, type RunEvent, type TimeReply } from '../../../shared/messages.js';
-import { topicMatches } from '../../../shared/topic-match.js';
 import {
   AGENT_STATUS_ALL,
   NODE_INFO_ALL,
@@ -11,11 +11,15 @@ import {
   timeReplyTopic,
 } from '../../../shared/topics.js';
 import { publishAndForget, type Engine, type EngineContext } from '../engine.js';
+import { TableBound } from '../table-bound.js';
 import type { OrchestratorConfig } from './config.js';
 import { Fleet } from './fleet.js';
 import { parseNativePlaybook } from './native-playbook.js';
 import { preciseNow } from './precise-time.js';
 import { RunSession } from './run-session.js';
+
+// The orchestrator's topics do not depend on the semaphore prefix or seed root.
+const contract = new TopicContract();
 
 /**
  * The orchestrator engine: the hub's clock for agents' NTP-style pings, and the runner of native
@@ -25,26 +29,40 @@ import { RunSession } from './run-session.js';
 export class OrchestratorEngine implements Engine {
   readonly name = 'orchestrator';
   readonly subscriptions = [TIME_REQUEST, RUN_REQUEST_ALL, RUN_CANCEL_ALL, AGENT_STATUS_ALL, NODE_INFO_ALL, NODE_RESULT_ALL];
-  private readonly fleet = new Fleet();
+  private readonly fleet: Fleet;
   private readonly runs = new Map<string, RunSession>();
+  private readonly runBound: TableBound;
 
   constructor(
     private readonly ctx: EngineContext,
     private readonly config: OrchestratorConfig,
     private readonly now: () => number = preciseNow,
-  ) {}
+  ) {
+    const agents = new TableBound(ctx, 'orchestrator agents followed', 'engines.orchestrator.maxAgents', config.maxAgents, 'new agents ignored');
+    this.fleet = new Fleet((size, agent) => agents.admits(size, agent));
+    this.runBound = new TableBound(ctx, 'orchestrator runs under way', 'engines.orchestrator.maxRuns', config.maxRuns);
+  }
 
   async start(): Promise<void> {}
 
   handle(topic: string, payload: Buffer): void {
     // Time pings first, and t1 before anything else, so hub-side work stays out of the RTT.
     if (topic === TIME_REQUEST) return this.onTimeRequest(this.now(), payload);
-    const id = topic.split('/')[topicMatches(AGENT_STATUS_ALL, topic) ? 2 : 3]!;
-    if (topicMatches(AGENT_STATUS_ALL, topic)) return this.onAgentStatus(id, payload);
-    if (topicMatches(NODE_INFO_ALL, topic)) return this.onNodeInfo(id, payload);
-    if (topicMatches(NODE_RESULT_ALL, topic)) return this.onResult(topic, payload);
-    if (topicMatches(RUN_REQUEST_ALL, topic)) return this.onRunRequest(id, payload);
-    if (topicMatches(RUN_CANCEL_ALL, topic)) return this.onCancel(id, payload);
+    const found = contract.lookup(topic);
+    if (!found) return;
+    const { agent, run } = found.params;
+    switch (found.spec.name) {
+      case 'agent.status':
+        return this.onAgentStatus(agent!, payload);
+      case 'orchestrator.node-info':
+        return this.onNodeInfo(agent!, payload);
+      case 'orchestrator.node-result':
+        return this.onResult(topic, payload);
+      case 'orchestrator.run-request':
+        return this.onRunRequest(run!, payload);
+      case 'orchestrator.run-cancel':
+        return this.onCancel(run!, payload);
+    }
   }
 
   async stop(): Promise<void> {
@@ -88,6 +106,7 @@ export class OrchestratorEngine implements Engine {
       return this.reject(runId, `malformed run request: ${error}`);
     }
     if (this.runs.has(runId)) return; // a QoS 1 redelivery
+    if (!this.runBound.admits(this.runs.size, runId)) return this.reject(runId, this.runBound.full);
     const parsed = parseNativePlaybook(req.value.playbook, req.value.file);
     if (!parsed.ok) return this.reject(runId, `invalid playbook ${req.value.file}: ${parsed.errors.join('; ')}`);
     const session = new RunSession(

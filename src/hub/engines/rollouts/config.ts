@@ -13,6 +13,14 @@ export const RolloutsConfig = z
     policies: z.array(RolloutPolicyRule).default([]),
     /** Rollouts kept in the history (and as retained state topics); older ones are forgotten. */
     history: z.number().int().positive().default(200),
+    /** Agents the engine follows (from their retained status and app states); past it new ones are ignored. */
+    maxAgents: z.number().int().positive().default(10_000),
+    /** Apps followed per agent; past it new ones are ignored. */
+    maxAppsPerAgent: z.number().int().positive().default(100),
+    /** Pinned agent × app pairs; a pin past it is refused. */
+    maxPins: z.number().int().positive().default(10_000),
+    /** Frozen environments; a freeze past it is refused. */
+    maxFrozen: z.number().int().positive().default(1000),
     /** Report each rollout to GitHub as a Deployment of its SHA to its environment, with statuses. */
     github: z
       .object({

@@ -1,4 +1,5 @@
-import { collectAgentMessage, emptySnapshot } from '../../../shared/fleet.js';
+import { TopicContract } from '../../../shared/contract/topic-table.js';
+import { collectAgentMessage, emptySnapshot, type FleetBound } from '../../../shared/fleet.js';
 import {
   countHosts,
   decode,
@@ -16,8 +17,6 @@ import {
   AGENT_STATUS_ALL,
   agentPinTopic,
   agentRollbackTopic,
-  appStateTopic,
-  pushTopic,
   ROLLOUT_CHANNEL_PREFIX,
   ROLLOUT_CONTROL,
   ROLLOUT_SETTINGS,
@@ -28,8 +27,8 @@ import {
   rolloutStateTopic,
 } from '../../../shared/topics.js';
 import { pushedSha } from '../../../shared/push-match.js';
-import { topicMatches } from '../../../shared/topic-match.js';
 import { publishAndForget, type Engine, type EngineContext } from '../engine.js';
+import { TableBound } from '../table-bound.js';
 import type { ChannelObserver, JobEnd, SemaphoreEngine } from '../semaphore/semaphore-engine.js';
 import type { RolloutsConfig } from './config.js';
 import type { GitHubDeployments } from './github-deployments.js';
@@ -37,8 +36,9 @@ import { envOf, planPush } from './plan.js';
 import { Rollout } from './rollout.js';
 import { RolloutStore } from './store.js';
 
+const contract = new TopicContract();
 /** Pushes as the hub publishes them: `github/{owner}/{repo}`. */
-const PUSHES = 'github/+/+';
+const PUSHES = contract.specs.find((s) => s.name === 'push')!.pattern.filter();
 
 /**
  * Rollouts: each push becomes one rollout per app × environment, and hosts are admitted through
@@ -56,6 +56,8 @@ export class RolloutsEngine implements Engine {
   private readonly admitted = new Map<string, number>();
   private readonly timers = new Map<string, unknown>();
   private frozen: string[] = [];
+  private readonly bounds: Record<'agents' | 'apps' | 'pins' | 'frozen', TableBound>;
+  private readonly fleetBound: FleetBound;
 
   constructor(
     private readonly ctx: EngineContext,
@@ -66,6 +68,15 @@ export class RolloutsEngine implements Engine {
     private readonly heads?: { list(): { payload: string }[] },
   ) {
     this.store = new RolloutStore(ctx.db);
+    const bound = (table: string, key: 'maxAgents' | 'maxAppsPerAgent' | 'maxPins' | 'maxFrozen', past?: string) =>
+      new TableBound(ctx, `rollouts ${table}`, `engines.rollouts.${key}`, config[key], past);
+    this.bounds = {
+      agents: bound('agents followed', 'maxAgents', 'new agents ignored'),
+      apps: bound('apps followed of one agent', 'maxAppsPerAgent', 'new apps ignored'),
+      pins: bound('pins', 'maxPins'),
+      frozen: bound('frozen environments', 'maxFrozen'),
+    };
+    this.fleetBound = (table, size, entry) => this.bounds[table].admits(size, entry);
     // Closed until this engine opens them: an agent that hears of a push first just waits.
     semaphore.claimChannels(ROLLOUT_CHANNEL_PREFIX, { maxConcurrentJobs: 0, timeoutOffset: 0, quotas: [] }, this.observer);
   }
@@ -88,14 +99,16 @@ export class RolloutsEngine implements Engine {
   }
 
   handle(topic: string, payload: Buffer): void {
-    if (topicMatches(PUSHES, topic)) return this.onPush(topic, payload);
     if (topic === ROLLOUT_CONTROL) return this.onControl(payload);
-    const agent = collectAgentMessage(this.fleet, topic, payload);
-    if (!agent) return;
-    if (topic.endsWith('/status') && this.fleet.agents.get(agent)?.status?.state === 'offline') {
+    const found = contract.lookup(topic);
+    if (found?.spec.name === 'push') return this.onPush(`${found.params.owner}/${found.params.repo}`, topic, payload);
+    const msg = collectAgentMessage(this.fleet, topic, payload, this.fleetBound);
+    if (!msg) return;
+    const { agent } = msg;
+    if (msg.kind === 'status' && this.fleet.agents.get(agent)?.status?.state === 'offline') {
       this.eachLive((r) => r.offline(agent, this.ctx.clock.now()));
-    } else if (topic.startsWith(appStateTopic(agent, ''))) {
-      this.sendBackIfMissed(agent, topic.slice(appStateTopic(agent, '').length));
+    } else if (msg.kind === 'app') {
+      this.sendBackIfMissed(agent, msg.app!);
     }
   }
 
@@ -113,9 +126,8 @@ export class RolloutsEngine implements Engine {
     if (r?.snap.status === 'aborted' && h?.state === 'rolled-back' && h.fromSha && h.fromSha !== app.sha) this.sendBack(r, agent, h.fromSha);
   }
 
-  private onPush(topic: string, payload: Buffer): void {
+  private onPush(repo: string, topic: string, payload: Buffer): void {
     // Most pushes concern no app in a rollout: skip decoding them (7 KB through zod, per push).
-    const repo = topic.slice(pushTopic('').length);
     if (![...this.fleet.agents.values()].some((a) => [...a.apps.values()].some((app) => app.rollout && app.repo === repo))) return;
     const d = decode(PushMessage, payload);
     if (!d.ok) {
@@ -221,6 +233,7 @@ export class RolloutsEngine implements Engine {
       }
       case 'freeze':
       case 'unfreeze': {
+        if (req.op === 'freeze' && !this.frozen.includes(req.env) && !this.bounds.frozen.admits(this.frozen.length, req.env)) return reply(this.bounds.frozen.full);
         if (req.op === 'freeze') this.store.freeze(req.env, req.by, new Date(now).toISOString());
         else this.store.unfreeze(req.env);
         this.frozen = this.store.frozen();
@@ -230,6 +243,7 @@ export class RolloutsEngine implements Engine {
       }
       case 'pin':
       case 'unpin': {
+        if (req.op === 'pin' && !this.store.isPinned(req.agent, req.app) && !this.bounds.pins.admits(this.store.pinCount, `${req.agent}/${req.app}`)) return reply(this.bounds.pins.full);
         const at = new Date(now).toISOString();
         if (req.op === 'pin') this.store.pin({ agent: req.agent, app: req.app, sha: req.sha, by: req.by, at });
         else this.store.unpin(req.agent, req.app);

@@ -34,6 +34,8 @@ export class RolloutStore {
       pin: db.prepare('INSERT INTO rollout_pins (agent, app, sha, by, at) VALUES (@agent, @app, @sha, @by, @at) ON CONFLICT(agent, app) DO UPDATE SET sha = excluded.sha, by = excluded.by, at = excluded.at'),
       unpin: db.prepare('DELETE FROM rollout_pins WHERE agent = ? AND app = ?'),
       pins: db.prepare<[], Pin>('SELECT agent, app, sha, by, at FROM rollout_pins'),
+      pinCount: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM rollout_pins'),
+      pinned: db.prepare<[string, string], { n: number }>('SELECT count(*) AS n FROM rollout_pins WHERE agent = ? AND app = ?'),
     };
   }
 
@@ -83,6 +85,14 @@ export class RolloutStore {
 
   pins(): Pin[] {
     return this.stmt.pins.all();
+  }
+
+  get pinCount(): number {
+    return this.stmt.pinCount.get()!.n;
+  }
+
+  isPinned(agent: string, app: string): boolean {
+    return this.stmt.pinned.get(agent, app)!.n > 0;
   }
 
   /** A row that no longer parses (written by another version) is skipped, not fatal. */

@@ -69,6 +69,11 @@ export class SemaphoreChannel {
     return (this.working.get(uid) ?? this.waiting.get(uid))?.job;
   }
 
+  /** Jobs working and waiting. */
+  get size(): number {
+    return this.working.size + this.waiting.size;
+  }
+
   holds(uid: string): 'working' | 'waiting' | null {
     return this.working.has(uid) ? 'working' : this.waiting.has(uid) ? 'waiting' : null;
   }

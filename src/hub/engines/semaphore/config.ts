@@ -51,6 +51,16 @@ export const SemaphoreConfig = z
      * sooner), and how long a late copy of an ended registration's register is recognised.
      */
     retainExpiredSeconds: z.number().int().positive().default(86_400),
+    /**
+     * Channels holding jobs at once, counted apart for the channels another engine claims
+     * (rollouts) and the rest, so a flood of one kind cannot close the other; also the channels
+     * with a concurrency override. A register opening one more is refused (`table-full`).
+     */
+    maxChannels: z.number().int().positive().default(10_000),
+    /** Jobs working or waiting in one channel; a register past it is refused (`table-full`). */
+    maxJobsPerChannel: z.number().int().positive().default(10_000),
+    /** Ended jobs kept for retainExpiredSeconds; past it the oldest is forgotten early. */
+    maxEndedJobs: z.number().int().positive().default(100_000),
   })
   .strict();
 export type SemaphoreConfig = z.infer<typeof SemaphoreConfig>;

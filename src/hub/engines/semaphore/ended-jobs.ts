@@ -1,4 +1,5 @@
 import type { Clock } from '../engine.js';
+import type { TableBound } from '../table-bound.js';
 import { alarmAt, type Alarm } from './alarm.js';
 import { isKeptExpiry, type EndedJob, type KeptExpiry, type SemaphoreStore } from './store.js';
 
@@ -11,6 +12,8 @@ export type EndedJobsDeps = {
   kept(job: KeptExpiry): void;
   /** An expiry is forgotten (its time is up, or the uid registered again): its retained `expired` goes. */
   forgotten(job: KeptExpiry): void;
+  /** Past its limit the oldest is forgotten early. */
+  bound?: TableBound;
 };
 
 const key = (channel: string, uid: string) => `${channel}\u0000${uid}`;
@@ -47,6 +50,13 @@ export class EndedJobs {
   remember(job: EndedJob): void {
     const k = key(job.channel, job.uid);
     this.jobs.delete(k);
+    const { bound } = this.deps;
+    if (bound && !bound.admits(this.jobs.size, k)) {
+      // Insertion order is age order: the first is the oldest.
+      const [oldestKey, oldest] = this.jobs.entries().next().value!;
+      this.jobs.delete(oldestKey);
+      this.forget(oldest);
+    }
     this.jobs.set(k, job);
     if (!this.alarm) this.arm();
   }

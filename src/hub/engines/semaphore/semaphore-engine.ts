@@ -17,6 +17,7 @@ import { channelOptionsResolver, type ChannelOptions, type SemaphoreConfig } fro
 import { isKeptExpiry, SemaphoreState, type ExpiryReason, type Job, type KeptExpiry, type SemaphoreEvents } from './semaphore-state.js';
 import { SqliteSemaphoreStore } from './store.js';
 import { parseSemaphoreTopic } from './topic.js';
+import { TableBound } from '../table-bound.js';
 
 /** How a job left its channel: ended by its client, or taken back by the hub. */
 export type JobEnd = 'finished' | 'aborted' | ExpiryReason;
@@ -40,6 +41,7 @@ export class SemaphoreEngine implements Engine {
   readonly subscriptions: readonly string[];
   private readonly state: SemaphoreState;
   private readonly claims: Claim[] = [];
+  private readonly overrides: TableBound;
   private stopped = false;
 
   constructor(
@@ -48,6 +50,8 @@ export class SemaphoreEngine implements Engine {
   ) {
     this.subscriptions = semaphoreFilters(config.prefix);
     const configured = channelOptionsResolver(config);
+    const bound = (table: string, key: 'maxChannels' | 'maxJobsPerChannel' | 'maxEndedJobs', past?: string) => new TableBound(ctx, `semaphore ${table}`, `engines.semaphore.${key}`, config[key], past);
+    this.overrides = bound('channels with a concurrency override', 'maxChannels');
     this.state = new SemaphoreState({
       options: (channel) => this.claimOf(channel)?.options ?? configured(channel),
       clock: ctx.clock,
@@ -55,6 +59,13 @@ export class SemaphoreEngine implements Engine {
       events: this.events,
       positionUpdateMs: config.positionUpdateMs,
       keepEndedMs: config.retainExpiredSeconds * 1000,
+      bounds: {
+        channels: bound('channels holding jobs', 'maxChannels'),
+        jobs: bound('jobs of one channel', 'maxJobsPerChannel'),
+        ended: bound('ended jobs kept', 'maxEndedJobs', 'the oldest forgotten early'),
+        // Claimed channels (rollouts) and the rest are bounded apart: a flood of one cannot close the other.
+        kind: (channel) => this.claimOf(channel)?.prefix ?? '',
+      },
     });
   }
 
@@ -130,6 +141,10 @@ export class SemaphoreEngine implements Engine {
       case 'concurrency/set': {
         const max = decodeSemConcurrency(payload);
         if (!max.ok) return this.reject(route, channel, topic, 'bad-payload', max.error);
+        // The claiming engine sets these limits in-process; over MQTT it would be someone else
+        // (mosquitto's ACL cannot tell rollout channels from the others).
+        if (this.claimOf(channel)) return this.reject(route, channel, topic, 'not-allowed', `the hub sets the limit of channel "${channel}" itself`);
+        if (max.value !== null && !this.state.hasOverride(channel) && !this.overrides.admits(this.state.overrideCount, channel)) return this.reject(route, channel, topic, 'table-full', this.overrides.full);
         this.state.setConcurrency(channel, max.value);
         this.ctx.log.info({ channel, max: max.value }, 'semaphore concurrency set');
         return;
@@ -159,6 +174,7 @@ export class SemaphoreEngine implements Engine {
       queueTimeoutMs: queueTimeout === undefined ? undefined : queueTimeout * 1000,
       token,
     });
+    if (typeof outcome === 'object') return this.reject(route, channel, topic, 'table-full', `job "${uid}" not registered: ${outcome.full}`, uid);
     if (outcome === 'duplicate') {
       return this.reject(route, channel, topic, 'duplicate-uid', `job "${uid}" already holds a slot or a queue place in channel "${channel}"`, uid);
     }

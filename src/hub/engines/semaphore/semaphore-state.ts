@@ -2,6 +2,7 @@ import type { SemInfo } from '../../../shared/messages.js';
 import { SemaphoreChannel, type ChannelDeps, type ChannelEvents, type ExpiryReason, type Job } from './channel.js';
 import type { ChannelOptions } from './config.js';
 import { EndedJobs } from './ended-jobs.js';
+import type { TableBound } from '../table-bound.js';
 import type { EndedJob, KeptExpiry } from './store.js';
 
 export type { ExpiryReason, Job } from './channel.js';
@@ -23,7 +24,12 @@ export type StateDeps = Omit<ChannelDeps, 'onIdle' | 'ended' | 'events'> & {
   events: SemaphoreEvents;
   options(channel: string): ChannelOptions;
   keepEndedMs: number;
+  /** Bounds of what clients fill: channels (counted per `kind`), jobs per channel, ended jobs kept. */
+  bounds?: { channels: TableBound; jobs: TableBound; ended: TableBound; kind(channel: string): string };
 };
+
+/** A register that would open a channel past the bound, or add a job to a full channel. */
+export type Refused = { full: string };
 
 /**
  * Every channel of the semaphore, without any MQTT: channels are made on first use and dropped
@@ -33,6 +39,8 @@ export type StateDeps = Omit<ChannelDeps, 'onIdle' | 'ended' | 'events'> & {
 export class SemaphoreState {
   private readonly channels = new Map<string, SemaphoreChannel>();
   private readonly overrides = new Map<string, number>();
+  /** Channels held in `channels`, per kind (see StateDeps.bounds). */
+  private readonly perKind = new Map<string, number>();
   private readonly ended: EndedJobs;
 
   constructor(private readonly deps: StateDeps) {
@@ -42,6 +50,7 @@ export class SemaphoreState {
       keepMs: deps.keepEndedMs,
       kept: (job) => deps.events.keptExpiry(job),
       forgotten: (job) => deps.events.forgotExpiry(job),
+      bound: deps.bounds?.ended,
     });
   }
 
@@ -69,12 +78,15 @@ export class SemaphoreState {
    * 'duplicate' when the uid already holds a slot or a queue place in this channel; 'repeat' when
    * that place, or the uid's last ended job, has the same token: a late copy of the same register.
    */
-  register(channel: string, job: NewJob): 'granted' | 'queued' | 'duplicate' | 'repeat' {
+  register(channel: string, job: NewJob): 'granted' | 'queued' | 'duplicate' | 'repeat' | Refused {
     const token = job.token ?? null;
-    const held = this.channels.get(channel)?.job(job.uid);
+    const open = this.channels.get(channel);
+    const held = open?.job(job.uid);
     if (held) return token !== null && held.token === token ? 'repeat' : 'duplicate';
     const ended = this.ended.get(channel, job.uid);
     if (ended && token !== null && ended.token === token) return 'repeat';
+    const refused = this.refuse(channel, open, job.uid);
+    if (refused) return refused;
     // Cleared before the new job's go or queued, so its client never takes the old expiry for its own.
     if (ended) this.ended.drop(ended);
     const now = this.deps.clock.now();
@@ -114,6 +126,23 @@ export class SemaphoreState {
     return this.channels.get(channel)?.evict(uid, reason) ?? false;
   }
 
+  /** Whether a new job fits: in an open channel below maxJobsPerChannel, or in a new one below maxChannels of its kind. */
+  private refuse(channel: string, open: SemaphoreChannel | undefined, uid: string): Refused | null {
+    const bounds = this.deps.bounds;
+    if (!bounds) return null;
+    if (open) return bounds.jobs.admits(open.size, `${channel}/${uid}`) ? null : { full: bounds.jobs.full };
+    return bounds.channels.admits(this.perKind.get(bounds.kind(channel)) ?? 0, channel) ? null : { full: bounds.channels.full };
+  }
+
+  /** Whether `channel` has its own limit (a concurrency override). */
+  hasOverride(channel: string): boolean {
+    return this.overrides.has(channel);
+  }
+
+  get overrideCount(): number {
+    return this.overrides.size;
+  }
+
   /** A new limit for one channel (null: back to its configured one); waiters are granted at once if it grew. */
   setConcurrency(channel: string, max: number | null): void {
     if (max === null) this.overrides.delete(channel);
@@ -135,6 +164,7 @@ export class SemaphoreState {
   stop(): void {
     for (const ch of this.channels.values()) ch.stop();
     this.channels.clear();
+    this.perKind.clear();
     this.ended.stop();
   }
 
@@ -143,6 +173,7 @@ export class SemaphoreState {
     if (!ch) {
       ch = this.create(name);
       this.channels.set(name, ch);
+      this.count(name, 1);
     }
     return ch;
   }
@@ -157,6 +188,13 @@ export class SemaphoreState {
     if (ended) this.ended.remember(ended);
   };
 
+  private count(channel: string, by: 1 | -1): void {
+    const kind = this.deps.bounds?.kind(channel) ?? '';
+    const n = (this.perKind.get(kind) ?? 0) + by;
+    if (n === 0) this.perKind.delete(kind);
+    else this.perKind.set(kind, n);
+  }
+
   private create(name: string): SemaphoreChannel {
     const { clock, store, events, positionUpdateMs } = this.deps;
     return new SemaphoreChannel(name, this.deps.options(name), this.overrides.get(name), {
@@ -165,7 +203,9 @@ export class SemaphoreState {
       events,
       positionUpdateMs,
       ended: this.endJob,
-      onIdle: (n) => this.channels.delete(n),
+      onIdle: (n) => {
+        if (this.channels.delete(n)) this.count(n, -1);
+      },
     });
   }
 }
