@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MqttClient } from 'mqtt';
 import { decode, NodeResult } from '../shared/messages.js';
-import { topicMatches } from '../shared/topic-match.js';
+import { TopicContract } from '../shared/contract/topic-table.js';
 import { seedCommandTopic, seedResultTopic, seedStatusFilter } from '../shared/topics.js';
 import { preciseNow } from '../hub/engines/orchestrator/precise-time.js';
 import type { SeedInstruction } from '../hub/engines/orchestrator/seed-playbook.js';
@@ -45,10 +45,12 @@ export class SeedPlayer {
   private readonly t0 = preciseNow();
   private readonly statusFilter: string;
   private readonly resultFilter: string;
+  private readonly contract: TopicContract;
 
   constructor(private readonly deps: SeedPlayerDeps) {
     this.statusFilter = seedStatusFilter(deps.root);
     this.resultFilter = seedResultTopic(deps.root, '+');
+    this.contract = new TopicContract({ seedRoot: deps.root });
   }
 
   interrupt(): void {
@@ -133,11 +135,13 @@ export class SeedPlayer {
   }
 
   private readonly onMessage = (topic: string, payload: Buffer, packet: { retain: boolean }) => {
-    const node = topic.split('/').at(-2)!;
-    if (topicMatches(this.statusFilter, topic)) {
+    const found = this.contract.lookup(topic);
+    if (!found) return;
+    const node = found.params.agent!;
+    if (found.spec.name === 'seed.status') {
       this.book.record(node, payload.toString('utf8'), packet.retain);
       for (const check of [...this.waiters]) check();
-    } else if (topicMatches(this.resultFilter, topic)) {
+    } else if (found.spec.name === 'seed.result') {
       const r = decode(NodeResult, payload);
       if (!r.ok) return;
       if (r.value.phase === 'finished') this.results.push(r.value);
