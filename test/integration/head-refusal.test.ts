@@ -7,6 +7,7 @@ import { headTopic } from '../../src/shared/topics.js';
 import { startAgentProcess } from '../support/agent-process.js';
 import { startAppFixture } from '../support/app-fixture.js';
 import { Cleanup } from '../support/cleanup.js';
+import { unrestrictedUrl } from '../support/mosquitto.js';
 import { BROKERS } from '../support/test-hub.js';
 
 /** A head as anyone with broker access could publish it. */
@@ -37,7 +38,8 @@ describe.each(BROKERS)('heads only for their own topic, over %s', (broker) => {
     const genuine = storedHeads()[mainTopic];
     expect(genuine).toBeDefined();
 
-    const forger = await mqtt.connectAsync(f.hub.mqttUrl, { reconnectPeriod: 0 });
+    // With the hub's own broker login: what the agent refuses by itself, not what an ACL keeps out.
+    const forger = await mqtt.connectAsync(await unrestrictedUrl(f.hub.mqttUrl), { reconnectPeriod: 0 });
     cleanup.defer(() => forger.endAsync(true));
     const b = f.git.commit('B', { 'app.txt': 'B\n' });
     // A head of main on the topic of another ref (retained there for good).

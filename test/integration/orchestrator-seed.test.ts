@@ -4,6 +4,7 @@ import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { seedCommandTopic, seedStatusTopic } from '../../src/shared/topics.js';
 import { Cleanup } from '../support/cleanup.js';
+import { unrestrictedUrl } from '../support/mosquitto.js';
 import { CliProcess, runCli } from '../support/cli-process.js';
 import { actionStateDir, fakeAction, livePids, PLAYBOOKS, startNodes } from '../support/orchestrator-fleet.js';
 import { freePort } from '../support/ports.js';
@@ -58,7 +59,7 @@ describe.each(BROKERS)('seed playbooks over %s', (broker) => {
   it('WAITFOR matches exactly and ignores a status retained by an earlier run', async () => {
     const { hub, dir, play } = await setup();
     // An echo node: publishes whatever it is sent as its status, like a seed node scripted to.
-    const fake = await mqtt.connectAsync(hub.mqttUrl, { will: { topic: seedStatusTopic(ROOT, 'fake'), payload: Buffer.from('OFFLINE'), retain: true, qos: 1 } });
+    const fake = await mqtt.connectAsync(await unrestrictedUrl(hub.mqttUrl), { will: { topic: seedStatusTopic(ROOT, 'fake'), payload: Buffer.from('OFFLINE'), retain: true, qos: 1 } });
     cleanup.defer(() => fake.endAsync(true));
     fake.on('message', (_t, payload) => void fake.publishAsync(seedStatusTopic(ROOT, 'fake'), payload.toString(), { qos: 1, retain: true }));
     await fake.subscribeAsync(seedCommandTopic(ROOT, 'fake'), { qos: 1 });

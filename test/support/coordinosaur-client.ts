@@ -1,6 +1,7 @@
 import type { MqttClient } from 'mqtt';
 import { SemInfo } from '../../src/shared/messages.js';
 import type { Cleanup } from './cleanup.js';
+import { unrestrictedUrl } from './mosquitto.js';
 import { watch } from './test-hub.js';
 import { waitFor } from './wait.js';
 
@@ -8,10 +9,11 @@ export type Recorded = { topic: string; payload: string };
 
 /**
  * A client speaking raw coordinosaur MQTT as the seed's clients do (QoS 0 publishes, plain
- * strings), recording everything under both prefix styles.
+ * strings), recording everything under both prefix styles. It may send what no ACL lets a client
+ * send (malformed topics), to see the hub answer them.
  */
 export async function coordinosaurClient(cleanup: Cleanup, url: string) {
-  const { client, messages } = await watch(cleanup, url, 'coordinosaur/#');
+  const { client, messages } = await watch(cleanup, await unrestrictedUrl(url), 'coordinosaur/#');
   await client.subscribeAsync('/coordinosaur/#', { qos: 1 });
   const on = (topic: string) => messages.filter((m) => m.topic === topic).map((m) => m.payload);
   return {

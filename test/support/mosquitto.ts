@@ -51,6 +51,16 @@ export function authBrokerAt(url: string): ExternalBroker | undefined {
   return withAuth.get(port);
 }
 
+/**
+ * `url` logged in as the hub itself when it names a test broker with an ACL, else `url`: for a
+ * client a test lets publish what the ACL keeps to the hub (forged or malformed messages that the
+ * hub or an agent must refuse by itself).
+ */
+export async function unrestrictedUrl(url: string): Promise<string> {
+  const broker = authBrokerAt(url);
+  return broker ? (await broker.user('hub', 'hub')).url : url;
+}
+
 /** A real mosquitto process on a free loopback port, with its own config in a temp dir. */
 export async function startMosquitto(opts: MosquittoOptions = {}): Promise<ExternalBroker> {
   const port = await freePort();
