@@ -1,8 +1,12 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION, type AgentStatus, type RolloutControl } from '../../src/shared/messages.js';
 import { agentPinTopic, agentStatusTopic, headTopic, ROLLOUT_CONTROL, rolloutReplyTopic } from '../../src/shared/topics.js';
 import { Cleanup } from '../support/cleanup.js';
+import { startMosquitto, STAY } from '../support/mosquitto.js';
 import { startTestHub, watch } from '../support/test-hub.js';
 import { waitFor } from '../support/wait.js';
 
@@ -56,5 +60,41 @@ describe('mosquitto with the generated ACL: a stolen agent password', () => {
     expect(everything.messages.filter((m) => m.topic === ROLLOUT_CONTROL).map((m) => JSON.parse(m.payload).requestId)).toEqual(['by-operator', 'pin-a1']);
     expect(operator.got.map((m) => m.topic)).not.toContain(rolloutReplyTopic('by-a1'));
     expect(a1.got.map((m) => m.topic)).toEqual([agentPinTopic('a1', 'web')]);
+  });
+});
+
+describe('the shipped config/mosquitto/pushfleet.conf', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  it('refuses anonymous clients and holds each user of the example acl to its role', async () => {
+    const shipped = (name: string) => readFileSync(new URL(`../../config/mosquitto/${name}`, import.meta.url), 'utf8');
+    const broker = await startMosquitto({
+      config: ({ port, dir }) => {
+        // The example acl's users, with passwords as config/mosquitto/README.md makes them.
+        for (const user of ['hub', 'operator', 'web-1']) execFileSync('mosquitto_passwd', [...(user === 'hub' ? ['-c'] : []), '-b', join(dir, 'passwd'), user, `${user}-secret`]);
+        writeFileSync(join(dir, 'acl'), shipped('acl'));
+        return `${STAY}\n${shipped('pushfleet.conf')}`
+          .replace(/^listener 1883$/m, `listener ${port} 127.0.0.1`)
+          .replace(/^password_file .*$/m, `password_file ${join(dir, 'passwd')}`)
+          .replace(/^acl_file .*$/m, `acl_file ${join(dir, 'acl')}`)
+          .replace(/^persistence_location .*$/m, `persistence_location ${dir}/`);
+      },
+    });
+    cleanup.defer(() => broker.stop());
+    const at = (user: string) => `mqtt://${user}:${user}-secret@127.0.0.1:${broker.port}`;
+    await expect(mqtt.connectAsync(broker.url, { reconnectPeriod: 0 })).rejects.toThrow(/Not authorized/);
+    await expect(mqtt.connectAsync(`mqtt://web-1:wrong@127.0.0.1:${broker.port}`, { reconnectPeriod: 0 })).rejects.toThrow(/Not authorized|Bad username/);
+    const operator = await mqtt.connectAsync(at('operator'), { reconnectPeriod: 0 });
+    cleanup.defer(() => operator.endAsync(true));
+    const got: string[] = [];
+    operator.on('message', (topic) => got.push(topic));
+    await operator.subscribeAsync('pushfleet/#', { qos: 1 });
+    const web1 = await mqtt.connectAsync(at('web-1'), { reconnectPeriod: 0 });
+    cleanup.defer(() => web1.endAsync(true));
+    await web1.publishAsync(agentStatusTopic('web-2'), JSON.stringify(status('web-2')), { qos: 1 });
+    await web1.publishAsync(agentStatusTopic('web-1'), JSON.stringify(status('web-1')), { qos: 1 });
+    await waitFor('web-1 status', () => got.includes(agentStatusTopic('web-1')));
+    expect(got).toEqual([agentStatusTopic('web-1')]);
   });
 });

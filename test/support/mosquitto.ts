@@ -34,6 +34,8 @@ export type ExternalBroker = {
 export type MosquittoOptions = {
   /** Passwords (mosquitto_passwd) and the ACL generated from the topic table; users `hub` and `operator` exist from the start. */
   auth?: boolean;
+  /** The whole config instead of the generated one, for a listener on `port`; files it names may be written to `dir` here. */
+  config?: (at: { port: number; dir: string }) => string;
 };
 
 function mosquittoBinary(): string {
@@ -41,6 +43,9 @@ function mosquittoBinary(): string {
   if (!found) throw new Error('mosquitto is not installed (apt-get install mosquitto); .ci/run installs it');
   return found;
 }
+
+/** Run as root, mosquitto drops to user `mosquitto`, which cannot read a private temp dir: stay who we are. */
+export const STAY = `user ${userInfo().username}`;
 
 /** Brokers with auth by port, so support code handed only a URL can log in as the right user. */
 const withAuth = new Map<number, ExternalBroker>();
@@ -84,9 +89,8 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Exter
       users.set(name, credentials(name, role, password));
     }
   }
-  // Run as root, mosquitto drops to user `mosquitto`, which cannot read this private temp dir: stay who we are.
-  const access = `user ${userInfo().username}\n` + (opts.auth ? `allow_anonymous false\npassword_file ${passwd}\nacl_file ${aclFile}\n` : 'allow_anonymous true\n');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\n${access}set_tcp_nodelay true\npersistence false\nlog_dest stderr\nlog_type error\n`);
+  const access = `${STAY}\n` + (opts.auth ? `allow_anonymous false\npassword_file ${passwd}\nacl_file ${aclFile}\n` : 'allow_anonymous true\n');
+  writeFileSync(conf, opts.config?.({ port, dir }) ?? `listener ${port} 127.0.0.1\n${access}set_tcp_nodelay true\npersistence false\nlog_dest stderr\nlog_type error\n`);
   const child = spawn(mosquittoBinary(), ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
