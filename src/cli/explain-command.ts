@@ -8,7 +8,7 @@ import { BUILTIN_POLICY } from '../hub/engines/rollouts/policy.js';
 import { ConfigError } from '../shared/config-file.js';
 import { checkedArg, parsePositiveNumber, runCommand } from './process-lifecycle.js';
 import { connectFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
-import { readRetained } from '../shared/retained.js';
+import { readStateThenClose } from './read-state.js';
 
 type Flags = MqttFlags & { repo: string; branch?: string; tag?: string; sha?: string; wait: number; json?: boolean };
 
@@ -46,15 +46,11 @@ export function explainCommand(): Command {
         const fleet = emptySnapshot();
         let settings: RolloutSettings | undefined;
         const client = await connectFromFlags(flags, flags.wait);
-        try {
-          await readRetained(client, [AGENTS_ALL, ROLLOUT_SETTINGS], (topic, payload) => {
-            if (topic !== ROLLOUT_SETTINGS) return void collectAgentMessage(fleet, topic, payload);
-            const d = decode(RolloutSettings, payload);
-            if (d.ok) settings = d.value;
-          });
-        } finally {
-          await client.endAsync();
-        }
+        await readStateThenClose(client, [AGENTS_ALL, ROLLOUT_SETTINGS], (topic, payload) => {
+          if (topic !== ROLLOUT_SETTINGS) return void collectAgentMessage(fleet, topic, payload);
+          const d = decode(RolloutSettings, payload);
+          if (d.ok) settings = d.value;
+        });
         const kind = flags.branch !== undefined ? 'heads' : 'tags';
         const plan = planPush(
           fleet,

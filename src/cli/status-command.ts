@@ -2,9 +2,9 @@ import { Command } from 'commander';
 import { collectAgentMessage, emptySnapshot } from '../shared/fleet.js';
 import { decode, HubStatus } from '../shared/messages.js';
 import { AGENTS_ALL, HUB_STATUS } from '../shared/topics.js';
-import { readRetained } from '../shared/retained.js';
 import { parsePositiveNumber, runCommand } from './process-lifecycle.js';
 import { connectFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
+import { readStateThenClose } from './read-state.js';
 import { renderStatusTable } from './status-table.js';
 
 export function statusCommand(): Command {
@@ -17,12 +17,11 @@ export function statusCommand(): Command {
         const snapshot = emptySnapshot();
         let hub: HubStatus | undefined;
         const client = await connectFromFlags(flags, flags.wait);
-        await readRetained(client, [AGENTS_ALL, HUB_STATUS], (topic, payload) => {
+        await readStateThenClose(client, [AGENTS_ALL, HUB_STATUS], (topic, payload) => {
           if (topic !== HUB_STATUS) return void collectAgentMessage(snapshot, topic, payload);
           const d = decode(HubStatus, payload);
           if (d.ok) hub = d.value;
         });
-        await client.endAsync();
         if (flags.json) {
           const plain = Object.fromEntries([...snapshot.agents].map(([id, a]) => [id, { ...a, apps: Object.fromEntries(a.apps) }]));
           process.stdout.write(`${JSON.stringify(plain, null, 2)}\n`);

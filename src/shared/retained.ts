@@ -4,6 +4,7 @@ import { syncTopic } from './topics.js';
 /** Retained messages still arriving this recently mean there may be more. */
 const QUIET_MS = 100;
 const MAX_SETTLE_MS = 2000;
+const MARKER_TIMEOUT_MS = 10_000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -27,10 +28,13 @@ export async function readRetained(client: MqttClient, filters: string[], onMess
   try {
     await client.subscribeAsync(filters, { qos: 1 });
     await client.subscribeAsync(marker);
-    await new Promise<void>((resolve) => {
+    // A broker that drops the marker (an ACL without pushfleet/sync/+) must not hang the reader.
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve, reject) => {
       markerSeen = resolve;
+      timer = setTimeout(() => reject(new Error(`the broker did not deliver ${marker} back within ${MARKER_TIMEOUT_MS / 1000} s: does its ACL let this client publish and read pushfleet/sync/+?`)), MARKER_TIMEOUT_MS);
       void client.publishAsync(marker, 'done');
-    });
+    }).finally(() => clearTimeout(timer));
     const deadline = Date.now() + MAX_SETTLE_MS;
     while (Date.now() - last < QUIET_MS && Date.now() < deadline) await sleep(QUIET_MS - (Date.now() - last));
   } finally {

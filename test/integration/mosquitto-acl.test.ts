@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION, type AgentStatus, type RolloutControl } from '../../src/shared/messages.js';
 import { agentPinTopic, agentStatusTopic, headTopic, ROLLOUT_CONTROL, rolloutReplyTopic } from '../../src/shared/topics.js';
 import { Cleanup } from '../support/cleanup.js';
+import { runCli } from '../support/cli-process.js';
 import { startMosquitto, STAY } from '../support/mosquitto.js';
 import { startTestHub, watch } from '../support/test-hub.js';
 import { waitFor } from '../support/wait.js';
@@ -96,5 +97,24 @@ describe('the shipped config/mosquitto/pushfleet.conf', () => {
     await web1.publishAsync(agentStatusTopic('web-1'), JSON.stringify(status('web-1')), { qos: 1 });
     await waitFor('web-1 status', () => got.includes(agentStatusTopic('web-1')));
     expect(got).toEqual([agentStatusTopic('web-1')]);
+  });
+});
+
+describe('reading state through an ACL without pushfleet/sync/+ (made before pushfleet had it)', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  it('pushfleet status fails with one line naming the topic instead of waiting forever', async () => {
+    const broker = await startMosquitto({
+      config: ({ port, dir }) => {
+        execFileSync('mosquitto_passwd', ['-c', '-b', join(dir, 'passwd'), 'operator', 'operator-secret']);
+        writeFileSync(join(dir, 'acl'), 'user operator\ntopic read #\n');
+        return `${STAY}\nlistener ${port} 127.0.0.1\nallow_anonymous false\npassword_file ${join(dir, 'passwd')}\nacl_file ${join(dir, 'acl')}\n`;
+      },
+    });
+    cleanup.defer(() => broker.stop());
+    const status = await runCli(['status', '--mqtt-url', `mqtt://operator:operator-secret@127.0.0.1:${broker.port}`]);
+    expect(status.code).toBe(1);
+    expect(status.stderr).toMatch(/^pushfleet: the broker did not deliver pushfleet\/sync\/\S+ back within 10 s: does its ACL let this client publish and read pushfleet\/sync\/\+\?\n$/);
   });
 });
