@@ -39,7 +39,7 @@ describe('the topic table', () => {
       [t.pushTopic('acme/web'), 'push'],
       [t.headTopic('acme/web', 'refs/heads/release/1.x'), 'head'],
       [t.HUB_STATUS, 'hub.status'],
-      [t.syncTopic('mqttjs_0a1b2c3d'), 'sync'],
+      [t.syncTopic('mqttjs_0a1b2c3d'), 'sync.marker'],
       [t.agentStatusTopic('a1'), 'agent.status'],
       [t.agentHeartbeatTopic('a1'), 'agent.heartbeat'],
       [t.appStateTopic('a1', 'web'), 'agent.app'],
