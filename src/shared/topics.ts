@@ -3,6 +3,8 @@
  * unvalidated: repos are checked by RepoName, refs are percent-encoded into one level.
  */
 export const ROOT = 'pushfleet';
+/** A client's message to itself, marking the end of the retained messages it read (retained.ts). */
+export const syncTopic = (clientId: string): string => `${ROOT}/sync/${clientId}`;
 
 /** The push event, one message per accepted push (MqttPub-compatible topic). */
 export const pushTopic = (repo: string): string => `github/${repo}`;
@@ -12,9 +14,6 @@ export const headTopic = (repo: string, ref: string): string =>
   `${ROOT}/heads/${repo}/${encodeURIComponent(ref)}`;
 export const headFilter = (repo: string): string => `${ROOT}/heads/${repo}/+`;
 export const HEADS_ALL = `${ROOT}/heads/#`;
-
-/** A client's message to itself, marking the end of the retained messages it read (retained.ts). */
-export const syncTopic = (clientId: string): string => `${ROOT}/sync/${clientId}`;
 
 /** The hub's own presence, retained; its last will says offline. */
 export const HUB_STATUS = `${ROOT}/hub/status`;
