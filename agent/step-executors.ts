@@ -1,5 +1,6 @@
 import type { Logger } from '../src/shared/logger.js';
 import type { AppConfig } from './config.js';
+import { commandEnv } from './command-env.js';
 import type { CommitVerifier } from './commit-verifier.js';
 import type { GitWorkdir } from './git-workdir.js';
 import { waitHealthy } from './health-check.js';
@@ -31,16 +32,16 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  */
 export function appExecutors(app: AppConfig, agentId: string, workdir: GitWorkdir, verifier: CommitVerifier | null = null): Executors {
   // Only validated values (SHA, ref, names) are passed, and only as environment variables.
-  const envFor = (sha: string, target: Target): NodeJS.ProcessEnv => ({
-    ...process.env,
-    ...app.env,
-    PUSHFLEET_APP: app.name,
-    PUSHFLEET_REPO: app.repo,
-    PUSHFLEET_SHA: sha,
-    PUSHFLEET_TARGET_SHA: target.sha,
-    PUSHFLEET_REF: target.ref,
-    PUSHFLEET_AGENT: agentId,
-  });
+  const envFor = (sha: string, target: Target): NodeJS.ProcessEnv =>
+    commandEnv({
+      ...app.env,
+      PUSHFLEET_APP: app.name,
+      PUSHFLEET_REPO: app.repo,
+      PUSHFLEET_SHA: sha,
+      PUSHFLEET_TARGET_SHA: target.sha,
+      PUSHFLEET_REF: target.ref,
+      PUSHFLEET_AGENT: agentId,
+    });
   const command = (argvOf: (s: WorkStep) => readonly string[]): Executor['run'] => (s, ctx) =>
     runCommand(argvOf(s), { step: s.kind, cwd: app.path, env: envFor(s.sha, s.target), timeoutMs: ctx.timeoutMs, log: ctx.log, track: ctx.track });
   const stepMs = app.stepTimeout * 1000;
