@@ -41,7 +41,7 @@ export class CommitVerifier {
     const left = (): GitLimits => ({ timeoutMs: Math.max(deadline - Date.now(), 1), track: limits.track });
     const commit = await this.run(['git', 'cat-file', 'commit', sha], {}, left());
     if (commit.exit.code !== 0) throw new StepError('verify', `git cat-file commit ${sha} ${describeExit(['git'], commit.exit)}`, commit.exit.tail);
-    const kind = signatureKind(commit.stdout.join('\n'));
+    const kind = signatureKind(commit.stdout.join('\n'), sha);
     const wanted = KIND_OF_MODE[this.verify.mode];
     if (kind === 'none') throw new CommitRefused({ reason: 'unsigned', detail: `commit ${sha} carries no signature; verify.mode ${this.verify.mode} requires one by a key in ${this.verify.allowedSigners}` });
     if (kind !== wanted) throw new CommitRefused({ reason: 'untrusted-signer', detail: `commit ${sha} has a${kind === 'other' ? 'n unknown kind of' : `n ${kind}`} signature; verify.mode ${this.verify.mode} accepts only ${wanted} signatures` });

@@ -9,13 +9,15 @@ export type SignatureKind = 'none' | 'ssh' | 'openpgp' | 'x509' | 'other';
 const refuse = (reason: CommitRefusalReason, detail: string): Verdict => ({ ok: false, reason, detail });
 
 /**
- * The kind of signature a raw commit object (`git cat-file commit`) carries, read from its
- * `gpgsig` header. Known before git runs, so a signature of the other kind never reaches a
- * verifier this app did not choose (git picks gpg or ssh-keygen from the signature itself).
+ * The kind of signature a raw commit object (`git cat-file commit`) carries, read from the header
+ * git verifies: `gpgsig` in a SHA-1 repository, `gpgsig-sha256` in a SHA-256 one (told by the
+ * SHA's length). Known before git runs, so a signature of the other kind never reaches a verifier
+ * this app did not choose (git picks gpg or ssh-keygen from the signature itself).
  */
-export function signatureKind(commit: string): SignatureKind {
+export function signatureKind(commit: string, sha: string): SignatureKind {
+  const header = sha.length === 64 ? 'gpgsig-sha256 ' : 'gpgsig ';
   const headers = commit.split('\n\n', 1)[0]!.split('\n');
-  const sig = headers.find((h) => h.startsWith('gpgsig ') || h.startsWith('gpgsig-sha256 '));
+  const sig = headers.find((h) => h.startsWith(header));
   if (!sig) return 'none';
   const armor = sig.slice(sig.indexOf(' ') + 1).trim();
   if (armor === '-----BEGIN SSH SIGNATURE-----') return 'ssh';

@@ -29,15 +29,23 @@ describe('parseAllowedSigners', () => {
 });
 
 describe('signatureKind: from the commit object, before git runs', () => {
+  const SHA1 = 'c'.repeat(40);
+  const SHA256 = 'c'.repeat(64);
   const commit = (sig: string) => `tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\n${sig}\nmessage\ngpgsig -----BEGIN SSH SIGNATURE-----\n`;
   it('tells ssh, OpenPGP, x509, unknown and none apart, from the header only (not the message)', () => {
-    expect(signatureKind(commit('gpgsig -----BEGIN SSH SIGNATURE-----\n U1NI\n -----END SSH SIGNATURE-----\n'))).toBe('ssh');
-    expect(signatureKind(commit('gpgsig -----BEGIN PGP SIGNATURE-----\n \n iQ\n -----END PGP SIGNATURE-----\n'))).toBe('openpgp');
-    expect(signatureKind(commit('gpgsig-sha256 -----BEGIN PGP SIGNATURE-----\n iQ\n -----END PGP SIGNATURE-----\n'))).toBe('openpgp');
-    expect(signatureKind(commit('gpgsig -----BEGIN SIGNED MESSAGE-----\n MI\n'))).toBe('x509');
-    expect(signatureKind(commit('gpgsig whatever\n'))).toBe('other');
+    expect(signatureKind(commit('gpgsig -----BEGIN SSH SIGNATURE-----\n U1NI\n -----END SSH SIGNATURE-----\n'), SHA1)).toBe('ssh');
+    expect(signatureKind(commit('gpgsig -----BEGIN PGP SIGNATURE-----\n \n iQ\n -----END PGP SIGNATURE-----\n'), SHA1)).toBe('openpgp');
+    expect(signatureKind(commit('gpgsig -----BEGIN SIGNED MESSAGE-----\n MI\n'), SHA1)).toBe('x509');
+    expect(signatureKind(commit('gpgsig whatever\n'), SHA1)).toBe('other');
     // A signature-looking line in the message is no signature.
-    expect(signatureKind(commit(''))).toBe('none');
+    expect(signatureKind(commit(''), SHA1)).toBe('none');
+  });
+
+  it('reads the header git verifies for the repository: gpgsig for SHA-1, gpgsig-sha256 for SHA-256', () => {
+    const both = commit('gpgsig-sha256 -----BEGIN PGP SIGNATURE-----\n iQ\n -----END PGP SIGNATURE-----\ngpgsig -----BEGIN SSH SIGNATURE-----\n U1NI\n -----END SSH SIGNATURE-----\n');
+    expect(signatureKind(both, SHA1)).toBe('ssh');
+    expect(signatureKind(both, SHA256)).toBe('openpgp');
+    expect(signatureKind(commit('gpgsig-sha256 -----BEGIN SSH SIGNATURE-----\n U1NI\n'), SHA1)).toBe('none');
   });
 });
 
