@@ -55,7 +55,7 @@ export class CommitVerifier {
     const signers = this.read(file, parseAllowedSigners);
     const args = ['-c', 'gpg.format=ssh', '-c', `gpg.ssh.allowedSignersFile=${file}`, '-c', 'gpg.ssh.program=ssh-keygen'];
     const out = await this.run(['git', ...args, 'verify-commit', '--raw', sha], {}, left());
-    return this.judged(out.exit, () => judgeSsh(out.stderr, out.exit.code, signers, file));
+    return this.judged(out, () => judgeSsh(out.stderr, out.exit.code, signers, file));
   }
 
   /** A keyring of only the allowed keys, made afresh for each check: a key taken out of the file is gone. */
@@ -74,15 +74,19 @@ export class CommitVerifier {
       const allowed = primaryFingerprints(listed.stdout.join('\n'));
       if (allowed.size === 0) throw new StepError('verify', `${file} holds no OpenPGP public key`, listed.exit.tail);
       const out = await this.run(['git', '-c', 'gpg.format=openpgp', '-c', 'gpg.program=gpg', 'verify-commit', '--raw', sha], env, left());
-      return this.judged(out.exit, () => judgeGpg(out.stderr, out.exit.code, allowed, file));
+      return this.judged(out, () => judgeGpg(out.stderr, out.exit.code, allowed, file));
     } finally {
       rmSync(home, { recursive: true, force: true });
     }
   }
 
-  /** A verifier that timed out or could not start says nothing about the commit: a failure, not a refusal. */
-  private judged(exit: ProcessExit, judge: () => Verdict): Verdict {
-    if (exit.timedOut || exit.error || exit.signal) throw new StepError('verify', `git verify-commit ${exit.timedOut ? 'timed out' : describeExit(['git'], exit)}`, exit.tail);
+  /**
+   * A verifier that timed out, was killed or could not start (git's "cannot run ssh-keygen") says
+   * nothing about the commit: a failure of the step, not a refusal.
+   */
+  private judged({ exit, stderr }: { exit: ProcessExit; stderr: string[] }, judge: () => Verdict): Verdict {
+    const notRun = stderr.find((l) => l.startsWith('error: cannot run'));
+    if (exit.timedOut || exit.error || exit.signal || notRun) throw new StepError('verify', `git verify-commit ${exit.timedOut ? 'timed out' : (notRun ?? describeExit(['git'], exit))}`, exit.tail);
     return judge();
   }
 

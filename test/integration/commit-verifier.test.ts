@@ -1,7 +1,9 @@
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CommitRefused, CommitVerifier } from '../../agent/commit-verifier.js';
+import { StepError } from '../../agent/step-error.js';
 import { AgentConfig } from '../../agent/config.js';
 import { VerifyConfig } from '../../agent/verify-config.js';
 import { validateConfig } from '../../src/shared/config-file.js';
@@ -14,7 +16,7 @@ describe('CommitVerifier', () => {
   const cleanup = new Cleanup();
   let git: GitFixture;
   let dir: string;
-  const saved = { GIT_CONFIG_GLOBAL: process.env.GIT_CONFIG_GLOBAL, GNUPGHOME: process.env.GNUPGHOME };
+  const saved = { GIT_CONFIG_GLOBAL: process.env.GIT_CONFIG_GLOBAL, GNUPGHOME: process.env.GNUPGHOME, PATH: process.env.PATH };
   beforeEach(() => {
     git = new GitFixture();
     cleanup.defer(() => git.remove());
@@ -77,6 +79,20 @@ describe('CommitVerifier', () => {
       const sha = git.commit('pgp', { 'app.txt': 'pgp\n' }, 'main', key.signs);
       expect(await refusal(v, sha)).toMatchObject({ reason: 'untrusted-signer', detail: expect.stringMatching(/openpgp signature; verify.mode ssh accepts only ssh/) });
     });
+  });
+
+  it('a verifier that cannot run fails the step, and is no refusal: the commit was not judged', async () => {
+    const ada = sshKey(dir, 'ada');
+    const v = verifier('ssh', allowedSignersFile(dir, 'allowed', [ada.allowed('ada@example.com')]));
+    const good = git.commit('good', { 'app.txt': 'good\n' }, 'main', ada.signs);
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    symlinkSync(execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim(), join(bin, 'git'));
+    process.env.PATH = bin; // git, but no ssh-keygen
+    const err = await v.check(good, limits).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StepError);
+    expect(err).not.toBeInstanceOf(CommitRefused);
+    expect((err as Error).message).toMatch(/cannot run ssh-keygen/);
   });
 
   describe('mode gpg', () => {
