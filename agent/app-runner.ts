@@ -13,7 +13,8 @@ import type { AdmitOptions } from './rollout-gate.js';
 import type { Executors } from './step-executors.js';
 import { describeGroup } from './process-group.js';
 import { asStepError } from './step-error.js';
-import { plan, type Shape, type Step, type WorkStep } from './update-plan.js';
+import { CommitRefused } from './commit-verifier.js';
+import { plan, shapeOf, type Shape, type Step, type WorkStep } from './update-plan.js';
 
 /** The rollout admission (agent/rollout-gate.ts): a lease once granted, else why not. */
 export type Gate = {
@@ -66,7 +67,7 @@ export class AppRunner {
 
   constructor(private readonly deps: RunnerDeps) {
     this.journal = deps.journal;
-    this.shape = { updates: deps.app.update.length, health: deps.app.health !== undefined };
+    this.shape = shapeOf(deps.app);
     this.backoff = { initialMs: deps.app.retryDelay * 1000, maxMs: deps.app.retryMaxDelay * 1000 };
   }
 
@@ -239,8 +240,9 @@ export class AppRunner {
       if (err instanceof JournalWriteError) throw err;
       const e = asStepError(step.kind, err);
       const error = { step: e.step, message: e.message, outputTail: e.outputTail };
-      result = { ok: false, ms: clock.now() - started, error, transient: exec.retry === 'backoff' && !e.permanent };
-      log.warn({ err: e.message, transient: result.transient }, 'step failed');
+      const refused = e instanceof CommitRefused ? e.refusal : undefined;
+      result = { ok: false, ms: clock.now() - started, error, transient: exec.retry === 'backoff' && !e.permanent, ...(refused && { refused }) };
+      log.warn({ err: e.message, transient: result.transient }, refused ? 'commit refused' : 'step failed');
     }
     await this.commit({ ...record(this.journal, step, result, this.recordContext()), running: null });
     if (!this.journal.active) await this.finished();

@@ -52,5 +52,6 @@ export function describeApp(app: AppConfig, agentId: string, shape: Shape, j: Jo
     interrupted: interrupted ? { ...interrupted, at: iso(interrupted.at) } : null,
     refusedHead: view.refusedHead,
     retryRequest: view.retryRequest,
+    refused: !a && last?.refused ? { sha: last.target.sha, ...last.refused, at: iso(last.at) } : null,
   };
 }

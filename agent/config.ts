@@ -6,6 +6,7 @@ import { MqttConnectionConfig } from '../src/shared/mqtt-connection.js';
 import { ENV_LABEL, TOPIC_LEVEL } from '../src/shared/topics.js';
 import { Argv } from './argv.js';
 import { OrchestratorNodeConfig } from './node/node-config.js';
+import { VerifyConfig } from './verify-config.js';
 
 export { Argv };
 
@@ -51,6 +52,8 @@ export const AppConfig = z
      * once; see src/hub/engines/rollouts/README.md.
      */
     rollout: z.boolean().default(false),
+    /** Deploy only commits signed by an allowed key (agent/verify-config.ts); others are refused, never checked out. */
+    verify: VerifyConfig.optional(),
     /** Extra environment for the app's commands. */
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
   })

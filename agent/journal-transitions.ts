@@ -1,9 +1,12 @@
 import type { StepName } from '../src/shared/messages.js';
-import type { Active, Durations, Failure, Journal, Outcome, Target } from './journal.js';
-import { phaseSteps, type Shape, type Step, type WorkStep } from './update-plan.js';
+import type { Active, CommitRefusal, Durations, Failure, Journal, Outcome, Target } from './journal.js';
+import { checkoutStep, phaseSteps, type Shape, type Step, type WorkStep } from './update-plan.js';
 
-/** How a step ended; `transient` failures (fetch, clone) are tried again after a backoff. */
-export type StepResult = { ok: true; ms: number } | { ok: false; ms: number; error: Failure; transient: boolean };
+/**
+ * How a step ended; `transient` failures (fetch, clone) are tried again after a backoff;
+ * `refused`: the verify step refused the commit.
+ */
+export type StepResult = { ok: true; ms: number } | { ok: false; ms: number; error: Failure; transient: boolean; refused?: CommitRefusal };
 
 export type RecordContext = { now: number; shape: Shape; retryDelayMs(failures: number): number };
 
@@ -14,9 +17,9 @@ const short = (sha: string | null) => (sha ? sha.slice(0, 12) : 'nothing');
  * working copy). A rollout admission stays until its slot is given back (the runner's settle), so
  * an agent killed in between still gives it back after its restart.
  */
-function finish(j: Journal, a: Active, state: Outcome['state'], error: Failure | null, where: Pick<Journal, 'deployed' | 'baseline'>, now: number): Journal {
+function finish(j: Journal, a: Active, state: Outcome['state'], error: Failure | null, where: Pick<Journal, 'deployed' | 'baseline'>, now: number, refused?: CommitRefusal): Journal {
   const durations = { ...a.durations, total: now - a.startedAt };
-  return { ...j, ...where, active: null, last: { state, target: a.target, error, interrupted: a.interrupted, durations, at: now } };
+  return { ...j, ...where, active: null, last: { state, target: a.target, error, ...(refused && { refused }), interrupted: a.interrupted, durations, at: now } };
 }
 
 const NOTHING_KNOWN = { deployed: null, baseline: null };
@@ -53,9 +56,9 @@ export function record(j: Journal, step: Step, result: StepResult, ctx: RecordCo
     const both: Failure = { step: 'rollback', message: `${f.step} failed (${f.message}); rollback to ${a.previousSha} failed too at ${result.error.step}: ${result.error.message}`, outputTail: result.error.outputTail || f.outputTail };
     return finish(j, failed, 'failed', both, NOTHING_KNOWN, now);
   }
-  // A fetch that failed for good touched nothing: what was deployed still is.
-  const touched = a.step > 0;
-  if (!touched) return finish(j, failed, 'failed', result.error, j, now);
+  // A fetch that failed for good, or a commit refused by verify, touched nothing: what was deployed still is.
+  const touched = a.step >= checkoutStep(ctx.shape);
+  if (!touched) return finish(j, failed, 'failed', result.error, j, now, result.refused);
   if (a.previousSha !== null && a.previousSha !== a.target.sha) {
     return { ...j, active: { ...failed, phase: 'rollback', step: 0, attempt: 1, retryAt: null, error: null, failure: result.error } };
   }
@@ -102,7 +105,7 @@ export function recover(j: Journal, head: string | null, onInterrupted: 'redo' |
   const at = steps[Math.min(a.step, steps.length - 1)]!.kind;
   // Stopped between two tries of a step that failed transiently: nothing ran, nothing was interrupted.
   if (a.retryAt !== null) return { journal: { ...j, active: { ...a, retryAt: null } }, note: `trying ${at} of ${short(a.target.sha)} again (attempt ${a.attempt})` };
-  const canRollBack = a.phase === 'forward' && a.step > 0 && a.previousSha !== null && a.previousSha !== a.target.sha;
+  const canRollBack = a.phase === 'forward' && a.step >= checkoutStep(shape) && a.previousSha !== null && a.previousSha !== a.target.sha;
   const fresh = { step: 0, attempt: 1, retryAt: null, error: null };
   if (onInterrupted === 'rollback' && canRollBack) {
     const failure: Failure = { step: at, message: `the agent stopped during ${at} of ${short(a.target.sha)}; rolled back on restart (onInterrupted: rollback)`, outputTail: '' };

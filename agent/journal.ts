@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SemToken, Sha, StepName } from '../src/shared/messages.js';
+import { CommitRefusalReason, SemToken, Sha, StepName } from '../src/shared/messages.js';
 
 /**
  * The agent's durable record of one app (one JSON file in its state dir): what it deployed
@@ -71,10 +71,16 @@ export const Active = z.object({
 });
 export type Active = z.infer<typeof Active>;
 
+/** The app's `verify` refused the target's commit (agent/commit-verifier.ts). */
+export const CommitRefusal = z.object({ reason: CommitRefusalReason, detail: z.string() });
+export type CommitRefusal = z.infer<typeof CommitRefusal>;
+
 export const Outcome = z.object({
   state: z.enum(['deployed', 'failed', 'rolled-back', 'held']),
   target: Target,
   error: Failure.nullable(),
+  /** Set on a failed outcome whose commit was refused: it was never checked out. */
+  refused: CommitRefusal.optional(),
   interrupted: Interrupted.nullable(),
   durations: Durations,
   at: z.number(),

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Logger } from '../src/shared/logger.js';
 import type { AppState } from '../src/shared/messages.js';
 import { AppRunner, type Clock, type Gate } from './app-runner.js';
@@ -8,6 +9,8 @@ import { JournalFile } from './journal-file.js';
 import { recover } from './journal-transitions.js';
 import { stopLeftover } from './process-group.js';
 import { appExecutors } from './step-executors.js';
+import { shapeOf } from './update-plan.js';
+import { CommitVerifier } from './commit-verifier.js';
 
 /** Real time; a sleep ends early (never rejects) when its signal fires. */
 export const SYSTEM_CLOCK: Clock = {
@@ -42,6 +45,7 @@ function withLeftover(j: Journal, leftover: string): { journal: Journal; note: s
 export async function openApp(app: AppConfig, agentId: string, stateDir: string, log: Logger, publish: (s: AppState) => void, gate: Gate | null): Promise<AppRunner> {
   const appLog = log.child({ app: app.name });
   const workdir = new GitWorkdir(app.path, app.remote);
+  const verifier = app.verify ? new CommitVerifier(app.path, app.verify, join(stateDir, 'verify', app.name)) : null;
   const file = new JournalFile(stateDir, app.name);
   const head = await workdir.head();
   const loaded = await file.load();
@@ -50,12 +54,12 @@ export async function openApp(app: AppConfig, agentId: string, stateDir: string,
   if (loaded.journal && !stored) appLog.warn({ journal: file.path, was: loaded.journal.path }, 'journal is for another path: starting afresh');
   // A step the killed run started may still be running: it must be gone before anything else runs.
   const leftover = stored?.running ? await stopLeftover(stored.running, appLog) : null;
-  const shape = { updates: app.update.length, health: app.health !== undefined };
+  const shape = shapeOf(app);
   const recovered = stored ? recover({ ...stored, running: null }, head, app.onInterrupted, shape, Date.now()) : { journal: emptyJournal(app.name, app.path, head), note: null };
   const { journal, note } = leftover ? withLeftover(recovered.journal, leftover) : recovered;
   if (note || stored?.running) {
     if (note) appLog.warn({ journal: file.path, head }, note);
     await file.save(journal);
   }
-  return new AppRunner({ app, agentId, log: appLog, journal, store: file, executors: appExecutors(app, agentId, workdir), gate, publish, clock: SYSTEM_CLOCK });
+  return new AppRunner({ app, agentId, log: appLog, journal, store: file, executors: appExecutors(app, agentId, workdir, verifier), gate, publish, clock: SYSTEM_CLOCK });
 }

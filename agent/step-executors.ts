@@ -1,5 +1,7 @@
 import type { Logger } from '../src/shared/logger.js';
 import type { AppConfig } from './config.js';
+import { commandEnv } from './command-env.js';
+import type { CommitVerifier } from './commit-verifier.js';
 import type { GitWorkdir } from './git-workdir.js';
 import { waitHealthy } from './health-check.js';
 import type { Target } from './journal.js';
@@ -24,25 +26,36 @@ export type Executors = Record<WorkKind, Executor>;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** The executors of one app: git on its working copy, its own configured commands, its health check. */
-export function appExecutors(app: AppConfig, agentId: string, workdir: GitWorkdir): Executors {
+/**
+ * The executors of one app: git on its working copy, the signature check of apps with `verify`
+ * (null: the plan has no verify step), its own configured commands, its health check.
+ */
+export function appExecutors(app: AppConfig, agentId: string, workdir: GitWorkdir, verifier: CommitVerifier | null = null): Executors {
   // Only validated values (SHA, ref, names) are passed, and only as environment variables.
-  const envFor = (sha: string, target: Target): NodeJS.ProcessEnv => ({
-    ...process.env,
-    ...app.env,
-    PUSHFLEET_APP: app.name,
-    PUSHFLEET_REPO: app.repo,
-    PUSHFLEET_SHA: sha,
-    PUSHFLEET_TARGET_SHA: target.sha,
-    PUSHFLEET_REF: target.ref,
-    PUSHFLEET_AGENT: agentId,
-  });
+  const envFor = (sha: string, target: Target): NodeJS.ProcessEnv =>
+    commandEnv({
+      ...app.env,
+      PUSHFLEET_APP: app.name,
+      PUSHFLEET_REPO: app.repo,
+      PUSHFLEET_SHA: sha,
+      PUSHFLEET_TARGET_SHA: target.sha,
+      PUSHFLEET_REF: target.ref,
+      PUSHFLEET_AGENT: agentId,
+    });
   const command = (argvOf: (s: WorkStep) => readonly string[]): Executor['run'] => (s, ctx) =>
     runCommand(argvOf(s), { step: s.kind, cwd: app.path, env: envFor(s.sha, s.target), timeoutMs: ctx.timeoutMs, log: ctx.log, track: ctx.track });
   const stepMs = app.stepTimeout * 1000;
   const health = app.health;
   return {
     fetch: { timeoutMs: app.fetchTimeout * 1000, retry: 'backoff', run: (s, ctx) => workdir.fetch(s.sha, s.target.ref, ctx) },
+    verify: {
+      timeoutMs: stepMs,
+      retry: 'never',
+      run: async (s, ctx) => {
+        if (!verifier) throw new Error('no verify configured for this app');
+        ctx.log.info({ signer: await verifier.check(s.sha, ctx) }, 'commit signature verified');
+      },
+    },
     checkout: { timeoutMs: stepMs, retry: 'never', run: (s, ctx) => workdir.checkout(s.sha, ctx) },
     update: { timeoutMs: stepMs, retry: 'never', run: command((s) => app.update[s.index]!) },
     restart: { timeoutMs: stepMs, retry: 'never', run: command(() => app.restart) },

@@ -1,10 +1,15 @@
 import type { Active, Journal, Phase, Target } from './journal.js';
 
 /** The I/O steps of an update, each run by its executor (agent/step-executors.ts). */
-export type WorkKind = 'fetch' | 'checkout' | 'update' | 'restart' | 'health';
+export type WorkKind = 'fetch' | 'verify' | 'checkout' | 'update' | 'restart' | 'health';
 
-/** What the app's config makes of an update: how many update commands, whether there is a health check. */
-export type Shape = { updates: number; health: boolean };
+/**
+ * What the app's config makes of an update: how many update commands, whether there is a health
+ * check, whether the commit's signature is verified before checkout.
+ */
+export type Shape = { updates: number; health: boolean; verify?: boolean };
+
+export const shapeOf = (app: { update: readonly unknown[]; health?: unknown; verify?: unknown }): Shape => ({ updates: app.update.length, health: app.health !== undefined, verify: app.verify !== undefined });
 
 /** One step in a phase: `index` says which update command. */
 export type PhaseStep = { kind: WorkKind; index: number };
@@ -29,17 +34,22 @@ export type Step =
   | WorkStep;
 
 /**
- * forward: fetch → checkout → update commands → restart → health. rollback (back to the previous
- * SHA, which is local already): the same without fetch.
+ * forward: fetch → verify (apps with `verify`) → checkout → update commands → restart → health.
+ * rollback (back to the previous SHA, which is local already): the same without fetch and verify;
+ * that SHA was verified when it was deployed (or is the working copy's HEAD found at the first start).
  */
 export function phaseSteps(phase: Phase, shape: Shape): PhaseStep[] {
   const steps: PhaseStep[] = phase === 'forward' ? [{ kind: 'fetch', index: 0 }] : [];
+  if (phase === 'forward' && shape.verify) steps.push({ kind: 'verify', index: 0 });
   steps.push({ kind: 'checkout', index: 0 });
   for (let i = 0; i < shape.updates; i++) steps.push({ kind: 'update', index: i });
   steps.push({ kind: 'restart', index: 0 });
   if (shape.health) steps.push({ kind: 'health', index: 0 });
   return steps;
 }
+
+/** Index of the forward phase's checkout: the steps before it touch nothing in the working copy. */
+export const checkoutStep = (shape: Shape): number => phaseSteps('forward', shape).findIndex((s) => s.kind === 'checkout');
 
 /** The SHA a phase works on. */
 export const phaseSha = (a: Pick<Active, 'phase' | 'target' | 'previousSha'>): string => (a.phase === 'forward' ? a.target.sha : a.previousSha!);
@@ -85,8 +95,8 @@ export function plan(input: PlanInput): Step[] {
   if (a) {
     const back = reclaim(a.target);
     if (back) return [back, ...remaining(a, shape)];
-    // Between steps, the forward phase has touched nothing until its checkout (step 1) has begun.
-    const untouched = a.phase === 'forward' && a.step <= 1;
+    // Between steps, the forward phase has touched nothing until its checkout has begun.
+    const untouched = a.phase === 'forward' && a.step <= checkoutStep(shape);
     // Another request for the same SHA (a second rollback directive, a redelivery) is this update.
     const replaced = target && target.key !== a.target.key && target.sha !== a.target.sha && input.granted?.key !== a.target.key;
     if (untouched && replaced) return [{ kind: 'abandon', reason: `superseded by ${short(target.sha)} before anything was touched` }];

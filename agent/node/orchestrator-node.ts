@@ -8,6 +8,7 @@ import { ClockSync } from './clock-sync.js';
 import { NodeExecutor, SEED_RUN } from './node-executor.js';
 import type { OrchestratorNodeConfig } from './node-config.js';
 import { runAt } from './precise-start.js';
+import { commandEnv } from '../command-env.js';
 
 export type OrchestratorNode = { stop(): Promise<void> };
 
@@ -56,7 +57,7 @@ export async function startOrchestratorNode(agent: { id: string; mqtt: MqttConne
       startProcess(r.argv, {
         gated,
         cwd: r.cwd,
-        env: { ...process.env, PUSHFLEET_AGENT: agent.id, PUSHFLEET_NODE: seedNode, PUSHFLEET_ACTION: r.action },
+        env: commandEnv({ PUSHFLEET_AGENT: agent.id, PUSHFLEET_NODE: seedNode, PUSHFLEET_ACTION: r.action }),
         killGraceMs: cfg.stopGrace * 1000,
         onLine: (stream, line) => log.debug({ action: r.action, stream }, line),
       }),

@@ -78,7 +78,7 @@ class SimAgent {
   private report(state: AppState['state'], targetSha: string | null): Promise<unknown> {
     const msg: AppState = {
       v: SCHEMA_VERSION, agent: this.id, app: APP, repo: REPO, ref: 'refs/heads/main', state, sha: this.sha, targetSha, lastError: null, durations: {},
-      updatedAt: new Date().toISOString(), follows: { kind: 'branch', pattern: 'main' }, rollout: true, pinnedSha: null, deliveryId: null, retrying: null, interrupted: null, refusedHead: null, retryRequest: null,
+      updatedAt: new Date().toISOString(), follows: { kind: 'branch', pattern: 'main' }, rollout: true, pinnedSha: null, deliveryId: null, retrying: null, interrupted: null, refusedHead: null, retryRequest: null, refused: null,
     };
     return this.client.publishAsync(appStateTopic(this.id, APP), JSON.stringify(msg), { qos: 1, retain: true });
   }

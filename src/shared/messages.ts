@@ -91,8 +91,12 @@ export type AgentStatus = z.infer<typeof AgentStatus>;
 export const AppStateName = z.enum(['idle', 'waiting', 'updating', 'retrying', 'deployed', 'failed', 'rolled-back', 'held']);
 export type AppStateName = z.infer<typeof AppStateName>;
 
-export const StepName = z.enum(['fetch', 'checkout', 'update', 'restart', 'health', 'rollback']);
+export const StepName = z.enum(['fetch', 'verify', 'checkout', 'update', 'restart', 'health', 'rollback']);
 export type StepName = z.infer<typeof StepName>;
+
+/** Why an app's `verify` refused a commit (agent/commit-verifier.ts): it was never checked out. */
+export const CommitRefusalReason = z.enum(['unsigned', 'bad-signature', 'untrusted-signer']);
+export type CommitRefusalReason = z.infer<typeof CommitRefusalReason>;
 
 export const AppState = z.object({
   v: z.literal(SCHEMA_VERSION),
@@ -139,6 +143,8 @@ export const AppState = z.object({
   refusedHead: z.object({ topic: z.string(), deliveryId: z.string().nullable(), reason: z.string(), at: Timestamp }).nullable().default(null),
   /** The answer to the last `pushfleet retry` for this app. */
   retryRequest: z.object({ id: z.string(), accepted: z.boolean(), detail: z.string(), at: Timestamp }).nullable().default(null),
+  /** The last update's commit (`refused.sha`), refused by the app's `verify`: never checked out, the app stays on `sha`. */
+  refused: z.object({ sha: Sha, reason: CommitRefusalReason, detail: z.string(), at: Timestamp }).nullable().default(null),
 });
 export type AppState = z.infer<typeof AppState>;
 

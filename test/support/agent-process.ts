@@ -23,6 +23,7 @@ export type TestApp = {
   retryDelay?: number;
   retryMaxDelay?: number;
   onInterrupted?: 'redo' | 'rollback';
+  verify?: { mode: 'ssh' | 'gpg'; allowedSigners: string };
 };
 
 export type AgentProcessOptions = {

@@ -3,12 +3,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const git = (cwd: string, ...args: string[]) =>
+const gitWith = (env: NodeJS.ProcessEnv, cwd: string, ...args: string[]) =>
   execFileSync('git', args, {
     cwd,
     encoding: 'utf8',
-    env: { ...process.env, GIT_AUTHOR_NAME: 'Ada', GIT_AUTHOR_EMAIL: 'ada@example.com', GIT_COMMITTER_NAME: 'Ada', GIT_COMMITTER_EMAIL: 'ada@example.com' },
+    env: { ...process.env, ...env, GIT_AUTHOR_NAME: 'Ada', GIT_AUTHOR_EMAIL: 'ada@example.com', GIT_COMMITTER_NAME: 'Ada', GIT_COMMITTER_EMAIL: 'ada@example.com' },
   }).trim();
+const git = (cwd: string, ...args: string[]) => gitWith({}, cwd, ...args);
+
+/** How a commit is made beyond the defaults: `-c` settings (e.g. signing) and environment (GNUPGHOME). */
+export type CommitOptions = { config?: Record<string, string>; env?: NodeJS.ProcessEnv };
 
 /**
  * A real "GitHub": a bare repository in a temp dir that agents clone from, plus a scratch
@@ -26,11 +30,12 @@ export class GitFixture {
   }
 
   /** Commits files on `branch` (created from the current commit if new) and pushes; returns the SHA. */
-  commit(message: string, files: Record<string, string>, branch = 'main'): string {
+  commit(message: string, files: Record<string, string>, branch = 'main', opts: CommitOptions = {}): string {
     git(this.work, 'checkout', '--quiet', '-B', branch);
     for (const [name, content] of Object.entries(files)) writeFileSync(join(this.work, name), content);
     git(this.work, 'add', '-A');
-    git(this.work, 'commit', '--quiet', '--allow-empty', '-m', message);
+    const config = Object.entries(opts.config ?? {}).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
+    gitWith(opts.env ?? {}, this.work, ...config, 'commit', '--quiet', '--allow-empty', '-m', message);
     git(this.work, 'push', '--quiet', '--force', this.bare, `HEAD:refs/heads/${branch}`);
     return this.head();
   }

@@ -50,7 +50,7 @@ function runner(initial: Journal = emptyJournal('web', '/srv/web', null), opts: 
       }
     },
   });
-  const executors: Executors = { fetch: exec('fetch'), checkout: exec('checkout'), update: exec('update'), restart: exec('restart'), health: exec('health') };
+  const executors: Executors = { fetch: exec('fetch'), verify: exec('verify'), checkout: exec('checkout'), update: exec('update'), restart: exec('restart'), health: exec('health') };
   const clock = fakeClock();
   const r = new AppRunner({
     app,

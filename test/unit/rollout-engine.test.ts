@@ -75,7 +75,7 @@ async function startHub(
   const appState = (agent: string, patch: Partial<AppState> = {}) =>
     send(appStateTopic(agent, 'web'), {
       v: SCHEMA_VERSION, agent, app: 'web', repo: 'acme/web', ref: 'refs/heads/main', state: 'deployed', sha: OLD, targetSha: null, lastError: null,
-      durations: {}, updatedAt: new Date(clock.time).toISOString(), follows: { kind: 'branch', pattern: 'main' }, rollout: true, pinnedSha: null, deliveryId: null, retrying: null, interrupted: null, refusedHead: null, retryRequest: null, ...patch,
+      durations: {}, updatedAt: new Date(clock.time).toISOString(), follows: { kind: 'branch', pattern: 'main' }, rollout: true, pinnedSha: null, deliveryId: null, retrying: null, interrupted: null, refusedHead: null, retryRequest: null, refused: null, ...patch,
     } satisfies AppState);
   const status = (agent: string, state: 'online' | 'offline' = 'online', env = 'prod') =>
     send(agentStatusTopic(agent), { v: SCHEMA_VERSION, agent, state, labels: { env }, version: '0.1.0', startedAt: null, at: new Date(clock.time).toISOString() });

@@ -21,7 +21,7 @@ function fleet(agents: Record<string, AgentSpec>): FleetSnapshot {
     for (const a of spec.apps) {
       apps.set(a.app, {
         v: SCHEMA_VERSION, agent, repo: 'acme/web', ref: 'refs/heads/main', state: 'deployed', sha: OLD, targetSha: null, lastError: null,
-        durations: {}, updatedAt: AT, follows: { kind: 'branch', pattern: 'main' }, rollout: true, pinnedSha: null, deliveryId: null, retrying: null, interrupted: null, refusedHead: null, retryRequest: null, ...a,
+        durations: {}, updatedAt: AT, follows: { kind: 'branch', pattern: 'main' }, rollout: true, pinnedSha: null, deliveryId: null, retrying: null, interrupted: null, refusedHead: null, retryRequest: null, refused: null, ...a,
       });
     }
     const labels: Record<string, string> = spec.env ? { env: spec.env } : {};
