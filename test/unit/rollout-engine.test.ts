@@ -554,4 +554,30 @@ describe('rollouts engine', () => {
     expect(hub.snapshot(rolloutId('web', 'prod', older))).toBeNull();
     expect(hub.gos()).toEqual(['a1']);
   });
+
+  it('sends hosts away from the channel of a rollout it never learns of, after unknownRolloutWait, also across a restart', async () => {
+    const made = 'd'.repeat(40);
+    const hub = await startHub({ hostTimeout: 3600 }, { config: { unknownRolloutWait: 60 } });
+    hub.agents(['a1', 'a2']);
+    hub.register('a1', made);
+    hub.clock.advance(30_000);
+    hub.register('a2', made);
+    // A host that registers before a push the hub then gets is not sent away.
+    hub.register('a1');
+    hub.push();
+    hub.clock.advance(30_000);
+    expect(hub.expired()).toEqual([['a1', 'cancelled']]);
+    hub.clock.advance(30_000);
+    expect(hub.expired()).toEqual([['a1', 'cancelled'], ['a2', 'cancelled']]);
+    expect(hub.hosts()).toMatchObject({ a1: 'updating' });
+
+    // Restored from the store after a restart, a waiter of an unknown rollout is sent away too.
+    hub.register('a2', 'e'.repeat(40));
+    await hub.stop();
+    const again = await startHub({ hostTimeout: 3600 }, { db: hub.db, clock: hub.clock, config: { unknownRolloutWait: 60 } });
+    // (At start it publishes again the expiries it keeps.)
+    const mark = again.sent.length;
+    again.clock.advance(60_000);
+    expect(again.expired(mark)).toEqual([['a2', 'cancelled']]);
+  });
 });

@@ -21,6 +21,12 @@ export const RolloutsConfig = z
     maxPins: z.number().int().positive().default(10_000),
     /** Frozen environments; a freeze past it is refused. */
     maxFrozen: z.number().int().positive().default(1000),
+    /**
+     * Seconds a host may wait in the channel of a rollout this hub does not know (a push it never
+     * got, or a made-up id) before its job is withdrawn (expired: cancelled): such channels would
+     * otherwise hold places of engines.semaphore.maxChannels for good.
+     */
+    unknownRolloutWait: z.number().positive().default(300),
     /** Report each rollout to GitHub as a Deployment of its SHA to its environment, with statuses. */
     github: z
       .object({

@@ -89,6 +89,7 @@ export class RolloutsEngine implements Engine {
       this.commit(r);
     }
     if (this.live.size) this.ctx.log.info({ rollouts: [...this.live.keys()] }, 'rollouts resumed');
+    for (const channel of this.semaphore.channelsStartingWith(ROLLOUT_CHANNEL_PREFIX)) if (!this.find(channel.slice(ROLLOUT_CHANNEL_PREFIX.length))) this.withdrawUnknown(channel);
     this.publishSettings();
   }
 
@@ -162,7 +163,9 @@ export class RolloutsEngine implements Engine {
 
   /** The semaphore's view of the rollout channels. */
   private readonly observer: ChannelObserver = {
-    registered: (channel, uid) => this.onHost(channel, (r, now) => r.queued(uid, this.fromSha(uid, r.snap.app), now)),
+    registered: (channel, uid) => {
+      if (!this.onHost(channel, (r, now) => r.queued(uid, this.fromSha(uid, r.snap.app), now))) this.withdrawUnknown(channel);
+    },
     granted: (channel, uid) => this.onHost(channel, (r, now) => r.granted(uid, this.fromSha(uid, r.snap.app), now)),
     ended: (channel, uid, how, held) => this.onHost(channel, (r, now) => this.ended(r, uid, how, held, now)),
   };
@@ -177,17 +180,45 @@ export class RolloutsEngine implements Engine {
     r.failed(agent, 'failed', error, app?.state === 'rolled-back', now);
   }
 
-  private onHost(channel: string, change: (r: Rollout, now: number) => void): void {
+  /** Applies `change` to the channel's rollout; false when no rollout is known for it. */
+  private onHost(channel: string, change: (r: Rollout, now: number) => void): boolean {
     const id = channel.slice(ROLLOUT_CHANNEL_PREFIX.length);
     const r = this.find(id);
     if (!r) {
       this.recoverMissedPush(id);
       this.ctx.log.debug({ channel, planned: this.live.has(id) }, 'host waits in a channel of no known rollout');
-      return;
+      return this.live.has(id);
     }
     this.live.set(id, r);
     change(r, this.ctx.clock.now());
     this.commit(r);
+    return true;
+  }
+
+  /**
+   * Hosts waiting in the channel of a rollout still unknown after unknownRolloutWait are sent
+   * away (expired: cancelled): nothing would ever open the channel. One timer per channel, so a
+   * flood of uids costs no more timers than the channels the semaphore bounds.
+   */
+  private withdrawUnknown(channel: string): void {
+    const key = `unknown\u0000${channel}`;
+    if (this.timers.has(key)) return;
+    const waitMs = this.config.unknownRolloutWait * 1000;
+    const waiting = this.semaphore.info(channel).waiting;
+    if (waiting.length === 0) return;
+    const oldest = Math.min(...waiting.map((w) => Date.parse(w.registeredAt)));
+    this.timers.set(
+      key,
+      this.ctx.clock.setTimeout(() => {
+        this.timers.delete(key);
+        if (this.find(channel.slice(ROLLOUT_CHANNEL_PREFIX.length))) return;
+        const now = this.ctx.clock.now();
+        const due = this.semaphore.info(channel).waiting.filter((w) => Date.parse(w.registeredAt) + waitMs <= now);
+        if (due.length) this.ctx.log.info({ channel, hosts: due.length }, 'hosts withdrawn from the channel of an unknown rollout');
+        for (const w of due) this.semaphore.evict(channel, w.uid, 'cancelled');
+        this.withdrawUnknown(channel);
+      }, Math.max(0, oldest + waitMs - this.ctx.clock.now())),
+    );
   }
 
   /**

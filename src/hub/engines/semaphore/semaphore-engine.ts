@@ -93,6 +93,11 @@ export class SemaphoreEngine implements Engine {
     return this.state.info(channel);
   }
 
+  /** The channels holding jobs whose names start with `prefix` (a claim's). */
+  channelsStartingWith(prefix: string): string[] {
+    return this.state.channelsStartingWith(prefix);
+  }
+
   private claimOf(channel: string): Claim | undefined {
     return this.claims.find((c) => channel.startsWith(c.prefix));
   }

@@ -157,6 +157,11 @@ export class SemaphoreState {
     return { channel, ...ch.info() };
   }
 
+  /** The channels holding jobs whose names start with `prefix`. */
+  channelsStartingWith(prefix: string): string[] {
+    return [...this.channels.keys()].filter((name) => name.startsWith(prefix));
+  }
+
   get activeChannels(): number {
     return this.channels.size;
   }
