@@ -23,7 +23,14 @@ const EARLY_SYNCS = 3;
  * commands from the hub's orchestrator engine, and the clock pings that let it start on time.
  * It uses a connection of its own, because the seed's OFFLINE last will needs one.
  */
-export async function startOrchestratorNode(agent: { id: string; mqtt: MqttConnectionConfig }, cfg: OrchestratorNodeConfig, log: Logger): Promise<OrchestratorNode> {
+/** `open`: the agent's signature check (SignedInbox); the inner payload, or null when refused. */
+export async function startOrchestratorNode(
+  agent: { id: string; mqtt: MqttConnectionConfig },
+  cfg: OrchestratorNodeConfig,
+  open: (topic: string, payload: Buffer) => Buffer | null,
+  log: Logger,
+): Promise<OrchestratorNode> {
+  if (cfg.acceptSeedCommands) log.warn({ 'orchestrator.acceptSeedCommands': true }, 'seed commands carry no signature: anyone who may publish on the broker can run this node\'s actions');
   const seedNode = cfg.node ?? agent.id;
   const statusTopic = seedStatusTopic(cfg.root, seedNode);
   const topics = { seed: seedCommandTopic(cfg.root, seedNode), native: nodeCommandTopic(agent.id), time: timeReplyTopic(agent.id) };
@@ -73,9 +80,15 @@ export async function startOrchestratorNode(agent: { id: string; mqtt: MqttConne
       const reply = decode(TimeReply, payload);
       if (reply.ok) clock.onReply(reply.value, t);
     } else if (topic === topics.seed) {
-      executor.seedCommand(payload.toString('utf8'));
+      if (cfg.acceptSeedCommands) executor.seedCommand(payload.toString('utf8'));
+      else {
+        log.warn({ topic, command: payload.toString('utf8', 0, 200) }, 'refused seed command: seed commands are unsigned (set orchestrator.acceptSeedCommands: true to run them)');
+        publish(statusTopic, 'REFUSED', { qos: 1, retain: true });
+      }
     } else if (topic === topics.native) {
-      const cmd = decode(NodeCommand, payload);
+      const opened = open(topic, payload);
+      if (opened === null) return;
+      const cmd = decode(NodeCommand, opened);
       if (!cmd.ok) log.warn({ error: cmd.error }, 'ignored malformed node command');
       else if (cmd.value.kind === 'start') executor.nativeStart(cmd.value, t);
       else executor.nativeStop(cmd.value.runId, cmd.value.stepId);

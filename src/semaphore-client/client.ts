@@ -66,12 +66,23 @@ export class SemaphoreClient {
   /** Re-sends the register of each acquire still waiting. */
   private readonly waiting = new Set<() => void>();
 
+  /**
+   * `open`: checks each message under the prefix before it is read (the pushfleet agent's
+   * signature check: rollout grants must be signed by the hub) and returns what to read, or null
+   * to drop it.
+   */
   constructor(
     private readonly mqtt: MqttClient,
-    opts: { prefix?: string } = {},
+    opts: { prefix?: string; open?: (topic: string, payload: Buffer) => Buffer | null } = {},
   ) {
     this.prefix = opts.prefix ?? SEM_DEFAULT_PREFIX;
-    mqtt.on('message', (topic, payload, packet) => this.listeners.forEach((l) => l(topic, payload, packet.retain)));
+    const open = opts.open;
+    const ours = [`${this.prefix}/`, `/${this.prefix}/`];
+    mqtt.on('message', (topic, raw, packet) => {
+      if (this.listeners.size === 0) return;
+      const payload = open && ours.some((p) => topic.startsWith(p)) ? open(topic, raw) : raw;
+      if (payload !== null) this.listeners.forEach((l) => l(topic, payload, packet.retain));
+    });
   }
 
   /**

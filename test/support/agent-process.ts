@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { CliProcess } from './cli-process.js';
 import type { Cleanup } from './cleanup.js';
+import { hubKeyFor } from './signer.js';
 
 export type TestApp = {
   name: string;
@@ -36,6 +37,10 @@ export type AgentProcessOptions = {
   env?: NodeJS.ProcessEnv;
   /** The agent's state dir (its journals); pass the same one to start the agent again as the same machine. Default: a fresh temp dir. */
   stateDir?: string;
+  /** The hub.pub it trusts. Default: that of the test hub started on `mqttUrl` (signer.ts). */
+  hubPublicKey?: string;
+  /** The config's acceptUnsigned (default false). */
+  acceptUnsigned?: boolean;
 };
 
 /** The app `web` of acme/web on main, in a rollout, as host `host` runs it from the fixture's bare repository. */
@@ -48,7 +53,10 @@ export async function startAgentProcess(cleanup: Cleanup, opts: AgentProcessOpti
   const dir = cleanup.tempDir('pushfleet-agent-');
   const file = join(dir, 'agent.yaml');
   const stateDir = opts.stateDir ?? join(dir, 'state');
-  const config = { id: opts.id, mqtt: { url: opts.mqttUrl }, labels: opts.labels ?? {}, heartbeatSeconds: 5, log: { level: opts.logLevel ?? 'debug' }, stateDir, apps: opts.apps ?? [] };
+  const hubPublicKey = opts.hubPublicKey ?? hubKeyFor(opts.mqttUrl);
+  if (!hubPublicKey && !opts.acceptUnsigned) throw new Error(`no test hub was started on ${opts.mqttUrl}: pass hubPublicKey (or acceptUnsigned)`);
+  const signing = { ...(hubPublicKey && { hubPublicKey }), ...(opts.acceptUnsigned && { acceptUnsigned: true }) };
+  const config = { id: opts.id, mqtt: { url: opts.mqttUrl }, ...signing, labels: opts.labels ?? {}, heartbeatSeconds: 5, log: { level: opts.logLevel ?? 'debug' }, stateDir, apps: opts.apps ?? [] };
   writeFileSync(file, stringify({ ...config, ...(opts.orchestrator && { orchestrator: opts.orchestrator }) }));
   const agent = new CliProcess(['agent', '--config', file], opts.env);
   cleanup.defer(() => agent.stop('SIGKILL'));

@@ -5,6 +5,9 @@ import { createLogger } from '../../src/shared/logger.js';
 import type { Cleanup } from './cleanup.js';
 import { startMosquitto, type ExternalBroker } from './mosquitto.js';
 import { freePort } from './ports.js';
+import { registerHubKey } from './signer.js';
+import { PRIVATE_KEY_FILE, publicKeyFileFor } from '../../src/shared/signing/keys.js';
+import { join } from 'node:path';
 
 export type BrokerKind = 'aedes' | 'mosquitto';
 export const BROKERS: BrokerKind[] = ['aedes', 'mosquitto'];
@@ -33,6 +36,8 @@ export async function startTestHub(cleanup: Cleanup, kind: BrokerKind, overrides
   });
   const hub = await startHub(config, createLogger('hub', config.log.level));
   cleanup.defer(() => hub.stop());
+  // Generated in its state dir on this first start: agents on this broker trust it (agent-process.ts).
+  registerHubKey(hub.mqttUrl, publicKeyFileFor(config.signing.key ?? join(config.stateDir, PRIVATE_KEY_FILE)));
   return { ...hub, webhookUrl: `http://127.0.0.1:${hub.httpPort}/webhook`, stateDir, broker };
 }
 

@@ -1,0 +1,86 @@
+import type { Logger } from '../src/shared/logger.js';
+import { loadVerifyKey } from '../src/shared/signing/keys.js';
+import { parseEnvelope } from '../src/shared/signing/envelope.js';
+import type { SignedRefusal } from '../src/shared/signing/refusal.js';
+import { signedTopic } from '../src/shared/signing/signed-topics.js';
+import { Verifier } from '../src/shared/signing/verifier.js';
+import { StartupError } from '../src/shared/startup.js';
+import { SeenSequenceFile } from './seen-sequences.js';
+
+export type InboxSettings = { hubPublicKey?: string; acceptUnsigned: boolean; stateDir: string };
+
+/**
+ * The agent's one gate for messages that can make it act: every handler (heads, pins, rollbacks,
+ * rollout grants, orchestrator commands) gets a message's inner payload from `open`, or nothing
+ * when the message is refused, which is logged and handed to `refused`.
+ */
+export class SignedInbox {
+  private refusedHandler: (refusal: SignedRefusal) => void = () => undefined;
+
+  private constructor(
+    private readonly verifier: Verifier | null,
+    private readonly acceptUnsigned: boolean,
+    private readonly log: Logger,
+  ) {}
+
+  /** Reads the hub's public key and the accepted sequences; a problem is a start-up error naming the config key or file. */
+  static create(settings: InboxSettings, log: Logger): SignedInbox {
+    if (settings.hubPublicKey === undefined && !settings.acceptUnsigned) {
+      throw new StartupError("hubPublicKey: required: the path of the hub's hub.pub (in the hub's state dir, or made by `pushfleet keys init`); or set acceptUnsigned: true to act on unsigned messages", 2);
+    }
+    let verifier: Verifier | null = null;
+    if (settings.hubPublicKey !== undefined) {
+      let keys;
+      try {
+        keys = [loadVerifyKey(settings.hubPublicKey)];
+      } catch (err) {
+        throw new StartupError(`hubPublicKey: cannot use ${settings.hubPublicKey}: ${(err as Error).message}`, 2);
+      }
+      const seen = new SeenSequenceFile(settings.stateDir);
+      try {
+        seen.load();
+      } catch (err) {
+        throw new StartupError((err as Error).message);
+      }
+      verifier = new Verifier({ keys, seen, now: Date.now });
+      log.info({ hubPublicKey: settings.hubPublicKey, kid: keys[0]!.kid }, 'acting only on messages signed by the hub');
+    }
+    if (settings.acceptUnsigned) {
+      log.warn(
+        { acceptUnsigned: true, verifying: verifier !== null },
+        verifier
+          ? 'acceptUnsigned: true: unsigned heads, pins, rollbacks, grants and commands are acted on; anyone who can publish on the broker can deploy here'
+          : 'acceptUnsigned: true and no hubPublicKey: no signature is checked; anyone who can publish on the broker can deploy here',
+      );
+    }
+    return new SignedInbox(verifier, settings.acceptUnsigned, log);
+  }
+
+  /** Where refusals go (the agent reports them); set once the MQTT client exists. */
+  onRefused(handler: (refusal: SignedRefusal) => void): void {
+    this.refusedHandler = handler;
+  }
+
+  /** The payload to act on (unchanged for topics that need no signature), or null when refused. */
+  open(topic: string, bytes: Buffer): Buffer | null {
+    if (this.acceptUnsigned) {
+      const envelope = signedTopic(topic) ? parseEnvelope(bytes) : null;
+      if (!envelope) return bytes;
+      if (!this.verifier) return Buffer.from(envelope.payload);
+    }
+    if (!this.verifier) return bytes;
+    let verdict;
+    try {
+      verdict = this.verifier.check(topic, bytes);
+    } catch (err) {
+      // The accepted sequence could not be made durable (a full disk): acting now could be replayed later.
+      this.log.error({ topic, err: (err as Error).message }, 'signed message not acted on: its sequence could not be recorded');
+      return null;
+    }
+    if (verdict.ok) return verdict.payload;
+    const refusal: SignedRefusal = { topic, reason: verdict.reason, detail: verdict.detail, at: new Date().toISOString() };
+    this.log.warn(refusal, 'refused unsigned or badly signed message');
+    this.refusedHandler(refusal);
+    return null;
+  }
+}
