@@ -70,13 +70,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   }
   log.info({ source: secret.source, file: secret.file }, 'webhook secret loaded');
   const signingKey = config.signing.enabled ? resolveSigningKey(config.signing, config.stateDir) : null;
-  if (signingKey?.source === 'generated') {
-    process.stderr.write(
-      `\npushfleet: generated the hub's signing key (kept in ${signingKey.file}, mode 0600).\n` +
-        `Agents act only on messages it signed: copy ${signingKey.pubFile} to each agent host and set in its config:\n\n    hubPublicKey: ${signingKey.pubFile}\n\n`,
-    );
-  }
-  if (signingKey) log.info({ source: signingKey.source, file: signingKey.file, kid: signingKey.key.kid }, 'signing key loaded');
+  if (signingKey) log.info({ source: signingKey.source, file: signingKey.file, pub: signingKey.pubFile, kid: signingKey.key.kid }, 'signing key loaded');
   else log.warn({ 'signing.enabled': false }, 'signing disabled: agents requiring signatures refuse every head, pin, rollback, grant and command of this hub');
 
   // Until the start is done there is no status to report but the step under way.
@@ -192,6 +186,13 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   teardown.add('webhook server', () => new Promise<void>((resolve) => server.close(() => resolve())));
   const httpPort = (server.address() as AddressInfo).port;
   log.info({ host: config.http.host, port: httpPort, path: config.webhook.path }, 'webhook listening');
+  if (signingKey?.source === 'generated') {
+    // Once the start succeeded (a failed start says one line): the user must copy hub.pub to the agents.
+    process.stderr.write(
+      `\npushfleet: generated the hub's signing key (kept in ${signingKey.file}, mode 0600).\n` +
+        `Agents act only on what it signed: copy ${signingKey.pubFile} to each agent host and set in the agent config:\n\n    hubPublicKey: /path/to/hub.pub\n\n`,
+    );
+  }
 
   const status = (): string => {
     const why = refusal();

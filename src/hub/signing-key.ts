@@ -23,6 +23,6 @@ export function resolveSigningKey(signing: SigningSettings, stateDir: string): R
     return { key: loadSigningKey(file), file, pubFile: publicKeyFileFor(file), source };
   } catch (err) {
     const hint = configured ? ' (make one with `pushfleet keys init`)' : '';
-    throw new StartupError(`signing.key: cannot use ${file}: ${(err as Error).message}${hint}`);
+    throw new StartupError(`signing.key: cannot use ${file}: ${(err as Error).message}${hint}`, 2);
   }
 }
