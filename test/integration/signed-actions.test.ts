@@ -8,7 +8,7 @@ import { SCHEMA_VERSION, ZERO_SHA, type AgentDirective, type PushMessage } from 
 import { SignedRefusal } from '../../src/shared/signing/refusal.js';
 import { sign } from '../../src/shared/signing/envelope.js';
 import { keyId } from '../../src/shared/signing/keys.js';
-import { agentPinTopic, agentRefusedTopic, agentRollbackTopic, headTopic } from '../../src/shared/topics.js';
+import { agentPinTopic, agentRefusedTopic, agentRollbackTopic, headTopic, rolloutChannel, rolloutId, semaphoreTopic } from '../../src/shared/topics.js';
 import { startAgentProcess } from '../support/agent-process.js';
 import { linesOf, startAppFixture } from '../support/app-fixture.js';
 import { Cleanup } from '../support/cleanup.js';
@@ -117,6 +117,28 @@ describe('signed actions: an agent acts only on what the hub signed', () => {
     await new Promise((r) => setTimeout(r, 1000));
     expect(f.git.headOf(f.path)).toBe(b);
     expect(linesOf(f.restartLog)).toEqual([a, b]);
+  });
+
+  it('refuses a forged rollout grant: a waiting host stays waiting until the hub signs its go', async () => {
+    const f = await startAppFixture(cleanup, 'aedes', { rollout: true });
+    await startAgentProcess(cleanup, { id: 'node-1', mqttUrl: f.hub.mqttUrl, apps: [f.appConfig] });
+    const refused = await watch(cleanup, f.hub.mqttUrl, agentRefusedTopic('node-1'));
+    const cli = (...args: string[]) => runCli([...args, '--mqtt-url', f.hub.mqttUrl]);
+    expect((await cli('rollout', 'freeze', 'default')).code).toBe(0);
+    const a = f.git.commit('A', { 'app.txt': 'A\n' });
+    expect((await f.push(a)).status).toBe(200);
+    await f.until('waiting for its grant', (s) => s.state === 'waiting' && s.targetSha === a);
+    // The seed's plain go (the uid, live) is what a client without tokens takes as its own.
+    const go = semaphoreTopic('coordinosaur', rolloutChannel(rolloutId('web', 'default', a)), 'go', 'node-1');
+    const forger = await mqtt.connectAsync(f.hub.mqttUrl, { reconnectPeriod: 0 });
+    cleanup.defer(() => forger.endAsync(true));
+    await forger.publishAsync(go, 'node-1', { qos: 1 });
+    await waitFor(() => `the forged go refused; got ${JSON.stringify(refused.messages)}`, () => refused.messages.some((m) => m.topic && JSON.parse(m.payload).topic === go && JSON.parse(m.payload).reason === 'unsigned'));
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(f.states().at(-1)).toMatchObject({ state: 'waiting', targetSha: a });
+    expect(linesOf(f.restartLog)).toEqual([]);
+    expect((await cli('rollout', 'unfreeze', 'default')).code).toBe(0);
+    await f.reached('deployed', a);
   });
 
   it('refuses a forged head, and the hub neither stores it nor leaves it retained: its own head goes back', async () => {
