@@ -49,7 +49,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
     });
   };
   const gate = config.apps.some((a) => a.rollout)
-    ? new RolloutGate(new SemaphoreClient(mqtt, { prefix: config.semaphore.prefix, open: (topic, payload) => inbox.open(topic, payload) }), config.id, config.labels[ENV_LABEL] ?? DEFAULT_ENV, rolloutBudgetSeconds(config), log.child({ role: 'rollout' }))
+    ? new RolloutGate(new SemaphoreClient(mqtt, { prefix: config.semaphore.prefix, open: (topic, payload, deliver) => inbox.open(topic, payload, deliver) }), config.id, config.labels[ENV_LABEL] ?? DEFAULT_ENV, rolloutBudgetSeconds(config), log.child({ role: 'rollout' }))
     : null;
   const apps = await Promise.all(config.apps.map((app) => openApp(app, config.id, config.stateDir, log, publishState, gate)));
   const byName = new Map(apps.map((a) => [a.app.name, a]));
@@ -122,14 +122,12 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
     mqtt.publish(agentRefusedTopic(config.id), JSON.stringify(refusal), { qos: 1 }, (err) => err && log.warn({ err: err.message }, 'refusal not reported'));
     for (const runner of addressees(refusal.topic)) runner.refused({ topic: refusal.topic, deliveryId: null, reason: `${refusal.reason}: ${refusal.detail}`, at: refusal.at });
   });
+  inbox.onHeld((topic, problem) => addressees(topic).forEach((runner) => runner.held(problem)));
   const onMessage = (topic: string, raw: Buffer) => {
     if (topic === retryTopic) return onRetry(raw);
     const directive = directiveFilters.some((f) => topicMatches(f, topic));
     if (!directive && !filters.some((f) => topicMatches(f, topic))) return;
-    const payload = inbox.open(topic, raw);
-    if (payload === null) return;
-    if (directive) onDirective(topic, payload);
-    else onHead(topic, payload);
+    inbox.open(topic, raw, (payload) => (directive ? onDirective(topic, payload) : onHead(topic, payload)));
   };
   mqtt.on('message', onMessage);
 
@@ -150,7 +148,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   mqtt.on('offline', () => log.warn('MQTT broker unreachable; retrying'));
   mqtt.on('error', (err) => log.warn({ err: err.message }, 'MQTT error'));
   // Ready before "agent online", so whoever waits for that can send it playbook commands.
-  const node = config.orchestrator ? await startOrchestratorNode(config, config.orchestrator, (topic, payload) => inbox.open(topic, payload), log.child({ role: 'orchestrator' })) : undefined;
+  const node = config.orchestrator ? await startOrchestratorNode(config, config.orchestrator, (topic, payload, act) => inbox.open(topic, payload, act), log.child({ role: 'orchestrator' })) : undefined;
   if (node) teardown?.add('orchestrator node', () => node.stop());
   for (const app of apps) app.start();
   await announce();
@@ -169,6 +167,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
     async stop() {
       clearInterval(heartbeat);
       mqtt.off('message', onMessage);
+      inbox.stop();
       // Running updates finish; waits for a rollout grant or a retry end (see AppRunner.stop).
       await Promise.all(apps.map((a) => a.stop()));
       await node?.stop();

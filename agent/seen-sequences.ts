@@ -46,11 +46,24 @@ export class SeenSequenceFile implements SeenStore {
     return this.entries.get(topic);
   }
 
+  /** Recorded only once it is on disk: a failed write (a full disk) leaves memory as it was, and throws. */
   put(topic: string, entry: SeenEntry): void {
+    const previous = this.entries.get(topic);
     this.entries.delete(topic);
     this.entries.set(topic, entry);
-    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
-    this.save();
+    let evicted: [string, SeenEntry] | undefined;
+    if (this.entries.size > this.max) {
+      evicted = this.entries.entries().next().value!;
+      this.entries.delete(evicted[0]);
+    }
+    try {
+      this.save();
+    } catch (err) {
+      this.entries.delete(topic);
+      if (previous) this.entries.set(topic, previous);
+      if (evicted) this.entries.set(...evicted);
+      throw err;
+    }
   }
 
   private save(): void {

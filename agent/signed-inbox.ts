@@ -7,6 +7,8 @@ import { Verifier } from '../src/shared/signing/verifier.js';
 import { StartupError } from '../src/shared/startup.js';
 import { SeenSequenceFile } from './seen-sequences.js';
 
+const RETRY_MS = 1000;
+
 export type InboxSettings = { hubPublicKey?: string; acceptUnsigned: boolean; stateDir: string };
 
 /**
@@ -16,6 +18,7 @@ export type InboxSettings = { hubPublicKey?: string; acceptUnsigned: boolean; st
  */
 export class SignedInbox {
   private refusedHandler: (refusal: SignedRefusal) => void = () => undefined;
+  private heldHandler: (topic: string, problem: string | null) => void = () => undefined;
 
   private constructor(
     private readonly verifier: Verifier | null,
@@ -61,26 +64,64 @@ export class SignedInbox {
     this.refusedHandler = handler;
   }
 
-  /** The payload to act on (unchanged for topics that need no signature), or null when refused. */
-  open(topic: string, bytes: Buffer): Buffer | null {
+  /** Told when a message is held (with why) and when it is no longer (null). */
+  onHeld(handler: (topic: string, problem: string | null) => void): void {
+    this.heldHandler = handler;
+  }
+
+  /**
+   * Hands `act` the payload to act on (unchanged for topics that need no signature), or nothing
+   * when the message is refused. A message whose sequence cannot be recorded yet (a full disk) is
+   * held, the newest per topic, and checked again every RETRY_MS until it can: acting first would
+   * let a restart take a replay of it.
+   */
+  open(topic: string, bytes: Buffer, act: (payload: Buffer) => void): void {
     if (this.acceptUnsigned) {
       const envelope = signedTopic(topic) ? parseEnvelope(bytes) : null;
-      if (!envelope) return bytes;
-      if (!this.verifier) return Buffer.from(envelope.payload);
+      if (!envelope) return act(bytes);
+      if (!this.verifier) return act(Buffer.from(envelope.payload));
     }
-    if (!this.verifier) return bytes;
+    if (!this.verifier) return act(bytes);
     let verdict;
     try {
       verdict = this.verifier.check(topic, bytes);
     } catch (err) {
-      // The accepted sequence could not be made durable (a full disk): acting now could be replayed later.
-      this.log.error({ topic, err: (err as Error).message }, 'signed message not acted on: its sequence could not be recorded');
-      return null;
+      if (!this.held.has(topic) && !this.retrying.has(topic)) {
+        this.log.error({ topic, err: (err as Error).message }, 'signed message held: its sequence cannot be recorded; retrying');
+        this.heldHandler(topic, (err as Error).message);
+      }
+      this.held.set(topic, { bytes, act });
+      this.retrySoon();
+      return;
     }
-    if (verdict.ok) return verdict.payload;
+    if (this.held.delete(topic) || this.retrying.delete(topic)) this.heldHandler(topic, null);
+    if (verdict.ok) return act(verdict.payload);
     const refusal: SignedRefusal = { topic, reason: verdict.reason, detail: verdict.detail, at: new Date().toISOString() };
     this.log.warn(refusal, 'refused unsigned or badly signed message');
     this.refusedHandler(refusal);
-    return null;
+  }
+
+  private readonly held = new Map<string, { bytes: Buffer; act: (payload: Buffer) => void }>();
+  /** Held topics being checked again: a pass clears what their app shows. */
+  private readonly retrying = new Set<string>();
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  private retrySoon(): void {
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      for (const [topic, { bytes, act }] of [...this.held]) {
+        this.held.delete(topic);
+        this.retrying.add(topic);
+        this.open(topic, bytes, act);
+        this.retrying.delete(topic);
+      }
+    }, RETRY_MS).unref();
+  }
+
+  /** Drops what is held (the agent is stopping: a restart gets the retained messages again). */
+  stop(): void {
+    clearTimeout(this.retryTimer);
+    this.held.clear();
   }
 }

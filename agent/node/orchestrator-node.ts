@@ -23,11 +23,11 @@ const EARLY_SYNCS = 3;
  * commands from the hub's orchestrator engine, and the clock pings that let it start on time.
  * It uses a connection of its own, because the seed's OFFLINE last will needs one.
  */
-/** `open`: the agent's signature check (SignedInbox); the inner payload, or null when refused. */
+/** `open`: the agent's signature check (SignedInbox): calls `act` with the inner payload unless refused. */
 export async function startOrchestratorNode(
   agent: { id: string; mqtt: MqttConnectionConfig },
   cfg: OrchestratorNodeConfig,
-  open: (topic: string, payload: Buffer) => Buffer | null,
+  open: (topic: string, payload: Buffer, act: (payload: Buffer) => void) => void,
   log: Logger,
 ): Promise<OrchestratorNode> {
   if (cfg.acceptSeedCommands) log.warn({ 'orchestrator.acceptSeedCommands': true }, 'seed commands carry no signature: anyone who may publish on the broker can run this node\'s actions');
@@ -86,12 +86,12 @@ export async function startOrchestratorNode(
         publish(statusTopic, 'REFUSED', { qos: 1, retain: true });
       }
     } else if (topic === topics.native) {
-      const opened = open(topic, payload);
-      if (opened === null) return;
-      const cmd = decode(NodeCommand, opened);
-      if (!cmd.ok) log.warn({ error: cmd.error }, 'ignored malformed node command');
-      else if (cmd.value.kind === 'start') executor.nativeStart(cmd.value, t);
-      else executor.nativeStop(cmd.value.runId, cmd.value.stepId);
+      open(topic, payload, (opened) => {
+        const cmd = decode(NodeCommand, opened);
+        if (!cmd.ok) log.warn({ error: cmd.error }, 'ignored malformed node command');
+        else if (cmd.value.kind === 'start') executor.nativeStart(cmd.value, t);
+        else executor.nativeStop(cmd.value.runId, cmd.value.stepId);
+      });
     }
   };
   mqtt.on('message', onMessage);

@@ -68,20 +68,21 @@ export class SemaphoreClient {
 
   /**
    * `open`: checks each message under the prefix before it is read (the pushfleet agent's
-   * signature check: rollout grants must be signed by the hub) and returns what to read, or null
-   * to drop it.
+   * signature check: rollout grants must be signed by the hub) and passes `deliver` what to
+   * read, or drops it.
    */
   constructor(
     private readonly mqtt: MqttClient,
-    opts: { prefix?: string; open?: (topic: string, payload: Buffer) => Buffer | null } = {},
+    opts: { prefix?: string; open?: (topic: string, payload: Buffer, deliver: (payload: Buffer) => void) => void } = {},
   ) {
     this.prefix = opts.prefix ?? SEM_DEFAULT_PREFIX;
     const open = opts.open;
     const ours = [`${this.prefix}/`, `/${this.prefix}/`];
     mqtt.on('message', (topic, raw, packet) => {
       if (this.listeners.size === 0) return;
-      const payload = open && ours.some((p) => topic.startsWith(p)) ? open(topic, raw) : raw;
-      if (payload !== null) this.listeners.forEach((l) => l(topic, payload, packet.retain));
+      const deliver = (payload: Buffer) => this.listeners.forEach((l) => l(topic, payload, packet.retain));
+      if (open && ours.some((p) => topic.startsWith(p))) open(topic, raw, deliver);
+      else deliver(raw);
     });
   }
 

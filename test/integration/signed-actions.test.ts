@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
@@ -8,14 +8,14 @@ import { SCHEMA_VERSION, ZERO_SHA, type AgentDirective, type PushMessage } from 
 import { SignedRefusal } from '../../src/shared/signing/refusal.js';
 import { sign } from '../../src/shared/signing/envelope.js';
 import { keyId } from '../../src/shared/signing/keys.js';
-import { agentPinTopic, agentRefusedTopic, agentRollbackTopic, headTopic, rolloutChannel, rolloutId, semaphoreTopic } from '../../src/shared/topics.js';
+import { agentPinTopic, agentRefusedTopic, agentRollbackTopic, headTopic, nodeCommandTopic, rolloutChannel, rolloutId, seedCommandTopic, seedStatusTopic, semaphoreTopic } from '../../src/shared/topics.js';
 import { startAgentProcess } from '../support/agent-process.js';
 import { linesOf, startAppFixture } from '../support/app-fixture.js';
 import { Cleanup } from '../support/cleanup.js';
 import { runCli } from '../support/cli-process.js';
 import { githubPushPayload, postWebhook, signedRequest } from '../support/push-payload.js';
 import { testSigner } from '../support/signer.js';
-import { SECRET, watch, type BrokerKind } from '../support/test-hub.js';
+import { SECRET, startTestHub, watch, type BrokerKind } from '../support/test-hub.js';
 import { waitFor } from '../support/wait.js';
 
 const MAIN = headTopic('acme/web', 'refs/heads/main');
@@ -160,6 +160,29 @@ describe('signed actions: an agent acts only on what the hub signed', () => {
     } finally {
       db.close();
     }
+  });
+});
+
+describe('orchestrator commands', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  it('refuses an unsigned native command and, unless opted in, every seed command; nothing runs', async () => {
+    const hub = await startTestHub(cleanup, 'aedes');
+    const marker = join(cleanup.tempDir('pushfleet-marker-'), 'ran');
+    const touch = { command: [process.execPath, '-e', `require('fs').appendFileSync(${JSON.stringify(marker)}, 'ran\\n')`] };
+    const statuses = await watch(cleanup, hub.mqttUrl, seedStatusTopic('testlab', 'node-9'));
+    const refused = await watch(cleanup, hub.mqttUrl, agentRefusedTopic('node-9'));
+    await startAgentProcess(cleanup, { id: 'node-9', mqttUrl: hub.mqttUrl, orchestrator: { actions: { TOUCH: touch } } });
+    const client = await mqtt.connectAsync(hub.mqttUrl, { reconnectPeriod: 0 });
+    cleanup.defer(() => client.endAsync(true));
+    await client.publishAsync(seedCommandTopic('testlab', 'node-9'), 'TOUCH', { qos: 1 });
+    await waitFor(() => `REFUSED; got ${statuses.messages.map((m) => m.payload).join(', ')}`, () => statuses.messages.some((m) => m.payload === 'REFUSED'));
+    const start = { v: SCHEMA_VERSION, kind: 'start', runId: 'r1', stepId: 's1', action: 'TOUCH', args: [], startAt: Date.now(), durationMs: null, sentAt: Date.now() };
+    await client.publishAsync(nodeCommandTopic('node-9'), JSON.stringify(start), { qos: 1 });
+    await waitFor(() => `the native command refused; got ${JSON.stringify(refused.messages)}`, () => refused.messages.some((m) => JSON.parse(m.payload).reason === 'unsigned'));
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(existsSync(marker)).toBe(false);
   });
 });
 

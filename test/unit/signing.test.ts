@@ -170,6 +170,18 @@ describe('key files and the seen-sequence file', () => {
     expect(['a', 'b', 'c', 'd'].map((t) => again.get(t)?.seq)).toEqual([10, undefined, 3, 4]);
   });
 
+  it('records nothing it could not write: a failed write leaves the last accepted seq as it was', () => {
+    const dir = tempDir();
+    const file = new SeenSequenceFile(join(dir, 'state'));
+    file.put('a', { seq: 1, sig: 's1' });
+    // The state dir replaced by a file: every write fails, as on a full disk.
+    rmSync(join(dir, 'state'), { recursive: true });
+    writeFileSync(join(dir, 'state'), '');
+    expect(() => file.put('a', { seq: 2, sig: 's2' })).toThrow();
+    expect(() => file.put('b', { seq: 3, sig: 's3' })).toThrow();
+    expect([file.get('a'), file.get('b')]).toEqual([{ seq: 1, sig: 's1' }, undefined]);
+  });
+
   it('refuses to start from a damaged file rather than forget what it accepted', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'signed-seen.json'), '{"v":1,"topics":[[');
