@@ -4,12 +4,13 @@ import { parseEnvelope } from '../src/shared/signing/envelope.js';
 import type { SignedRefusal } from '../src/shared/signing/refusal.js';
 import { signedTopic } from '../src/shared/signing/signed-topics.js';
 import { Verifier } from '../src/shared/signing/verifier.js';
+import { TopicContract } from '../src/shared/contract/topic-table.js';
 import { StartupError } from '../src/shared/startup.js';
 import { SeenSequenceFile } from './seen-sequences.js';
 
 const RETRY_MS = 1000;
 
-export type InboxSettings = { hubPublicKey?: string; acceptUnsigned: boolean; stateDir: string };
+export type InboxSettings = { hubPublicKey?: string; acceptUnsigned: boolean; stateDir: string; semaphore: { prefix: string }; orchestrator?: { root: string } };
 
 /**
  * The agent's one gate for messages that can make it act: every handler (heads, pins, rollbacks,
@@ -21,6 +22,7 @@ export class SignedInbox {
   private heldHandler: (topic: string, problem: string | null) => void = () => undefined;
 
   private constructor(
+    private readonly contract: TopicContract,
     private readonly verifier: Verifier | null,
     private readonly acceptUnsigned: boolean,
     private readonly log: Logger,
@@ -31,6 +33,7 @@ export class SignedInbox {
     if (settings.hubPublicKey === undefined && !settings.acceptUnsigned) {
       throw new StartupError("hubPublicKey: required: the path of the hub's hub.pub (in the hub's state dir, or made by `pushfleet keys init`); or set acceptUnsigned: true to act on unsigned messages", 2);
     }
+    const contract = new TopicContract({ semaphorePrefix: settings.semaphore.prefix, seedRoot: settings.orchestrator?.root });
     let verifier: Verifier | null = null;
     if (settings.hubPublicKey !== undefined) {
       let keys;
@@ -45,7 +48,7 @@ export class SignedInbox {
       } catch (err) {
         throw new StartupError((err as Error).message);
       }
-      verifier = new Verifier({ keys, seen, now: Date.now });
+      verifier = new Verifier({ contract, keys, seen, now: Date.now });
       log.info({ hubPublicKey: settings.hubPublicKey, kid: keys[0]!.kid }, 'acting only on messages signed by the hub');
     }
     if (settings.acceptUnsigned) {
@@ -56,7 +59,7 @@ export class SignedInbox {
           : 'acceptUnsigned: true and no hubPublicKey: no signature is checked; anyone who can publish on the broker can deploy here',
       );
     }
-    return new SignedInbox(verifier, settings.acceptUnsigned, log);
+    return new SignedInbox(contract, verifier, settings.acceptUnsigned, log);
   }
 
   /** Where refusals go (the agent reports them); set once the MQTT client exists. */
@@ -77,7 +80,7 @@ export class SignedInbox {
    */
   open(topic: string, bytes: Buffer, act: (payload: Buffer) => void): void {
     if (this.acceptUnsigned) {
-      const envelope = signedTopic(topic) ? parseEnvelope(bytes) : null;
+      const envelope = signedTopic(this.contract, topic) ? parseEnvelope(bytes) : null;
       if (!envelope) return act(bytes);
       if (!this.verifier) return act(Buffer.from(envelope.payload));
     }

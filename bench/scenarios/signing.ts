@@ -8,6 +8,7 @@ import { sign } from '../../src/shared/signing/envelope.js';
 import { keyId, type SigningKey } from '../../src/shared/signing/keys.js';
 import { Verifier, type SeenEntry } from '../../src/shared/signing/verifier.js';
 import { SequenceCounter } from '../../src/shared/signing/sequence.js';
+import { TopicContract } from '../../src/shared/contract/topic-table.js';
 import { buildPushMessage } from '../../src/shared/push-message.js';
 import { headTopic } from '../../src/shared/topics.js';
 import { percentile, round, type Figures, type Scenario } from '../scenario.js';
@@ -51,7 +52,7 @@ const figures = (name: string, m: { samples: number[]; perSecond: number }): Fig
 /** An agent's verifier with its seen sequences in memory (the file write is the agent's, per accepted head). */
 const verifierFor = (key: SigningKey): Verifier => {
   const seen = new Map<string, SeenEntry>();
-  return new Verifier({ keys: [key], seen: { get: (t) => seen.get(t), put: (t, e) => void seen.set(t, e) }, now: Date.now });
+  return new Verifier({ contract: new TopicContract(), keys: [key], seen: { get: (t) => seen.get(t), put: (t, e) => void seen.set(t, e) }, now: Date.now });
 };
 
 async function run(): Promise<Figures> {

@@ -2,6 +2,7 @@ import { open, sign } from '../shared/signing/envelope.js';
 import type { SigningKey } from '../shared/signing/keys.js';
 import { SequenceCounter } from '../shared/signing/sequence.js';
 import { signedTopic } from '../shared/signing/signed-topics.js';
+import type { TopicContract } from '../shared/contract/topic-table.js';
 import { ROOT } from '../shared/topics.js';
 import type { HeadStore } from './engines/heads/head-store.js';
 
@@ -15,13 +16,14 @@ export class Signer {
 
   constructor(
     private readonly key: SigningKey | null,
+    private readonly contract: TopicContract,
     private readonly now: () => number = Date.now,
   ) {}
 
   /** The bytes to publish on `topic`: an envelope for a topic that must be signed, else the payload as is. */
   seal(topic: string, payload: string | Buffer): Buffer {
     const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
-    const spec = this.key && signedTopic(topic);
+    const spec = this.key && signedTopic(this.contract, topic);
     // An empty payload clears a topic where that cannot move an agent; on a pin it is signed (an unpin).
     if (!spec || (bytes.length === 0 && spec.emptyClears)) return bytes;
     const now = this.now();
@@ -30,7 +32,7 @@ export class Signer {
 
   /** The inner payload of a message the hub signed itself on `topic`, or null (someone else's, or for another topic). */
   unseal(topic: string, bytes: Buffer): Buffer | null {
-    const spec = this.key && signedTopic(topic);
+    const spec = this.key && signedTopic(this.contract, topic);
     if (!spec || (bytes.length === 0 && spec.emptyClears)) return bytes;
     const opened = open([this.key!], bytes);
     return opened.ok && opened.envelope.topic === topic ? opened.payload : null;

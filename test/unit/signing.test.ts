@@ -9,6 +9,7 @@ import { generateKeyFiles, KeyExistsError, keyId, loadSigningKey, loadVerifyKey,
 import { SequenceCounter } from '../../src/shared/signing/sequence.js';
 import { signedTopic } from '../../src/shared/signing/signed-topics.js';
 import { Verifier, type SeenEntry, type SeenStore } from '../../src/shared/signing/verifier.js';
+import { TopicContract } from '../../src/shared/contract/topic-table.js';
 import { ManualClock } from '../support/manual-clock.js';
 
 const HEAD = 'pushfleet/heads/acme/web/refs%2Fheads%2Fmain';
@@ -54,7 +55,7 @@ describe('Verifier', () => {
   const setup = (maxAgeMs?: number) => {
     const clock = new ManualClock(T0);
     const seen = memorySeen();
-    return { clock, seen, verifier: new Verifier({ keys: [key], seen, now: clock.now, maxAgeMs }) };
+    return { clock, seen, verifier: new Verifier({ contract: new TopicContract(), keys: [key], seen, now: clock.now, maxAgeMs }) };
   };
 
   it('accepts a signed head and passes topics that need no signature as they are', () => {
@@ -114,12 +115,15 @@ describe('Verifier', () => {
 
 describe('signed topics', () => {
   it('covers heads, pins, rollbacks, rollout go grants and node commands, and nothing an agent reports', () => {
-    for (const t of [HEAD, PIN, ROLLBACK, 'pushfleet/orchestrator/nodes/web-1/command', 'coordinosaur/pushfleet-rollout.web.prod.0123456789ab/go/web-1', '/coordinosaur/pushfleet-rollout.web.prod.0123456789ab/go/web-1', 'lab/sem/pushfleet-rollout.a.b.c/go/x']) {
-      expect(signedTopic(t), t).not.toBeNull();
+    const contract = new TopicContract();
+    for (const t of [HEAD, PIN, ROLLBACK, 'pushfleet/orchestrator/nodes/web-1/command', 'coordinosaur/pushfleet-rollout.web.prod.0123456789ab/go/web-1', '/coordinosaur/pushfleet-rollout.web.prod.0123456789ab/go/web-1']) {
+      expect(signedTopic(contract, t), t).not.toBeNull();
     }
     for (const t of ['github/acme/web', 'pushfleet/agents/web-1/apps/web', 'pushfleet/agents/web-1/retry', 'coordinosaur/builds/go/x', 'coordinosaur/pushfleet-rollout.a.b.c/expired/x', 'testlab/node1/COMMAND']) {
-      expect(signedTopic(t), t).toBeNull();
+      expect(signedTopic(contract, t), t).toBeNull();
     }
+    expect(signedTopic(new TopicContract({ semaphorePrefix: 'lab' }), 'lab/pushfleet-rollout.a.b.c/go/x')).toEqual({ kind: 'state', emptyClears: true });
+    expect([signedTopic(contract, PIN), signedTopic(contract, ROLLBACK)]).toEqual([{ kind: 'state', emptyClears: false }, { kind: 'command', emptyClears: false }]);
   });
 });
 

@@ -1,5 +1,4 @@
-import { topicMatches } from '../topic-match.js';
-import { ROLLOUT_CHANNEL_PREFIX, ROOT } from '../topics.js';
+import type { TopicContract } from '../contract/topic-table.js';
 
 /**
  * `state`: retained (heads, pins, grants): no age limit, ordered by seq. `command`: acted on once
@@ -10,22 +9,15 @@ import { ROLLOUT_CHANNEL_PREFIX, ROOT } from '../topics.js';
  */
 export type SignedTopic = { kind: 'state' | 'command'; emptyClears: boolean };
 
-const TABLE: readonly (SignedTopic & { filter: string })[] = [
-  { filter: `${ROOT}/heads/#`, kind: 'state', emptyClears: true },
-  { filter: `${ROOT}/agents/+/pins/+`, kind: 'state', emptyClears: false },
-  { filter: `${ROOT}/agents/+/rollback`, kind: 'command', emptyClears: false },
-  { filter: `${ROOT}/orchestrator/nodes/+/command`, kind: 'command', emptyClears: false },
-];
-/** Go grants of rollout channels, under any semaphore prefix, with or without its leading "/". */
-const ROLLOUT_GO = new RegExp(`^/?(?:[^/+#]+/)+${ROLLOUT_CHANNEL_PREFIX.replaceAll('.', '\\.')}[^/+#]+/go/[^/+#]+$`);
-const GO: SignedTopic = { kind: 'state', emptyClears: true };
+/** The one retained signed topic whose clearing makes an agent act. */
+const CLEARING_ACTS = new Set(['agent.pin']);
 
 /**
  * Whether a message on `topic` must carry the hub's signature, and how it is checked; null when
- * it need not. The one place both the hub's signer and the agent's verifier ask.
- * TODO(issue 10): replace with `topicSpecFor(topic).signed` once src/shared/contract/ lands.
+ * it need not. Decided by the topic contract; both the hub's signer and the agent's verifier ask.
  */
-export function signedTopic(topic: string): SignedTopic | null {
-  for (const t of TABLE) if (topicMatches(t.filter, topic)) return t;
-  return ROLLOUT_GO.test(topic) ? GO : null;
+export function signedTopic(contract: TopicContract, topic: string): SignedTopic | null {
+  if (!contract.isSigned(topic)) return null;
+  const spec = contract.lookup(topic)!.spec;
+  return { kind: spec.retained ? 'state' : 'command', emptyClears: spec.retained && !CLEARING_ACTS.has(spec.name) };
 }

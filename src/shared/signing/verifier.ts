@@ -1,5 +1,6 @@
 import { open } from './envelope.js';
 import type { VerifyKey } from './keys.js';
+import type { TopicContract } from '../contract/topic-table.js';
 import { signedTopic } from './signed-topics.js';
 
 export type RefusalReason = 'unsigned' | 'bad-signature' | 'unknown-key' | 'wrong-topic' | 'future' | 'too-old' | 'replayed';
@@ -29,6 +30,8 @@ export const FUTURE_TOLERANCE_MS = 5 * 60_000;
 export const DEFAULT_MAX_AGE_MS = 300_000;
 
 export type VerifierOptions = {
+  /** Which topics must be signed, and which of them are retained state. */
+  contract: TopicContract;
   keys: readonly VerifyKey[];
   seen: SeenStore;
   now(): number;
@@ -48,7 +51,7 @@ export class Verifier {
   }
 
   check(topic: string, bytes: Buffer): Verdict {
-    const spec = signedTopic(topic);
+    const spec = signedTopic(this.opts.contract, topic);
     if (!spec) return { ok: true, payload: bytes, duplicate: false };
     if (bytes.length === 0 && spec.emptyClears) return { ok: true, payload: bytes, duplicate: false };
     const opened = open(this.opts.keys, bytes);
