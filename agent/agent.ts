@@ -148,7 +148,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   mqtt.on('offline', () => log.warn('MQTT broker unreachable; retrying'));
   mqtt.on('error', (err) => log.warn({ err: err.message }, 'MQTT error'));
   // Ready before "agent online", so whoever waits for that can send it playbook commands.
-  const node = config.orchestrator ? await startOrchestratorNode(config, config.orchestrator, (topic, payload, act) => inbox.open(topic, payload, act), log.child({ role: 'orchestrator' })) : undefined;
+  const node = config.orchestrator ? await startOrchestratorNode(config, config.orchestrator, inbox, log.child({ role: 'orchestrator' })) : undefined;
   if (node) teardown?.add('orchestrator node', () => node.stop());
   for (const app of apps) app.start();
   await announce();

@@ -99,7 +99,12 @@ export class SignedInbox {
     }
     if (this.held.delete(topic) || this.retrying.delete(topic)) this.heldHandler(topic, null);
     if (verdict.ok) return act(verdict.payload);
-    const refusal: SignedRefusal = { topic, reason: verdict.reason, detail: verdict.detail, at: new Date().toISOString() };
+    this.refuse(topic, verdict.reason, verdict.detail);
+  }
+
+  /** Logs and reports a message not acted on; also for the seed's commands, which cannot be signed. */
+  refuse(topic: string, reason: SignedRefusal['reason'], detail: string): void {
+    const refusal: SignedRefusal = { topic, reason, detail, at: new Date().toISOString() };
     this.log.warn(refusal, 'refused unsigned or badly signed message');
     this.refusedHandler(refusal);
   }

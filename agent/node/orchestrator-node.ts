@@ -8,6 +8,7 @@ import { ClockSync } from './clock-sync.js';
 import { NodeExecutor, SEED_RUN } from './node-executor.js';
 import type { OrchestratorNodeConfig } from './node-config.js';
 import { runAt } from './precise-start.js';
+import type { SignedInbox } from '../signed-inbox.js';
 
 export type OrchestratorNode = { stop(): Promise<void> };
 
@@ -23,11 +24,11 @@ const EARLY_SYNCS = 3;
  * commands from the hub's orchestrator engine, and the clock pings that let it start on time.
  * It uses a connection of its own, because the seed's OFFLINE last will needs one.
  */
-/** `open`: the agent's signature check (SignedInbox): calls `act` with the inner payload unless refused. */
+/** `inbox`: the agent's signature check (SignedInbox): `open` calls `act` with the inner payload unless refused. */
 export async function startOrchestratorNode(
   agent: { id: string; mqtt: MqttConnectionConfig },
   cfg: OrchestratorNodeConfig,
-  open: (topic: string, payload: Buffer, act: (payload: Buffer) => void) => void,
+  inbox: Pick<SignedInbox, 'open' | 'refuse'>,
   log: Logger,
 ): Promise<OrchestratorNode> {
   if (cfg.acceptSeedCommands) log.warn({ 'orchestrator.acceptSeedCommands': true }, 'seed commands carry no signature: anyone who may publish on the broker can run this node\'s actions');
@@ -82,11 +83,11 @@ export async function startOrchestratorNode(
     } else if (topic === topics.seed) {
       if (cfg.acceptSeedCommands) executor.seedCommand(payload.toString('utf8'));
       else {
-        log.warn({ topic, command: payload.toString('utf8', 0, 200) }, 'refused seed command: seed commands are unsigned (set orchestrator.acceptSeedCommands: true to run them)');
+        inbox.refuse(topic, 'unsigned', 'seed commands carry no signature; set orchestrator.acceptSeedCommands: true to run them');
         publish(statusTopic, 'REFUSED', { qos: 1, retain: true });
       }
     } else if (topic === topics.native) {
-      open(topic, payload, (opened) => {
+      inbox.open(topic, payload, (opened) => {
         const cmd = decode(NodeCommand, opened);
         if (!cmd.ok) log.warn({ error: cmd.error }, 'ignored malformed node command');
         else if (cmd.value.kind === 'start') executor.nativeStart(cmd.value, t);

@@ -178,9 +178,10 @@ describe('orchestrator commands', () => {
     cleanup.defer(() => client.endAsync(true));
     await client.publishAsync(seedCommandTopic('testlab', 'node-9'), 'TOUCH', { qos: 1 });
     await waitFor(() => `REFUSED; got ${statuses.messages.map((m) => m.payload).join(', ')}`, () => statuses.messages.some((m) => m.payload === 'REFUSED'));
+    await waitFor('the seed command reported', () => refused.messages.some((m) => JSON.parse(m.payload).topic === seedCommandTopic('testlab', 'node-9')));
     const start = { v: SCHEMA_VERSION, kind: 'start', runId: 'r1', stepId: 's1', action: 'TOUCH', args: [], startAt: Date.now(), durationMs: null, sentAt: Date.now() };
     await client.publishAsync(nodeCommandTopic('node-9'), JSON.stringify(start), { qos: 1 });
-    await waitFor(() => `the native command refused; got ${JSON.stringify(refused.messages)}`, () => refused.messages.some((m) => JSON.parse(m.payload).reason === 'unsigned'));
+    await waitFor(() => `the native command refused; got ${JSON.stringify(refused.messages)}`, () => refused.messages.some((m) => JSON.parse(m.payload).topic === nodeCommandTopic('node-9') && JSON.parse(m.payload).reason === 'unsigned'));
     await new Promise((r) => setTimeout(r, 1000));
     expect(existsSync(marker)).toBe(false);
   });
