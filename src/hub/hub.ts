@@ -22,6 +22,7 @@ import { NotifyRequests } from './notify-requests.js';
 import { Signer, signedPublisher } from './signed-publish.js';
 import { TopicContract } from '../shared/contract/topic-table.js';
 import { resolveSigningKey } from './signing-key.js';
+import { persistedSequence } from './signing-sequence.js';
 import { openStateDb, stateDbFile, stateDbStartupError } from './state-db.js';
 import { StateDirWatch } from './state-dir-watch.js';
 import { TickBatch } from './tick-batch.js';
@@ -131,7 +132,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   // With the embedded broker the hub publishes as the broker itself: no packet to encode and parse.
   const rawPublish = (topic: string, payload: string | Buffer, opts: { qos: 0 | 1; retain?: boolean }): Promise<unknown> =>
     broker ? broker.publish(topic, typeof payload === 'string' ? Buffer.from(payload) : payload, opts) : mqtt.publishAsync(topic, payload, opts);
-  const signer = new Signer(signingKey?.key ?? null, new TopicContract({ semaphorePrefix: config.engines.semaphore.prefix }));
+  const signer = new Signer(signingKey?.key ?? null, new TopicContract({ semaphorePrefix: config.engines.semaphore.prefix }), persistedSequence(db));
   const { publish, republish } = signedPublisher(rawPublish, signer, heads, (topic, err) => log.error({ topic, err }, 'could not store retained head'));
   const publisher: Publisher = {
     publish: async (topic, payload, opts) => {

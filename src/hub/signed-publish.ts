@@ -1,6 +1,5 @@
 import { open, sign } from '../shared/signing/envelope.js';
 import type { SigningKey } from '../shared/signing/keys.js';
-import { SequenceCounter } from '../shared/signing/sequence.js';
 import { signedTopic } from '../shared/signing/signed-topics.js';
 import type { TopicContract } from '../shared/contract/topic-table.js';
 import { ROOT } from '../shared/topics.js';
@@ -12,11 +11,11 @@ const HEADS_PREFIX = `${ROOT}/heads/`;
 
 /** Signs what must be signed with the hub's key; with signing disabled (null key) nothing is. */
 export class Signer {
-  private readonly seq = new SequenceCounter();
-
+  /** `nextSeq`: the hub's sequence (persistedSequence). */
   constructor(
     private readonly key: SigningKey | null,
     private readonly contract: TopicContract,
+    private readonly nextSeq: (nowMs: number) => number,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -27,7 +26,7 @@ export class Signer {
     // An empty payload clears a topic where that cannot move an agent; on a pin it is signed (an unpin).
     if (!spec || (bytes.length === 0 && spec.emptyClears)) return bytes;
     const now = this.now();
-    return sign(this.key!, topic, bytes, now, this.seq.next(now));
+    return sign(this.key!, topic, bytes, now, this.nextSeq(now));
   }
 
   /** The inner payload of a message the hub signed itself on `topic`, or null (someone else's, or for another topic). */

@@ -3,7 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { SeenSequenceFile } from '../../agent/seen-sequences.js';
+import { persistedSequence } from '../../src/hub/signing-sequence.js';
 import { open, sign } from '../../src/shared/signing/envelope.js';
 import { generateKeyFiles, KeyExistsError, keyId, loadSigningKey, loadVerifyKey, type SigningKey } from '../../src/shared/signing/keys.js';
 import { SequenceCounter } from '../../src/shared/signing/sequence.js';
@@ -135,6 +137,16 @@ describe('SequenceCounter', () => {
     expect(seq.next(T0)).toBe(a + 1);
     expect(seq.next(T0 - 10_000)).toBe(a + 2);
     expect(seq.next(T0 + 1)).toBe((T0 + 1) * 1000);
+  });
+});
+
+describe('the hub\'s persisted sequence', () => {
+  it('starts above everything signed before a restart, even with the clock set back an hour', () => {
+    const db = new Database(':memory:');
+    const first = persistedSequence(db);
+    const signed = [first(T0), first(T0), first(T0 + 1000)];
+    const restarted = persistedSequence(db);
+    expect(restarted(T0 - 3_600_000)).toBeGreaterThan(Math.max(...signed));
   });
 });
 

@@ -1,9 +1,10 @@
 /**
- * The hub's message sequence: strictly increasing, and starting from the clock (µs since epoch)
- * so a restarted hub continues above every sequence its previous run signed without storing one.
+ * The hub's message sequence: strictly increasing, and following the clock (µs since epoch), so
+ * a restarted hub continues above what its previous run signed. `last`: where a previous run
+ * left off at most (see the hub's signing-sequence.ts), for a clock that was set back meanwhile.
  */
 export class SequenceCounter {
-  private last = 0;
+  constructor(private last = 0) {}
 
   next(nowMs: number): number {
     this.last = Math.max(this.last + 1, Math.floor(nowMs) * 1000);
