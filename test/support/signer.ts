@@ -2,16 +2,17 @@ import { join } from 'node:path';
 import { sign } from '../../src/shared/signing/envelope.js';
 import { generateKeyFiles, loadSigningKey, PRIVATE_KEY_FILE, type SigningKey } from '../../src/shared/signing/keys.js';
 
-/** The hub.pub of each test hub by its MQTT URL, so an agent started on that URL trusts that hub. */
+/** The hub.pub of each test hub by its broker's host:port, so an agent on that broker (with any credentials) trusts that hub. */
 const hubKeys = new Map<string, string>();
+const brokerOf = (mqttUrl: string): string => new URL(mqttUrl).host;
 
 export function registerHubKey(mqttUrl: string, pubFile: string): void {
-  hubKeys.set(mqttUrl, pubFile);
+  hubKeys.set(brokerOf(mqttUrl), pubFile);
 }
 
 /** The hub.pub of the test hub serving `mqttUrl`, if a test hub was started on it. */
 export function hubKeyFor(mqttUrl: string): string | undefined {
-  return hubKeys.get(mqttUrl);
+  return hubKeys.get(brokerOf(mqttUrl));
 }
 
 /** A key pair in `dir` (hub.key, hub.pub), as `pushfleet keys init --dir` writes it. */
