@@ -15,11 +15,16 @@ export type InboxSettings = { hubPublicKey?: string; acceptUnsigned: boolean; st
 /**
  * The agent's one gate for messages that can make it act: every handler (heads, pins, rollbacks,
  * rollout grants, orchestrator commands) gets a message's inner payload from `open`, or nothing
- * when the message is refused, which is logged and handed to `refused`.
+ * when the message is refused, which is logged and handed to the `onRefused` handler.
  */
 export class SignedInbox {
   private refusedHandler: (refusal: SignedRefusal) => void = () => undefined;
   private heldHandler: (topic: string, problem: string | null) => void = () => undefined;
+  /** Per topic, the newest message whose sequence could not be recorded yet. */
+  private readonly held = new Map<string, { bytes: Buffer; act: (payload: Buffer) => void }>();
+  /** Held topics being checked again: a pass clears what their app shows. */
+  private readonly retrying = new Set<string>();
+  private retryTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly contract: TopicContract,
@@ -46,7 +51,7 @@ export class SignedInbox {
       try {
         seen.load();
       } catch (err) {
-        throw new StartupError((err as Error).message);
+        throw new StartupError((err as Error).message, 2);
       }
       verifier = new Verifier({ contract, keys, seen, now: Date.now });
       log.info({ hubPublicKey: settings.hubPublicKey, kid: keys[0]!.kid }, 'acting only on messages signed by the hub');
@@ -108,11 +113,6 @@ export class SignedInbox {
     this.log.warn(refusal, 'refused unsigned or badly signed message');
     this.refusedHandler(refusal);
   }
-
-  private readonly held = new Map<string, { bytes: Buffer; act: (payload: Buffer) => void }>();
-  /** Held topics being checked again: a pass clears what their app shows. */
-  private readonly retrying = new Set<string>();
-  private retryTimer: NodeJS.Timeout | undefined;
 
   private retrySoon(): void {
     if (this.retryTimer) return;
