@@ -5,7 +5,8 @@ import { createLogger } from '../../src/shared/logger.js';
 import type { Cleanup } from './cleanup.js';
 import { startMosquitto, type ExternalBroker } from './mosquitto.js';
 import { freePort } from './ports.js';
-import { registerHubKey } from './signer.js';
+import { makeHubKeys, registerHubKey } from './signer.js';
+import { existsSync } from 'node:fs';
 import { PRIVATE_KEY_FILE, publicKeyFileFor } from '../../src/shared/signing/keys.js';
 import { join } from 'node:path';
 
@@ -34,10 +35,13 @@ export async function startTestHub(cleanup: Cleanup, kind: BrokerKind, overrides
     ...(mqttSection && { mqtt: mqttSection }),
     ...overrides,
   });
+  // Made here rather than by the hub's first start, which would announce it on the test run's stderr.
+  const keyFile = config.signing.key ?? join(config.stateDir, PRIVATE_KEY_FILE);
+  if (config.signing.key === undefined && !existsSync(keyFile)) makeHubKeys(config.stateDir);
   const hub = await startHub(config, createLogger('hub', config.log.level));
   cleanup.defer(() => hub.stop());
-  // Generated in its state dir on this first start: agents on this broker trust it (agent-process.ts).
-  registerHubKey(hub.mqttUrl, publicKeyFileFor(config.signing.key ?? join(config.stateDir, PRIVATE_KEY_FILE)));
+  // Agents on this broker trust this hub (agent-process.ts).
+  registerHubKey(hub.mqttUrl, publicKeyFileFor(keyFile));
   return { ...hub, webhookUrl: `http://127.0.0.1:${hub.httpPort}/webhook`, stateDir, broker };
 }
 
