@@ -6,7 +6,7 @@ import { AgentDirective, decode, PushMessage, RetryRequest, SCHEMA_VERSION, type
 import { refuseHead } from '../src/shared/head-check.js';
 import { closeMqtt, connectMqtt } from '../src/shared/mqtt-connection.js';
 import { appFollowsPush, pushedSha } from '../src/shared/push-match.js';
-import { agentHeartbeatTopic, agentPinTopic, agentRetryTopic, agentRollbackTopic, agentStatusTopic, appStateTopic, DEFAULT_ENV, ENV_LABEL, headFilter } from '../src/shared/topics.js';
+import { agentHeartbeatTopic, agentPinTopic, agentRefusedTopic, agentRetryTopic, agentRollbackTopic, agentStatusTopic, appStateTopic, DEFAULT_ENV, ENV_LABEL, headFilter } from '../src/shared/topics.js';
 import { SemaphoreClient } from '../src/semaphore-client/client.js';
 import { topicMatches } from '../src/shared/topic-match.js';
 import { VERSION } from '../src/shared/version.js';
@@ -16,6 +16,7 @@ import { readHostFacts } from './host-facts.js';
 import { openApp } from './open-app.js';
 import { startOrchestratorNode } from './node/orchestrator-node.js';
 import { RolloutGate } from './rollout-gate.js';
+import { SignedInbox } from './signed-inbox.js';
 
 export type RunningAgent = { apps: AppRunner[]; mqtt: MqttClient; stop(): Promise<void> };
 
@@ -34,6 +35,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   // One agent per state directory: its journals say what each app's working copy is doing.
   const lock = lockStateDir(config.stateDir, 'agent');
   teardown?.add('state directory lock', () => lock.release());
+  const inbox = SignedInbox.create(config, log.child({ role: 'verify' }));
 
   log.info({ url: config.mqtt.url, agent: config.id }, 'connecting to MQTT broker');
   const mqtt = await connectMqtt(config.mqtt, {
@@ -47,7 +49,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
     });
   };
   const gate = config.apps.some((a) => a.rollout)
-    ? new RolloutGate(new SemaphoreClient(mqtt, { prefix: config.semaphore.prefix }), config.id, config.labels[ENV_LABEL] ?? DEFAULT_ENV, rolloutBudgetSeconds(config), log.child({ role: 'rollout' }))
+    ? new RolloutGate(new SemaphoreClient(mqtt, { prefix: config.semaphore.prefix, open: (topic, payload, deliver) => inbox.open(topic, payload, deliver) }), config.id, config.labels[ENV_LABEL] ?? DEFAULT_ENV, rolloutBudgetSeconds(config), log.child({ role: 'rollout' }))
     : null;
   const apps = await Promise.all(config.apps.map((app) => openApp(app, config.id, config.stateDir, log, publishState, gate)));
   const byName = new Map(apps.map((a) => [a.app.name, a]));
@@ -113,10 +115,19 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   const pinPrefix = agentPinTopic(config.id, '');
   const retryTopic = agentRetryTopic(config.id);
   const directiveFilters = [agentPinTopic(config.id, '+'), agentRollbackTopic(config.id), retryTopic];
-  const onMessage = (topic: string, payload: Buffer) => {
-    if (topic === retryTopic) onRetry(payload);
-    else if (directiveFilters.some((f) => topicMatches(f, topic))) onDirective(topic, payload);
-    else if (filters.some((f) => topicMatches(f, topic))) onHead(topic, payload);
+  /** Runners a refused message was meant for: those following the head's repo, or the app a pin names. */
+  const addressees = (topic: string): AppRunner[] =>
+    topic.startsWith(pinPrefix) ? apps.filter((a) => a.app.name === topic.slice(pinPrefix.length)) : apps.filter((a) => topicMatches(headFilter(a.app.repo), topic));
+  inbox.onRefused((refusal) => {
+    mqtt.publish(agentRefusedTopic(config.id), JSON.stringify(refusal), { qos: 1 }, (err) => err && log.warn({ err: err.message }, 'refusal not reported'));
+    for (const runner of addressees(refusal.topic)) runner.refused({ topic: refusal.topic, deliveryId: null, reason: `${refusal.reason}: ${refusal.detail}`, at: refusal.at });
+  });
+  inbox.onHeld((topic, problem) => addressees(topic).forEach((runner) => runner.held(problem)));
+  const onMessage = (topic: string, raw: Buffer) => {
+    if (topic === retryTopic) return onRetry(raw);
+    const directive = directiveFilters.some((f) => topicMatches(f, topic));
+    if (!directive && !filters.some((f) => topicMatches(f, topic))) return;
+    inbox.open(topic, raw, (payload) => (directive ? onDirective(topic, payload) : onHead(topic, payload)));
   };
   mqtt.on('message', onMessage);
 
@@ -137,7 +148,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   mqtt.on('offline', () => log.warn('MQTT broker unreachable; retrying'));
   mqtt.on('error', (err) => log.warn({ err: err.message }, 'MQTT error'));
   // Ready before "agent online", so whoever waits for that can send it playbook commands.
-  const node = config.orchestrator ? await startOrchestratorNode(config, config.orchestrator, log.child({ role: 'orchestrator' })) : undefined;
+  const node = config.orchestrator ? await startOrchestratorNode(config, config.orchestrator, inbox, log.child({ role: 'orchestrator' })) : undefined;
   if (node) teardown?.add('orchestrator node', () => node.stop());
   for (const app of apps) app.start();
   await announce();
@@ -156,6 +167,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
     async stop() {
       clearInterval(heartbeat);
       mqtt.off('message', onMessage);
+      inbox.stop();
       // Running updates finish; waits for a rollout grant or a retry end (see AppRunner.stop).
       await Promise.all(apps.map((a) => a.stop()));
       await node?.stop();

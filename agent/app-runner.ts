@@ -22,6 +22,8 @@ export type Gate = {
   settle(app: string, sha: string, finished: boolean): Promise<void>;
 };
 
+const HELD = 'cannot write the journal of accepted signatures: ';
+
 export type Clock = { now(): number; random(): number; sleep(ms: number, signal: AbortSignal): Promise<void> };
 
 export type RunnerDeps = {
@@ -112,6 +114,17 @@ export class AppRunner {
   /** A retained head for this app was refused (wrong topic, dated in the future). */
   refused(refusal: NonNullable<AppState['refusedHead']>): void {
     this.view = { ...this.view, refusedHead: refusal };
+    this.publish();
+  }
+
+  /**
+   * A signed message for this app is held: the agent cannot record its sequence in the state dir
+   * (full, say), so it is not acted on yet. Shown as the journal error it is; null once it passed.
+   */
+  held(problem: string | null): void {
+    const shown = this.view.journalError?.message.startsWith(HELD) === true;
+    if (problem === null && !shown) return;
+    this.view = { ...this.view, journalError: problem === null ? null : { step: 'fetch', message: `${HELD}${problem}`, outputTail: '' } };
     this.publish();
   }
 

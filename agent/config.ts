@@ -78,6 +78,10 @@ export const AgentConfig = z
     apps: z.array(AppConfig).default([]),
     /** The hub's semaphore (engines.semaphore.prefix there), used by apps with `rollout: true`. */
     semaphore: z.object({ prefix: z.string().regex(/^[^/+#\s]+(?:\/[^/+#\s]+)*$/, 'expected topic levels without wildcards').default('coordinosaur') }).strict().prefault({}),
+    /** The hub's public key (its hub.pub): heads, pins, rollbacks, grants and commands must be signed by it. Required at start unless acceptUnsigned. */
+    hubPublicKey: z.string().min(1).optional(),
+    /** Take unsigned messages too (and signed ones unchecked without hubPublicKey): an explicit opt-out, warned about at every start. */
+    acceptUnsigned: z.boolean().default(false),
     /** Makes this agent a playbook node (agent/node/, src/hub/engines/orchestrator/README.md). */
     orchestrator: OrchestratorNodeConfig.optional(),
   })

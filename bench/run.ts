@@ -8,8 +8,9 @@ import { deployLatencyScenarios } from './scenarios/deploy-latency.js';
 import { semaphoreScenarios } from './scenarios/semaphore.js';
 import { orchestratorScenarios } from './scenarios/orchestrator.js';
 import { rolloutsScenarios } from './scenarios/rollouts.js';
+import { signingScenarios } from './scenarios/signing.js';
 
-const registry: Scenario[] = [...webhookScenarios, ...deployLatencyScenarios, ...semaphoreScenarios, ...orchestratorScenarios, ...rolloutsScenarios];
+const registry: Scenario[] = [...webhookScenarios, ...deployLatencyScenarios, ...semaphoreScenarios, ...orchestratorScenarios, ...rolloutsScenarios, ...signingScenarios];
 
 const filter = process.argv[2];
 const selected = registry.filter((s) => !filter || s.name.includes(filter));

@@ -29,6 +29,11 @@ export const OrchestratorNodeConfig = z
     /** This node's name under the root (default: the agent id). */
     node: OrchestratorName.optional(),
     actions: z.record(OrchestratorName, NodeAction).refine((a) => !BUILT_IN.some((b) => b in a), `STOP and TERMINATE are built in`),
+    /**
+     * Run the seed's plain-word commands (<root>/<node>/COMMAND). They cannot carry the hub's
+     * signature, so anyone who may publish there runs this node's actions: off unless set, warned about at every start.
+     */
+    acceptSeedCommands: z.boolean().default(false),
     /** Seed commands waiting while an action runs; one more is refused with BUSY. */
     queueSize: z.number().int().min(0).max(100).default(4),
     /** Seconds between SIGTERM and SIGKILL when an action is stopped. */

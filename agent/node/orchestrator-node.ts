@@ -9,6 +9,7 @@ import { NodeExecutor, SEED_RUN } from './node-executor.js';
 import type { OrchestratorNodeConfig } from './node-config.js';
 import { runAt } from './precise-start.js';
 import { commandEnv } from '../command-env.js';
+import type { SignedInbox } from '../signed-inbox.js';
 
 export type OrchestratorNode = { stop(): Promise<void> };
 
@@ -24,7 +25,14 @@ const EARLY_SYNCS = 3;
  * commands from the hub's orchestrator engine, and the clock pings that let it start on time.
  * It uses a connection of its own, because the seed's OFFLINE last will needs one.
  */
-export async function startOrchestratorNode(agent: { id: string; mqtt: MqttConnectionConfig }, cfg: OrchestratorNodeConfig, log: Logger): Promise<OrchestratorNode> {
+/** `inbox`: the agent's signature check (SignedInbox): `open` calls `act` with the inner payload unless refused. */
+export async function startOrchestratorNode(
+  agent: { id: string; mqtt: MqttConnectionConfig },
+  cfg: OrchestratorNodeConfig,
+  inbox: Pick<SignedInbox, 'open' | 'refuse'>,
+  log: Logger,
+): Promise<OrchestratorNode> {
+  if (cfg.acceptSeedCommands) log.warn({ 'orchestrator.acceptSeedCommands': true }, 'seed commands carry no signature: anyone who may publish on the broker can run this node\'s actions');
   const seedNode = cfg.node ?? agent.id;
   const statusTopic = seedStatusTopic(cfg.root, seedNode);
   const topics = { seed: seedCommandTopic(cfg.root, seedNode), native: nodeCommandTopic(agent.id), time: timeReplyTopic(agent.id) };
@@ -74,12 +82,18 @@ export async function startOrchestratorNode(agent: { id: string; mqtt: MqttConne
       const reply = decode(TimeReply, payload);
       if (reply.ok) clock.onReply(reply.value, t);
     } else if (topic === topics.seed) {
-      executor.seedCommand(payload.toString('utf8'));
+      if (cfg.acceptSeedCommands) executor.seedCommand(payload.toString('utf8'));
+      else {
+        inbox.refuse(topic, 'unsigned', 'seed commands carry no signature; set orchestrator.acceptSeedCommands: true to run them');
+        publish(statusTopic, 'REFUSED', { qos: 1, retain: true });
+      }
     } else if (topic === topics.native) {
-      const cmd = decode(NodeCommand, payload);
-      if (!cmd.ok) log.warn({ error: cmd.error }, 'ignored malformed node command');
-      else if (cmd.value.kind === 'start') executor.nativeStart(cmd.value, t);
-      else executor.nativeStop(cmd.value.runId, cmd.value.stepId);
+      inbox.open(topic, payload, (opened) => {
+        const cmd = decode(NodeCommand, opened);
+        if (!cmd.ok) log.warn({ error: cmd.error }, 'ignored malformed node command');
+        else if (cmd.value.kind === 'start') executor.nativeStart(cmd.value, t);
+        else executor.nativeStop(cmd.value.runId, cmd.value.stepId);
+      });
     }
   };
   mqtt.on('message', onMessage);

@@ -58,6 +58,7 @@ async function deployLatency(): Promise<Figures> {
       config,
       stringify({
         id: AGENT,
+        hubPublicKey: hub.hubPublicKey,
         mqtt: { url: hub.mqttUrl },
         heartbeatSeconds: 60,
         log: { level: 'warn' },

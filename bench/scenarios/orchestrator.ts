@@ -42,12 +42,14 @@ const stats = (name: string, samples: number[]): Figures => ({
   [`${name} max (ms)`]: round(Math.max(...samples), 3),
 });
 
-async function startAgents(cleanup: Cleanup, mqttUrl: string, ids: readonly string[]): Promise<void> {
+async function startAgents(cleanup: Cleanup, hub: { mqttUrl: string; hubPublicKey: string }, ids: readonly string[]): Promise<void> {
+  const { mqttUrl, hubPublicKey } = hub;
   const dir = mkdtempSync(join(tmpdir(), 'pushfleet-bench-agents-'));
   cleanup.defer(() => rmSync(dir, { recursive: true, force: true }));
   for (const id of ids) {
     const file = join(dir, `${id}.yaml`);
-    const config = { id, mqtt: { url: mqttUrl }, labels: { bench: 'skew' }, log: { level: 'warn' }, orchestrator: { actions: { TICK: { command: ['true'] } } } };
+    // Seed mode sends the seed's plain-word commands, which carry no signature.
+    const config = { id, mqtt: { url: mqttUrl }, hubPublicKey, labels: { bench: 'skew' }, log: { level: 'warn' }, orchestrator: { acceptSeedCommands: true, actions: { TICK: { command: ['true'] } } } };
     writeFileSync(file, stringify(config));
     const agent = new BenchProcess(['agent', '--config', file]);
     cleanup.defer(() => agent.stop());
@@ -121,7 +123,7 @@ const scenario = (agents: number): Scenario => ({
       const ids = agentIds(agents);
       const hub = await startHubProcess(cleanup);
       progress(`starting ${agents} agents`);
-      await startAgents(cleanup, hub.mqttUrl, ids);
+      await startAgents(cleanup, hub, ids);
       const client = await connectMqtt({ url: hub.mqttUrl, keepalive: 30 });
       cleanup.defer(() => client.endAsync());
       progress(`native: ${ROUNDS} rounds, start at T = now + ${MARGIN_S * 1000} ms`);

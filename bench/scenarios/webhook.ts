@@ -89,7 +89,7 @@ function checkDelivery(statusOf: Map<string, number>, received: Buffer[]): { ans
   return { answers, verdict: problems.length ? `MISMATCH: ${problems.join(', ')}` : `every 200 exactly once${notes.length ? ` (${notes.join(', ')})` : ''}` };
 }
 
-async function webhookBench(broker: 'aedes' | 'mosquitto'): Promise<Figures> {
+async function webhookBench(broker: 'aedes' | 'mosquitto', signing = true): Promise<Figures> {
   const cleanup = new Cleanup();
   const figures: Figures = {};
   try {
@@ -99,7 +99,7 @@ async function webhookBench(broker: 'aedes' | 'mosquitto'): Promise<Figures> {
       cleanup.defer(() => mosquitto.stop());
       mqttUrl = mosquitto.url;
     }
-    const hub = await startHubProcess(cleanup, { mqttUrl });
+    const hub = await startHubProcess(cleanup, { mqttUrl, signing });
     const rss = new RssSampler(hub.proc.pid, 100);
     cleanup.defer(() => rss.stop());
     figures['hub RSS at start (MB)'] = mb(rss.peak());
@@ -175,4 +175,6 @@ async function webhookBench(broker: 'aedes' | 'mosquitto'): Promise<Figures> {
 export const webhookScenarios: Scenario[] = [
   { name: 'webhook', run: () => webhookBench('aedes') },
   { name: 'webhook-mosquitto', run: () => webhookBench('mosquitto') },
+  // Side by side with `webhook`: what signing each head costs the hub.
+  { name: 'webhook-unsigned', run: () => webhookBench('aedes', false) },
 ];

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -103,18 +103,24 @@ export class RssSampler {
   }
 }
 
-export type HubProcess = { proc: BenchProcess; webhookUrl: string; mqttUrl: string; httpPort: number };
+/** `hubPublicKey`: the hub.pub agents of this hub need (made on its first start). */
+export type HubProcess = { proc: BenchProcess; webhookUrl: string; mqttUrl: string; httpPort: number; hubPublicKey: string };
 
 /**
  * `pushfleet hub` as a child process on free ports: its embedded aedes broker, or `mqttUrl`.
  * Set BENCH_CPU_PROF=<dir> to run it under `node --cpu-prof` (profile written at stop).
  */
-export async function startHubProcess(cleanup: Cleanup, opts: { mqttUrl?: string; logLevel?: string } = {}): Promise<HubProcess> {
+export async function startHubProcess(cleanup: Cleanup, opts: { mqttUrl?: string; logLevel?: string; signing?: boolean } = {}): Promise<HubProcess> {
   const stateDir = mkdtempSync(join(tmpdir(), 'pushfleet-bench-hub-'));
   cleanup.defer(() => rmSync(stateDir, { recursive: true, force: true }));
   const httpPort = await freePort();
   const brokerPort = await freePort();
   const args = ['hub', '--host', '127.0.0.1', '--port', String(httpPort), '--state-dir', stateDir, '--log-level', opts.logLevel ?? 'warn'];
+  if (opts.signing === false) {
+    const config = join(stateDir, 'hub.json');
+    writeFileSync(config, JSON.stringify({ signing: { enabled: false } }));
+    args.push('--config', config);
+  }
   if (opts.mqttUrl) args.push('--mqtt-url', opts.mqttUrl);
   else args.push('--broker-port', String(brokerPort));
   const profDir = process.env.BENCH_CPU_PROF;
@@ -133,7 +139,7 @@ export async function startHubProcess(cleanup: Cleanup, opts: { mqttUrl?: string
     },
     20_000,
   );
-  return { proc, httpPort, webhookUrl: `${base}/webhook`, mqttUrl: opts.mqttUrl ?? `mqtt://127.0.0.1:${brokerPort}` };
+  return { proc, httpPort, webhookUrl: `${base}/webhook`, mqttUrl: opts.mqttUrl ?? `mqtt://127.0.0.1:${brokerPort}`, hubPublicKey: join(stateDir, 'hub.pub') };
 }
 
 /** Progress on stderr, so stdout keeps only the figures. */

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { agentCommand } from './agent-command.js';
 import { hubCommand } from './hub-command.js';
+import { keysCommand } from './keys-command.js';
 import { notifyCommand } from './notify-command.js';
 import { playCommand } from './play-command.js';
 import { explainCommand } from './explain-command.js';
@@ -21,6 +22,7 @@ const program = new Command('pushfleet')
   .addCommand(agentCommand())
   .addCommand(statusCommand())
   .addCommand(notifyCommand())
+  .addCommand(keysCommand())
   .addCommand(playCommand())
   .addCommand(semCommand())
   .addCommand(rolloutCommand())

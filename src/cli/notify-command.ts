@@ -3,10 +3,12 @@ import { Command } from 'commander';
 import { simpleGit } from 'simple-git';
 import { z } from 'zod';
 import { validateConfig } from '../shared/config-file.js';
-import { GitRef, RepoName, Sha, ZERO_SHA, type PushMessage } from '../shared/messages.js';
+import { GitRef, RepoName, SCHEMA_VERSION, Sha, ZERO_SHA, type PushMessage } from '../shared/messages.js';
+import { NotifyReply, type NotifyRequest } from '../shared/notify-messages.js';
 import { buildPushMessage } from '../shared/push-message.js';
-import { publishPush } from '../hub/push-publisher.js';
-import { runCommand } from './process-lifecycle.js';
+import { NOTIFY_REQUEST, notifyReplyTopic } from '../shared/topics.js';
+import { requestHub } from './mqtt-request.js';
+import { CommandError, runCommand } from './process-lifecycle.js';
 import { connectFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
 
 const NotifyFlags = z.object({
@@ -56,7 +58,7 @@ async function describePush(flags: NotifyFlags): Promise<PushMessage> {
 
 export function notifyCommand(): Command {
   return withMqttFlags(new Command('notify'))
-    .description('publish one push message, as the webhook would (used by hooks/post-receive)')
+    .description('have the hub publish one push and its signed head, as for a webhook (used by hooks/post-receive); exits 0 once the hub says published')
     .requiredOption('--repo <owner/name>', 'repository name agents follow')
     .requiredOption('--ref <ref>', 'full ref, e.g. refs/heads/main')
     .requiredOption('--before <sha>', 'SHA before the push (zeros when created)')
@@ -64,18 +66,28 @@ export function notifyCommand(): Command {
     .option('--pusher <name>', 'who pushed', process.env.USER ?? 'unknown')
     .option('--clone-url <url>', 'clone URL to report (agents clone from their own config)', process.cwd())
     .option('--git-dir <dir>', 'repository to read the commit from', process.env.GIT_DIR ?? '.')
-    .option('--timeout <ms>', 'how long to wait for the broker to answer and acknowledge', (v) => Number(v), 5000)
+    .option('--timeout <ms>', 'how long to wait for the broker and the hub to answer', (v) => Number(v), 10_000)
     .action((raw: Record<string, string> & MqttFlags & { timeout: number }) =>
       runCommand(async () => {
         const flags = validateConfig(NotifyFlags, raw, 'flags');
         const push = await describePush(flags);
         const client = await connectFromFlags(raw, raw.timeout / 1000);
+        const requestId = randomUUID();
+        let reply: NotifyReply;
         try {
-          await publishPush((topic, payload, opts) => client.publishAsync(topic, payload, opts), push, raw.timeout);
+          reply = await requestHub(client, {
+            topic: NOTIFY_REQUEST,
+            payload: JSON.stringify({ v: SCHEMA_VERSION, requestId, push } satisfies NotifyRequest),
+            replyTopic: notifyReplyTopic(requestId),
+            reply: NotifyReply,
+            timeoutSeconds: raw.timeout / 1000,
+            noAnswer: 'is it running on this broker? Only the hub may publish heads (it signs them)',
+          });
         } finally {
           await client.endAsync();
         }
-        process.stdout.write(`published ${push.ref} ${push.after} of ${push.repo}\n`);
+        if (reply.state !== 'published' && reply.state !== 'duplicate') throw new CommandError(`the hub did not publish ${push.ref} ${push.after} of ${push.repo}: ${reply.state}: ${reply.detail} (delivery ${push.deliveryId})`);
+        process.stdout.write(`published ${push.ref} ${push.after} of ${push.repo}${reply.state === 'duplicate' ? ' (already published)' : ''}\n`);
       }),
     );
 }

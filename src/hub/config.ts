@@ -43,6 +43,15 @@ export const HubConfig = z
       })
       .strict()
       .prefault({}),
+    /** What makes agents act (heads, pins, rollbacks, rollout grants, orchestrator commands) is signed with this Ed25519 key. */
+    signing: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** PKCS8 PEM (`pushfleet keys init`); unset: <stateDir>/hub.key, generated on first start. */
+        key: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
     stateDir: z.string().default(() => defaultStateDir('pushfleet')),
     log: z.object({ level: LogLevel.default('info') }).strict().prefault({}),
     /** Settings of the hub's engines, one key each (see src/hub/engines/<name>/README.md). */

@@ -17,7 +17,12 @@ import { systemClock, type Publisher } from './engines/engine.js';
 import { createEngines } from './engines/registry.js';
 import { createHttpServer } from './http-server.js';
 import { HeadStore } from './engines/heads/head-store.js';
-import { sendPush, withdrawPushesOnConnectionLoss, type OwnHeads } from './push-publisher.js';
+import { sendPush, withdrawPushesOnConnectionLoss } from './push-publisher.js';
+import { NotifyRequests } from './notify-requests.js';
+import { Signer, signedPublisher } from './signed-publish.js';
+import { TopicContract } from '../shared/contract/topic-table.js';
+import { resolveSigningKey } from './signing-key.js';
+import { persistedSequence } from './signing-sequence.js';
 import { openStateDb, stateDbFile, stateDbStartupError } from './state-db.js';
 import { StateDirWatch } from './state-dir-watch.js';
 import { TickBatch } from './tick-batch.js';
@@ -66,6 +71,9 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     );
   }
   log.info({ source: secret.source, file: secret.file }, 'webhook secret loaded');
+  const signingKey = config.signing.enabled ? resolveSigningKey(config.signing, config.stateDir) : null;
+  if (signingKey) log.info({ source: signingKey.source, file: signingKey.file, pub: signingKey.pubFile, kid: signingKey.key.kid }, 'signing key loaded');
+  else log.warn({ 'signing.enabled': false }, 'signing disabled: agents requiring signatures refuse every head, pin, rollback, grant and command of this hub');
 
   // Until the start is done there is no status to report but the step under way.
   let statusChanged = (): void => undefined;
@@ -122,8 +130,10 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   });
 
   // With the embedded broker the hub publishes as the broker itself: no packet to encode and parse.
-  const publish = (topic: string, payload: string | Buffer, opts: { qos: 0 | 1; retain?: boolean }): Promise<unknown> =>
+  const rawPublish = (topic: string, payload: string | Buffer, opts: { qos: 0 | 1; retain?: boolean }): Promise<unknown> =>
     broker ? broker.publish(topic, typeof payload === 'string' ? Buffer.from(payload) : payload, opts) : mqtt.publishAsync(topic, payload, opts);
+  const signer = new Signer(signingKey?.key ?? null, new TopicContract({ semaphorePrefix: config.engines.semaphore.prefix }), persistedSequence(db));
+  const { publish, republish } = signedPublisher(rawPublish, signer, heads, (topic, err) => log.error({ topic, err }, 'could not store retained head'));
   const publisher: Publisher = {
     publish: async (topic, payload, opts) => {
       await publish(topic, payload, opts);
@@ -132,16 +142,19 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   // Only the copies the broker kept: a live message read meanwhile is no retained one.
   const readBack = (filters: string[], onMessage: (topic: string, payload: Buffer) => void) =>
     readRetained(mqtt, filters, (topic, payload, retained) => retained && onMessage(topic, payload));
-  const dispatcher = new Dispatcher(mqtt, createEngines(config, { publisher, db, clock: systemClock, log, readRetained: readBack }, heads, broker !== undefined && !broker.restoredState), log);
+  const ctx = { publisher, db, clock: systemClock, log, readRetained: readBack, unseal: (topic: string, payload: Buffer) => signer.unseal(topic, payload) };
+  const notify = new NotifyRequests(ctx, {
+    deliveries,
+    sendPush: (push) => sendPush(publish, push),
+    isConnected: () => mqtt.connected && stateWatch.lost === undefined,
+    timeoutMs: config.webhook.publishTimeoutMs,
+    maxPending: config.webhook.maxInFlight,
+  });
+  const engines = [...createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState), notify];
+  const dispatcher = new Dispatcher(mqtt, engines, log);
   // Before start: engines started before one that fails are stopped again.
   teardown.add('engines', () => dispatcher.stop());
   await dispatcher.start();
-
-  // Stored once the broker acknowledged it, in the tick batch with the delivery's `published` mark.
-  const ownHeads: OwnHeads = {
-    expect: (topic, payload) => heads.expectOwn(topic, payload),
-    acknowledged: (topic, payload) => void heads.put(topic, payload).catch((err: unknown) => log.error({ topic, err }, 'could not store retained head')),
-  };
 
   /** Why no push is taken now: the state directory is gone or the broker unreachable. */
   const refusal = (): string | undefined => stateWatch.lost ?? (mqtt.connected ? undefined : `MQTT broker ${mqttConfig.url} unreachable; retrying`);
@@ -157,7 +170,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     bodyTimeoutMs: config.webhook.bodyTimeoutMs,
     publishTimeoutMs: config.webhook.publishTimeoutMs,
     deliveries,
-    publish: (push) => sendPush(publish, push, ownHeads),
+    publish: (push) => sendPush(publish, push),
     isConnected: () => mqtt.connected,
     notReady: () => {
       const held = deliveries.unacknowledged;
@@ -175,6 +188,13 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   teardown.add('webhook server', () => new Promise<void>((resolve) => server.close(() => resolve())));
   const httpPort = (server.address() as AddressInfo).port;
   log.info({ host: config.http.host, port: httpPort, path: config.webhook.path }, 'webhook listening');
+  if (signingKey?.source === 'generated') {
+    // Once the start succeeded (a failed start says one line): the user must copy hub.pub to the agents.
+    process.stderr.write(
+      `\npushfleet: generated the hub's signing key (kept in ${signingKey.file}, mode 0600).\n` +
+        `Agents act only on what it signed: copy ${signingKey.pubFile} to each agent host and set in the agent config:\n\n    hubPublicKey: /path/to/hub.pub\n\n`,
+    );
+  }
 
   const status = (): string => {
     const why = refusal();

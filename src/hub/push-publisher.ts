@@ -5,31 +5,21 @@ import { headTopic, pushTopic } from '../shared/topics.js';
 
 const PUSH_TOPIC_PREFIX = pushTopic('');
 
-/** Where the hub keeps the heads it publishes itself (see HeadStore); `notify` passes none. */
-export type OwnHeads = {
-  /** Called before the head is published, so its echo is recognised. */
-  expect(topic: string, payload: Buffer): void;
-  /** Called once the broker acknowledged both publishes. */
-  acknowledged(topic: string, payload: Buffer): void;
-};
-
 /** Publishes one message and resolves once the broker has it (a PUBACK, or the embedded broker's own publish). */
 export type PublishFn = (topic: string, payload: Buffer, opts: { qos: 1; retain?: boolean }) => Promise<unknown>;
 
 /**
  * Hands a push to the broker: the event on `github/<owner>/<repo>` and the ref's retained head,
- * both QoS 1. Resolves when the broker has acknowledged both, however long that takes: the
- * caller decides how long to wait for the answer, the publish itself is never withdrawn.
+ * both QoS 1 (the hub's publish signs the head and keeps it, see signed-publish.ts). Resolves
+ * when the broker has acknowledged both, however long that takes: the caller decides how long
+ * to wait for the answer, the publish itself is never withdrawn.
  */
-export async function sendPush(publish: PublishFn, push: PushMessage, own?: OwnHeads): Promise<void> {
-  // Encoded once: the same bytes go to both topics and to the hub's own head store.
+export async function sendPush(publish: PublishFn, push: PushMessage): Promise<void> {
+  // Encoded once: the same bytes go to both topics.
   const payload = Buffer.from(JSON.stringify(push));
   // A deleted ref clears its retained head so no agent converges on a branch that is gone.
   const head = push.deleted ? Buffer.alloc(0) : payload;
-  const headTopicName = headTopic(push.repo, push.ref);
-  own?.expect(headTopicName, head);
-  await Promise.all([publish(pushTopic(push.repo), payload, { qos: 1 }), publish(headTopicName, head, { qos: 1, retain: true })]);
-  own?.acknowledged(headTopicName, head);
+  await Promise.all([publish(pushTopic(push.repo), payload, { qos: 1 }), publish(headTopic(push.repo, push.ref), head, { qos: 1, retain: true })]);
 }
 
 /** Why `withinMs` gave up waiting; the promise it raced may still settle later. */
@@ -43,11 +33,6 @@ export class AckTimeout extends Error {
 export async function withinMs<T>(acked: Promise<T>, timeoutMs: number): Promise<T> {
   if (await settledWithin(acked, timeoutMs)) return acked;
   throw new AckTimeout(timeoutMs);
-}
-
-/** Publishes a push and resolves once both are acknowledged, or rejects after `timeoutMs` (`notify`). */
-export function publishPush(publish: PublishFn, push: PushMessage, timeoutMs: number, own?: OwnHeads): Promise<void> {
-  return withinMs(sendPush(publish, push, own), timeoutMs);
 }
 
 /**

@@ -66,12 +66,24 @@ export class SemaphoreClient {
   /** Re-sends the register of each acquire still waiting. */
   private readonly waiting = new Set<() => void>();
 
+  /**
+   * `open`: checks each message under the prefix before it is read (the pushfleet agent's
+   * signature check: rollout grants must be signed by the hub) and passes `deliver` what to
+   * read, or drops it.
+   */
   constructor(
     private readonly mqtt: MqttClient,
-    opts: { prefix?: string } = {},
+    opts: { prefix?: string; open?: (topic: string, payload: Buffer, deliver: (payload: Buffer) => void) => void } = {},
   ) {
     this.prefix = opts.prefix ?? SEM_DEFAULT_PREFIX;
-    mqtt.on('message', (topic, payload, packet) => this.listeners.forEach((l) => l(topic, payload, packet.retain)));
+    const open = opts.open;
+    const ours = [`${this.prefix}/`, `/${this.prefix}/`];
+    mqtt.on('message', (topic, raw, packet) => {
+      if (this.listeners.size === 0) return;
+      const deliver = (payload: Buffer) => this.listeners.forEach((l) => l(topic, payload, packet.retain));
+      if (open && ours.some((p) => topic.startsWith(p))) open(topic, raw, deliver);
+      else deliver(raw);
+    });
   }
 
   /**

@@ -15,6 +15,10 @@ export const headTopic = (repo: string, ref: string): string =>
 export const headFilter = (repo: string): string => `${ROOT}/heads/${repo}/+`;
 export const HEADS_ALL = `${ROOT}/heads/#`;
 
+/** `pushfleet notify` (a post-receive hook) asks the hub to publish a push; the hub answers on the reply topic. */
+export const NOTIFY_REQUEST = `${ROOT}/notify/request`;
+export const notifyReplyTopic = (requestId: string): string => `${ROOT}/notify/replies/${requestId}`;
+
 /** The hub's own presence, retained; its last will says offline. */
 export const HUB_STATUS = `${ROOT}/hub/status`;
 
@@ -96,6 +100,8 @@ export const agentPinTopic = (agent: string, app: string): string => `${ROOT}/ag
 export const agentRollbackTopic = (agent: string): string => `${ROOT}/agents/${agent}/rollback`;
 /** `pushfleet retry`: try an app's last failed update again (not retained). */
 export const agentRetryTopic = (agent: string): string => `${ROOT}/agents/${agent}/retry`;
+/** An agent's report of a message it refused to act on (bad or missing signature), not retained. */
+export const agentRefusedTopic = (agent: string): string => `${ROOT}/agents/${agent}/refused`;
 export const AGENT_APPS_ALL = `${ROOT}/agents/+/apps/+`;
 
 /** Semaphore channels of rollouts: `pushfleet-rollout.{rollout id}`, claimed by the rollouts engine. */

@@ -32,6 +32,11 @@ describe('pushfleet CLI', () => {
     expect(statSync(secretFile).mode & 0o777).toBe(0o600);
     expect(first.hub.stderr).toContain(secret);
     expect(first.hub.stderr).toContain('Settings → Webhooks');
+    // The signing key too: made on first start (private half 0600), its hub.pub named for the agents.
+    const pub = join(stateDir, 'hub.pub');
+    expect(statSync(join(stateDir, 'hub.key')).mode & 0o777).toBe(0o600);
+    expect(readFileSync(pub, 'utf8')).toContain('BEGIN PUBLIC KEY');
+    expect(first.hub.stderr).toContain(`copy ${pub} to each agent host`);
 
     const push = await postWebhook(first.webhook, signedRequest(secret, 'push', githubPushPayload({ after: 'd'.repeat(40) })));
     expect(push.status).toBe(200);
@@ -40,6 +45,7 @@ describe('pushfleet CLI', () => {
 
     const second = await startHubProcess(stateDir);
     expect(second.hub.stderr).not.toContain(secret);
+    expect(second.hub.stderr).not.toContain('hub.pub');
     expect(await second.hub.stop('SIGTERM')).toBe(0);
   });
 
@@ -49,7 +55,7 @@ describe('pushfleet CLI', () => {
     const git = new GitFixture();
     cleanup.defer(() => git.remove());
     const app = { name: 'api', repo: 'acme/api', branch: 'main', path: git.workdir('api'), remote: git.bare, restart: recordingRestart(join(git.root, 'r.log')) };
-    await startAgentProcess(cleanup, { id: 'db-7', mqttUrl, labels: { env: 'demo' }, apps: [app] });
+    await startAgentProcess(cleanup, { id: 'db-7', mqttUrl, hubPublicKey: join(stateDir, 'hub.pub'), labels: { env: 'demo' }, apps: [app] });
     const secret = readFileSync(join(stateDir, 'webhook-secret'), 'utf8').trim();
     const sha = git.commit('change', { 'app.txt': 'v1\n' });
     expect((await postWebhook(webhook, signedRequest(secret, 'push', githubPushPayload({ repo: 'acme/api', after: sha })))).status).toBe(200);

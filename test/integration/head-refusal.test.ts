@@ -22,14 +22,17 @@ describe.each(BROKERS)('heads only for their own topic, over %s', (broker) => {
 
   it('refuses a retained head on a topic not its own and one dated in the future; genuine pushes still apply', async () => {
     const f = await startAppFixture(cleanup, broker);
-    await startAgentProcess(cleanup, { id: 'node-1', mqttUrl: f.hub.mqttUrl, apps: [f.appConfig] });
+    // Unsigned heads are refused outright by default (signed-actions.test.ts); opted out, their content is still checked.
+    await startAgentProcess(cleanup, { id: 'node-1', mqttUrl: f.hub.mqttUrl, apps: [f.appConfig], acceptUnsigned: true });
     const a = f.git.commit('A', { 'app.txt': 'A\n' });
     await f.push(a);
     await f.reached('deployed', a);
     const storedHeads = () => {
       const db = new Database(join(f.hub.stateDir, 'hub.sqlite'), { readonly: true });
       try {
-        return Object.fromEntries(db.prepare<[], { topic: string; payload: string }>('SELECT topic, payload FROM heads').all().map((r) => [r.topic, (JSON.parse(r.payload) as PushMessage).deliveryId]));
+        // Stored as published: the hub's signed envelope around the push.
+        const push = (stored: string) => JSON.parse((JSON.parse(stored) as { payload: string }).payload) as PushMessage;
+        return Object.fromEntries(db.prepare<[], { topic: string; payload: string }>('SELECT topic, payload FROM heads').all().map((r) => [r.topic, push(r.payload).deliveryId]));
       } finally {
         db.close();
       }

@@ -6,6 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decode, PushMessage, ZERO_SHA } from '../../src/shared/messages.js';
 import { headTopic, pushTopic } from '../../src/shared/topics.js';
+import { open } from '../../src/shared/signing/envelope.js';
+import { loadVerifyKey } from '../../src/shared/signing/keys.js';
+import { hubKeyFor } from '../support/signer.js';
 import { Cleanup } from '../support/cleanup.js';
 import { CLI } from '../support/cli-process.js';
 import { freePort } from '../support/ports.js';
@@ -90,7 +93,10 @@ describe('hooks/post-receive', () => {
     const late = await watch(cleanup, hub.mqttUrl, headTopic('acme/web', 'refs/heads/main'));
     const retained = await waitFor('retained head of main', () => late.messages[0]);
     expect(retained.retain).toBe(true);
-    expect(decode(PushMessage, retained.payload)).toMatchObject({ ok: true, value: { deliveryId: second.deliveryId, after: sha2 } });
+    // Published by the hub, which signed it: notify itself may not publish heads.
+    const opened = open([loadVerifyKey(hubKeyFor(hub.mqttUrl)!)], Buffer.from(retained.payload));
+    expect(opened.ok, JSON.stringify(opened)).toBe(true);
+    expect(decode(PushMessage, (opened as { payload: Buffer }).payload)).toMatchObject({ ok: true, value: { deliveryId: second.deliveryId, after: sha2 } });
 
     // A branch and a (lightweight) tag in one push: one message each.
     git(join(repo.bare, '..', 'author'), 'tag', 'v1');

@@ -25,9 +25,9 @@ describe.each(BROKERS)('seed playbooks over %s', (broker) => {
     const client = { START: fakeAction(state, 'client') };
     const server = { START: fakeAction(state, 'server'), SENDFILE: fakeAction(state, 'sendfile', { command: fakeAction(state, 'sendfile').command.concat(join(state, 'server-report.txt')) }) };
     await startNodes(cleanup, hub.mqttUrl, [
-      { id: 'node1', actions: client },
-      { id: 'node2', actions: server, queueSize: node2Queue },
-      { id: 'node3', actions: client },
+      { id: 'node1', actions: client, acceptSeedCommands: true },
+      { id: 'node2', actions: server, queueSize: node2Queue, acceptSeedCommands: true },
+      { id: 'node3', actions: client, acceptSeedCommands: true },
     ]);
     const play = async (name: string, text: string) => {
       const file = join(dir, name);

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Cleanup } from '../support/cleanup.js';
 import { CliProcess } from '../support/cli-process.js';
 import { freePort } from '../support/ports.js';
+import { hubKeyFor } from '../support/signer.js';
 import { SECRET, startTestHub } from '../support/test-hub.js';
 
 /** Starts `pushfleet <role> --config <file>`, killed at cleanup. */
@@ -53,7 +54,7 @@ describe('one process per state directory', () => {
     const dir = cleanup.tempDir('pushfleet-lock-agent-');
     const file = join(dir, 'agent.yaml');
     const app = { name: 'web', repo: 'acme/web', branch: 'main', path: join(dir, 'web'), remote: join(dir, 'nowhere.git'), restart: ['true'] };
-    writeFileSync(file, JSON.stringify({ id: 'node-1', mqtt: { url: hub.mqttUrl }, stateDir: join(dir, 'state'), apps: [app] }));
+    writeFileSync(file, JSON.stringify({ id: 'node-1', mqtt: { url: hub.mqttUrl }, hubPublicKey: hubKeyFor(hub.mqttUrl), stateDir: join(dir, 'state'), apps: [app] }));
     await refusesASecond('agent', file, 'agent online');
   });
 });

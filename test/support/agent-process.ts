@@ -5,6 +5,7 @@ import { CliProcess } from './cli-process.js';
 import type { Cleanup } from './cleanup.js';
 import { authBrokerAt } from './mosquitto.js';
 import { loginAs } from './test-hub.js';
+import { hubKeyFor } from './signer.js';
 
 export type TestApp = {
   name: string;
@@ -39,6 +40,10 @@ export type AgentProcessOptions = {
   env?: NodeJS.ProcessEnv;
   /** The agent's state dir (its journals); pass the same one to start the agent again as the same machine. Default: a fresh temp dir. */
   stateDir?: string;
+  /** The hub.pub it trusts. Default: that of the test hub started on `mqttUrl` (signer.ts). */
+  hubPublicKey?: string;
+  /** The config's acceptUnsigned (default false). */
+  acceptUnsigned?: boolean;
 };
 
 /** The app `web` of acme/web on main, in a rollout, as host `host` runs it from the fixture's bare repository. */
@@ -54,7 +59,10 @@ export async function startAgentProcess(cleanup: Cleanup, opts: AgentProcessOpti
   // On a test broker with logins, an agent logs in as its own id (role agent).
   const broker = authBrokerAt(opts.mqttUrl);
   const mqtt = broker ? await loginAs(broker, opts.id, 'agent') : { url: opts.mqttUrl };
-  const config = { id: opts.id, mqtt, labels: opts.labels ?? {}, heartbeatSeconds: 5, log: { level: opts.logLevel ?? 'debug' }, stateDir, apps: opts.apps ?? [] };
+  const hubPublicKey = opts.hubPublicKey ?? hubKeyFor(opts.mqttUrl);
+  if (!hubPublicKey && !opts.acceptUnsigned) throw new Error(`no test hub was started on ${opts.mqttUrl}: pass hubPublicKey (or acceptUnsigned)`);
+  const signing = { ...(hubPublicKey && { hubPublicKey }), ...(opts.acceptUnsigned && { acceptUnsigned: true }) };
+  const config = { id: opts.id, mqtt, ...signing, labels: opts.labels ?? {}, heartbeatSeconds: 5, log: { level: opts.logLevel ?? 'debug' }, stateDir, apps: opts.apps ?? [] };
   writeFileSync(file, stringify({ ...config, ...(opts.orchestrator && { orchestrator: opts.orchestrator }) }));
   const agent = new CliProcess(['agent', '--config', file], opts.env);
   cleanup.defer(() => agent.stop('SIGKILL'));

@@ -5,6 +5,7 @@ import { CliProcess } from './cli-process.js';
 import { startMosquitto, type ExternalBroker } from './mosquitto.js';
 import { freePort } from './ports.js';
 import { SECRET, type BrokerKind } from './test-hub.js';
+import { makeHubKeys, registerHubKey } from './signer.js';
 
 export type HubProcesses = {
   broker?: ExternalBroker;
@@ -24,6 +25,9 @@ export async function hubProcesses(cleanup: Cleanup, kind: BrokerKind, webhook: 
   }
   const [httpPort, brokerPort] = [await freePort(), await freePort()];
   const config = join(stateDir, 'hub.yaml');
+  const mqttUrl = broker?.url ?? `mqtt://127.0.0.1:${brokerPort}`;
+  // Made before the first start, so an agent may start before the hub; the hub finds them in its state dir.
+  registerHubKey(mqttUrl, makeHubKeys(stateDir).pubFile);
   writeFileSync(
     config,
     JSON.stringify({
@@ -36,7 +40,7 @@ export async function hubProcesses(cleanup: Cleanup, kind: BrokerKind, webhook: 
   );
   return {
     broker,
-    mqttUrl: broker?.url ?? `mqtt://127.0.0.1:${brokerPort}`,
+    mqttUrl,
     webhookUrl: `http://127.0.0.1:${httpPort}/webhook`,
     async start() {
       const hub = new CliProcess(['hub', '--config', config]);

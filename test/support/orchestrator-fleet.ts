@@ -24,7 +24,8 @@ export const fakeAction = (stateDir: string, mode: string, extra: Record<string,
   ...extra,
 });
 
-export type NodeSpec = { id: string; labels?: Record<string, string>; actions: Record<string, unknown>; queueSize?: number };
+/** `acceptSeedCommands`: run the seed's unsigned plain-word commands (seed playbooks need it). */
+export type NodeSpec = { id: string; labels?: Record<string, string>; actions: Record<string, unknown>; queueSize?: number; acceptSeedCommands?: boolean };
 
 /** A temp dir where fake-iperf leaves a pid file per action; cleanup kills whatever is left. */
 export function actionStateDir(cleanup: Cleanup): string {
@@ -64,7 +65,7 @@ export async function startNodes(cleanup: Cleanup, mqttUrl: string, specs: reado
         mqttUrl,
         labels: s.labels,
         logLevel,
-        orchestrator: { actions: s.actions, ...(s.queueSize !== undefined && { queueSize: s.queueSize }) },
+        orchestrator: { actions: s.actions, ...(s.queueSize !== undefined && { queueSize: s.queueSize }), ...(s.acceptSeedCommands && { acceptSeedCommands: true }) },
       }),
     ),
   );

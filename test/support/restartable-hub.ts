@@ -4,6 +4,7 @@ import { CliProcess } from './cli-process.js';
 import type { Cleanup } from './cleanup.js';
 import { freePort } from './ports.js';
 import { SECRET } from './test-hub.js';
+import { makeHubKeys, registerHubKey } from './signer.js';
 
 /**
  * A `pushfleet hub --config` process on the embedded broker that can be killed and started again
@@ -33,7 +34,10 @@ export class RestartableHub {
       log: { level: 'info' },
     };
     writeFileSync(configFile, JSON.stringify(config));
-    return new RestartableHub(cleanup, configFile, stateDir, `http://127.0.0.1:${httpPort}/webhook`, mqttUrl ?? `mqtt://127.0.0.1:${brokerPort}`);
+    const url = mqttUrl ?? `mqtt://127.0.0.1:${brokerPort}`;
+    // Made before the first start, so an agent may start before the hub; the hub finds them in its state dir.
+    registerHubKey(url, makeHubKeys(stateDir).pubFile);
+    return new RestartableHub(cleanup, configFile, stateDir, `http://127.0.0.1:${httpPort}/webhook`, url);
   }
 
   /** Starts the hub and resolves once it takes webhooks. */

@@ -6,6 +6,10 @@ import { createLogger } from '../../src/shared/logger.js';
 import type { Cleanup } from './cleanup.js';
 import { authBrokerAt, startMosquitto, type ExternalBroker } from './mosquitto.js';
 import { freePort } from './ports.js';
+import { makeHubKeys, registerHubKey } from './signer.js';
+import { existsSync } from 'node:fs';
+import { PRIVATE_KEY_FILE, publicKeyFileFor } from '../../src/shared/signing/keys.js';
+import { join } from 'node:path';
 
 export type BrokerKind = 'aedes' | 'mosquitto';
 export const BROKERS: BrokerKind[] = ['aedes', 'mosquitto'];
@@ -40,8 +44,13 @@ export async function startTestHub(cleanup: Cleanup, kind: BrokerKind, overrides
     ...(mqttSection && { mqtt: mqttSection }),
     ...overrides,
   });
+  // Made here rather than by the hub's first start, which would announce it on the test run's stderr.
+  const keyFile = config.signing.key ?? join(config.stateDir, PRIVATE_KEY_FILE);
+  if (config.signing.key === undefined && !existsSync(keyFile)) makeHubKeys(config.stateDir);
   const hub = await startHub(config, createLogger('hub', config.log.level));
   cleanup.defer(() => hub.stop());
+  // Agents on this broker trust this hub (agent-process.ts).
+  registerHubKey(hub.mqttUrl, publicKeyFileFor(keyFile));
   const auth = broker ?? external;
   const mqttUrl = auth ? (await auth.user('operator', 'operator')).url : hub.mqttUrl;
   return { ...hub, mqttUrl, webhookUrl: `http://127.0.0.1:${hub.httpPort}/webhook`, stateDir, broker };

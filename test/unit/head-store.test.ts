@@ -26,3 +26,31 @@ describe('HeadStore own echoes', () => {
     expect(heads.takeOwnEcho('pushfleet/heads/acme/web/main', Buffer.from('{"forged":1}'))).toBe(false);
   });
 });
+
+describe('HeadStore bounds and own heads', () => {
+  const store = (max?: number) => {
+    const db = new Database(':memory:');
+    return new HeadStore(db, new TickBatch(db), max);
+  };
+
+  it('keeps at most `max` refs, dropping the one written longest ago on the next start', async () => {
+    const db = new Database(':memory:');
+    const heads = new HeadStore(db, new TickBatch(db), 3);
+    for (const ref of ['a', 'b', 'c', 'd']) await heads.put(`pushfleet/heads/acme/web/${ref}`, Buffer.from(`{"ref":"${ref}"}`));
+    await heads.put('pushfleet/heads/acme/web/a', Buffer.from('{"ref":"a2"}'));
+    const reopened = new HeadStore(db, new TickBatch(db), 3);
+    expect(reopened.list().map((h) => h.topic).sort()).toEqual(['pushfleet/heads/acme/web/a', 'pushfleet/heads/acme/web/c', 'pushfleet/heads/acme/web/d']);
+  });
+
+  it('names its newest own head of a topic: the one in flight first, else the stored one, else none', async () => {
+    const heads = store();
+    const t = 'pushfleet/heads/acme/web/main';
+    expect(heads.newestOwn(t).length).toBe(0);
+    await heads.put(t, Buffer.from('stored'));
+    expect(heads.newestOwn(t).toString()).toBe('stored');
+    heads.expectOwn(t, Buffer.from('flying'));
+    expect(heads.newestOwn(t).toString()).toBe('flying');
+    await heads.put(t, Buffer.from('flying'));
+    expect(heads.newestOwn(t).toString()).toBe('flying');
+  });
+});

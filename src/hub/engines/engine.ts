@@ -26,6 +26,8 @@ export type EngineContext = {
   log: Logger;
   /** Reads the retained messages the broker keeps on `filters`, once (subscribe, collect, unsubscribe); the hub passes it. */
   readRetained?(filters: string[], onMessage: (topic: string, payload: Buffer) => void): Promise<void>;
+  /** The inner payload of a message the hub signed itself (null: not its own); unsigned topics pass as they are. */
+  unseal?(topic: string, payload: Buffer): Buffer | null;
 };
 
 /**

@@ -1,7 +1,7 @@
 import type { HubConfig } from '../config.js';
 import type { Engine, EngineContext } from './engine.js';
 import type { HeadStore } from './heads/head-store.js';
-import { HeadsEngine } from './heads/heads-engine.js';
+import { HeadsEngine, type Republish } from './heads/heads-engine.js';
 import { SemaphoreEngine } from './semaphore/semaphore-engine.js';
 import { OrchestratorEngine } from './orchestrator/orchestrator-engine.js';
 import { RolloutsEngine } from './rollouts/rollouts-engine.js';
@@ -10,8 +10,9 @@ import { GitHubDeployments } from './rollouts/github-deployments.js';
 
 /** The hub's engines, in start order. Each one is a folder beside this file. */
 /** `restoreHeads`: the broker starts without the retained heads (an embedded one with nothing on disk). */
-export function createEngines(config: HubConfig, ctx: EngineContext, heads: HeadStore, restoreHeads: boolean): Engine[] {
-  const engines: Engine[] = [new HeadsEngine(ctx, heads, restoreHeads)];
+export function createEngines(config: HubConfig, ctx: EngineContext, own: { store: HeadStore; republish: Republish }, restoreHeads: boolean): Engine[] {
+  const heads = own.store;
+  const engines: Engine[] = [new HeadsEngine(ctx, heads, own.republish, restoreHeads)];
   const semaphore = config.engines.semaphore.enabled ? new SemaphoreEngine(ctx, config.engines.semaphore) : undefined;
   if (semaphore) engines.push(semaphore);
   // After the semaphore: it restores its channels before rollouts set their limits again.

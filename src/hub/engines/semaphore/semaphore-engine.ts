@@ -202,7 +202,9 @@ export class SemaphoreEngine implements Engine {
       const ended = this.state.endedJob(channel, uid);
       if (ended && isKeptExpiry(ended) && ended.route === route) want = expiredPayload(ended);
     }
-    if (payload.toString('utf8') === want) return;
+    // A go of a rollout channel is signed: compared by what the hub signed, and corrected when not the hub's.
+    const got = this.ctx.unseal ? this.ctx.unseal(topic, payload) : payload;
+    if (got?.toString('utf8') === want) return;
     this.ctx.log.info({ topic, cleared: want === '' }, 'semaphore retained message corrected');
     this.retain(topic, want);
   }

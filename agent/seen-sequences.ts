@@ -1,0 +1,88 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { SeenEntry, SeenStore } from '../src/shared/signing/verifier.js';
+
+/** Topics remembered at most; the one accepted longest ago is forgotten first (an old rollout's go). */
+export const MAX_SEEN_TOPICS = 10_000;
+
+const SeenFile = z.object({ v: z.literal(1), topics: z.array(z.tuple([z.string(), z.number().int().nonnegative(), z.string()])) });
+
+/**
+ * The last signed message the agent accepted per topic, in `<stateDir>/signed-seen.json`, so a
+ * restarted agent still refuses a replay of anything older. Replaced atomically (temp file,
+ * fsync, rename, directory fsync) before the agent acts on the message it records.
+ */
+export class SeenSequenceFile implements SeenStore {
+  readonly path: string;
+  private readonly entries = new Map<string, SeenEntry>();
+
+  constructor(
+    private readonly stateDir: string,
+    private readonly max = MAX_SEEN_TOPICS,
+  ) {
+    this.path = join(stateDir, 'signed-seen.json');
+  }
+
+  /** Reads the file; a missing one is empty, a damaged one an error naming it (nothing is guessed). */
+  load(): void {
+    let text: string;
+    try {
+      text = readFileSync(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new Error(`cannot read ${this.path}: ${(err as Error).message}`);
+    }
+    let parsed: z.infer<typeof SeenFile>;
+    try {
+      parsed = SeenFile.parse(JSON.parse(text));
+    } catch (err) {
+      throw new Error(`${this.path} is damaged (${(err as Error).message.split('\n', 1)[0]}); remove it to start over, which lets each topic's newest retained message in once`);
+    }
+    for (const [topic, seq, sig] of parsed.topics.slice(-this.max)) this.entries.set(topic, { seq, sig });
+  }
+
+  get(topic: string): SeenEntry | undefined {
+    return this.entries.get(topic);
+  }
+
+  /** Recorded only once it is on disk: a failed write (a full disk) leaves memory as it was, and throws. */
+  put(topic: string, entry: SeenEntry): void {
+    const previous = this.entries.get(topic);
+    this.entries.delete(topic);
+    this.entries.set(topic, entry);
+    let evicted: [string, SeenEntry] | undefined;
+    if (this.entries.size > this.max) {
+      evicted = this.entries.entries().next().value!;
+      this.entries.delete(evicted[0]);
+    }
+    try {
+      this.save();
+    } catch (err) {
+      this.entries.delete(topic);
+      if (previous) this.entries.set(topic, previous);
+      if (evicted) this.entries.set(...evicted);
+      throw err;
+    }
+  }
+
+  private save(): void {
+    mkdirSync(this.stateDir, { recursive: true });
+    const temp = `${this.path}.tmp`;
+    const body = JSON.stringify({ v: 1, topics: [...this.entries].map(([t, e]) => [t, e.seq, e.sig]) });
+    const fd = openSync(temp, 'w', 0o600);
+    try {
+      writeSync(fd, body);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, this.path);
+    const dir = openSync(this.stateDir, 'r');
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+  }
+}
