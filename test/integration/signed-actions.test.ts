@@ -16,6 +16,7 @@ import { runCli } from '../support/cli-process.js';
 import { githubPushPayload, postWebhook, signedRequest } from '../support/push-payload.js';
 import { testSigner } from '../support/signer.js';
 import { SECRET, startTestHub, watch, type BrokerKind } from '../support/test-hub.js';
+import { unrestrictedUrl } from '../support/mosquitto.js';
 import { waitFor } from '../support/wait.js';
 
 const MAIN = headTopic('acme/web', 'refs/heads/main');
@@ -45,7 +46,7 @@ describe('signed actions: an agent acts only on what the hub signed', () => {
     const b = f.git.commit('B', { 'app.txt': 'B\n' });
     await f.push(b, a);
     await f.reached('deployed', b);
-    const forger = await mqtt.connectAsync(f.hub.mqttUrl, { reconnectPeriod: 0 });
+    const forger = await mqtt.connectAsync(await unrestrictedUrl(f.hub.mqttUrl), { reconnectPeriod: 0 });
     cleanup.defer(() => forger.endAsync(true));
     const reasons = () => refused.messages.map((m) => SignedRefusal.parse(JSON.parse(m.payload)));
     /** Publishes `bytes` on `topic` and waits for the agent to report refusing it for `reason`. */
