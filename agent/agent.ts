@@ -16,6 +16,7 @@ import { readHostFacts } from './host-facts.js';
 import { openApp } from './open-app.js';
 import { startOrchestratorNode } from './node/orchestrator-node.js';
 import { RolloutGate } from './rollout-gate.js';
+import { redactUrl } from '../src/shared/mqtt-url.js';
 
 export type RunningAgent = { apps: AppRunner[]; mqtt: MqttClient; stop(): Promise<void> };
 
@@ -35,7 +36,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   const lock = lockStateDir(config.stateDir, 'agent');
   teardown?.add('state directory lock', () => lock.release());
 
-  log.info({ url: config.mqtt.url, agent: config.id }, 'connecting to MQTT broker');
+  log.info({ url: redactUrl(config.mqtt.url), agent: config.id }, 'connecting to MQTT broker');
   const mqtt = await connectMqtt(config.mqtt, {
     will: { topic: statusTopic, payload: status('offline'), retain: true, qos: 1 },
     onRetry: (err) => log.warn({ err: err.message }, 'MQTT broker unreachable; retrying'),

@@ -5,6 +5,8 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from '../shared/logger.js';
 import { SCHEMA_VERSION, type HubStatus } from '../shared/messages.js';
 import { closeMqtt, connectMqtt } from '../shared/mqtt-connection.js';
+import { TopicContract } from '../shared/contract/topic-table.js';
+import { redactUrl } from '../shared/mqtt-url.js';
 import { readRetained } from '../shared/retained.js';
 import { HUB_STATUS } from '../shared/topics.js';
 import { VERSION } from '../shared/version.js';
@@ -18,9 +20,11 @@ import { createEngines } from './engines/registry.js';
 import { createHttpServer } from './http-server.js';
 import { HeadStore } from './engines/heads/head-store.js';
 import { sendPush, withdrawPushesOnConnectionLoss, type OwnHeads } from './push-publisher.js';
-import { openStateDb, stateDbFile, stateDbStartupError } from './state-db.js';
+import { openStateDb, stateDbFile, stateDbStartupError, type StateDb } from './state-db.js';
 import { StateDirWatch } from './state-dir-watch.js';
 import { TickBatch } from './tick-batch.js';
+import { ensureOperator } from './users/operator-credential.js';
+import { defaultUsersFile } from './users/users-file.js';
 import { DeliveryLog } from './webhook/deliveries.js';
 import { resolveWebhookSecret } from './webhook/secret.js';
 
@@ -87,16 +91,13 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   stateWatch.start();
   teardown.add('state directory watch', () => stateWatch.stop());
 
-  const broker: EmbeddedBroker | undefined = config.mqtt
-    ? undefined
-    : await startEmbeddedBroker({ host: config.broker.host, port: config.broker.port, state: config.broker.persistence === 'sqlite' ? { db, batch } : undefined }, log).catch((err: unknown) => {
-        throw listenError(err, 'MQTT', `${config.broker.host}:${config.broker.port}`, 'broker.port (--broker-port), or mqtt.url to use that broker');
-      });
+  const broker: EmbeddedBroker | undefined = config.mqtt ? undefined : await startBroker(config, db, batch, log);
   if (broker) teardown.add('embedded broker', () => broker.close());
   const mqttConfig = config.mqtt ?? { url: broker!.url, keepalive: 30 };
+  const shownUrl = redactUrl(mqttConfig.url);
 
-  log.info({ url: mqttConfig.url }, 'connecting to MQTT broker');
-  hooks.status?.(`connecting to MQTT broker ${mqttConfig.url}`);
+  log.info({ url: shownUrl }, 'connecting to MQTT broker');
+  hooks.status?.(`connecting to MQTT broker ${shownUrl}`);
   const startedAt = new Date().toISOString();
   const hubStatus = (state: HubStatus['state']) => JSON.stringify({ v: SCHEMA_VERSION, state, version: VERSION, startedAt, at: new Date().toISOString() } satisfies HubStatus);
   const mqtt = await connectMqtt(mqttConfig, {
@@ -111,13 +112,13 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   await announce();
   withdrawPushesOnConnectionLoss(mqtt);
   mqtt.on('offline', () => {
-    log.warn({ url: mqttConfig.url }, 'MQTT broker unreachable; retrying');
+    log.warn({ url: shownUrl }, 'MQTT broker unreachable; retrying');
     statusChanged();
   });
   mqtt.on('error', (err) => log.warn({ err: err.message }, 'MQTT error'));
-  log.info({ url: mqttConfig.url, embedded: Boolean(broker) }, 'connected to MQTT broker');
+  log.info({ url: shownUrl, embedded: Boolean(broker) }, 'connected to MQTT broker');
   mqtt.on('connect', () => {
-    log.info({ url: mqttConfig.url }, 'reconnected to MQTT broker');
+    log.info({ url: shownUrl }, 'reconnected to MQTT broker');
     statusChanged();
   });
 
@@ -144,7 +145,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   };
 
   /** Why no push is taken now: the state directory is gone or the broker unreachable. */
-  const refusal = (): string | undefined => stateWatch.lost ?? (mqtt.connected ? undefined : `MQTT broker ${mqttConfig.url} unreachable; retrying`);
+  const refusal = (): string | undefined => stateWatch.lost ?? (mqtt.connected ? undefined : `MQTT broker ${shownUrl} unreachable; retrying`);
 
   // Runs right after the webhook server closed: no mark-published retry outlives the stop.
   teardown.add('delivery log', () => deliveries.close());
@@ -178,7 +179,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
 
   const status = (): string => {
     const why = refusal();
-    return why ? `not taking pushes: ${why}` : `taking pushes on ${config.http.host}:${httpPort}${config.webhook.path}; MQTT ${mqttConfig.url}`;
+    return why ? `not taking pushes: ${why}` : `taking pushes on ${config.http.host}:${httpPort}${config.webhook.path}; MQTT ${shownUrl}`;
   };
   statusChanged = () => hooks.status?.(status());
   const stop = async () => {
@@ -187,4 +188,33 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   };
   let stopped: Promise<void> | undefined;
   return { httpPort, mqttUrl: mqttConfig.url, mqtt, status, stop: () => (stopped ??= stop()) };
+}
+
+/**
+ * The embedded broker, with its accounts: the users file (with a generated `operator` on first
+ * start, printed once like the webhook secret) and the topic contract's ACL.
+ */
+async function startBroker(config: HubConfig, db: StateDb, batch: TickBatch, log: Logger): Promise<EmbeddedBroker> {
+  const { broker: b, stateDir } = config;
+  const usersFile = b.usersFile ?? defaultUsersFile(stateDir);
+  const operator = await ensureOperator(usersFile, stateDir);
+  if (operator.created) {
+    process.stderr.write(
+      `\npushfleet: created the broker account "operator" (users file ${usersFile});\n` +
+        `its password is in ${operator.file} (mode 0600), where pushfleet commands on this host find it.\n` +
+        `Add an account per agent with: pushfleet users add <agent-id> --role agent -c <this hub's config>\n\n`,
+    );
+  }
+  log.info({ usersFile, operatorCreated: operator.created }, 'broker users loaded');
+  const contract = new TopicContract({ semaphorePrefix: config.engines.semaphore.prefix });
+  const options = {
+    host: b.host,
+    port: b.port,
+    state: b.persistence === 'sqlite' ? { db, batch } : undefined,
+    access: { usersFile, allowAnonymous: b.allowAnonymous, contract, db },
+    tls: b.tls && { ...b.tls, host: b.tls.host ?? b.host },
+  };
+  return startEmbeddedBroker(options, log).catch((err: unknown) => {
+    throw listenError(err, 'MQTT', `${b.host}:${b.port}${b.tls ? ` or ${options.tls!.host}:${b.tls.port}` : ''}`, 'broker.port (--broker-port) or broker.tls.port, or mqtt.url to use that broker');
+  });
 }

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { agentMqttSection } from './broker-users.js';
 import { CliProcess } from './cli-process.js';
 import type { Cleanup } from './cleanup.js';
 
@@ -48,7 +49,7 @@ export async function startAgentProcess(cleanup: Cleanup, opts: AgentProcessOpti
   const dir = cleanup.tempDir('pushfleet-agent-');
   const file = join(dir, 'agent.yaml');
   const stateDir = opts.stateDir ?? join(dir, 'state');
-  const config = { id: opts.id, mqtt: { url: opts.mqttUrl }, labels: opts.labels ?? {}, heartbeatSeconds: 5, log: { level: opts.logLevel ?? 'debug' }, stateDir, apps: opts.apps ?? [] };
+  const config = { id: opts.id, mqtt: await agentMqttSection(opts.mqttUrl, opts.id, dir), labels: opts.labels ?? {}, heartbeatSeconds: 5, log: { level: opts.logLevel ?? 'debug' }, stateDir, apps: opts.apps ?? [] };
   writeFileSync(file, stringify({ ...config, ...(opts.orchestrator && { orchestrator: opts.orchestrator }) }));
   const agent = new CliProcess(['agent', '--config', file], opts.env);
   cleanup.defer(() => agent.stop('SIGKILL'));

@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { harnessUrl } from './broker-users.js';
 import { CliProcess } from './cli-process.js';
 import type { Cleanup } from './cleanup.js';
 import { freePort } from './ports.js';
@@ -33,7 +34,7 @@ export class RestartableHub {
       log: { level: 'info' },
     };
     writeFileSync(configFile, JSON.stringify(config));
-    return new RestartableHub(cleanup, configFile, stateDir, `http://127.0.0.1:${httpPort}/webhook`, mqttUrl ?? `mqtt://127.0.0.1:${brokerPort}`);
+    return new RestartableHub(cleanup, configFile, stateDir, `http://127.0.0.1:${httpPort}/webhook`, mqttUrl ?? (await harnessUrl(stateDir, `mqtt://127.0.0.1:${brokerPort}`)));
   }
 
   /** Starts the hub and resolves once it takes webhooks. */
