@@ -30,12 +30,18 @@ async function readStdin(): Promise<string> {
 
 async function add(name: string, flags: AddFlags): Promise<number> {
   const { file, config } = hubSide(flags);
-  const users = readUsers(file);
-  if (users.has(name)) throw new CommandError(`user "${name}" already exists in ${file}; remove it first with "pushfleet users rm ${name}" to give it a new password`);
+  const exists = () => {
+    if (readUsers(file).has(name)) throw new CommandError(`user "${name}" already exists in ${file}; remove it first with "pushfleet users rm ${name}" to give it a new password`);
+  };
+  exists();
   const given = flags.passwordStdin ? await readStdin() : undefined;
   if (given !== undefined && given.length < 12) throw new CommandError('the password from stdin is shorter than 12 characters');
   const password = given ?? generatePassword();
-  users.set(name, newUser(flags.role, await hashPassword(password)));
+  const hash = await hashPassword(password);
+  // Read again after the slow hash, and written at once: an edit made meanwhile is kept.
+  exists();
+  const users = readUsers(file);
+  users.set(name, newUser(flags.role, hash));
   writeUsers(file, users);
   const out: string[] = [`added ${flags.role} "${name}" to ${file}; the hub's broker takes it within a second, without a restart`];
   if (given === undefined) out.push('', `password (shown only now): ${password}`);

@@ -199,10 +199,11 @@ async function startBroker(config: HubConfig, db: StateDb, batch: TickBatch, log
   const usersFile = b.usersFile ?? defaultUsersFile(stateDir);
   const operator = await ensureOperator(usersFile, stateDir);
   if (operator.created) {
+    // Printed once, on the terminal only (never in the log), like the webhook secret.
     process.stderr.write(
-      `\npushfleet: created the broker account "operator" (users file ${usersFile});\n` +
-        `its password is in ${operator.file} (mode 0600), where pushfleet commands on this host find it.\n` +
-        `Add an account per agent with: pushfleet users add <agent-id> --role agent -c <this hub's config>\n\n`,
+      `\npushfleet: created the broker account "operator" (users file ${usersFile}), password:\n\n    ${operator.password}\n\n` +
+        `It is kept in ${operator.file} (mode 0600), where pushfleet commands on this host find it by themselves.\n` +
+        `Give each agent its own account: pushfleet users add <agent-id> --role agent -c <this hub's config>\n\n`,
     );
   }
   log.info({ usersFile, operatorCreated: operator.created }, 'broker users loaded');

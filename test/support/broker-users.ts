@@ -33,14 +33,24 @@ const brokerKey = (url: string): string => new URL(url).host;
 /** Adds (or replaces) `name` in `file`; returns its password. */
 export async function addBrokerUser(file: string, name: string, role: Role): Promise<string> {
   const password = generatePassword();
+  const hash = await hashPassword(password);
+  // Read and written with no await between: agents started at once do not lose each other's account.
   const users = readUsers(file);
-  users.set(name, newUser(role, await hashPassword(password)));
+  users.set(name, newUser(role, hash));
   writeUsers(file, users);
   return password;
 }
 
-export function withCredentials(url: string, username: string, password: string): string {
+/** The broker URL without any user:pass, as the agent and the hub show it. */
+export function withoutCredentials(url: string): string {
   const u = new URL(url);
+  u.username = '';
+  u.password = '';
+  return u.toString();
+}
+
+export function withCredentials(url: string, username: string, password: string): string {
+  const u = new URL(withoutCredentials(url));
   u.username = encodeURIComponent(username);
   u.password = encodeURIComponent(password);
   return u.toString();
@@ -61,10 +71,7 @@ export function usersFileFor(url: string): string | undefined {
 export async function userUrl(url: string, name: string, role: Role): Promise<string> {
   const file = usersFileFor(url);
   if (!file) throw new Error(`no test hub users file for ${new URL(url).host}`);
-  const plain = new URL(url);
-  plain.username = '';
-  plain.password = '';
-  return withCredentials(plain.toString(), name, await addBrokerUser(file, name, role));
+  return withCredentials(url, name, await addBrokerUser(file, name, role));
 }
 
 /**
@@ -74,11 +81,8 @@ export async function userUrl(url: string, name: string, role: Role): Promise<st
 export async function agentMqttSection(url: string, id: string, dir: string): Promise<Record<string, unknown>> {
   const file = usersFileFor(url);
   if (!file) return { url };
-  const plain = new URL(url);
-  plain.username = '';
-  plain.password = '';
   const passwordFile = join(dir, 'mqtt-password');
   const password = await keptUser(file, id, 'agent');
   writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
-  return { url: plain.toString(), username: id, passwordFile };
+  return { url: withoutCredentials(url), username: id, passwordFile };
 }

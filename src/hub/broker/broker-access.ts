@@ -91,7 +91,7 @@ export class BrokerAccess {
     const willRefusal = will && refusePublish(this.opts.contract, who, will.topic);
     if (willRefusal) {
       this.refused.wills++;
-      this.note('will', who, { address, topic: will.topic.slice(0, 200), reason: willRefusal }, 'broker refused a connection: its will is on a topic it may not publish');
+      this.note('will', who, address, { topic: will.topic.slice(0, 200), reason: willRefusal }, 'broker refused a connection: its will is on a topic it may not publish');
       throw authError(5, 'not authorized');
     }
     return who;
@@ -107,7 +107,7 @@ export class BrokerAccess {
     if (username === undefined) {
       if (this.opts.allowAnonymous) return ANONYMOUS;
       this.refused.logins++;
-      this.note('login', ANONYMOUS, { address, ...(certName !== undefined && { certificate: certName }) }, 'broker refused an anonymous client (broker.allowAnonymous is off)');
+      this.note('login', ANONYMOUS, address, { ...(certName !== undefined && { certificate: certName }) }, 'broker refused an anonymous client (broker.allowAnonymous is off)');
       throw authError(5, 'not authorized');
     }
     const wait = this.throttle.delayMs(address, this.now());
@@ -120,8 +120,8 @@ export class BrokerAccess {
     }
     this.refused.logins++;
     const failures = this.throttle.failed(address, this.now());
-    const user = username.slice(0, 128);
-    this.note('login', { name: user, role: 'client' }, { user, address, failures, reason: entry ? 'wrong password' : 'no such user' }, 'broker refused a login');
+    // The name is logged (it may be a typo of a real one), the password never.
+    this.note('login', undefined, address, { user: username.slice(0, 128), failures, reason: entry ? 'wrong password' : 'no such user' }, 'broker refused a login');
     throw authError(4, 'bad user name or password');
   }
 
@@ -135,7 +135,7 @@ export class BrokerAccess {
     const reason = refusePublish(this.opts.contract, who, packet.topic) ?? this.refusePayload(who, packet);
     if (reason) {
       this.refused.publishes++;
-      this.note(`publish:${this.opts.contract.lookup(packet.topic)?.spec.name ?? 'other'}`, who, { address: remoteAddress(client), topic: packet.topic.slice(0, 200), reason }, 'broker refused a publish and closed the connection');
+      this.note(`publish:${this.opts.contract.lookup(packet.topic)?.spec.name ?? 'other'}`, who, remoteAddress(client), { topic: packet.topic.slice(0, 200), reason }, 'broker refused a publish and closed the connection');
     }
     return reason;
   }
@@ -146,7 +146,7 @@ export class BrokerAccess {
     const reason = refuseSubscribe(this.opts.contract, who, sub.topic);
     if (!reason) return done(null, sub);
     this.refused.subscribes++;
-    this.note('subscribe', who, { address: remoteAddress(client), filter: sub.topic.slice(0, 200), reason }, 'broker refused a subscription');
+    this.note('subscribe', who, remoteAddress(client), { filter: sub.topic.slice(0, 200), reason }, 'broker refused a subscription');
     // SUBACK 0x80 for this filter; the connection stays.
     done(null, null);
   };
@@ -193,10 +193,13 @@ export class BrokerAccess {
     return null;
   }
 
-  private note(kind: string, who: Identity, fields: Record<string, unknown>, msg: string): void {
-    const suppressed = this.logLimit.allow(`${kind}\u0000${'name' in who ? who.name : `@${String(fields.address)}`}`, this.now());
+  /** One warning, at most one a 10 s per kind and client (its name, else its address). */
+  private note(kind: string, who: Identity | undefined, address: string, fields: Record<string, unknown>, msg: string): void {
+    const named = who && 'name' in who ? who : undefined;
+    const suppressed = this.logLimit.allow(`${kind}\u0000${named ? named.name : `@${address}`}`, this.now());
     if (suppressed === null) return;
-    this.log.warn({ ...('name' in who ? { client: who.name, role: who.role } : { client: 'anonymous' }), ...fields, ...(suppressed > 0 && { suppressed }) }, msg);
+    const client = named ? { client: named.name, role: named.role } : who ? { client: 'anonymous' } : {};
+    this.log.warn({ ...client, address, ...fields, ...(suppressed > 0 && { suppressed }) }, msg);
   }
 }
 

@@ -18,15 +18,17 @@ export type OperatorCredentials = z.infer<typeof OperatorCredentials>;
  * crash in between leaves a password nobody can use, which the next start replaces.
  * Removing `operator` from the users file and restarting the hub rotates it.
  */
-export async function ensureOperator(usersFile: string, stateDir: string): Promise<{ created: boolean; file: string }> {
+export async function ensureOperator(usersFile: string, stateDir: string): Promise<{ created: false; file: string } | { created: true; file: string; password: string }> {
   const file = operatorCredentialsFile(stateDir);
-  const users = readUsers(usersFile);
-  if (users.has(OPERATOR)) return { created: false, file };
+  if (readUsers(usersFile).has(OPERATOR)) return { created: false, file };
   const password = generatePassword();
+  const hash = await hashPassword(password);
   writePrivateFile(file, `${JSON.stringify({ username: OPERATOR, password } satisfies OperatorCredentials)}\n`);
-  users.set(OPERATOR, newUser('operator', await hashPassword(password)));
+  // Read again after the slow hash and written at once, so a `users add` meanwhile is kept.
+  const users = readUsers(usersFile);
+  users.set(OPERATOR, newUser('operator', hash));
   writeUsers(usersFile, users);
-  return { created: true, file };
+  return { created: true, file, password };
 }
 
 /** The operator credentials kept in `stateDir`, or undefined when there are none this user can read. */

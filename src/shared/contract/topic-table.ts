@@ -126,6 +126,9 @@ export function topicTable(opts: ContractOptions = {}): readonly TopicSpec[] {
     spec('hub.status', 'pushfleet/hub/status', { about: "the hub's presence", payload: json(HubStatus), publish: NOBODY, subscribe: everyone, retained: true }),
     spec('notify.request', 'pushfleet/notify/request', { about: 'a push from a post-receive hook, for the hub to publish', payload: anything, publish: [operator], subscribe: NOBODY }),
     spec('notify.reply', 'pushfleet/notify/replies/{request}', { about: "the hub's answer to a notify", payload: anything, publish: NOBODY, subscribe: [operator] }),
+    // readRetained's end-of-retained marker (src/shared/retained.ts), named by the MQTT client id;
+    // nothing acts on it, so anyone may bounce one off the broker.
+    spec('sync.marker', 'pushfleet/sync/{client}', { about: "a client's own round trip marking the end of the retained messages", payload: anything, publish: everyone, subscribe: everyone }),
 
     spec('agent.status', 'pushfleet/agents/{agent}/status', { about: "an agent's presence (its will says offline)", payload: json(AgentStatus), publish: [ownAgent], subscribe: [operator], retained: true }),
     spec('agent.heartbeat', 'pushfleet/agents/{agent}/heartbeat', { about: 'host facts, every heartbeatSeconds', payload: orEmpty(json(Heartbeat)), publish: [ownAgent], subscribe: [operator], retained: true }),
