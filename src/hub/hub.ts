@@ -13,7 +13,7 @@ import { VERSION } from '../shared/version.js';
 import { listenError, startOrUndo, type Teardown } from '../shared/startup.js';
 import { lockStateDir } from '../shared/state-dir-lock.js';
 import type { HubConfig } from './config.js';
-import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded-broker.js';
+import { readTlsFiles, startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded-broker.js';
 import { Dispatcher } from './engines/dispatcher.js';
 import { systemClock, type Publisher } from './engines/engine.js';
 import { createEngines } from './engines/registry.js';
@@ -197,6 +197,8 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
 async function startBroker(config: HubConfig, db: StateDb, batch: TickBatch, log: Logger): Promise<EmbeddedBroker> {
   const { broker: b, stateDir } = config;
   const usersFile = b.usersFile ?? defaultUsersFile(stateDir);
+  // Before the operator account is made: a start that cannot succeed creates nothing.
+  const tlsFiles = b.tls && readTlsFiles(b.tls);
   const operator = await ensureOperator(usersFile, stateDir);
   if (operator.created) {
     // Printed once, on the terminal only (never in the log), like the webhook secret.
@@ -213,7 +215,7 @@ async function startBroker(config: HubConfig, db: StateDb, batch: TickBatch, log
     port: b.port,
     state: b.persistence === 'sqlite' ? { db, batch } : undefined,
     access: { usersFile, allowAnonymous: b.allowAnonymous, contract, db },
-    tls: b.tls && { ...b.tls, host: b.tls.host ?? b.host },
+    tls: b.tls && tlsFiles && { host: b.tls.host ?? b.host, port: b.tls.port, ...tlsFiles },
   };
   return startEmbeddedBroker(options, log).catch((err: unknown) => {
     throw listenError(err, 'MQTT', `${b.host}:${b.port}${b.tls ? ` or ${options.tls!.host}:${b.tls.port}` : ''}`, 'broker.port (--broker-port) or broker.tls.port, or mqtt.url to use that broker');

@@ -61,14 +61,12 @@ export type EmbeddedBrokerOptions = {
     /** Where semaphore job owners are kept (the hub's state database); default: memory. */
     db?: StateDb;
   };
-  /** A second listener, MQTT over TLS, with the same authentication. */
-  tls?: { host: string; port: number; cert: string; key: string; ca?: string };
+  /** A second listener, MQTT over TLS, with the same authentication (files read by readTlsFiles). */
+  tls?: { host: string; port: number } & TlsFiles;
 };
 
 /** The zero-setup broker: aedes on a TCP port, in the hub's process. */
 export async function startEmbeddedBroker({ host, port, state, heartbeatIntervalMs, access: accessOpts, tls }: EmbeddedBrokerOptions, log: Logger): Promise<EmbeddedBroker> {
-  // Read first: a missing file ends the start before anything is opened.
-  const tlsFiles = tls && { cert: readTlsFile(tls.cert, 'cert'), key: readTlsFile(tls.key, 'key'), ...(tls.ca && { ca: readTlsFile(tls.ca, 'ca') }) };
   const inProcess = new WeakSet<object>();
   const isInProcess = (client: unknown) => inProcess.has((client as { conn?: object }).conn ?? {});
   const store = state === undefined ? undefined : 'stateDir' in state ? BrokerStore.open(state.stateDir) : new BrokerStore(state.db, state.batch);
@@ -130,10 +128,10 @@ export async function startEmbeddedBroker({ host, port, state, heartbeatInterval
     server = createServer({ noDelay: true }, aedes.handle);
     server.listen(port, host);
     await once(server, 'listening');
-    if (tls && tlsFiles) {
+    if (tls) {
       // A client certificate is asked for only when there is a CA to check it against; one that
       // does not verify falls back to the password (rejectUnauthorized off), never to a name.
-      tlsServer = createTlsServer({ ...tlsFiles, requestCert: tlsFiles.ca !== undefined, rejectUnauthorized: false }, aedes.handle);
+      tlsServer = createTlsServer({ cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: tls.ca !== undefined, rejectUnauthorized: false }, aedes.handle);
       tlsServer.listen(tls.port, tls.host);
       await once(tlsServer, 'listening');
     }
@@ -146,7 +144,7 @@ export async function startEmbeddedBroker({ host, port, state, heartbeatInterval
   const guard = access;
   const actual = listeningPort(server, port);
   const tlsPort = tlsServer && listeningPort(tlsServer, tls!.port);
-  log.info({ host, port: actual, ...(tls && { tlsHost: tls.host, tlsPort, clientCertificates: tlsFiles?.ca !== undefined }), persistence: store ? 'sqlite' : 'memory', restored: store?.existed ?? false, auth: accessOpts ? (accessOpts.allowAnonymous ? 'users file, anonymous allowed' : 'users file') : 'off' }, 'embedded MQTT broker listening');
+  log.info({ host, port: actual, ...(tls && { tlsHost: tls.host, tlsPort, clientCertificates: tls.ca !== undefined }), persistence: store ? 'sqlite' : 'memory', restored: store?.existed ?? false, auth: accessOpts ? (accessOpts.allowAnonymous ? 'users file, anonymous allowed' : 'users file') : 'off' }, 'embedded MQTT broker listening');
   const local = (h: string) => (h === '0.0.0.0' ? '127.0.0.1' : h);
   return {
     url: `mqtt://${local(host)}:${actual}`,
@@ -178,10 +176,16 @@ function listeningPort(server: Server, fallback: number): number {
   return typeof address === 'object' && address ? address.port : fallback;
 }
 
-function readTlsFile(path: string, key: 'cert' | 'key' | 'ca'): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new StartupError(`cannot read broker.tls.${key} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 2);
-  }
+export type TlsFiles = { cert: Buffer; key: Buffer; ca?: Buffer };
+
+/** broker.tls's files, read before anything starts: a missing one is a start-up error naming its key. */
+export function readTlsFiles(paths: { cert: string; key: string; ca?: string }): TlsFiles {
+  const read = (key: 'cert' | 'key' | 'ca', path: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new StartupError(`cannot read broker.tls.${key} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 2);
+    }
+  };
+  return { cert: read('cert', paths.cert), key: read('key', paths.key), ...(paths.ca && { ca: read('ca', paths.ca) }) };
 }
