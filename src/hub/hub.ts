@@ -13,6 +13,7 @@ import { VERSION } from '../shared/version.js';
 import { listenError, startOrUndo, type Teardown } from '../shared/startup.js';
 import { lockStateDir } from '../shared/state-dir-lock.js';
 import type { HubConfig } from './config.js';
+import type { Refusals } from './broker/broker-access.js';
 import { readTlsFiles, startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded-broker.js';
 import { Dispatcher } from './engines/dispatcher.js';
 import { systemClock, type Publisher } from './engines/engine.js';
@@ -34,6 +35,8 @@ export type RunningHub = {
   mqtt: MqttClient;
   /** One line for the service manager (systemd STATUS=): whether the hub takes pushes, and where. */
   status(): string;
+  /** What the embedded broker refused since the start (undefined with an external broker). */
+  brokerRefusals(): Refusals | undefined;
   stop(): Promise<void>;
 };
 
@@ -187,7 +190,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     log.info('hub stopped');
   };
   let stopped: Promise<void> | undefined;
-  return { httpPort, mqttUrl: mqttConfig.url, mqtt, status, stop: () => (stopped ??= stop()) };
+  return { httpPort, mqttUrl: mqttConfig.url, mqtt, status, brokerRefusals: () => broker?.refused(), stop: () => (stopped ??= stop()) };
 }
 
 /**

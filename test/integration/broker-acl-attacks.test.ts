@@ -143,16 +143,38 @@ describe('attacks on the embedded broker with auth on (issue 10)', () => {
     expect(await attempt(operatorUrl, { topic: ROLLOUT_CONTROL, payload: control({ op: 'list' }) })).toBe('accepted');
   });
 
+  it('refuses a malformed payload at the door, on a topic the client may publish', async () => {
+    const refusedBefore = hub.brokerRefusals()!.publishes;
+    expect(await attempt(urls.agent, { topic: agentStatusTopic('web-2'), payload: '{"v":1}', retain: true })).toBe('connection closed');
+    expect(hub.brokerRefusals()!.publishes).toBe(refusedBefore + 1);
+  });
+
+  it('refuses a will on a topic the client may not publish, before it can be left behind', async () => {
+    for (const who of ['agent', 'client', 'operator'] as const) {
+      const will = { topic: headTopic('acme/web', 'refs/heads/main'), payload: Buffer.from(head(OLD, 'refs/heads/main')), qos: 1 as const, retain: true };
+      const refused = await mqtt.connectAsync(urls[who], { reconnectPeriod: 0, connectTimeout: 5000, will }).then(
+        (c) => (c.end(true), 0),
+        (err: { code?: number }) => err.code,
+      );
+      expect(refused, who).toBe(5);
+    }
+    expect(hub.brokerRefusals()!.wills).toBe(3);
+  });
+
   it.each<[Attacker, Outcome]>([
     ['anonymous', 'refused at login'],
     ['agent', 'connection closed'],
     ['client', 'connection closed'],
     ['operator', 'connection closed'],
   ])('refuses every attack as %s, and nothing moves', async (who, expected) => {
+    const counter = expected === 'refused at login' ? 'logins' : 'publishes';
+    const counted = hub.brokerRefusals()![counter];
     const outcomes: Record<string, Outcome> = {};
     for (const a of ATTACKS) if (!a.allowedFor?.includes(who)) outcomes[a.what] = await attempt(urls[who], a);
     outcomes['a flood of 5,000 retained heads'] = await flood(urls[who], 5000);
     expect(outcomes).toEqual(Object.fromEntries(Object.keys(outcomes).map((k) => [k, expected])));
+    // Each refusal counted (a flood cut off mid-chunk may count a few).
+    expect(hub.brokerRefusals()![counter] - counted).toBeGreaterThanOrEqual(Object.keys(outcomes).length);
     expect(await observe()).toEqual(before);
     expect(before.status).not.toContain('ghost-1');
   });
