@@ -71,7 +71,8 @@ export class BrokerAccess {
     this.login(client, username, password).then(
       (who) => {
         this.identities.set(client, who);
-        if ('name' in who && who.role !== 'hub') {
+        // Every account's sessions, so a removed or changed one is closed; the in-process hub has none.
+        if ('name' in who && who !== HUB) {
           let set = this.sessions.get(who.name);
           if (!set) this.sessions.set(who.name, (set = new Set()));
           set.add(client);
