@@ -94,7 +94,8 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   stateWatch.start();
   teardown.add('state directory watch', () => stateWatch.stop());
 
-  const broker: EmbeddedBroker | undefined = config.mqtt ? undefined : await startBroker(config, db, batch, log);
+  const embedded = config.mqtt ? undefined : await startBroker(config, db, batch, log);
+  const broker: EmbeddedBroker | undefined = embedded?.broker;
   if (broker) teardown.add('embedded broker', () => broker.close());
   const mqttConfig = config.mqtt ?? { url: broker!.url, keepalive: 30 };
   const shownUrl = redactUrl(mqttConfig.url);
@@ -185,6 +186,8 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     return why ? `not taking pushes: ${why}` : `taking pushes on ${config.http.host}:${httpPort}${config.webhook.path}; MQTT ${shownUrl}`;
   };
   statusChanged = () => hooks.status?.(status());
+  // Once the start is done, so a start that fails says only why.
+  if (embedded?.newOperator) printNewOperator(embedded.newOperator);
   const stop = async () => {
     await teardown.run();
     log.info('hub stopped');
@@ -197,20 +200,12 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
  * The embedded broker, with its accounts: the users file (with a generated `operator` on first
  * start, printed once like the webhook secret) and the topic contract's ACL.
  */
-async function startBroker(config: HubConfig, db: StateDb, batch: TickBatch, log: Logger): Promise<EmbeddedBroker> {
+async function startBroker(config: HubConfig, db: StateDb, batch: TickBatch, log: Logger): Promise<{ broker: EmbeddedBroker; newOperator?: NewOperator }> {
   const { broker: b, stateDir } = config;
   const usersFile = b.usersFile ?? defaultUsersFile(stateDir);
   // Before the operator account is made: a start that cannot succeed creates nothing.
   const tlsFiles = b.tls && readTlsFiles(b.tls);
   const operator = await ensureOperator(usersFile, stateDir);
-  if (operator.created) {
-    // Printed once, on the terminal only (never in the log), like the webhook secret.
-    process.stderr.write(
-      `\npushfleet: created the broker account "operator" (users file ${usersFile}), password:\n\n    ${operator.password}\n\n` +
-        `It is kept in ${operator.file} (mode 0600), where pushfleet commands on this host find it by themselves.\n` +
-        `Give each agent its own account: pushfleet users add <agent-id> --role agent -c <this hub's config>\n\n`,
-    );
-  }
   log.info({ usersFile, operatorCreated: operator.created }, 'broker users loaded');
   const contract = new TopicContract({ semaphorePrefix: config.engines.semaphore.prefix });
   const options = {
@@ -220,7 +215,19 @@ async function startBroker(config: HubConfig, db: StateDb, batch: TickBatch, log
     access: { usersFile, allowAnonymous: b.allowAnonymous, contract, db },
     tls: b.tls && tlsFiles && { host: b.tls.host ?? b.host, port: b.tls.port, ...tlsFiles },
   };
-  return startEmbeddedBroker(options, log).catch((err: unknown) => {
-    throw listenError(err, 'MQTT', `${b.host}:${b.port}${b.tls ? ` or ${options.tls!.host}:${b.tls.port}` : ''}`, 'broker.port (--broker-port) or broker.tls.port, or mqtt.url to use that broker');
+  const broker = await startEmbeddedBroker(options, log).catch((err: unknown) => {
+    throw listenError(err, 'MQTT', `${b.host}:${b.port}${b.tls ? ` or ${options.tls!.host}:${b.tls.port}` : ''}`, `broker.port (--broker-port)${b.tls ? ' or broker.tls.port' : ''}, or mqtt.url to use that broker`);
   });
+  return { broker, ...(operator.created && { newOperator: { usersFile, file: operator.file, password: operator.password } }) };
+}
+
+type NewOperator = { usersFile: string; file: string; password: string };
+
+/** Printed once, on the terminal only (never in the log), like the webhook secret. */
+function printNewOperator({ usersFile, file, password }: NewOperator): void {
+  process.stderr.write(
+    `\npushfleet: created the broker account "operator" (users file ${usersFile}), password:\n\n    ${password}\n\n` +
+      `It is kept in ${file} (mode 0600), where pushfleet commands on this host find it by themselves.\n` +
+      `Give each agent its own account: pushfleet users add <agent-id> --role agent -c <this hub's config>\n\n`,
+  );
 }

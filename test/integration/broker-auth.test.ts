@@ -74,8 +74,8 @@ describe('broker authentication on the embedded broker', () => {
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const creds = JSON.parse(readFileSync(file, 'utf8'));
     expect(creds.username).toBe('operator');
-    // Printed once on the terminal (stderr), never in a log line.
-    expect(hub.proc!.stderr).toContain(creds.password);
+    // Printed once on the terminal (stderr), once the start is done; never in a log line.
+    await waitFor('the password on the terminal', () => hub.proc!.stderr.includes(creds.password));
     expect(hub.proc!.stdout).not.toContain(creds.password);
     await hub.kill();
     await hub.start();
