@@ -17,6 +17,7 @@ import { openApp } from './open-app.js';
 import { startOrchestratorNode } from './node/orchestrator-node.js';
 import { RolloutGate } from './rollout-gate.js';
 import { SignedInbox } from './signed-inbox.js';
+import { redactUrl } from '../src/shared/mqtt-url.js';
 
 export type RunningAgent = { apps: AppRunner[]; mqtt: MqttClient; stop(): Promise<void> };
 
@@ -37,7 +38,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   teardown?.add('state directory lock', () => lock.release());
   const inbox = SignedInbox.create(config, log.child({ role: 'verify' }));
 
-  log.info({ url: config.mqtt.url, agent: config.id }, 'connecting to MQTT broker');
+  log.info({ url: redactUrl(config.mqtt.url), agent: config.id }, 'connecting to MQTT broker');
   const mqtt = await connectMqtt(config.mqtt, {
     will: { topic: statusTopic, payload: status('offline'), retain: true, qos: 1 },
     onRetry: (err) => log.warn({ err: err.message }, 'MQTT broker unreachable; retrying'),

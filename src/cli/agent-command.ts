@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { readConfigFile, validateConfig } from '../shared/config-file.js';
 import { createLogger } from '../shared/logger.js';
+import { redactUrl } from '../shared/mqtt-url.js';
 import { AgentConfig } from '../../agent/config.js';
 import { startAgent } from '../../agent/agent.js';
 import { startOrUndo } from '../shared/startup.js';
@@ -24,9 +25,10 @@ export function agentCommand(): Command {
         }
         const log = createLogger('agent', config.log.level);
         await serve('agent', log, async (manager) => {
-          manager.status(`connecting to MQTT broker ${config.mqtt.url}`);
+          const url = redactUrl(config.mqtt.url);
+          manager.status(`connecting to MQTT broker ${url}`);
           const agent = await startOrUndo(log, (teardown) => startAgent(config, log, teardown));
-          const status = () => (agent.mqtt.connected ? `online as ${config.id}, ${config.apps.length} app(s); MQTT ${config.mqtt.url}` : `offline: MQTT broker ${config.mqtt.url} unreachable; retrying`);
+          const status = () => (agent.mqtt.connected ? `online as ${config.id}, ${config.apps.length} app(s); MQTT ${url}` : `offline: MQTT broker ${url} unreachable; retrying`);
           agent.mqtt.on('connect', () => manager.status(status()));
           agent.mqtt.on('offline', () => manager.status(status()));
           return { status, stop: () => agent.stop() };

@@ -10,6 +10,7 @@ import { retryCommand } from './retry-command.js';
 import { rolloutCommand } from './rollout-command.js';
 import { semCommand } from './sem-command.js';
 import { statusCommand } from './status-command.js';
+import { usersCommand } from './users-command.js';
 import { exitOnCommanderError } from './process-lifecycle.js';
 import { VERSION } from '../shared/version.js';
 
@@ -27,7 +28,8 @@ const program = new Command('pushfleet')
   .addCommand(semCommand())
   .addCommand(rolloutCommand())
   .addCommand(retryCommand())
-  .addCommand(explainCommand());
+  .addCommand(explainCommand())
+  .addCommand(usersCommand());
 // Usage errors exit 2, in subcommands (`rollout pause …`) too.
 const usageExit = (cmd: Command): void => {
   cmd.exitOverride(exitOnCommanderError);

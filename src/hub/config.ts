@@ -40,6 +40,23 @@ export const HubConfig = z
         port: Port.default(1883),
         /** `sqlite`: sessions, queued QoS 1/2 messages, retained messages and wills kept in stateDir/hub.sqlite across restarts; `memory`: lost with the process. */
         persistence: z.enum(['sqlite', 'memory']).default('sqlite'),
+        /** Broker accounts (`pushfleet users add|rm|ls`); default `<stateDir>/users.json`. Read again when it changes. */
+        usersFile: z.string().min(1).optional(),
+        /** Let clients in without a password (with what agents and operators may do). Off unless set; warned about at every start. */
+        allowAnonymous: z.boolean().default(false),
+        /** A second listener, MQTT over TLS (mqtts), with the same accounts. */
+        tls: z
+          .object({
+            port: Port.default(8883),
+            /** Default: broker.host. */
+            host: z.string().optional(),
+            cert: z.string().min(1),
+            key: z.string().min(1),
+            /** A CA whose client certificates log in as the user named by their CN, without a password. */
+            ca: z.string().min(1).optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .prefault({}),

@@ -5,13 +5,16 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from '../shared/logger.js';
 import { SCHEMA_VERSION, type HubStatus } from '../shared/messages.js';
 import { closeMqtt, connectMqtt } from '../shared/mqtt-connection.js';
+import { TopicContract } from '../shared/contract/topic-table.js';
+import { redactUrl } from '../shared/mqtt-url.js';
 import { readRetained } from '../shared/retained.js';
 import { HUB_STATUS } from '../shared/topics.js';
 import { VERSION } from '../shared/version.js';
 import { listenError, startOrUndo, type Teardown } from '../shared/startup.js';
 import { lockStateDir } from '../shared/state-dir-lock.js';
 import type { HubConfig } from './config.js';
-import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded-broker.js';
+import type { Refusals } from './broker/broker-access.js';
+import { readTlsFiles, startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded-broker.js';
 import { Dispatcher } from './engines/dispatcher.js';
 import { systemClock, type Publisher } from './engines/engine.js';
 import { createEngines } from './engines/registry.js';
@@ -20,12 +23,13 @@ import { HeadStore } from './engines/heads/head-store.js';
 import { sendPush, withdrawPushesOnConnectionLoss } from './push-publisher.js';
 import { NotifyRequests } from './notify-requests.js';
 import { Signer, signedPublisher } from './signed-publish.js';
-import { TopicContract } from '../shared/contract/topic-table.js';
 import { resolveSigningKey } from './signing-key.js';
 import { persistedSequence } from './signing-sequence.js';
-import { openStateDb, stateDbFile, stateDbStartupError } from './state-db.js';
+import { openStateDb, stateDbFile, stateDbStartupError, type StateDb } from './state-db.js';
 import { StateDirWatch } from './state-dir-watch.js';
 import { TickBatch } from './tick-batch.js';
+import { ensureOperator } from './users/operator-credential.js';
+import { defaultUsersFile } from './users/users-file.js';
 import { DeliveryLog } from './webhook/deliveries.js';
 import { resolveWebhookSecret } from './webhook/secret.js';
 
@@ -35,6 +39,8 @@ export type RunningHub = {
   mqtt: MqttClient;
   /** One line for the service manager (systemd STATUS=): whether the hub takes pushes, and where. */
   status(): string;
+  /** What the embedded broker refused since the start (undefined with an external broker). */
+  brokerRefusals(): Refusals | undefined;
   stop(): Promise<void>;
 };
 
@@ -95,16 +101,16 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   stateWatch.start();
   teardown.add('state directory watch', () => stateWatch.stop());
 
-  const broker: EmbeddedBroker | undefined = config.mqtt
-    ? undefined
-    : await startEmbeddedBroker({ host: config.broker.host, port: config.broker.port, state: config.broker.persistence === 'sqlite' ? { db, batch } : undefined }, log).catch((err: unknown) => {
-        throw listenError(err, 'MQTT', `${config.broker.host}:${config.broker.port}`, 'broker.port (--broker-port), or mqtt.url to use that broker');
-      });
+  // One topic table for the broker's ACL and the signer: which topics exist, who may publish, what is signed.
+  const contract = new TopicContract({ semaphorePrefix: config.engines.semaphore.prefix });
+  const embedded = config.mqtt ? undefined : await startBroker(config, db, batch, log, contract);
+  const broker: EmbeddedBroker | undefined = embedded?.broker;
   if (broker) teardown.add('embedded broker', () => broker.close());
   const mqttConfig = config.mqtt ?? { url: broker!.url, keepalive: 30 };
+  const shownUrl = redactUrl(mqttConfig.url);
 
-  log.info({ url: mqttConfig.url }, 'connecting to MQTT broker');
-  hooks.status?.(`connecting to MQTT broker ${mqttConfig.url}`);
+  log.info({ url: shownUrl }, 'connecting to MQTT broker');
+  hooks.status?.(`connecting to MQTT broker ${shownUrl}`);
   const startedAt = new Date().toISOString();
   const hubStatus = (state: HubStatus['state']) => JSON.stringify({ v: SCHEMA_VERSION, state, version: VERSION, startedAt, at: new Date().toISOString() } satisfies HubStatus);
   const mqtt = await connectMqtt(mqttConfig, {
@@ -119,20 +125,20 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   await announce();
   withdrawPushesOnConnectionLoss(mqtt);
   mqtt.on('offline', () => {
-    log.warn({ url: mqttConfig.url }, 'MQTT broker unreachable; retrying');
+    log.warn({ url: shownUrl }, 'MQTT broker unreachable; retrying');
     statusChanged();
   });
   mqtt.on('error', (err) => log.warn({ err: err.message }, 'MQTT error'));
-  log.info({ url: mqttConfig.url, embedded: Boolean(broker) }, 'connected to MQTT broker');
+  log.info({ url: shownUrl, embedded: Boolean(broker) }, 'connected to MQTT broker');
   mqtt.on('connect', () => {
-    log.info({ url: mqttConfig.url }, 'reconnected to MQTT broker');
+    log.info({ url: shownUrl }, 'reconnected to MQTT broker');
     statusChanged();
   });
 
   // With the embedded broker the hub publishes as the broker itself: no packet to encode and parse.
   const rawPublish = (topic: string, payload: string | Buffer, opts: { qos: 0 | 1; retain?: boolean }): Promise<unknown> =>
     broker ? broker.publish(topic, typeof payload === 'string' ? Buffer.from(payload) : payload, opts) : mqtt.publishAsync(topic, payload, opts);
-  const signer = new Signer(signingKey?.key ?? null, new TopicContract({ semaphorePrefix: config.engines.semaphore.prefix }), persistedSequence(db));
+  const signer = new Signer(signingKey?.key ?? null, contract, persistedSequence(db));
   const { publish, republish } = signedPublisher(rawPublish, signer, heads, (topic, err) => log.error({ topic, err }, 'could not store retained head'));
   const publisher: Publisher = {
     publish: async (topic, payload, opts) => {
@@ -157,7 +163,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   await dispatcher.start();
 
   /** Why no push is taken now: the state directory is gone or the broker unreachable. */
-  const refusal = (): string | undefined => stateWatch.lost ?? (mqtt.connected ? undefined : `MQTT broker ${mqttConfig.url} unreachable; retrying`);
+  const refusal = (): string | undefined => stateWatch.lost ?? (mqtt.connected ? undefined : `MQTT broker ${shownUrl} unreachable; retrying`);
 
   // Runs right after the webhook server closed: no mark-published retry outlives the stop.
   teardown.add('delivery log', () => deliveries.close());
@@ -198,13 +204,50 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
 
   const status = (): string => {
     const why = refusal();
-    return why ? `not taking pushes: ${why}` : `taking pushes on ${config.http.host}:${httpPort}${config.webhook.path}; MQTT ${mqttConfig.url}`;
+    return why ? `not taking pushes: ${why}` : `taking pushes on ${config.http.host}:${httpPort}${config.webhook.path}; MQTT ${shownUrl}`;
   };
   statusChanged = () => hooks.status?.(status());
+  // Once the start is done, so a start that fails says only why.
+  if (embedded?.newOperator) printNewOperator(embedded.newOperator);
   const stop = async () => {
     await teardown.run();
     log.info('hub stopped');
   };
   let stopped: Promise<void> | undefined;
-  return { httpPort, mqttUrl: mqttConfig.url, mqtt, status, stop: () => (stopped ??= stop()) };
+  return { httpPort, mqttUrl: mqttConfig.url, mqtt, status, brokerRefusals: () => broker?.refused(), stop: () => (stopped ??= stop()) };
+}
+
+/**
+ * The embedded broker, with its accounts: the users file (with a generated `operator` on first
+ * start, printed once like the webhook secret) and the topic contract's ACL.
+ */
+async function startBroker(config: HubConfig, db: StateDb, batch: TickBatch, log: Logger, contract: TopicContract): Promise<{ broker: EmbeddedBroker; newOperator?: NewOperator }> {
+  const { broker: b, stateDir } = config;
+  const usersFile = b.usersFile ?? defaultUsersFile(stateDir);
+  // Before the operator account is made: a start that cannot succeed creates nothing.
+  const tlsFiles = b.tls && readTlsFiles(b.tls);
+  const operator = await ensureOperator(usersFile, stateDir);
+  log.info({ usersFile, operatorCreated: operator.created }, 'broker users loaded');
+  const options = {
+    host: b.host,
+    port: b.port,
+    state: b.persistence === 'sqlite' ? { db, batch } : undefined,
+    access: { usersFile, allowAnonymous: b.allowAnonymous, contract, db },
+    tls: b.tls && tlsFiles && { host: b.tls.host ?? b.host, port: b.tls.port, ...tlsFiles },
+  };
+  const broker = await startEmbeddedBroker(options, log).catch((err: unknown) => {
+    throw listenError(err, 'MQTT', `${b.host}:${b.port}${b.tls ? ` or ${options.tls!.host}:${b.tls.port}` : ''}`, `broker.port (--broker-port)${b.tls ? ' or broker.tls.port' : ''}, or mqtt.url to use that broker`);
+  });
+  return { broker, ...(operator.created && { newOperator: { usersFile, file: operator.file, password: operator.password } }) };
+}
+
+type NewOperator = { usersFile: string; file: string; password: string };
+
+/** Printed once, on the terminal only (never in the log), like the webhook secret. */
+function printNewOperator({ usersFile, file, password }: NewOperator): void {
+  process.stderr.write(
+    `\npushfleet: created the broker account "operator" (users file ${usersFile}), password:\n\n    ${password}\n\n` +
+      `It is kept in ${file} (mode 0600), where pushfleet commands on this host find it by themselves.\n` +
+      `Give each agent its own account: pushfleet users add <agent-id> --role agent -c <this hub's config>\n\n`,
+  );
 }

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import mqtt, { MqttClient, type IClientOptions } from 'mqtt';
 import { z } from 'zod';
+import { ConfigError } from './config-file.js';
+import { splitCredentials } from './mqtt-url.js';
 
 /** Broker connection keys, the same for hub, agent and every CLI command. */
 export const MqttConnectionConfig = z
@@ -10,8 +12,10 @@ export const MqttConnectionConfig = z
       .string()
       .regex(/^(mqtts?|wss?):\/\/[^\s]+$/, 'expected mqtt://, mqtts://, ws:// or wss:// URL'),
     username: z.string().optional(),
-    /** Prefer PUSHFLEET_MQTT_PASSWORD in the environment over a password in a file. */
+    /** Prefer `passwordFile` or PUSHFLEET_MQTT_PASSWORD in the environment over a password in a config. */
     password: z.string().optional(),
+    /** A file holding the password (its first line), mode 0600, e.g. what `pushfleet users add` printed. */
+    passwordFile: z.string().min(1).optional(),
     clientId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
     keepalive: z.number().int().min(5).max(3600).default(30),
     tls: z
@@ -29,12 +33,32 @@ export type MqttConnectionConfig = z.infer<typeof MqttConnectionConfig>;
 
 export type Will = { topic: string; payload: string; retain: boolean; qos: 0 | 1 };
 
+/**
+ * The account to log in with: the URL's `user:pass@`, else the config's username with its
+ * password or passwordFile, else PUSHFLEET_MQTT_USERNAME / PUSHFLEET_MQTT_PASSWORD.
+ */
+export function brokerCredentials(cfg: Pick<MqttConnectionConfig, 'url' | 'username' | 'password' | 'passwordFile'>): { url: string; username?: string; password?: string } {
+  const fromUrl = splitCredentials(cfg.url);
+  if (fromUrl.username !== undefined) return fromUrl;
+  const username = cfg.username ?? process.env.PUSHFLEET_MQTT_USERNAME;
+  const password = cfg.password ?? (cfg.passwordFile ? readPasswordFile(cfg.passwordFile) : process.env.PUSHFLEET_MQTT_PASSWORD);
+  return { url: fromUrl.url, ...(username !== undefined && { username }), ...(password !== undefined && { password }) };
+}
+
+export function readPasswordFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n', 1)[0]!.trim();
+  } catch (err) {
+    throw new ConfigError(`cannot read mqtt.passwordFile ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
 export function clientOptions(cfg: MqttConnectionConfig, will?: Will): IClientOptions {
-  const password = cfg.password ?? process.env.PUSHFLEET_MQTT_PASSWORD;
+  const { username, password } = brokerCredentials(cfg);
   const tls = cfg.tls;
   return {
     clientId: cfg.clientId,
-    username: cfg.username,
+    username,
     password,
     keepalive: cfg.keepalive,
     reconnectPeriod: 1000,
@@ -67,7 +91,7 @@ export type ConnectOptions = {
  */
 export function connectMqtt(cfg: MqttConnectionConfig, opts: ConnectOptions = {}): Promise<MqttClient> {
   const stream = opts.stream;
-  const client = stream ? new MqttClient(() => stream(), clientOptions(cfg, opts.will)) : mqtt.connect(cfg.url, clientOptions(cfg, opts.will));
+  const client = stream ? new MqttClient(() => stream(), clientOptions(cfg, opts.will)) : mqtt.connect(splitCredentials(cfg.url).url, clientOptions(cfg, opts.will));
   // mqtt.js leaves Nagle's algorithm on; with delayed ACKs that stalls QoS 1 round trips ~40 ms.
   client.on('connect', () => (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true));
   return new Promise((resolve, reject) => {
@@ -85,10 +109,17 @@ export function connectMqtt(cfg: MqttConnectionConfig, opts: ConnectOptions = {}
       resolve(client);
     };
     const onError = (err: Error) => (opts.onRetry ? opts.onRetry(err) : fail(err));
+    // mqtt.js gives up for good on a refused login (CONNACK 4 or 5); a service keeps trying, so
+    // an account added or fixed in the broker's users file lets it in without a restart.
+    if (opts.onRetry) client.on('error', (err) => refusedLogin(err) && setTimeout(() => client.disconnecting || client.connected || client.reconnect(), LOGIN_RETRY_MS).unref());
     client.once('connect', onConnect);
     client.on('error', onError);
   });
 }
+
+const LOGIN_RETRY_MS = 5000;
+/** A CONNACK refusal: bad user name or password, or not authorized. */
+export const refusedLogin = (err: unknown): boolean => [4, 5, 134, 135].includes((err as { code?: unknown }).code as number);
 
 /** How long a stopping service waits for the broker before it lets go regardless. */
 export const CLOSE_DEADLINE_MS = 3000;

@@ -2,6 +2,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { recordingRestart, startAgentProcess } from '../support/agent-process.js';
+import { harnessUrl } from '../support/broker-users.js';
 import { Cleanup } from '../support/cleanup.js';
 import { CliProcess, runCli } from '../support/cli-process.js';
 import { GitFixture } from '../support/git-fixture.js';
@@ -16,10 +17,11 @@ const tempDir = () => cleanup.tempDir('pushfleet-cli-');
 
 async function startHubProcess(stateDir: string) {
   const [port, brokerPort] = [await freePort(), await freePort()];
+  const mqttUrl = await harnessUrl(stateDir, `mqtt://127.0.0.1:${brokerPort}`);
   const hub = new CliProcess(['hub', '--port', String(port), '--broker-port', String(brokerPort), '--state-dir', stateDir, '--host', '127.0.0.1'], { PUSHFLEET_WEBHOOK_SECRET: '' });
   cleanup.defer(() => hub.stop('SIGKILL'));
   await hub.waitForLog('webhook listening', (l) => l.msg === 'webhook listening');
-  return { hub, webhook: `http://127.0.0.1:${port}/webhook`, mqttUrl: `mqtt://127.0.0.1:${brokerPort}` };
+  return { hub, webhook: `http://127.0.0.1:${port}/webhook`, mqttUrl };
 }
 
 describe('pushfleet CLI', () => {

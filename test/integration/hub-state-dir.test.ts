@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { harnessUrl } from '../support/broker-users.js';
 import { Cleanup } from '../support/cleanup.js';
 import { CliProcess } from '../support/cli-process.js';
 import { freePort } from '../support/ports.js';
@@ -24,6 +25,7 @@ describe('the state directory removed under a running hub', () => {
     const stateDir = cleanup.tempDir('pushfleet-hub-');
     const http = await freePort();
     const mqtt = await freePort();
+    const mqttUrl = await harnessUrl(stateDir, `mqtt://127.0.0.1:${mqtt}`);
     const hub = new CliProcess(['hub', '--host', '127.0.0.1', '--port', String(http), '--broker-port', String(mqtt), '--state-dir', stateDir], { PUSHFLEET_WEBHOOK_SECRET: SECRET });
     cleanup.defer(() => hub.stop('SIGKILL'));
     await hub.waitForLog('webhook listening', (l) => l.msg === 'webhook listening');
@@ -33,7 +35,7 @@ describe('the state directory removed under a running hub', () => {
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };
     };
     const push = () => postWebhook(`${base}/webhook`, signedRequest(SECRET, 'push', githubPushPayload({ after: sha() })));
-    return { hub, stateDir, readyz, push, pushes: await watch(cleanup, `mqtt://127.0.0.1:${mqtt}`, 'github/#') };
+    return { hub, stateDir, readyz, push, pushes: await watch(cleanup, mqttUrl, 'github/#') };
   }
 
   it.each([

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { agentStatusTopic } from '../../src/shared/topics.js';
+import { withoutCredentials } from '../support/broker-users.js';
 import { startAgentProcess } from '../support/agent-process.js';
 import { Cleanup } from '../support/cleanup.js';
 import { CliProcess } from '../support/cli-process.js';
@@ -74,7 +75,7 @@ describe('systemd notifications (Type=notify, WatchdogSec=)', () => {
     const status = await watch(cleanup, broker.mqttUrl, agentStatusTopic('notify-1'));
     const online = await waitFor('the retained agent status', () => status.messages.at(-1));
     expect(JSON.parse(online.payload)).toMatchObject({ agent: 'notify-1', state: 'online' });
-    expect(ready.fields.STATUS).toBe(`online as notify-1, 1 app(s); MQTT ${broker.mqttUrl}`);
+    expect(ready.fields.STATUS).toBe(`online as notify-1, 1 app(s); MQTT ${withoutCredentials(broker.mqttUrl)}`);
     process.kill(agent.pid, 'SIGCONT');
 
     await expectWatchdogPings(socket, agent.pid);

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CliProcess } from '../support/cli-process.js';
+import { harnessUrl } from '../support/broker-users.js';
 import { Cleanup } from '../support/cleanup.js';
 import { CoordinosaurJob, mostWorkingAtOnce, type JobEvent } from '../support/coordinosaur-job.js';
 import { coordinosaurClient } from '../support/coordinosaur-client.js';
@@ -38,7 +39,7 @@ describe.each(BROKERS)('semaphore jobs across hub kill -9 over %s', (broker) => 
     const mosquitto = broker === 'mosquitto' ? await startMosquitto() : undefined;
     if (mosquitto) cleanup.defer(() => mosquitto.stop());
     const brokerPort = await freePort();
-    const url = mosquitto?.url ?? `mqtt://127.0.0.1:${brokerPort}`;
+    const url = mosquitto?.url ?? (await harnessUrl(join(dir, 'state'), `mqtt://127.0.0.1:${brokerPort}`));
     const config = join(dir, 'hub.yaml');
     writeFileSync(
       config,

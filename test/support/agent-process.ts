@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { agentMqttSection } from './broker-users.js';
 import { CliProcess } from './cli-process.js';
 import type { Cleanup } from './cleanup.js';
 import { authBrokerAt } from './mosquitto.js';
@@ -58,7 +59,7 @@ export async function startAgentProcess(cleanup: Cleanup, opts: AgentProcessOpti
   const stateDir = opts.stateDir ?? join(dir, 'state');
   // On a test broker with logins, an agent logs in as its own id (role agent).
   const broker = authBrokerAt(opts.mqttUrl);
-  const mqtt = broker ? await loginAs(broker, opts.id, 'agent') : { url: opts.mqttUrl };
+  const mqtt = broker ? await loginAs(broker, opts.id, 'agent') : await agentMqttSection(opts.mqttUrl, opts.id, dir);
   const hubPublicKey = opts.hubPublicKey ?? hubKeyFor(opts.mqttUrl);
   if (!hubPublicKey && !opts.acceptUnsigned) throw new Error(`no test hub was started on ${opts.mqttUrl}: pass hubPublicKey (or acceptUnsigned)`);
   const signing = { ...(hubPublicKey && { hubPublicKey }), ...(opts.acceptUnsigned && { acceptUnsigned: true }) };

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cleanup } from './cleanup.js';
+import { harnessUrl } from './broker-users.js';
 import { CliProcess } from './cli-process.js';
 import { startMosquitto, type ExternalBroker } from './mosquitto.js';
 import { freePort } from './ports.js';
@@ -40,7 +41,7 @@ export async function hubProcesses(cleanup: Cleanup, kind: BrokerKind, webhook: 
   );
   return {
     broker,
-    mqttUrl,
+    mqttUrl: broker ? mqttUrl : await harnessUrl(stateDir, mqttUrl),
     webhookUrl: `http://127.0.0.1:${httpPort}/webhook`,
     async start() {
       const hub = new CliProcess(['hub', '--config', config]);

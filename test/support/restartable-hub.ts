@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { harnessUrl } from './broker-users.js';
 import { CliProcess } from './cli-process.js';
 import type { Cleanup } from './cleanup.js';
 import { freePort } from './ports.js';
@@ -15,26 +16,27 @@ export class RestartableHub {
 
   private constructor(
     private readonly cleanup: Cleanup,
-    private readonly configFile: string,
+    readonly configFile: string,
     readonly stateDir: string,
     readonly webhookUrl: string,
     readonly mqttUrl: string,
   ) {}
 
   /** On its embedded broker, or on the external one at `mqttUrl`. */
-  static async create(cleanup: Cleanup, mqttUrl?: string): Promise<RestartableHub> {
-    const stateDir = cleanup.tempDir('pushfleet-hub-');
+  /** `broker` (merged into the embedded broker's section) and `stateDir` may be given. */
+  static async create(cleanup: Cleanup, mqttUrl?: string, extra: { broker?: Record<string, unknown>; stateDir?: string } = {}): Promise<RestartableHub> {
+    const stateDir = extra.stateDir ?? cleanup.tempDir('pushfleet-hub-');
     const [httpPort, brokerPort] = [await freePort(), await freePort()];
     const configFile = join(stateDir, 'hub.yaml');
     const config = {
       http: { host: '127.0.0.1', port: httpPort },
-      ...(mqttUrl ? { mqtt: { url: mqttUrl } } : { broker: { host: '127.0.0.1', port: brokerPort } }),
+      ...(mqttUrl ? { mqtt: { url: mqttUrl } } : { broker: { host: '127.0.0.1', port: brokerPort, ...extra.broker } }),
       webhook: { secret: SECRET },
       stateDir,
       log: { level: 'info' },
     };
     writeFileSync(configFile, JSON.stringify(config));
-    const url = mqttUrl ?? `mqtt://127.0.0.1:${brokerPort}`;
+    const url = mqttUrl ?? (await harnessUrl(stateDir, `mqtt://127.0.0.1:${brokerPort}`));
     // Made before the first start, so an agent may start before the hub; the hub finds them in its state dir.
     registerHubKey(url, makeHubKeys(stateDir).pubFile);
     return new RestartableHub(cleanup, configFile, stateDir, `http://127.0.0.1:${httpPort}/webhook`, url);

@@ -4,6 +4,9 @@ import { startHub, type RunningHub } from '../../src/hub/hub.js';
 import type { Role } from '../../src/shared/contract/roles.js';
 import { createLogger } from '../../src/shared/logger.js';
 import type { Cleanup } from './cleanup.js';
+import { ensureOperator } from '../../src/hub/users/operator-credential.js';
+import { defaultUsersFile } from '../../src/hub/users/users-file.js';
+import { harnessUrl } from './broker-users.js';
 import { authBrokerAt, startMosquitto, type ExternalBroker } from './mosquitto.js';
 import { freePort } from './ports.js';
 import { makeHubKeys, registerHubKey } from './signer.js';
@@ -15,8 +18,14 @@ export type BrokerKind = 'aedes' | 'mosquitto';
 export const BROKERS: BrokerKind[] = ['aedes', 'mosquitto'];
 export const SECRET = 'test-webhook-secret-0123456789';
 
-/** `mqttUrl`: where tests connect; as operator, credentials in it, on a broker with logins. */
-export type TestHub = RunningHub & { webhookUrl: string; stateDir: string; broker?: ExternalBroker };
+/** `mqttUrl`: where tests connect, with credentials in it: on mosquitto the operator, on the embedded broker `harness` (role hub). */
+export type TestHub = RunningHub & {
+  webhookUrl: string;
+  stateDir: string;
+  broker?: ExternalBroker;
+  /** The embedded broker's users file (`harness`, role hub, is in it; `mqttUrl` logs in as it). */
+  usersFile?: string;
+};
 
 /**
  * A hub in this process: on its embedded aedes, or on a real mosquitto process with logins and
@@ -24,7 +33,7 @@ export type TestHub = RunningHub & { webhookUrl: string; stateDir: string; broke
  * naming such a mosquitto logs in as `hub` too.
  */
 export async function startTestHub(cleanup: Cleanup, kind: BrokerKind, overrides: Record<string, unknown> = {}): Promise<TestHub> {
-  const stateDir = cleanup.tempDir('pushfleet-hub-');
+  const freshDir = cleanup.tempDir('pushfleet-hub-');
   let mqttSection: Record<string, unknown> | undefined;
   let broker: ExternalBroker | undefined;
   if (kind === 'mosquitto') {
@@ -39,7 +48,7 @@ export async function startTestHub(cleanup: Cleanup, kind: BrokerKind, overrides
     http: { host: '127.0.0.1', port: 0 },
     broker: { port: await freePort() },
     webhook: { secret: SECRET },
-    stateDir,
+    stateDir: freshDir,
     log: { level: 'warn' },
     ...(mqttSection && { mqtt: mqttSection }),
     ...overrides,
@@ -47,13 +56,18 @@ export async function startTestHub(cleanup: Cleanup, kind: BrokerKind, overrides
   // Made here rather than by the hub's first start, which would announce it on the test run's stderr.
   const keyFile = config.signing.key ?? join(config.stateDir, PRIVATE_KEY_FILE);
   if (config.signing.key === undefined && !existsSync(keyFile)) makeHubKeys(config.stateDir);
+  // Before the start: the hub finds its users file with `harness` and `operator` in it (so it
+  // prints no generated credential on the test run's terminal).
+  const usersFile = config.mqtt ? undefined : (config.broker.usersFile ?? defaultUsersFile(config.stateDir));
+  const harness = usersFile ? await harnessUrl(config.stateDir, `mqtt://127.0.0.1:${config.broker.port}`, usersFile) : undefined;
+  if (usersFile) await ensureOperator(usersFile, config.stateDir);
   const hub = await startHub(config, createLogger('hub', config.log.level));
   cleanup.defer(() => hub.stop());
   // Agents on this broker trust this hub (agent-process.ts).
   registerHubKey(hub.mqttUrl, publicKeyFileFor(keyFile));
   const auth = broker ?? external;
-  const mqttUrl = auth ? (await auth.user('operator', 'operator')).url : hub.mqttUrl;
-  return { ...hub, mqttUrl, webhookUrl: `http://127.0.0.1:${hub.httpPort}/webhook`, stateDir, broker };
+  const mqttUrl = auth ? (await auth.user('operator', 'operator')).url : (harness ?? hub.mqttUrl);
+  return { ...hub, mqttUrl, webhookUrl: `http://127.0.0.1:${hub.httpPort}/webhook`, stateDir: config.stateDir, broker, usersFile };
 }
 
 /** The `mqtt:` config section of user `name` on a test broker. */

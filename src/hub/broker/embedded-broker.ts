@@ -1,16 +1,28 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { once } from 'node:events';
 import { duplexPair, type Duplex } from 'node:stream';
-import { Aedes } from 'aedes';
+import Database from 'better-sqlite3';
+import { Aedes, type Client } from 'aedes';
+import type { TopicContract } from '../../shared/contract/topic-table.js';
 import type { Logger } from '../../shared/logger.js';
+import { StartupError } from '../../shared/startup.js';
 import type { StateDb } from '../state-db.js';
 import type { TickBatch } from '../tick-batch.js';
+import { LiveUsers } from '../users/live-users.js';
+import { BrokerAccess, type Refusals } from './broker-access.js';
 import { BrokerStore } from './broker-store.js';
+import { JobOwners } from './job-owners.js';
 import { SqlitePersistence } from './sqlite-persistence.js';
 
 export type EmbeddedBroker = {
   url: string;
   port: number;
+  /** `mqtts://…` of the TLS listener, when broker.tls is set. */
+  tlsUrl?: string;
+  /** What the broker refused since it started (logins, publishes, subscriptions, wills). */
+  refused(): Refusals;
   /** The broker came back with the sessions and retained messages a previous run left on disk. */
   restoredState: boolean;
   /**
@@ -38,36 +50,67 @@ export type EmbeddedBrokerOptions = {
   state?: { db: StateDb; batch: TickBatch } | { stateDir: string };
   /** aedes' heartbeat; wills left by a previous run are swept every 4 beats (default 60 s). */
   heartbeatIntervalMs?: number;
+  /**
+   * Who may connect and what each client may do (the hub always passes it). Without it every
+   * client is let in and may do anything: only tests of the broker's own storage start it so.
+   */
+  access?: {
+    usersFile: string;
+    allowAnonymous: boolean;
+    contract: TopicContract;
+    /** Where semaphore job owners are kept (the hub's state database); default: memory. */
+    db?: StateDb;
+  };
+  /** A second listener, MQTT over TLS, with the same authentication (files read by readTlsFiles). */
+  tls?: { host: string; port: number } & TlsFiles;
 };
 
 /** The zero-setup broker: aedes on a TCP port, in the hub's process. */
-export async function startEmbeddedBroker({ host, port, state, heartbeatIntervalMs }: EmbeddedBrokerOptions, log: Logger): Promise<EmbeddedBroker> {
+export async function startEmbeddedBroker({ host, port, state, heartbeatIntervalMs, access: accessOpts, tls }: EmbeddedBrokerOptions, log: Logger): Promise<EmbeddedBroker> {
   const inProcess = new WeakSet<object>();
+  const isInProcess = (client: unknown) => inProcess.has((client as { conn?: object }).conn ?? {});
   const store = state === undefined ? undefined : 'stateDir' in state ? BrokerStore.open(state.stateDir) : new BrokerStore(state.db, state.batch);
-  const persistence = store && new SqlitePersistence(store, { isInProcess: (client) => inProcess.has((client as { conn?: object }).conn ?? {}) });
+  const persistence = store && new SqlitePersistence(store, { isInProcess });
+  const ownersDb = accessOpts && !accessOpts.db ? new Database(':memory:') : undefined;
+  let users: LiveUsers | undefined;
   let aedes: Aedes | undefined;
   let server: Server | undefined;
+  let tlsServer: Server | undefined;
   const close = async () => {
+    users?.stop();
     if (aedes) await new Promise<void>((resolve) => aedes!.close(() => resolve()));
-    if (server?.listening) await new Promise<void>((resolve) => server!.close(() => resolve()));
+    for (const s of [server, tlsServer]) if (s?.listening) await new Promise<void>((resolve) => s.close(() => resolve()));
     if (persistence) await persistence.destroy();
     else store?.close();
+    ownersDb?.close();
   };
+  let access: BrokerAccess | undefined;
   try {
+    if (accessOpts) {
+      users = new LiveUsers(accessOpts.usersFile, log, (names) => access!.disconnect(names));
+      users.start();
+      access = new BrokerAccess({ users, allowAnonymous: accessOpts.allowAnonymous, contract: accessOpts.contract, owners: new JobOwners(accessOpts.db ?? ownersDb!), isInProcess }, log);
+      if (accessOpts.allowAnonymous) log.warn({ usersFile: accessOpts.usersFile }, 'broker.allowAnonymous is on: clients without a password are let in, with what agents and operators may do; turn it off once every client has an account');
+    }
+    const guard = access;
     aedes = await Aedes.createBroker({
       drainTimeout: 30_000,
       concurrency: 2000,
       ...(heartbeatIntervalMs && { heartbeatInterval: heartbeatIntervalMs }),
-      ...(persistence && {
-        persistence,
-        // aedes sends a client's QoS 1 PUBACK before it stores the message; store it here first.
-        authorizePublish: (client, packet, done) => {
-          if (packet.topic.startsWith('$SYS/')) return done(new Error('$SYS/ topic is reserved'));
-          if (!client || packet.qos !== 1) return done(null);
-          persistence.persistBeforeAck(packet as never).then(() => done(null), done);
-        },
-      }),
+      ...(persistence && { persistence }),
+      ...(guard && { authenticate: guard.authenticate, authorizeSubscribe: guard.authorizeSubscribe }),
+      // A refused publish (or will) is an error: aedes closes the client's connection and drops
+      // the message (MQTT 3.1.1 has no negative PUBACK). aedes sends a client's QoS 1 PUBACK
+      // before it stores the message; store it here first.
+      authorizePublish: (client, packet, done) => {
+        if (packet.topic.startsWith('$SYS/')) return done(new Error('$SYS/ topic is reserved'));
+        const refused = guard?.refusePublish(client, packet);
+        if (refused) return done(new Error(refused));
+        if (!persistence || !client || packet.qos !== 1) return done(null);
+        persistence.persistBeforeAck(packet as never).then(() => done(null), done);
+      },
     });
+    if (guard) aedes.on('clientDisconnect', (client: Client) => guard.forget(client));
     if (persistence) {
       // The moment aedes hands a publish to its subscribers (see SqlitePersistence.renumber).
       const mq = (aedes as unknown as { mq: { emit(packet: { qos?: number }, cb?: () => void): unknown } }).mq;
@@ -85,18 +128,29 @@ export async function startEmbeddedBroker({ host, port, state, heartbeatInterval
     server = createServer({ noDelay: true }, aedes.handle);
     server.listen(port, host);
     await once(server, 'listening');
+    if (tls) {
+      // A client certificate is asked for only when there is a CA to check it against; one that
+      // does not verify falls back to the password (rejectUnauthorized off), never to a name.
+      tlsServer = createTlsServer({ cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: tls.ca !== undefined, rejectUnauthorized: false }, aedes.handle);
+      tlsServer.listen(tls.port, tls.host);
+      await once(tlsServer, 'listening');
+    }
   } catch (err) {
     // Whatever started is stopped again, so a failed start leaves no port or file open.
     await close().catch(() => undefined);
     throw err;
   }
   const broker = aedes;
-  const address = server.address();
-  const actual = typeof address === 'object' && address ? address.port : port;
-  log.info({ host, port: actual, persistence: store ? 'sqlite' : 'memory', restored: store?.existed ?? false }, 'embedded MQTT broker listening');
+  const guard = access;
+  const actual = listeningPort(server, port);
+  const tlsPort = tlsServer && listeningPort(tlsServer, tls!.port);
+  log.info({ host, port: actual, ...(tls && { tlsHost: tls.host, tlsPort, clientCertificates: tls.ca !== undefined }), persistence: store ? 'sqlite' : 'memory', restored: store?.existed ?? false, auth: accessOpts ? (accessOpts.allowAnonymous ? 'users file, anonymous allowed' : 'users file') : 'off' }, 'embedded MQTT broker listening');
+  const local = (h: string) => (h === '0.0.0.0' ? '127.0.0.1' : h);
   return {
-    url: `mqtt://${host === '0.0.0.0' ? '127.0.0.1' : host}:${actual}`,
+    url: `mqtt://${local(host)}:${actual}`,
     port: actual,
+    ...(tls && { tlsUrl: `mqtts://${local(tls.host)}:${tlsPort}` }),
+    refused: () => ({ ...(guard?.refused ?? { logins: 0, publishes: 0, subscribes: 0, wills: 0 }) }),
     restoredState: store?.existed ?? false,
     connectInProcess() {
       const [hubSide, brokerSide] = duplexPair();
@@ -115,4 +169,23 @@ export async function startEmbeddedBroker({ host, port, state, heartbeatInterval
     },
     close,
   };
+}
+
+function listeningPort(server: Server, fallback: number): number {
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : fallback;
+}
+
+export type TlsFiles = { cert: Buffer; key: Buffer; ca?: Buffer };
+
+/** broker.tls's files, read before anything starts: a missing one is a start-up error naming its key. */
+export function readTlsFiles(paths: { cert: string; key: string; ca?: string }): TlsFiles {
+  const read = (key: 'cert' | 'key' | 'ca', path: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new StartupError(`cannot read broker.tls.${key} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 2);
+    }
+  };
+  return { cert: read('cert', paths.cert), key: read('key', paths.key), ...(paths.ca && { ca: read('ca', paths.ca) }) };
 }
