@@ -5,7 +5,10 @@ import { HubConfig } from '../hub/config.js';
 import { generatePassword, hashPassword } from '../hub/users/password-hash.js';
 import { defaultUsersFile, newUser, readUsers, UserName, writeUsers } from '../hub/users/users-file.js';
 import { readConfigFile, validateConfig } from '../shared/config-file.js';
+import { mosquittoAcl } from '../shared/contract/mosquitto-acl.js';
 import { ROLES, type Role } from '../shared/contract/roles.js';
+import { TopicContract } from '../shared/contract/topic-table.js';
+import { SEED_DEFAULT_ROOT } from '../shared/topics.js';
 import { defaultStateDir } from '../shared/default-state-dir.js';
 import { checkedArg, CommandError, EXIT, exitOnCommanderError, runCommand } from './process-lifecycle.js';
 import { formatTable } from './text-table.js';
@@ -89,6 +92,16 @@ function ls(flags: FileFlags): number {
   return EXIT.ok;
 }
 
+/** A mosquitto acl_file granting the users file's accounts what the built-in roles grant them. */
+function acl(flags: FileFlags & { seedRoot: string }): number {
+  const { file, config } = hubSide(flags);
+  const users = [...readUsers(file)].map(([name, u]) => ({ name, role: u.role }));
+  if (users.length === 0) throw new CommandError(`no users in ${file}; add them first with "pushfleet users add"`);
+  const contract = new TopicContract({ semaphorePrefix: config?.engines.semaphore.prefix, seedRoot: flags.seedRoot });
+  process.stdout.write(mosquittoAcl(contract, users));
+  return EXIT.ok;
+}
+
 const fileFlags = (cmd: Command): Command =>
   cmd
     .option('-c, --config <file>', "the hub's config: its broker.usersFile, else <stateDir>/users.json")
@@ -108,12 +121,17 @@ export function usersCommand(): Command {
   const lsCmd = fileFlags(new Command('ls'))
     .description('list broker accounts: name, role, created (never a password or hash)')
     .action((flags: FileFlags) => runCommand(async () => ls(flags)));
+  const aclCmd = fileFlags(new Command('acl'))
+    .description("print a mosquitto acl_file equivalent to the built-in roles, for the users file's accounts (see config/mosquitto/)")
+    .option('--seed-root <topic>', "the agents' orchestrator.root (seed playbook topics)", SEED_DEFAULT_ROOT)
+    .action((flags: FileFlags & { seedRoot: string }) => runCommand(async () => acl(flags)));
   const users = new Command('users')
     .description("manage the embedded broker's accounts (the users file the hub reads)")
     .addHelpText('after', '\nExit codes: 0 done, 1 failed (no such user, already exists), 2 bad usage or a damaged users file.')
     .addCommand(addCmd)
     .addCommand(rmCmd)
-    .addCommand(lsCmd);
-  for (const cmd of [users, addCmd, rmCmd, lsCmd]) cmd.exitOverride(exitOnCommanderError);
+    .addCommand(lsCmd)
+    .addCommand(aclCmd);
+  for (const cmd of [users, addCmd, rmCmd, lsCmd, aclCmd]) cmd.exitOverride(exitOnCommanderError);
   return users;
 }
