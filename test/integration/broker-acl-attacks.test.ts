@@ -25,6 +25,9 @@ const head = (sha: string, ref: string, receivedAt = now()): string =>
 const directive = (kind: 'pin' | 'rollback') => JSON.stringify({ v: SCHEMA_VERSION, kind, app: 'web', sha: OLD, rolloutId: null, by: 'mallory', at: now() });
 const control = (op: Record<string, unknown>) => JSON.stringify({ v: SCHEMA_VERSION, requestId: `r${Math.random().toString(36).slice(2)}`, by: 'mallory', ...op });
 
+/** The SHA of a head as the hub keeps and publishes it: inside its signed envelope. */
+const afterOf = (text: string): string => (JSON.parse((JSON.parse(text) as { payload: string }).payload) as PushMessage).after;
+
 type Attacker = 'anonymous' | 'agent' | 'client' | 'operator';
 type Attack = { what: string; topic: string; payload: string; retain?: boolean; allowedFor?: Attacker[] };
 
@@ -120,13 +123,13 @@ describe('attacks on the embedded broker with auth on (issue 10)', () => {
     const retainedHeads = await watch(cleanup, hub.mqttUrl, 'pushfleet/heads/#');
     observe = async () => {
       const db = new Database(join(hub.stateDir, 'hub.sqlite'), { readonly: true });
-      const heads = db.prepare<[], { topic: string; payload: string }>('SELECT topic, payload FROM heads ORDER BY topic').all().map((r) => [r.topic, (JSON.parse(r.payload) as PushMessage).after]);
+      const heads = db.prepare<[], { topic: string; payload: string }>('SELECT topic, payload FROM heads ORDER BY topic').all().map((r) => [r.topic, afterOf(r.payload)]);
       db.close();
       const status = await runCli(['status', '--mqtt-url', operatorUrl]);
       expect(status.code, status.stderr).toBe(0);
       return {
         heads,
-        retainedHeads: retainedHeads.messages.map((m) => [m.topic, m.payload.length > 0 && (JSON.parse(m.payload) as PushMessage).after]),
+        retainedHeads: retainedHeads.messages.map((m) => [m.topic, m.payload.length > 0 && afterOf(m.payload)]),
         status: status.stdout,
         ci: await sem.infos('ci'),
         rollout: await sem.infos(ROLLOUT),
