@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { EnvName, RepoName } from '../src/shared/messages.js';
+import { EnvName } from '../src/shared/contract/rollout-messages.js';
+import { RepoName } from '../src/shared/messages.js';
 import { defaultStateDir } from '../src/shared/default-state-dir.js';
 import { MqttConnectionConfig } from '../src/shared/mqtt-connection.js';
 import { ENV_LABEL, TOPIC_LEVEL } from '../src/shared/topics.js';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { CommitRefusalReason, SemToken, Sha, StepName } from '../src/shared/messages.js';
+import { CommitRefusalReason, Sha, StepName } from '../src/shared/messages.js';
+import { SemToken } from '../src/shared/contract/semaphore-messages.js';
 
 /**
  * The agent's durable record of one app (one JSON file in its state dir): what it deployed

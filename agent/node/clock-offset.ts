@@ -1,4 +1,4 @@
-import type { ClockEstimate } from '../../src/shared/messages.js';
+import type { ClockEstimate } from '../../src/shared/contract/orchestrator-messages.js';
 
 export type ClockSample = { offsetMs: number; rttMs: number };
 

@@ -1,4 +1,4 @@
-import type { ClockEstimate, TimeReply } from '../../src/shared/messages.js';
+import type { ClockEstimate, TimeReply } from '../../src/shared/contract/orchestrator-messages.js';
 import { bestEstimate, clockSample, type ClockSample } from './clock-offset.js';
 
 export type ClockSyncDeps = {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { OrchestratorName } from '../../src/shared/messages.js';
+import { OrchestratorName } from '../../src/shared/contract/orchestrator-messages.js';
 import { SEED_DEFAULT_ROOT, SEED_ROOT } from '../../src/shared/topics.js';
 import { regexSource } from '../../src/shared/config-file.js';
 import { Argv } from '../argv.js';

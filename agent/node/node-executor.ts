@@ -1,5 +1,6 @@
 import type { Logger } from '../../src/shared/logger.js';
-import { SCHEMA_VERSION, type NodeCommand, type NodeReport, type NodeResult } from '../../src/shared/messages.js';
+import { SCHEMA_VERSION } from '../../src/shared/messages.js';
+import { type NodeCommand, type NodeReport, type NodeResult } from '../../src/shared/contract/orchestrator-messages.js';
 import { describeExit, type ProcessExit, type RunningProcess } from '../run-command.js';
 import { resolveAction, splitWords, type ResolvedAction } from './command-words.js';
 import type { NodeAction } from './node-config.js';

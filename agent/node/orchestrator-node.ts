@@ -1,5 +1,6 @@
 import type { Logger } from '../../src/shared/logger.js';
-import { decode, NodeCommand, SCHEMA_VERSION, TimeReply, type NodeInfo, type TimeRequest } from '../../src/shared/messages.js';
+import { decode, SCHEMA_VERSION } from '../../src/shared/messages.js';
+import { NodeCommand, TimeReply, type NodeInfo, type TimeRequest } from '../../src/shared/contract/orchestrator-messages.js';
 import { connectMqtt, type MqttConnectionConfig } from '../../src/shared/mqtt-connection.js';
 import { nodeCommandTopic, nodeInfoTopic, nodeResultTopic, seedCommandTopic, seedResultTopic, seedStatusTopic, TIME_REQUEST, timeReplyTopic } from '../../src/shared/topics.js';
 import { preciseNow } from '../../src/hub/engines/orchestrator/precise-time.js';

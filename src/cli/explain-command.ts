@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { collectAgentMessage, emptySnapshot } from '../shared/fleet.js';
-import { decode, RepoName, RolloutSettings, Sha, ZERO_SHA } from '../shared/messages.js';
+import { decode, RepoName, Sha, ZERO_SHA } from '../shared/messages.js';
+import { RolloutSettings } from '../shared/contract/rollout-messages.js';
 import { isValidGitRef } from '../shared/git-ref.js';
 import { AGENTS_ALL, ROLLOUT_SETTINGS } from '../shared/topics.js';
 import { batchesOf, planPush, type Plan } from '../hub/engines/rollouts/plan.js';

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
-import { decode, HubStatus, RunEvent, SCHEMA_VERSION, type RunCancel, type RunReport, type RunRequest } from '../shared/messages.js';
+import { decode, HubStatus, SCHEMA_VERSION } from '../shared/messages.js';
+import { RunEvent, type RunCancel, type RunReport, type RunRequest } from '../shared/contract/orchestrator-messages.js';
 import { HUB_STATUS, runCancelTopic, runEventsTopic, runRequestTopic } from '../shared/topics.js';
 import { describeRunEvent } from './play-summary.js';
 

@@ -1,4 +1,4 @@
-import type { NodeReport, RunEvent, RunReport } from '../shared/messages.js';
+import type { NodeReport, RunEvent, RunReport } from '../shared/contract/orchestrator-messages.js';
 import type { SeedReport } from './seed-player.js';
 import { formatTable } from './text-table.js';
 

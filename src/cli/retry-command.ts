@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Command } from 'commander';
-import { AppState, decode, RetryRequest, SCHEMA_VERSION } from '../shared/messages.js';
+import { AppState, decode, SCHEMA_VERSION } from '../shared/messages.js';
+import { RetryRequest } from '../shared/contract/rollout-messages.js';
 import { agentRetryTopic, appStateTopic, TOPIC_LEVEL } from '../shared/topics.js';
 import { checkedArg, EXIT, parsePositiveNumber, runCommand } from './process-lifecycle.js';
 import { connectFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';

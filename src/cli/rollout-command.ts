@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { decode, EnvName, ROLLOUT_ENDED, RolloutId, RolloutSnapshot, Sha } from '../shared/messages.js';
+import { decode, Sha } from '../shared/messages.js';
+import { EnvName, ROLLOUT_ENDED, RolloutId, RolloutSnapshot } from '../shared/contract/rollout-messages.js';
 import { rolloutStateTopic, TOPIC_LEVEL } from '../shared/topics.js';
 import { checkedArg, EXIT, parsePositiveNumber, runCommand } from './process-lifecycle.js';
 import { connectFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';

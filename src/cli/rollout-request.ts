@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { userInfo, hostname } from 'node:os';
 import type { MqttClient } from 'mqtt';
-import { RolloutReply, SCHEMA_VERSION, type RolloutControl } from '../shared/messages.js';
+import { RolloutReply, type RolloutControl } from '../shared/contract/rollout-messages.js';
+import { SCHEMA_VERSION } from '../shared/messages.js';
 import { ROLLOUT_CONTROL, rolloutReplyTopic } from '../shared/topics.js';
 import { requestHub } from './mqtt-request.js';
 

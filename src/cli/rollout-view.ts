@@ -1,4 +1,4 @@
-import { countHosts, HOST_FAILED, type RolloutHostState, type RolloutReply, type RolloutSnapshot } from '../shared/messages.js';
+import { countHosts, HOST_FAILED, type RolloutHostState, type RolloutReply, type RolloutSnapshot } from '../shared/contract/rollout-messages.js';
 import { formatTable } from './text-table.js';
 
 const short = (sha: string | null) => (sha ? sha.slice(0, 8) : '-');

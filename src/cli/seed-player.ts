@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MqttClient } from 'mqtt';
-import { decode, NodeResult } from '../shared/messages.js';
+import { decode } from '../shared/messages.js';
+import { NodeResult } from '../shared/contract/orchestrator-messages.js';
 import { TopicContract } from '../shared/contract/topic-table.js';
 import { seedCommandTopic, seedResultTopic, seedStatusFilter } from '../shared/topics.js';
 import { preciseNow } from '../hub/engines/orchestrator/precise-time.js';

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
-import { decode, SemErrorEvent, SemExpired, SemGo, SemInfo, SemQueued } from '../shared/messages.js';
+import { decode } from '../shared/messages.js';
+import { SemErrorEvent, SemExpired, SemGo, SemInfo, SemQueued } from '../shared/contract/semaphore-messages.js';
 import { SEM_DEFAULT_PREFIX, semaphoreTopic } from '../shared/topics.js';
 import { SemaphoreError } from './errors.js';
 

@@ -1,4 +1,4 @@
-import type { SemErrorEvent } from '../shared/messages.js';
+import type { SemErrorEvent } from '../shared/contract/semaphore-messages.js';
 
 /**
  * Why an acquire failed or a lease ended early:

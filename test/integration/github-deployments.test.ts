@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { GitHubDeployments } from '../../src/hub/engines/rollouts/github-deployments.js';
 import { githubSettings, RolloutsConfig } from '../../src/hub/engines/rollouts/config.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { SCHEMA_VERSION, type RolloutSnapshot, type RolloutStatus } from '../../src/shared/messages.js';
+import { SCHEMA_VERSION } from '../../src/shared/messages.js';
+import { type RolloutSnapshot, type RolloutStatus } from '../../src/shared/contract/rollout-messages.js';
 import { Cleanup } from '../support/cleanup.js';
 import { startFakeGitHub } from '../support/fake-github.js';
 

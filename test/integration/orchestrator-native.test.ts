@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RunReport } from '../../src/shared/messages.js';
+import { RunReport } from '../../src/shared/contract/orchestrator-messages.js';
 import { Cleanup } from '../support/cleanup.js';
 import { CliProcess } from '../support/cli-process.js';
 import { actionStateDir, fakeAction, livePids, startNodes, waitForClocks } from '../support/orchestrator-fleet.js';

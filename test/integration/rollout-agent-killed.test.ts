@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AppState, decode, RolloutSnapshot } from '../../src/shared/messages.js';
+import { AppState, decode } from '../../src/shared/messages.js';
+import { RolloutSnapshot } from '../../src/shared/contract/rollout-messages.js';
 import { appStateTopic, ROLLOUT_STATE_ALL, rolloutId } from '../../src/shared/topics.js';
 import { rolloutWebApp, startAgentProcess } from '../support/agent-process.js';
 import { linesOf } from '../support/app-fixture.js';

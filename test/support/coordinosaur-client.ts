@@ -1,5 +1,5 @@
 import type { MqttClient } from 'mqtt';
-import { SemInfo } from '../../src/shared/messages.js';
+import { SemInfo } from '../../src/shared/contract/semaphore-messages.js';
 import type { Cleanup } from './cleanup.js';
 import { unrestrictedUrl } from './mosquitto.js';
 import { watch } from './test-hub.js';

@@ -2,7 +2,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decode, NodeInfo } from '../../src/shared/messages.js';
+import { decode } from '../../src/shared/messages.js';
+import { NodeInfo } from '../../src/shared/contract/orchestrator-messages.js';
 import { NODE_INFO_ALL } from '../../src/shared/topics.js';
 import { startAgentProcess } from './agent-process.js';
 import type { CliProcess } from './cli-process.js';

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { bestEstimate, clockSample } from '../../agent/node/clock-offset.js';
 import { ClockSync } from '../../agent/node/clock-sync.js';
 import { runAt } from '../../agent/node/precise-start.js';
-import { SCHEMA_VERSION, type TimeReply } from '../../src/shared/messages.js';
+import { SCHEMA_VERSION } from '../../src/shared/messages.js';
+import { type TimeReply } from '../../src/shared/contract/orchestrator-messages.js';
 
 /**
  * A ClockSync on a fake local clock, with no gap between pings; `hub` plays the hub for each ping

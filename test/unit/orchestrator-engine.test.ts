@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import type { EngineContext } from '../../src/hub/engines/engine.js';
 import { OrchestratorEngine } from '../../src/hub/engines/orchestrator/orchestrator-engine.js';
 import { OrchestratorConfig } from '../../src/hub/engines/orchestrator/config.js';
-import { SCHEMA_VERSION, type NodeResult, type RunEvent } from '../../src/shared/messages.js';
+import { SCHEMA_VERSION } from '../../src/shared/messages.js';
+import { type NodeResult, type RunEvent } from '../../src/shared/contract/orchestrator-messages.js';
 import { agentStatusTopic, nodeInfoTopic, nodeResultTopic, runCancelTopic, runRequestTopic, TIME_REQUEST } from '../../src/shared/topics.js';
 import { ManualClock } from '../support/manual-clock.js';
 

@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { NodeAction } from '../../agent/node/node-config.js';
 import { NodeExecutor } from '../../agent/node/node-executor.js';
 import type { ProcessExit, RunningProcess } from '../../agent/run-command.js';
-import { SCHEMA_VERSION, type NodeResult } from '../../src/shared/messages.js';
+import { SCHEMA_VERSION } from '../../src/shared/messages.js';
+import { type NodeResult } from '../../src/shared/contract/orchestrator-messages.js';
 
 /** A process the test ends by hand; terminate() ends it as a well-behaved action would. */
 class FakeProcess implements RunningProcess {

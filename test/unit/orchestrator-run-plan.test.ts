@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { NodeOutcome } from '../../src/shared/messages.js';
+import type { NodeOutcome } from '../../src/shared/contract/orchestrator-messages.js';
 import type { PlanStep } from '../../src/hub/engines/orchestrator/native-playbook.js';
 import { emptyNodeReport, RunPlan } from '../../src/hub/engines/orchestrator/run-plan.js';
 

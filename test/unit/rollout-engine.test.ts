@@ -6,16 +6,8 @@ import { RolloutsConfig } from '../../src/hub/engines/rollouts/config.js';
 import { RolloutsEngine } from '../../src/hub/engines/rollouts/rollouts-engine.js';
 import { SemaphoreConfig } from '../../src/hub/engines/semaphore/config.js';
 import { SemaphoreEngine } from '../../src/hub/engines/semaphore/semaphore-engine.js';
-import {
-  SCHEMA_VERSION,
-  type AppState,
-  type PushMessage,
-  type RolloutEvent,
-  type RolloutHostState,
-  type RolloutPolicyRule,
-  type RolloutReply,
-  type RolloutSnapshot,
-} from '../../src/shared/messages.js';
+import { SCHEMA_VERSION, type AppState, type PushMessage } from '../../src/shared/messages.js';
+import { type RolloutEvent, type RolloutHostState, type RolloutPolicyRule, type RolloutReply, type RolloutSnapshot } from '../../src/shared/contract/rollout-messages.js';
 import { topicMatches } from '../../src/shared/topic-match.js';
 import {
   agentPinTopic,

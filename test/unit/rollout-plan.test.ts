@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { batchesOf, planPush, type PushFacts } from '../../src/hub/engines/rollouts/plan.js';
 import { BUILTIN_POLICY, resolveCount, resolvePolicy } from '../../src/hub/engines/rollouts/policy.js';
 import { emptySnapshot, type FleetSnapshot } from '../../src/shared/fleet.js';
-import { SCHEMA_VERSION, type AppState, type RolloutPolicyRule } from '../../src/shared/messages.js';
+import { SCHEMA_VERSION, type AppState } from '../../src/shared/messages.js';
+import { type RolloutPolicyRule } from '../../src/shared/contract/rollout-messages.js';
 
 const SHA = 'a'.repeat(40);
 const OLD = 'b'.repeat(40);

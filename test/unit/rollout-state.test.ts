@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { PlannedRollout } from '../../src/hub/engines/rollouts/plan.js';
 import { Rollout, type RolloutEffect } from '../../src/hub/engines/rollouts/rollout.js';
-import { decode, RolloutSnapshot, type RolloutHostState, type RolloutPolicy } from '../../src/shared/messages.js';
+import { decode } from '../../src/shared/messages.js';
+import { RolloutSnapshot, type RolloutHostState, type RolloutPolicy } from '../../src/shared/contract/rollout-messages.js';
 import { rolloutId } from '../../src/shared/topics.js';
 
 const SHA = 'a'.repeat(40);

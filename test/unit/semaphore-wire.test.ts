@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseSemaphoreTopic } from '../../src/hub/engines/semaphore/topic.js';
-import { check, decodeSemConcurrency, decodeSemUid, SemRegister } from '../../src/shared/messages.js';
+import { check } from '../../src/shared/messages.js';
+import { decodeSemConcurrency, decodeSemUid, SemRegister } from '../../src/shared/contract/semaphore-messages.js';
 
 describe('semaphore topics', () => {
   const parse = (t: string) => parseSemaphoreTopic('coordinosaur', t);

@@ -4,7 +4,8 @@ import { refusePublish, refuseSubscribe } from '../../shared/contract/access.js'
 import { ANONYMOUS, type Identity } from '../../shared/contract/roles.js';
 import type { TopicContract } from '../../shared/contract/topic-table.js';
 import type { Logger } from '../../shared/logger.js';
-import { decodeSemUid, SemRegister, decode } from '../../shared/messages.js';
+import { decodeSemUid, SemRegister } from '../../shared/contract/semaphore-messages.js';
+import { decode } from '../../shared/messages.js';
 import { verifyPassword, type PasswordHash } from '../users/password-hash.js';
 import type { LiveUsers } from '../users/live-users.js';
 import { ANONYMOUS_OWNER, type JobOwners } from './job-owners.js';

@@ -1,25 +1,7 @@
-import {
-  AgentDirective,
-  AgentStatus,
-  AppState,
-  decode,
-  decodeSemConcurrency,
-  decodeSemUid,
-  Heartbeat,
-  HubStatus,
-  NodeCommand,
-  NodeInfo,
-  NodeResult,
-  PushMessage,
-  RetryRequest,
-  RolloutControl,
-  RunCancel,
-  RunRequest,
-  SemRegister,
-  TimeReply,
-  TimeRequest,
-  type Decoded,
-} from '../messages.js';
+import { AgentDirective, RetryRequest, RolloutControl } from './rollout-messages.js';
+import { AgentStatus, AppState, decode, Heartbeat, HubStatus, PushMessage, type Decoded } from '../messages.js';
+import { decodeSemConcurrency, decodeSemUid, SemRegister } from './semaphore-messages.js';
+import { NodeCommand, NodeInfo, NodeResult, RunCancel, RunRequest, TimeReply, TimeRequest } from './orchestrator-messages.js';
 import type { z } from 'zod';
 import { ROLLOUT_CHANNEL_PREFIX, SEED_DEFAULT_ROOT, SEM_DEFAULT_PREFIX } from '../topics.js';
 import type { Role } from './roles.js';

@@ -1,4 +1,4 @@
-import type { NodeInfo } from '../../../shared/messages.js';
+import type { NodeInfo } from '../../../shared/contract/orchestrator-messages.js';
 import type { Target } from './native-playbook.js';
 
 type Agent = { online: boolean; labels: Record<string, string>; info: NodeInfo | null };

@@ -1,6 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { OrchestratorName } from '../../../shared/messages.js';
+import { OrchestratorName } from '../../../shared/contract/orchestrator-messages.js';
 
 /** Without `timeout`, a step may take this long, or its `duration` plus DURATION_GRACE_S. */
 export const DEFAULT_TIMEOUT_S = 60;

@@ -1,5 +1,6 @@
 import { TopicContract } from '../../../shared/contract/topic-table.js';
-import { AgentStatus, decode, NodeInfo, NodeResult, OrchestratorName, RunCancel, RunRequest, SCHEMA_VERSION, TimeRequest, type RunEvent, type TimeReply } from '../../../shared/messages.js';
+import { AgentStatus, decode, SCHEMA_VERSION } from '../../../shared/messages.js';
+import { NodeInfo, NodeResult, OrchestratorName, RunCancel, RunRequest, TimeRequest, type RunEvent, type TimeReply } from '../../../shared/contract/orchestrator-messages.js';
 import {
   AGENT_STATUS_ALL,
   NODE_INFO_ALL,

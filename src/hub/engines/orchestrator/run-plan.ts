@@ -1,4 +1,4 @@
-import type { NodeOutcome, NodeReport, StepReport, StepStatus } from '../../../shared/messages.js';
+import type { NodeOutcome, NodeReport, StepReport, StepStatus } from '../../../shared/contract/orchestrator-messages.js';
 import type { PlanStep } from './native-playbook.js';
 
 /** Outcomes that fail a step; `stopped` (cancelled by the run) does not count as the step's fault. */

@@ -1,4 +1,5 @@
-import { SCHEMA_VERSION, type NodeCommand, type NodeResult, type RunEvent } from '../../../shared/messages.js';
+import { SCHEMA_VERSION } from '../../../shared/messages.js';
+import { type NodeCommand, type NodeResult, type RunEvent } from '../../../shared/contract/orchestrator-messages.js';
 import { nodeCommandTopic, runEventsTopic } from '../../../shared/topics.js';
 import type { Clock } from '../engine.js';
 import type { Fleet } from './fleet.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from '../../../shared/config-file.js';
-import { RolloutPolicyRule } from '../../../shared/messages.js';
+import { RolloutPolicyRule } from '../../../shared/contract/rollout-messages.js';
 
 /** The rollouts engine's settings (`engines.rollouts` in the hub config). */
 export const RolloutsConfig = z

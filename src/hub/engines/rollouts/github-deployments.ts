@@ -1,5 +1,5 @@
 import type { Logger } from '../../../shared/logger.js';
-import type { RolloutSnapshot, RolloutStatus } from '../../../shared/messages.js';
+import type { RolloutSnapshot, RolloutStatus } from '../../../shared/contract/rollout-messages.js';
 import type { StateDb } from '../../state-db.js';
 
 export type GitHubSettings = { apiUrl: string; token: string };

@@ -1,5 +1,6 @@
 import type { AgentEntry, FleetSnapshot } from '../../../shared/fleet.js';
-import type { PushMessage, RolloutPolicy, RolloutSettings } from '../../../shared/messages.js';
+import type { PushMessage } from '../../../shared/messages.js';
+import type { RolloutPolicy, RolloutSettings } from '../../../shared/contract/rollout-messages.js';
 import { appFollowsPush, pushedSha } from '../../../shared/push-match.js';
 import { DEFAULT_ENV, ENV_LABEL, rolloutId } from '../../../shared/topics.js';
 import { resolvePolicy } from './policy.js';

@@ -1,5 +1,5 @@
 import picomatch from 'picomatch';
-import type { HostCount, RolloutPolicy, RolloutPolicyRule, RolloutSettings } from '../../../shared/messages.js';
+import type { HostCount, RolloutPolicy, RolloutPolicyRule, RolloutSettings } from '../../../shared/contract/rollout-messages.js';
 
 /**
  * What a rollout does when nothing is configured: careful, and still done in a few rounds.

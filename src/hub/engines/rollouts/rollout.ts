@@ -1,12 +1,5 @@
-import {
-  HOST_FAILED,
-  ROLLOUT_ENDED,
-  SCHEMA_VERSION,
-  type RolloutHost,
-  type RolloutHostState,
-  type RolloutSnapshot,
-  type RolloutStatus,
-} from '../../../shared/messages.js';
+import { HOST_FAILED, ROLLOUT_ENDED, type RolloutHost, type RolloutHostState, type RolloutSnapshot, type RolloutStatus } from '../../../shared/contract/rollout-messages.js';
+import { SCHEMA_VERSION } from '../../../shared/messages.js';
 import type { PlannedRollout } from './plan.js';
 
 /** What the engine must do after a change: publish an event, take a host out of the channel, send one back. */

@@ -1,17 +1,7 @@
 import { TopicContract } from '../../../shared/contract/topic-table.js';
 import { collectAgentMessage, emptySnapshot, type FleetBound } from '../../../shared/fleet.js';
-import {
-  countHosts,
-  decode,
-  PushMessage,
-  RolloutControl,
-  SCHEMA_VERSION,
-  type AgentDirective,
-  type RolloutEvent,
-  type RolloutReply,
-  type RolloutSettings,
-  type RolloutSnapshot,
-} from '../../../shared/messages.js';
+import { countHosts, RolloutControl, type AgentDirective, type RolloutEvent, type RolloutReply, type RolloutSettings, type RolloutSnapshot } from '../../../shared/contract/rollout-messages.js';
+import { decode, PushMessage, SCHEMA_VERSION } from '../../../shared/messages.js';
 import {
   AGENT_APPS_ALL,
   AGENT_STATUS_ALL,

@@ -1,4 +1,5 @@
-import { decode, RolloutSnapshot } from '../../../shared/messages.js';
+import { decode } from '../../../shared/messages.js';
+import { RolloutSnapshot } from '../../../shared/contract/rollout-messages.js';
 import type { StateDb } from '../../state-db.js';
 
 export type Pin = { agent: string; app: string; sha: string; by: string; at: string };

@@ -1,4 +1,4 @@
-import type { SemInfo } from '../../../shared/messages.js';
+import type { SemInfo } from '../../../shared/contract/semaphore-messages.js';
 import type { Clock } from '../engine.js';
 import { alarmAt, type Alarm } from './alarm.js';
 import type { ChannelOptions } from './config.js';

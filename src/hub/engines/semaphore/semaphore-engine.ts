@@ -1,16 +1,5 @@
-import {
-  check,
-  decodeSemConcurrency,
-  decodeSemUid,
-  SCHEMA_VERSION,
-  SemRegister,
-  type SemErrorCode,
-  type SemErrorEvent,
-  type SemExpired,
-  type SemGo,
-  type SemInfo,
-  type SemQueued,
-} from '../../../shared/messages.js';
+import { check, SCHEMA_VERSION } from '../../../shared/messages.js';
+import { decodeSemConcurrency, decodeSemUid, SemRegister, type SemErrorCode, type SemErrorEvent, type SemExpired, type SemGo, type SemInfo, type SemQueued } from '../../../shared/contract/semaphore-messages.js';
 import { semaphoreFilters, semaphoreRetainedFilters, semaphoreRootErrorTopic, semaphoreTopic } from '../../../shared/topics.js';
 import { publishAndForget, type Engine, type EngineContext } from '../engine.js';
 import { channelOptionsResolver, type ChannelOptions, type SemaphoreConfig } from './config.js';

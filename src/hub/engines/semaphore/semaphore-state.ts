@@ -1,4 +1,4 @@
-import type { SemInfo } from '../../../shared/messages.js';
+import type { SemInfo } from '../../../shared/contract/semaphore-messages.js';
 import { SemaphoreChannel, type ChannelDeps, type ChannelEvents, type ExpiryReason, type Job } from './channel.js';
 import type { ChannelOptions } from './config.js';
 import { EndedJobs } from './ended-jobs.js';
