@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { harnessUrl } from '../../test/support/broker-users.js';
 import type { Cleanup } from '../../test/support/cleanup.js';
 import { freePort } from '../../test/support/ports.js';
 import { waitFor } from '../../test/support/wait.js';
@@ -110,19 +111,27 @@ export type HubProcess = { proc: BenchProcess; webhookUrl: string; mqttUrl: stri
  * `pushfleet hub` as a child process on free ports: its embedded aedes broker, or `mqttUrl`.
  * Set BENCH_CPU_PROF=<dir> to run it under `node --cpu-prof` (profile written at stop).
  */
-export async function startHubProcess(cleanup: Cleanup, opts: { mqttUrl?: string; logLevel?: string; signing?: boolean } = {}): Promise<HubProcess> {
+/**
+ * The hub as a process. `secure` (the default): broker accounts and signing on, as shipped; the
+ * bench's own clients log in as a `harness` account (role hub) made before the start. Off: an
+ * anonymous broker and no signing, to measure what the two cost side by side.
+ */
+export async function startHubProcess(cleanup: Cleanup, opts: { mqttUrl?: string; logLevel?: string; secure?: boolean } = {}): Promise<HubProcess> {
   const stateDir = mkdtempSync(join(tmpdir(), 'pushfleet-bench-hub-'));
   cleanup.defer(() => rmSync(stateDir, { recursive: true, force: true }));
   const httpPort = await freePort();
   const brokerPort = await freePort();
   const args = ['hub', '--host', '127.0.0.1', '--port', String(httpPort), '--state-dir', stateDir, '--log-level', opts.logLevel ?? 'warn'];
-  if (opts.signing === false) {
+  const secure = opts.secure ?? true;
+  if (!secure) {
     const config = join(stateDir, 'hub.json');
-    writeFileSync(config, JSON.stringify({ signing: { enabled: false } }));
+    writeFileSync(config, JSON.stringify({ signing: { enabled: false }, broker: { allowAnonymous: true } }));
     args.push('--config', config);
   }
   if (opts.mqttUrl) args.push('--mqtt-url', opts.mqttUrl);
   else args.push('--broker-port', String(brokerPort));
+  const brokerUrl = `mqtt://127.0.0.1:${brokerPort}`;
+  const mqttUrl = opts.mqttUrl ?? (secure ? await harnessUrl(stateDir, brokerUrl) : brokerUrl);
   const profDir = process.env.BENCH_CPU_PROF;
   const proc = new BenchProcess(args, { PUSHFLEET_WEBHOOK_SECRET: BENCH_SECRET }, profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []);
   cleanup.defer(() => proc.stop());
@@ -139,7 +148,7 @@ export async function startHubProcess(cleanup: Cleanup, opts: { mqttUrl?: string
     },
     20_000,
   );
-  return { proc, httpPort, webhookUrl: `${base}/webhook`, mqttUrl: opts.mqttUrl ?? `mqtt://127.0.0.1:${brokerPort}`, hubPublicKey: join(stateDir, 'hub.pub') };
+  return { proc, httpPort, webhookUrl: `${base}/webhook`, mqttUrl, hubPublicKey: join(stateDir, 'hub.pub') };
 }
 
 /** Progress on stderr, so stdout keeps only the figures. */

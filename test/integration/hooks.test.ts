@@ -126,12 +126,14 @@ describe('hooks/post-receive', () => {
     expect(result.stderr).toContain('config pushfleet.repo owner/name');
   });
 
-  it('never rejects the push: an unreachable broker is a clear warning', async () => {
+  it('never rejects the push: an unreachable broker is a clear warning, without the password', async () => {
     const repo = selfHostedRepo({ repoName: 'acme/web' });
     repo.commit('first');
-    const nobody = `mqtt://127.0.0.1:${await freePort()}`;
+    const nobody = `mqtt://git:s3cret-pass@127.0.0.1:${await freePort()}`;
     const result = await repo.push({ PUSHFLEET_BIN: repo.bin, PUSHFLEET_MQTT_URL: nobody }, 'main');
     expect(result.stderr).toMatch(/pushfleet: WARNING: could not publish refs\/heads\/main/);
+    expect(result.stderr).toContain('to retry, with the same PUSHFLEET_MQTT_* environment');
+    expect(result.stderr).not.toContain('s3cret-pass');
   });
 
   it('says so when it cannot find pushfleet', async () => {
