@@ -1,6 +1,7 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { writePrivateFile } from '../src/shared/private-file.js';
 import type { SeenEntry, SeenStore } from '../src/shared/signing/verifier.js';
 
 /** Topics remembered at most; the one accepted longest ago is forgotten first (an old rollout's go). */
@@ -67,22 +68,6 @@ export class SeenSequenceFile implements SeenStore {
   }
 
   private save(): void {
-    mkdirSync(this.stateDir, { recursive: true });
-    const temp = `${this.path}.tmp`;
-    const body = JSON.stringify({ v: 1, topics: [...this.entries].map(([t, e]) => [t, e.seq, e.sig]) });
-    const fd = openSync(temp, 'w', 0o600);
-    try {
-      writeSync(fd, body);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, this.path);
-    const dir = openSync(this.stateDir, 'r');
-    try {
-      fsyncSync(dir);
-    } finally {
-      closeSync(dir);
-    }
+    writePrivateFile(this.path, JSON.stringify({ v: 1, topics: [...this.entries].map(([t, e]) => [t, e.seq, e.sig]) }));
   }
 }

@@ -4,7 +4,7 @@ import { simpleGit } from 'simple-git';
 import { z } from 'zod';
 import { validateConfig } from '../shared/config-file.js';
 import { GitRef, RepoName, SCHEMA_VERSION, Sha, ZERO_SHA, type PushMessage } from '../shared/messages.js';
-import { NotifyReply, type NotifyRequest } from '../shared/notify-messages.js';
+import { NotifyReply, type NotifyRequest } from '../shared/contract/notify-messages.js';
 import { buildPushMessage } from '../shared/push-message.js';
 import { NOTIFY_REQUEST, notifyReplyTopic } from '../shared/topics.js';
 import { requestHub } from './mqtt-request.js';

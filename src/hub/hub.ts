@@ -21,7 +21,7 @@ import { createEngines } from './engines/registry.js';
 import { createHttpServer } from './http-server.js';
 import { HeadStore } from './engines/heads/head-store.js';
 import { sendPush, withdrawPushesOnConnectionLoss } from './push-publisher.js';
-import { NotifyRequests } from './notify-requests.js';
+import { NotifyRequests } from './engines/notify/notify-engine.js';
 import { Signer, signedPublisher } from './signed-publish.js';
 import { resolveSigningKey } from './signing-key.js';
 import { persistedSequence } from './signing-sequence.js';

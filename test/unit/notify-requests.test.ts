@@ -1,11 +1,11 @@
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import type { EngineContext } from '../../src/hub/engines/engine.js';
-import { NotifyRequests } from '../../src/hub/notify-requests.js';
+import { NotifyRequests } from '../../src/hub/engines/notify/notify-engine.js';
 import { TickBatch } from '../../src/hub/tick-batch.js';
 import { DeliveryLog } from '../../src/hub/webhook/deliveries.js';
 import { SCHEMA_VERSION, ZERO_SHA, type PushMessage } from '../../src/shared/messages.js';
-import { NotifyReply } from '../../src/shared/notify-messages.js';
+import { NotifyReply } from '../../src/shared/contract/notify-messages.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { NOTIFY_REQUEST } from '../../src/shared/topics.js';
 import { ManualClock } from '../support/manual-clock.js';

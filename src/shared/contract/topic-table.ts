@@ -2,6 +2,7 @@ import { AgentDirective, RetryRequest, RolloutControl } from './rollout-messages
 import { AgentStatus, AppState, decode, Heartbeat, HubStatus, PushMessage, type Decoded } from '../messages.js';
 import { decodeSemConcurrency, decodeSemUid, SemRegister } from './semaphore-messages.js';
 import { NodeCommand, NodeInfo, NodeResult, RunCancel, RunRequest, TimeReply, TimeRequest } from './orchestrator-messages.js';
+import { NotifyRequest } from './notify-messages.js';
 import type { z } from 'zod';
 import { ROLLOUT_CHANNEL_PREFIX, SEED_DEFAULT_ROOT, SEM_DEFAULT_PREFIX } from '../topics.js';
 import type { Role } from './roles.js';
@@ -106,7 +107,7 @@ export function topicTable(opts: ContractOptions = {}): readonly TopicSpec[] {
     spec('push', 'github/{owner}/{repo}', { about: 'one accepted push (MqttPub-compatible)', payload: json(PushMessage), publish: NOBODY, subscribe: everyone }),
     spec('head', 'pushfleet/heads/{owner}/{repo}/{ref}', { about: "a ref's newest push: what agents converge on", payload: orEmpty(json(PushMessage)), publish: NOBODY, subscribe: [operator, agent], signed: true, retained: true }),
     spec('hub.status', 'pushfleet/hub/status', { about: "the hub's presence", payload: json(HubStatus), publish: NOBODY, subscribe: everyone, retained: true }),
-    spec('notify.request', 'pushfleet/notify/request', { about: 'a push from a post-receive hook, for the hub to publish', payload: anything, publish: [operator], subscribe: NOBODY }),
+    spec('notify.request', 'pushfleet/notify/request', { about: 'a push from a post-receive hook, for the hub to publish', payload: json(NotifyRequest), publish: [operator], subscribe: NOBODY }),
     spec('notify.reply', 'pushfleet/notify/replies/{request}', { about: "the hub's answer to a notify", payload: anything, publish: NOBODY, subscribe: [operator] }),
     // readRetained's end-of-retained marker (src/shared/retained.ts), named by the MQTT client id;
     // nothing acts on it, so anyone may bounce one off the broker.

@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
+import { writePrivateFile } from '../private-file.js';
 
 /** The hub's signing key: the private half and the id agents know its public half by. */
 export type SigningKey = { privateKey: KeyObject; publicKey: KeyObject; kid: string };
@@ -43,22 +43,16 @@ export class KeyExistsError extends Error {}
 /**
  * Writes a new pair: `keyFile` (PKCS8 PEM, mode 0600) and its `.pub` beside it (SPKI PEM, 0644).
  * Refuses to replace either unless `force`: agents trust the old public key, and a replaced
- * private key cannot be got back. Each file is written to a temp name and renamed, so a crash
- * leaves the old file or the new one.
+ * private key cannot be got back. Each file is written to a temp name, fsynced and renamed, so a
+ * crash leaves the old file or the new one.
  */
 export function generateKeyFiles(keyFile: string, opts: { force?: boolean } = {}): { keyFile: string; pubFile: string; kid: string } {
   const pubFile = publicKeyFileFor(keyFile);
   const existing = [keyFile, pubFile].filter((f) => existsSync(f));
   if (existing.length && !opts.force) throw new KeyExistsError(`${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}; pass --force to replace (agents holding the old hub.pub then refuse every message until they get the new one)`);
-  mkdirSync(dirname(keyFile), { recursive: true, mode: 0o700 });
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const write = (file: string, text: string, mode: number) => {
-    const temp = `${file}.tmp`;
-    writeFileSync(temp, text, { mode });
-    chmodSync(temp, mode);
-    renameSync(temp, file);
-  };
-  write(keyFile, privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), 0o600);
-  write(pubFile, publicKey.export({ format: 'pem', type: 'spki' }).toString(), 0o644);
+  writePrivateFile(keyFile, privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
+  writePrivateFile(pubFile, publicKey.export({ format: 'pem', type: 'spki' }).toString());
+  chmodSync(pubFile, 0o644);
   return { keyFile, pubFile, kid: keyId(publicKey) };
 }

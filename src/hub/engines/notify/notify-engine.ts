@@ -1,8 +1,8 @@
-import { decode, SCHEMA_VERSION, type PushMessage } from '../shared/messages.js';
-import { NotifyRequest, type NotifyReply } from '../shared/notify-messages.js';
-import { NOTIFY_REQUEST, notifyReplyTopic, pushTopic } from '../shared/topics.js';
-import { publishAndForget, type Engine, type EngineContext } from './engines/engine.js';
-import type { DeliveryLog, DeliveryOutcome } from './webhook/deliveries.js';
+import { decode, SCHEMA_VERSION, type PushMessage } from '../../../shared/messages.js';
+import { NotifyRequest, type NotifyReply } from '../../../shared/contract/notify-messages.js';
+import { NOTIFY_REQUEST, notifyReplyTopic, pushTopic } from '../../../shared/topics.js';
+import { publishAndForget, type Engine, type EngineContext } from '../engine.js';
+import type { DeliveryLog, DeliveryOutcome } from '../../webhook/deliveries.js';
 
 export type NotifyDeps = {
   deliveries: DeliveryLog;

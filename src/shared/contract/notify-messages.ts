@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PushMessage, SCHEMA_VERSION } from './messages.js';
+import { PushMessage, SCHEMA_VERSION } from '../messages.js';
 
 const RequestId = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'expected 1-64 letters, digits or "-"');
 
