@@ -33,7 +33,7 @@ const ENV = 'production';
 const MAIN = headTopic('acme/web', 'refs/heads/main');
 const FLOOD = 5000;
 
-/** Restart: marks the host busy for a while and logs how many hosts were busy then (overlap), after recording the SHA. */
+/** Restart: marks the host busy for a while (longer with hold.txt) and logs how many hosts were busy then (overlap), after recording the SHA. */
 const overlapRestart = (restartLog: string): string[] => [
   process.execPath,
   '-e',
@@ -41,7 +41,8 @@ const overlapRestart = (restartLog: string): string[] => [
    const me = path.join(process.env.BUSY_DIR, process.env.PUSHFLEET_AGENT);
    fs.writeFileSync(me, '');
    fs.appendFileSync(process.env.OVERLAP_LOG, fs.readdirSync(process.env.BUSY_DIR).length + '\\n');
-   setTimeout(() => fs.rmSync(me), 300);
+   // A commit may ask for a longer restart (hold.txt), so an attack can land while it runs.
+   setTimeout(() => fs.rmSync(me), fs.existsSync('hold.txt') ? Number(fs.readFileSync('hold.txt', 'utf8')) : 300);
    ${recordingRestart(restartLog)[2]}`,
 ];
 
@@ -192,7 +193,7 @@ describe('issue 10 attacks replayed end to end against a fleet with auth and sig
     await waitFor(() => `rollout of A succeeded; last ${JSON.stringify(snapshot(rolloutId('web', ENV, a)))}`, () => snapshot(rolloutId('web', ENV, a))?.status === 'succeeded', 30_000);
     await waitFor('web-1 reported deployed at A', () => web1()?.state === 'deployed' && web1()?.sha === a);
     // B is in the repository already: the attackers can name its rollout before the hub does.
-    b = git.commit('B', { 'app.txt': 'B\n' });
+    b = git.commit('B', { 'app.txt': 'B\n', 'hold.txt': '1500' });
 
     urls.anonymous = withoutCredentials(hub.mqttUrl);
     urls.agent = existingUserUrl(hub.mqttUrl, 'web-2');
@@ -273,6 +274,16 @@ describe('issue 10 attacks replayed end to end against a fleet with auth and sig
   it('a genuine signed push still deploys, canary first and one host at a time, with no host waited for that is not there', async () => {
     const hostsBefore = overlaps().length;
     expect((await postWebhook(hub.webhookUrl, signedRequest(SECRET, 'push', githubPushPayload({ after: b, before: a })))).status).toBe(200);
+    // While the canary updates, each attacker with a login tries to widen the rollout or free the canary's slot.
+    const id = rolloutId('web', ENV, b);
+    const canary = await waitFor('the canary updating', () => snapshot(id)?.hosts.find((h) => h.state === 'updating')?.agent);
+    const channel = `coordinosaur/${rolloutChannel(id)}`;
+    for (const who of ['agent', 'client', 'operator', 'hub'] as const) {
+      expect(await attempt(urls[who], { topic: `${channel}/concurrency/set`, payload: '10' }), who).toBe(REFUSAL[who]);
+      // web-2's own account may end web-2's own job: that is no one else's uid. A hub account may
+      // publish anything else: a host's rollout job is the one thing the broker keeps from it.
+      if (!(who === 'agent' && canary === 'web-2')) expect(await attempt(urls[who], { topic: `${channel}/finished`, payload: canary }), who).toBe('connection closed');
+    }
     const done = await waitFor(() => `rollout of B succeeded; last ${JSON.stringify(snapshot(rolloutId('web', ENV, b)))}`, () => {
       const s = snapshot(rolloutId('web', ENV, b));
       return s?.status === 'succeeded' && s;

@@ -39,7 +39,7 @@ const ATTACKS: Attack[] = [
   { what: 'concurrency/set 10 on a rollout channel', topic: `coordinosaur/${ROLLOUT}/concurrency/set`, payload: '10' },
   { what: 'concurrency/set 1000 on a plain channel', topic: 'coordinosaur/ci/concurrency/set', payload: '1000', allowedFor: ['operator'] },
   { what: "finished of someone else's job", topic: 'coordinosaur/ci/finished', payload: 'job-1', allowedFor: ['operator'] },
-  { what: "finished of another agent's rollout job", topic: `/coordinosaur/${ROLLOUT}/finished`, payload: 'web-1', allowedFor: ['operator'] },
+  { what: "finished of another agent's rollout job", topic: `/coordinosaur/${ROLLOUT}/finished`, payload: 'web-1' },
   { what: 'a seed orchestrator COMMAND', topic: seedCommandTopic(SEED_DEFAULT_ROOT, 'web-1'), payload: 'RUN reboot', allowedFor: ['operator'] },
   { what: 'an orchestrator node command', topic: nodeCommandTopic('web-1'), payload: JSON.stringify({ v: SCHEMA_VERSION }) },
   { what: 'a fake agent ghost-1', topic: agentStatusTopic('ghost-1'), payload: JSON.stringify({ v: SCHEMA_VERSION, agent: 'ghost-1', state: 'online', labels: {}, version: '0', startedAt: now(), at: now() }), retain: true },
