@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -167,7 +167,8 @@ describe('issue 10 attacks replayed end to end against a fleet with auth and sig
     const busyDir = join(root, 'busy');
     mkdirSync(busyDir);
     marker = join(root, 'orchestrator-ran');
-    hub = await startTestHub(cleanup, 'aedes', { engines: { rollouts: { defaults: { canary: 1, batchSize: 1, maxUnavailable: 1 } } } });
+    // Log level error: the flood would print a warning per forged head.
+    hub = await startTestHub(cleanup, 'aedes', { log: { level: 'error' }, engines: { rollouts: { defaults: { canary: 1, batchSize: 1, maxUnavailable: 1 } } } });
     rollouts = await watch(cleanup, hub.mqttUrl, ROLLOUT_STATE_ALL);
     settings = await watch(cleanup, hub.mqttUrl, ROLLOUT_SETTINGS);
     refused = await watch(cleanup, hub.mqttUrl, agentRefusedTopic('web-1'));
@@ -244,10 +245,8 @@ describe('issue 10 attacks replayed end to end against a fleet with auth and sig
     if (who === 'hub') expect(await status()).toContain('ghost-1');
     else expect(await status()).not.toContain('ghost-1');
 
-    // What an operator (and so the hub role) may do through the hub: it works, and is undone.
-    const allowed = list.filter((x) => x.allowedFor?.includes(who));
-    if (allowed.length === 0) return;
-    expect(who === 'operator' || who === 'hub').toBe(true);
+    // What an operator (and so the hub role) may do, the attacks left out above: it works, and is undone.
+    if (who !== 'operator' && who !== 'hub') return;
     await attempt(urls[who], { topic: 'coordinosaur/ci/concurrency/set', payload: '2' });
     await waitFor('ci limit 2', async () => (await sem.infos('ci')).maxConcurrentJobs === 2);
     expect(await attempt(urls[who], { topic: 'coordinosaur/ci/finished', payload: 'job-1' })).toBe('accepted');
@@ -294,6 +293,5 @@ describe('issue 10 attacks replayed end to end against a fleet with auth and sig
     expect(linesOf(restartLog('web-1'))).toEqual([a, b]);
     expect(existsSync(marker)).toBe(false);
     expect(headsTable()).toEqual([[MAIN, b]]);
-    expect(readFileSync(join(root, 'overlap.log'), 'utf8').trim().split('\n')).toHaveLength(6);
   }, 40_000);
 });
