@@ -1,5 +1,3 @@
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION, ZERO_SHA, type PushMessage } from '../../src/shared/messages.js';
@@ -10,6 +8,8 @@ import { runCli } from '../support/cli-process.js';
 import { coordinosaurClient } from '../support/coordinosaur-client.js';
 import { githubPushPayload, postWebhook, signedRequest } from '../support/push-payload.js';
 import { SECRET, startTestHub, watch, type TestHub } from '../support/test-hub.js';
+import { attempt, flood, type Outcome } from '../support/mqtt-attempt.js';
+import { storedHeads } from '../support/hub-tables.js';
 import { waitFor } from '../support/wait.js';
 
 const OLD = 'a'.repeat(40);
@@ -25,9 +25,6 @@ const head = (sha: string, ref: string, receivedAt = now()): string =>
 const directive = (kind: 'pin' | 'rollback') => JSON.stringify({ v: SCHEMA_VERSION, kind, app: 'web', sha: OLD, rolloutId: null, by: 'mallory', at: now() });
 const control = (op: Record<string, unknown>) => JSON.stringify({ v: SCHEMA_VERSION, requestId: `r${Math.random().toString(36).slice(2)}`, by: 'mallory', ...op });
 
-/** The SHA of a head as the hub keeps and publishes it: inside its signed envelope. */
-const afterOf = (text: string): string => (JSON.parse((JSON.parse(text) as { payload: string }).payload) as PushMessage).after;
-
 type Attacker = 'anonymous' | 'agent' | 'client' | 'operator';
 type Attack = { what: string; topic: string; payload: string; retain?: boolean; allowedFor?: Attacker[] };
 
@@ -42,47 +39,11 @@ const ATTACKS: Attack[] = [
   { what: 'concurrency/set 10 on a rollout channel', topic: `coordinosaur/${ROLLOUT}/concurrency/set`, payload: '10' },
   { what: 'concurrency/set 1000 on a plain channel', topic: 'coordinosaur/ci/concurrency/set', payload: '1000', allowedFor: ['operator'] },
   { what: "finished of someone else's job", topic: 'coordinosaur/ci/finished', payload: 'job-1', allowedFor: ['operator'] },
-  { what: "finished of another agent's rollout job", topic: `/coordinosaur/${ROLLOUT}/finished`, payload: 'web-1', allowedFor: ['operator'] },
+  { what: "finished of another agent's rollout job", topic: `/coordinosaur/${ROLLOUT}/finished`, payload: 'web-1' },
   { what: 'a seed orchestrator COMMAND', topic: seedCommandTopic(SEED_DEFAULT_ROOT, 'web-1'), payload: 'RUN reboot', allowedFor: ['operator'] },
   { what: 'an orchestrator node command', topic: nodeCommandTopic('web-1'), payload: JSON.stringify({ v: SCHEMA_VERSION }) },
   { what: 'a fake agent ghost-1', topic: agentStatusTopic('ghost-1'), payload: JSON.stringify({ v: SCHEMA_VERSION, agent: 'ghost-1', state: 'online', labels: {}, version: '0', startedAt: now(), at: now() }), retain: true },
 ];
-
-type Outcome = 'refused at login' | 'connection closed' | 'accepted';
-
-/** One attack on a connection of its own: refused at CONNACK, cut off without a PUBACK, or acknowledged. */
-async function attempt(url: string, a: Pick<Attack, 'topic' | 'payload' | 'retain'>): Promise<Outcome> {
-  let client: mqtt.MqttClient;
-  try {
-    client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000 });
-  } catch (err) {
-    if ([4, 5].includes((err as { code?: number }).code!)) return 'refused at login';
-    throw err;
-  }
-  try {
-    return await Promise.race([
-      new Promise<Outcome>((resolve) => client.once('close', () => resolve('connection closed'))),
-      client.publishAsync(a.topic, a.payload, { qos: 1, retain: a.retain ?? false }).then((): Outcome => 'accepted'),
-    ]);
-  } finally {
-    client.end(true);
-  }
-}
-
-/** A flood of retained heads on one connection: how many the broker took before it cut the client off. */
-async function flood(url: string, count: number): Promise<Outcome> {
-  let client: mqtt.MqttClient;
-  try {
-    client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000 });
-  } catch {
-    return 'refused at login';
-  }
-  const gone = new Promise<Outcome>((resolve) => client.once('close', () => resolve('connection closed')));
-  for (let i = 0; i < count && client.connected; i++) client.publish(headTopic('acme/web', `refs/heads/flood-${i}`), head(NEW, `refs/heads/flood-${i}`), { qos: 0, retain: true });
-  const outcome = await Promise.race([gone, client.publishAsync(headTopic('acme/web', 'refs/heads/flood-last'), head(NEW, 'refs/heads/flood-last'), { qos: 1, retain: true }).then((): Outcome => 'accepted')]);
-  client.end(true);
-  return outcome;
-}
 
 describe('attacks on the embedded broker with auth on (issue 10)', () => {
   const cleanup = new Cleanup();
@@ -122,14 +83,12 @@ describe('attacks on the embedded broker with auth on (issue 10)', () => {
     const settings = await watch(cleanup, hub.mqttUrl, ROLLOUT_SETTINGS);
     const retainedHeads = await watch(cleanup, hub.mqttUrl, 'pushfleet/heads/#');
     observe = async () => {
-      const db = new Database(join(hub.stateDir, 'hub.sqlite'), { readonly: true });
-      const heads = db.prepare<[], { topic: string; payload: string }>('SELECT topic, payload FROM heads ORDER BY topic').all().map((r) => [r.topic, afterOf(r.payload)]);
-      db.close();
+      const heads = storedHeads(hub.stateDir);
       const status = await runCli(['status', '--mqtt-url', operatorUrl]);
       expect(status.code, status.stderr).toBe(0);
       return {
         heads,
-        retainedHeads: retainedHeads.messages.map((m) => [m.topic, m.payload.length > 0 && afterOf(m.payload)]),
+        retainedHeads: retainedHeads.messages.map((m) => [m.topic, m.payload.length > 0 && (JSON.parse(m.payload) as PushMessage).after]),
         status: status.stdout,
         ci: await sem.infos('ci'),
         rollout: await sem.infos(ROLLOUT),
@@ -174,7 +133,7 @@ describe('attacks on the embedded broker with auth on (issue 10)', () => {
     const counted = hub.brokerRefusals()![counter];
     const outcomes: Record<string, Outcome> = {};
     for (const a of ATTACKS) if (!a.allowedFor?.includes(who)) outcomes[a.what] = await attempt(urls[who], a);
-    outcomes['a flood of 5,000 retained heads'] = await flood(urls[who], 5000);
+    outcomes['a flood of 5,000 retained heads'] = await flood(urls[who], 5000, (i) => ({ topic: headTopic('acme/web', `refs/heads/flood-${i}`), payload: head(NEW, `refs/heads/flood-${i}`) }));
     expect(outcomes).toEqual(Object.fromEntries(Object.keys(outcomes).map((k) => [k, expected])));
     // Each refusal counted (a flood cut off mid-chunk may count a few).
     expect(hub.brokerRefusals()![counter] - counted).toBeGreaterThanOrEqual(Object.keys(outcomes).length);

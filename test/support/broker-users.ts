@@ -67,6 +67,13 @@ export function usersFileFor(url: string): string | undefined {
   return usersFiles.get(brokerKey(url));
 }
 
+/** A URL for `url`'s broker logged in as the account a running agent (or the harness) already has: what stealing its password gives. */
+export function existingUserUrl(url: string, name: string): string {
+  const password = passwords.get(`${usersFileFor(url)}\u0000${name}`);
+  if (password === undefined) throw new Error(`no test account ${name} on ${new URL(url).host}`);
+  return withCredentials(url, name, password);
+}
+
 /** A URL for `url`'s broker logged in as a new account `name` with `role`. */
 export async function userUrl(url: string, name: string, role: Role): Promise<string> {
   const file = usersFileFor(url);

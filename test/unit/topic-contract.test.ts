@@ -124,6 +124,11 @@ describe('who may publish', () => {
     expect(mayPublish(operator, t.semaphoreTopic('coordinosaur', 'ci', 'concurrency/set'))).toBe(true);
     expect(mayPublish(operator, t.semaphoreTopic('coordinosaur', rollout, 'concurrency/set'))).toBe(false);
     expect(mayPublish(client, t.semaphoreTopic('coordinosaur', 'ci', 'concurrency/set'))).toBe(false);
+    // Operators end jobs on other channels, never a host's rollout job (it would free its slot mid-update).
+    for (const action of ['register', 'finished', 'aborted'] as const) {
+      expect(mayPublish(operator, t.semaphoreTopic('coordinosaur', 'ci', action)), action).toBe(true);
+      expect(mayPublish(operator, t.semaphoreTopic('coordinosaur', rollout, action)), action).toBe(false);
+    }
   });
   it('refuses topics outside the table and says who may publish', () => {
     expect(refusePublish(contract, operator, 'elsewhere/x')).toMatch(/outside pushfleet's topics/);

@@ -2,7 +2,7 @@ import type { TLSSocket } from 'node:tls';
 import type { AuthenticateError, Client, PublishPacket, Subscription } from 'aedes';
 import { refusePublish, refuseSubscribe } from '../../shared/contract/access.js';
 import { ANONYMOUS, type Identity } from '../../shared/contract/roles.js';
-import type { TopicContract } from '../../shared/contract/topic-table.js';
+import { isRolloutChannel, type TopicContract } from '../../shared/contract/topic-table.js';
 import type { Logger } from '../../shared/logger.js';
 import { decodeSemUid, SemRegister } from '../../shared/contract/semaphore-messages.js';
 import { decode } from '../../shared/messages.js';
@@ -133,8 +133,7 @@ export class BrokerAccess {
     if (!client) return null;
     const who = this.identities.get(client);
     if (!who) return 'unknown client';
-    if ('role' in who && who.role === 'hub') return null;
-    const reason = refusePublish(this.opts.contract, who, packet.topic) ?? this.refusePayload(who, packet);
+    const reason = 'role' in who && who.role === 'hub' ? this.refuseRolloutJobEnd(who, packet) : (refusePublish(this.opts.contract, who, packet.topic) ?? this.refusePayload(who, packet));
     if (reason) {
       this.refused.publishes++;
       this.note(`publish:${this.opts.contract.lookup(packet.topic)?.spec.name ?? 'other'}`, who, remoteAddress(client), { topic: packet.topic.slice(0, 200), reason }, 'broker refused a publish and closed the connection');
@@ -175,6 +174,20 @@ export class BrokerAccess {
       default:
         return null;
     }
+  }
+
+  /**
+   * A hub account may publish anything but the end of a host's rollout job: that would free its
+   * slot mid-update, past the rollout's policy, with no signature to stop it (the hub's engines
+   * end jobs in-process, never over MQTT).
+   */
+  private refuseRolloutJobEnd(who: Identity & { name: string }, packet: PublishPacket): string | null {
+    const found = this.opts.contract.lookup(packet.topic);
+    const channel = found?.params.channel;
+    if (!found || channel === undefined || !isRolloutChannel(channel) || (found.spec.name !== 'semaphore.finished' && found.spec.name !== 'semaphore.aborted')) return null;
+    const uid = decodeSemUid(Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
+    const owner = uid.ok ? this.opts.owners.owner(channel, uid.value) : undefined;
+    return owner === undefined || owner === who.name ? null : `job "${uid.ok ? uid.value.slice(0, 64) : ''}" in ${channel} is a host's rollout job: only that host ends it`;
   }
 
   private claim(who: Identity, channel: string, uid: string): string | null {

@@ -79,8 +79,10 @@ export function topicTable(opts: ContractOptions = {}): readonly TopicSpec[] {
   });
   const semaphore = (route: string): TopicSpec[] => {
     const at = (action: string) => `${route}/{channel}/${action}`;
-    // Agents take part in rollouts only, clients in their own channels; rollout limits are the hub's.
-    const jobs: Rule[] = [operator, { role: 'agent', channel: 'rollout' }, { role: 'client', channel: 'other' }];
+    // Agents take part in rollouts only, clients in their own channels; rollout limits are the hub's,
+    // and so are rollout jobs: an operator ending a host's job would free its slot mid-update
+    // (operators steer rollouts through pushfleet/rollouts/control).
+    const jobs: Rule[] = [{ role: 'operator', channel: 'other' }, { role: 'agent', channel: 'rollout' }, { role: 'client', channel: 'other' }];
     const ownJob: Rule[] = [operator, { role: 'agent', own: 'uid', channel: 'rollout' }, { role: 'client', channel: 'other' }];
     return [
       spec('semaphore.register', at('register'), { about: 'register a job (coordinosaur)', payload: json(SemRegister), publish: jobs, subscribe: NOBODY }),
