@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readOperatorCredentials } from '../../src/hub/users/operator-credential.js';
-import { decode, RolloutSettings, RolloutSnapshot, SCHEMA_VERSION, ZERO_SHA, type PushMessage } from '../../src/shared/messages.js';
+import { decode, SCHEMA_VERSION, ZERO_SHA, type PushMessage } from '../../src/shared/messages.js';
+import { RolloutSettings, RolloutSnapshot } from '../../src/shared/contract/rollout-messages.js';
 import { SignedRefusal } from '../../src/shared/signing/refusal.js';
 import {
   agentPinTopic, agentRefusedTopic, agentRollbackTopic, agentStatusTopic, appStateTopic, headTopic, nodeCommandTopic, ROLLOUT_CONTROL, ROLLOUT_SETTINGS, ROLLOUT_STATE_ALL,
