@@ -23,6 +23,7 @@ import { HeadStore } from './engines/heads/head-store.js';
 import { sendPush, withdrawPushesOnConnectionLoss } from './push-publisher.js';
 import { NotifyRequests } from './engines/notify/notify-engine.js';
 import { Signer, signedPublisher } from './signed-publish.js';
+import { SigningWorker } from './signing-worker.js';
 import { resolveSigningKey } from './signing-key.js';
 import { persistedSequence } from './signing-sequence.js';
 import { openStateDb, stateDbFile, stateDbStartupError, type StateDb } from './state-db.js';
@@ -138,7 +139,10 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   // With the embedded broker the hub publishes as the broker itself: no packet to encode and parse.
   const rawPublish = (topic: string, payload: string | Buffer, opts: { qos: 0 | 1; retain?: boolean }): Promise<unknown> =>
     broker ? broker.publish(topic, typeof payload === 'string' ? Buffer.from(payload) : payload, opts) : mqtt.publishAsync(topic, payload, opts);
-  const signer = new Signer(signingKey?.key ?? null, contract, persistedSequence(db));
+  // Closed after the engines, which may still publish while they stop; signing goes on in-process then.
+  const signingWorker = signingKey && new SigningWorker(signingKey.key.privateKey, log);
+  if (signingWorker) teardown.add('signing worker', () => signingWorker.close());
+  const signer = new Signer(signingKey?.key ?? null, contract, persistedSequence(db), signingWorker ? (data) => signingWorker.sign(data) : undefined);
   const { publish, republish } = signedPublisher(rawPublish, signer, heads, (topic, err) => log.error({ topic, err }, 'could not store retained head'));
   const publisher: Publisher = {
     publish: async (topic, payload, opts) => {

@@ -19,17 +19,23 @@ export const Envelope = z
   .strict();
 export type Envelope = z.infer<typeof Envelope>;
 
+export type EnvelopeHead = Pick<Envelope, 'kid' | 'topic' | 'ts' | 'seq'>;
+
 /** The signed bytes: domain, kid, topic, ts and seq on lines of their own, then the payload. */
-function signedBytes(e: Pick<Envelope, 'kid' | 'topic' | 'ts' | 'seq'>, payload: Buffer): Buffer {
+export function signedBytes(e: EnvelopeHead, payload: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`${DOMAIN}\n${e.kid}\n${e.topic}\n${e.ts}\n${e.seq}\n`), payload]);
+}
+
+/** The message as published: `payload` with its head and `sig`, the signature over signedBytes. */
+export function envelopeBytes(head: EnvelopeHead, payload: Buffer, sig: Buffer): Buffer {
+  return Buffer.from(JSON.stringify({ pushfleet: SIGNED_V1, ...head, payload: payload.toString('utf8'), sig: sig.toString('base64') } satisfies Envelope));
 }
 
 /** The message the hub publishes on `topic`: `payload` signed at `ts` (epoch ms) with sequence `seq`. */
 export function sign(key: SigningKey, topic: string, payload: string | Buffer, ts: number, seq: number): Buffer {
   const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
   const head = { kid: key.kid, topic, ts, seq };
-  const sig = edSign(null, signedBytes(head, bytes), key.privateKey).toString('base64');
-  return Buffer.from(JSON.stringify({ pushfleet: SIGNED_V1, ...head, payload: bytes.toString('utf8'), sig } satisfies Envelope));
+  return envelopeBytes(head, bytes, edSign(null, signedBytes(head, bytes), key.privateKey));
 }
 
 export type Opened = { ok: true; envelope: Envelope; payload: Buffer } | { ok: false; reason: 'unsigned' | 'unknown-key' | 'bad-signature'; detail: string };
