@@ -14,6 +14,8 @@ import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { HubConfig } from '../../src/hub/config.js';
 import { startHub } from '../../src/hub/hub.js';
+import { parseEnvelope } from '../../src/shared/signing/envelope.js';
+import { harnessUrl } from '../../test/support/broker-users.js';
 import { SemaphoreClient } from '../../src/semaphore-client/client.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { decode, PushMessage, SCHEMA_VERSION, type AgentStatus, type AppState } from '../../src/shared/messages.js';
@@ -57,7 +59,8 @@ class SimAgent {
     private readonly stepMs: number,
     private readonly log: () => RoundLog,
   ) {
-    this.sem = new SemaphoreClient(client);
+    // Grants on rollout channels come signed; a simulated host reads them as the real agent does after checking.
+    this.sem = new SemaphoreClient(client, { open: (_topic, payload, deliver) => deliver(parseEnvelope(payload) ? Buffer.from(parseEnvelope(payload)!.payload) : payload) });
   }
 
   static async connect(id: string, url: string, stepMs: number, log: () => RoundLog): Promise<SimAgent> {
@@ -116,6 +119,9 @@ async function measure(level: Level): Promise<Figures> {
       log: { level: 'warn' },
       engines: { rollouts: { defaults: { batchSize: level.batch, canary: 0, maxUnavailable: level.batch, failureThreshold: 1 } } },
     });
+    // The simulated agents and the watcher log in as one `harness` account (role hub): one
+    // scrypt check per connection, as a real fleet pays, without one account per simulated host.
+    const mqttUrl = await harnessUrl(stateDir, `mqtt://127.0.0.1:${config.broker.port}`);
     const hub = await startHub(config, createLogger('hub', config.log.level));
     cleanup.defer(() => hub.stop());
     const webhookUrl = `http://127.0.0.1:${hub.httpPort}/webhook`;
@@ -123,11 +129,11 @@ async function measure(level: Level): Promise<Figures> {
     cleanup.defer(() => rss.stop());
 
     let log = emptyLog();
-    const agents = await Promise.all(Array.from({ length: level.hosts }, (_, i) => SimAgent.connect(`sim-${String(i).padStart(3, '0')}`, hub.mqttUrl, level.stepMs, () => log)));
+    const agents = await Promise.all(Array.from({ length: level.hosts }, (_, i) => SimAgent.connect(`sim-${String(i).padStart(3, '0')}`, mqttUrl, level.stepMs, () => log)));
     cleanup.defer(() => Promise.all(agents.map((a) => a.close())));
 
     // Rollout states as the hub retains them, stamped on arrival.
-    const watcher = await mqtt.connectAsync(hub.mqttUrl, { reconnectPeriod: 0 });
+    const watcher = await mqtt.connectAsync(mqttUrl, { reconnectPeriod: 0 });
     cleanup.defer(() => watcher.endAsync(true));
     const succeededAt = new Map<string, number>();
     const hostsIn = new Map<string, number>();
