@@ -50,7 +50,8 @@ async function startAgents(cleanup: Cleanup, hub: { mqttUrl: string; hubPublicKe
   for (const id of ids) {
     const file = join(dir, `${id}.yaml`);
     // Seed mode sends the seed's plain-word commands, which carry no signature.
-    const config = { id, mqtt: { url: mqttUrl }, hubPublicKey, labels: { bench: 'skew' }, log: { level: 'warn' }, orchestrator: { acceptSeedCommands: true, actions: { TICK: { command: ['true'] } } } };
+    // A state dir each: one agent per state dir (its lock).
+    const config = { id, mqtt: { url: mqttUrl }, hubPublicKey, stateDir: join(dir, `${id}-state`), labels: { bench: 'skew' }, log: { level: 'warn' }, orchestrator: { acceptSeedCommands: true, actions: { TICK: { command: ['true'] } } } };
     writeFileSync(file, stringify(config));
     const agent = new BenchProcess(['agent', '--config', file]);
     cleanup.defer(() => agent.stop());
