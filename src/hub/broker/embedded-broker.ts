@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { once } from 'node:events';
 import { duplexPair, type Duplex } from 'node:stream';
 import Database from 'better-sqlite3';
-import { Aedes, type Client } from 'aedes';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { TopicContract } from '../../shared/contract/topic-table.js';
 import type { Logger } from '../../shared/logger.js';
 import { StartupError } from '../../shared/startup.js';
@@ -13,6 +13,7 @@ import type { TickBatch } from '../tick-batch.js';
 import { LiveUsers } from '../users/live-users.js';
 import { BrokerAccess, type Refusals } from './broker-access.js';
 import { BrokerStore } from './broker-store.js';
+import { boundBeforeLogin } from './connect-bound.js';
 import { JobOwners } from './job-owners.js';
 import { SqlitePersistence } from './sqlite-persistence.js';
 
@@ -68,6 +69,8 @@ export type EmbeddedBrokerOptions = {
 /** The zero-setup broker: aedes on a TCP port, in the hub's process. */
 export async function startEmbeddedBroker({ host, port, state, heartbeatIntervalMs, access: accessOpts, tls }: EmbeddedBrokerOptions, log: Logger): Promise<EmbeddedBroker> {
   const inProcess = new WeakSet<object>();
+  /** Connections whose login succeeded: no longer bound by BEFORE_LOGIN_BYTES. */
+  const loggedIn = new WeakSet<object>();
   const isInProcess = (client: unknown) => inProcess.has((client as { conn?: object }).conn ?? {});
   const store = state === undefined ? undefined : 'stateDir' in state ? BrokerStore.open(state.stateDir) : new BrokerStore(state.db, state.batch);
   const persistence = store && new SqlitePersistence(store, { isInProcess });
@@ -98,7 +101,16 @@ export async function startEmbeddedBroker({ host, port, state, heartbeatInterval
       concurrency: 2000,
       ...(heartbeatIntervalMs && { heartbeatInterval: heartbeatIntervalMs }),
       ...(persistence && { persistence }),
-      ...(guard && { authenticate: guard.authenticate, authorizeSubscribe: guard.authorizeSubscribe }),
+      ...(guard && {
+        authenticate: (client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void) =>
+          guard.authenticate(client, username, password, (err, ok) => {
+            if (!err && ok) loggedIn.add(client.conn);
+            done(err, ok);
+          }),
+        authorizeSubscribe: guard.authorizeSubscribe,
+      }),
+      // Without accounts a client is in once its CONNECT has arrived (within the bound).
+      ...(!guard && { preConnect: (client: Client, _packet: unknown, done: (err: Error | null, ok: boolean) => void) => (loggedIn.add(client.conn), done(null, true)) }),
       // A refused publish (or will) is an error: aedes closes the client's connection and drops
       // the message (MQTT 3.1.1 has no negative PUBACK). aedes sends a client's QoS 1 PUBACK
       // before it stores the message; store it here first.
@@ -125,13 +137,18 @@ export async function startEmbeddedBroker({ host, port, state, heartbeatInterval
     // persistence read); without a listener an EventEmitter 'error' would end the process.
     (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err: err.message }, 'embedded MQTT broker error'));
     // No Nagle: small QoS 1 acks would otherwise wait for delayed ACKs (~40 ms a round trip).
-    server = createServer({ noDelay: true }, aedes.handle);
+    const serve = aedes.handle;
+    const handle = (socket: Socket) => {
+      boundBeforeLogin(socket, loggedIn);
+      serve(socket);
+    };
+    server = createServer({ noDelay: true }, handle);
     server.listen(port, host);
     await once(server, 'listening');
     if (tls) {
       // A client certificate is asked for only when there is a CA to check it against; one that
       // does not verify falls back to the password (rejectUnauthorized off), never to a name.
-      tlsServer = createTlsServer({ cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: tls.ca !== undefined, rejectUnauthorized: false }, aedes.handle);
+      tlsServer = createTlsServer({ cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: tls.ca !== undefined, rejectUnauthorized: false }, handle);
       tlsServer.listen(tls.port, tls.host);
       await once(tlsServer, 'listening');
     }
