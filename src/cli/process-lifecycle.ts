@@ -25,8 +25,8 @@ export class CommandError extends Error {
 }
 
 /**
- * Runs a command's body, turning a ConfigError into a one-line message and exit code 2, and a
- * StartupError into one line and its own exit code.
+ * Runs a command's body, turning a ConfigError into a one-line message and exit code 2, a
+ * StartupError into one line and its own exit code, and any other error into one line and 1.
  */
 export async function runCommand(body: () => Promise<number | void>): Promise<void> {
   try {
@@ -46,7 +46,9 @@ export async function runCommand(body: () => Promise<number | void>): Promise<vo
       setTimeout(() => process.exit(), 2000).unref();
       return;
     }
-    process.stderr.write(`pushfleet: ${err instanceof CommandError ? err.message : ((err as Error).stack ?? err)}\n`);
+    // One line whatever failed; the stack of an unexpected error only on request.
+    const detail = err instanceof CommandError || !process.env.PUSHFLEET_DEBUG ? firstLine(err) : ((err as Error).stack ?? String(err));
+    process.stderr.write(`pushfleet: ${detail}${err instanceof CommandError || process.env.PUSHFLEET_DEBUG ? '' : ' (PUSHFLEET_DEBUG=1 shows where)'}\n`);
     process.exitCode = EXIT.failure;
   }
 }

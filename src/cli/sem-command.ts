@@ -3,11 +3,10 @@ import { constants } from 'node:os';
 import { Command } from 'commander';
 import type { MqttClient } from 'mqtt';
 import { ConfigError } from '../shared/config-file.js';
-import { connectMqtt } from '../shared/mqtt-connection.js';
 import { SEM_DEFAULT_PREFIX } from '../shared/topics.js';
 import { SemaphoreClient, SemaphoreError, type Lease } from '../semaphore-client/client.js';
 import { EXIT, exitOnCommanderError, parsePositiveNumber, runCommand } from './process-lifecycle.js';
-import { mqttFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
+import { connectFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
 
 type SemFlags = MqttFlags & { channel: string; prefix: string };
 type RunFlags = SemFlags & { timeout: number; queueTimeout?: number };
@@ -21,10 +20,13 @@ function checkChannel(channel: string): void {
   if (!/^[^/+#\s]{1,200}$/.test(channel)) throw new ConfigError(`invalid --channel "${channel}": one topic level, without "/", "+", "#" or spaces`);
 }
 
+/** How long `sem` waits for the broker's CONNACK before it gives up with one line. */
+const CONNECT_TIMEOUT_S = 10;
+
 /** Connects, hands a client to `body`, and always disconnects. */
 async function withSemaphore<T>(flags: SemFlags, body: (sem: SemaphoreClient, mqtt: MqttClient) => Promise<T>): Promise<T> {
   checkChannel(flags.channel);
-  const mqtt = await connectMqtt(mqttFromFlags(flags));
+  const mqtt = await connectFromFlags(flags, CONNECT_TIMEOUT_S);
   const sem = new SemaphoreClient(mqtt, { prefix: flags.prefix });
   mqtt.on('connect', () => sem.resync());
   try {
