@@ -3,6 +3,8 @@ import { readConfigFile, setPath, validateConfig } from '../shared/config-file.j
 import { createLogger } from '../shared/logger.js';
 import { HubConfig } from '../hub/config.js';
 import { startHub } from '../hub/hub.js';
+import { readTlsFiles } from '../hub/broker/embedded-broker.js';
+import { resolveSigningKey } from '../hub/signing-key.js';
 import { parsePort, runCommand, serve } from './process-lifecycle.js';
 
 type HubFlags = { config?: string; port?: number; host?: string; brokerPort?: number; mqttUrl?: string; stateDir?: string; logLevel?: string };
@@ -26,6 +28,12 @@ export function loadHubConfig(flags: HubFlags): HubConfig {
   return validateConfig(HubConfig, raw, flags.config ?? '(flags)');
 }
 
+/** What the start would read besides the config: a configured signing key and the TLS files (a missing default key is made at start). */
+function checkHubFiles(config: HubConfig): void {
+  if (config.signing.enabled && config.signing.key !== undefined) resolveSigningKey(config.signing, config.stateDir);
+  if (!config.mqtt && config.broker.tls) readTlsFiles(config.broker.tls);
+}
+
 export function hubCommand(): Command {
   return new Command('hub')
     .description('run the hub: GitHub webhook → MQTT, with an embedded broker unless mqtt.url is set')
@@ -36,9 +44,15 @@ export function hubCommand(): Command {
     .option('--mqtt-url <url>', 'use this broker instead of the embedded one (mqtt.url)')
     .option('--state-dir <dir>', 'where the hub keeps its secret and state (stateDir)')
     .addOption(new Option('--log-level <level>', 'log level (log.level)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
-    .action((flags: HubFlags) =>
+    .option('--check', 'validate the config and the files it names (signing.key, broker.tls.*), then exit (0 valid, 2 invalid)')
+    .action((flags: HubFlags & { check?: boolean }) =>
       runCommand(async () => {
         const config = loadHubConfig(flags);
+        if (flags.check) {
+          checkHubFiles(config);
+          process.stdout.write(`${flags.config ?? '(flags)'}: valid (webhook on ${config.http.host}:${config.http.port}${config.webhook.path}, ${config.mqtt ? `broker ${config.mqtt.url}` : `embedded broker on ${config.broker.host}:${config.broker.port}`})\n`);
+          return;
+        }
         const log = createLogger('hub', config.log.level);
         await serve('hub', log, (manager) => startHub(config, log, { status: (line) => manager.status(line) }));
       }),
