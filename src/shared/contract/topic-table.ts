@@ -33,6 +33,12 @@ export type TopicSpec = {
   /** Carries the hub's signature (src/shared/signing/): makes an agent act. */
   readonly signed: boolean | ((params: Params) => boolean);
   readonly retained: boolean;
+  /**
+   * On a retained signed topic, an empty payload clears it and is taken unsigned, since it can
+   * only make an agent forget something (a deleted branch's head, a go that ended). Where clearing
+   * moves an agent (unpinning), the clear is signed too.
+   */
+  readonly clearMovesAgent?: boolean;
 };
 
 export type ContractOptions = {
@@ -119,7 +125,7 @@ export function topicTable(opts: ContractOptions = {}): readonly TopicSpec[] {
     spec('agent.heartbeat', 'pushfleet/agents/{agent}/heartbeat', { about: 'host facts, every heartbeatSeconds', payload: orEmpty(json(Heartbeat)), publish: [ownAgent], subscribe: [operator], retained: true }),
     spec('agent.app', 'pushfleet/agents/{agent}/apps/{app}', { about: "one app's state on one agent", payload: orEmpty(json(AppState)), publish: [ownAgent], subscribe: [operator], retained: true }),
     spec('agent.refused', 'pushfleet/agents/{agent}/refused', { about: 'a message the agent dropped, and why', payload: anything, publish: [ownAgent], subscribe: [operator] }),
-    spec('agent.pin', 'pushfleet/agents/{agent}/pins/{app}', { about: 'hold an app at a SHA', payload: orEmpty(json(AgentDirective)), publish: NOBODY, subscribe: [operator, ownAgent], signed: true, retained: true }),
+    spec('agent.pin', 'pushfleet/agents/{agent}/pins/{app}', { about: 'hold an app at a SHA', payload: orEmpty(json(AgentDirective)), publish: NOBODY, subscribe: [operator, ownAgent], signed: true, retained: true, clearMovesAgent: true }),
     spec('agent.rollback', 'pushfleet/agents/{agent}/rollback', { about: 'go back to a SHA', payload: json(AgentDirective), publish: NOBODY, subscribe: [ownAgent], signed: true }),
     // Repeats an update a signed message already asked for; it cannot name a new SHA.
     spec('agent.retry', 'pushfleet/agents/{agent}/retry', { about: "try an app's failed update again", payload: json(RetryRequest), publish: [operator], subscribe: [ownAgent] }),
@@ -178,9 +184,14 @@ export class TopicContract {
 
   /** Whether a message on `topic` must carry the hub's signature. */
   isSigned(topic: string): boolean {
+    return this.signedSpec(topic) !== null;
+  }
+
+  /** The spec of `topic` when its messages must carry the hub's signature, else null. */
+  signedSpec(topic: string): TopicSpec | null {
     const found = this.lookup(topic);
-    if (!found) return false;
+    if (!found) return null;
     const { signed } = found.spec;
-    return typeof signed === 'function' ? signed(found.params) : signed;
+    return (typeof signed === 'function' ? signed(found.params) : signed) ? found.spec : null;
   }
 }
