@@ -4,6 +4,7 @@ import { MqttConnectionConfig } from '../shared/mqtt-connection.js';
 import { SemaphoreConfig } from './engines/semaphore/config.js';
 import { OrchestratorConfig } from './engines/orchestrator/config.js';
 import { RolloutsConfig } from './engines/rollouts/config.js';
+import { JobsConfig } from './engines/jobs/config.js';
 
 const Port = z.number().int().min(0).max(65535);
 const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -73,7 +74,7 @@ export const HubConfig = z
     log: z.object({ level: LogLevel.default('info') }).strict().prefault({}),
     /** Settings of the hub's engines, one key each (see src/hub/engines/<name>/README.md). */
     engines: z
-      .object({ semaphore: SemaphoreConfig.prefault({}), orchestrator: OrchestratorConfig.prefault({}), rollouts: RolloutsConfig.prefault({}) })
+      .object({ semaphore: SemaphoreConfig.prefault({}), orchestrator: OrchestratorConfig.prefault({}), rollouts: RolloutsConfig.prefault({}), jobs: JobsConfig.prefault({}) })
       .strict()
       .refine((e) => !e.rollouts.enabled || e.semaphore.enabled, { message: 'rollouts admit hosts through the semaphore: enable engines.semaphore or disable engines.rollouts', path: ['rollouts', 'enabled'] })
       .prefault({}),
