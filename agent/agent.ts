@@ -116,7 +116,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   };
   const pinPrefix = agentPinTopic(config.id, '');
   const retryTopic = agentRetryTopic(config.id);
-  const directiveFilters = [agentPinTopic(config.id, '+'), agentRollbackTopic(config.id), retryTopic];
+  const { directives: directiveFilters, heads: filters } = agentSubscriptions(config);
   /** Runners a refused message was meant for: those following the head's repo, or the app a pin names. */
   const addressees = (topic: string): AppRunner[] =>
     topic.startsWith(pinPrefix) ? apps.filter((a) => a.app.name === topic.slice(pinPrefix.length)) : apps.filter((a) => topicMatches(headFilter(a.app.repo), topic));
@@ -133,7 +133,6 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   };
   mqtt.on('message', onMessage);
 
-  const filters = [...new Set(config.apps.map((a) => headFilter(a.repo)))];
   const announce = async () => {
     await mqtt.publishAsync(statusTopic, status('online'), { qos: 1, retain: true });
     for (const app of apps) publishState(app.current);
@@ -177,6 +176,14 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
       lock.release();
       log.info('agent stopped');
     },
+  };
+}
+
+/** What the agent subscribes to: its directives (pins, rollback, retry) and the heads its apps follow (also what `pushfleet doctor` tries). */
+export function agentSubscriptions(config: Pick<AgentConfig, 'id' | 'apps'>): { directives: string[]; heads: string[] } {
+  return {
+    directives: [agentPinTopic(config.id, '+'), agentRollbackTopic(config.id), agentRetryTopic(config.id)],
+    heads: [...new Set(config.apps.map((a) => headFilter(a.repo)))],
   };
 }
 

@@ -6,6 +6,7 @@ import { keysCommand } from './keys-command.js';
 import { notifyCommand } from './notify-command.js';
 import { playCommand } from './play-command.js';
 import { explainCommand } from './explain-command.js';
+import { doctorCommand } from './doctor-command.js';
 import { retryCommand } from './retry-command.js';
 import { rolloutCommand } from './rollout-command.js';
 import { semCommand } from './sem-command.js';
@@ -29,7 +30,8 @@ const program = new Command('pushfleet')
   .addCommand(rolloutCommand())
   .addCommand(retryCommand())
   .addCommand(explainCommand())
-  .addCommand(usersCommand());
+  .addCommand(usersCommand())
+  .addCommand(doctorCommand());
 // Usage errors exit 2, in subcommands (`rollout pause …`) too.
 const usageExit = (cmd: Command): void => {
   cmd.exitOverride(exitOnCommanderError);

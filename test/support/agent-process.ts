@@ -52,14 +52,18 @@ export function rolloutWebApp(git: { bare: string; workdir(host: string): string
   return { name: 'web', repo: 'acme/web', branch: 'main', path: git.workdir(host), remote: git.bare, rollout: true, ...steps };
 }
 
+/** The `mqtt:` section of agent `id` on the test broker at `mqttUrl`: its own account (role agent), a password file in `dir` where the broker is a test hub's. */
+export async function agentLogin(mqttUrl: string, id: string, dir: string): Promise<Record<string, unknown>> {
+  const broker = authBrokerAt(mqttUrl);
+  return broker ? await loginAs(broker, id, 'agent') : await agentMqttSection(mqttUrl, id, dir);
+}
+
 /** Writes an agent YAML config and starts `pushfleet agent` on it as a real process. */
 export async function startAgentProcess(cleanup: Cleanup, opts: AgentProcessOptions): Promise<CliProcess> {
   const dir = cleanup.tempDir('pushfleet-agent-');
   const file = join(dir, 'agent.yaml');
   const stateDir = opts.stateDir ?? join(dir, 'state');
-  // On a test broker with logins, an agent logs in as its own id (role agent).
-  const broker = authBrokerAt(opts.mqttUrl);
-  const mqtt = broker ? await loginAs(broker, opts.id, 'agent') : await agentMqttSection(opts.mqttUrl, opts.id, dir);
+  const mqtt = await agentLogin(opts.mqttUrl, opts.id, dir);
   const hubPublicKey = opts.hubPublicKey ?? hubKeyFor(opts.mqttUrl);
   if (!hubPublicKey && !opts.acceptUnsigned) throw new Error(`no test hub was started on ${opts.mqttUrl}: pass hubPublicKey (or acceptUnsigned)`);
   const signing = { ...(hubPublicKey && { hubPublicKey }), ...(opts.acceptUnsigned && { acceptUnsigned: true }) };

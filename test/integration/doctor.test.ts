@@ -1,0 +1,119 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { afterEach, describe, expect, it } from 'vitest';
+import { agentLogin } from '../support/agent-process.js';
+import { Cleanup } from '../support/cleanup.js';
+import { runCli } from '../support/cli-process.js';
+import { GitFixture } from '../support/git-fixture.js';
+import { freePort } from '../support/ports.js';
+import { hubKeyFor } from '../support/signer.js';
+import { BROKERS, startTestHub } from '../support/test-hub.js';
+
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+
+/** The fixture's repository as app `name` on host `id`, following `branch`. */
+const app = (git: GitFixture, id: string, name: string, branch = 'main', remote = git.bare) => ({ name, repo: 'acme/web', branch, path: git.workdir(`${id}-${name}`), remote, restart: ['true'] });
+
+/** Writes an agent config for host `id` and runs `pushfleet doctor` on it. */
+async function doctor(dir: string, config: Record<string, unknown>, ...flags: string[]) {
+  const file = join(dir, `${String(config.id)}.yaml`);
+  writeFileSync(file, stringify({ stateDir: join(dir, 'state'), ...config }));
+  const run = await runCli(['doctor', '-c', file, '--timeout', '5', ...flags]);
+  return { ...run, line: (check: string) => run.stdout.split('\n').find((l) => new RegExp(`^\\S+ +${check} `).test(l)) ?? `(no "${check}" line)\n${run.stdout}${run.stderr}` };
+}
+
+describe.each(BROKERS)('pushfleet doctor (%s)', (kind) => {
+  it('passes every check on a good host, exit 0', async () => {
+    const hub = await startTestHub(cleanup, kind);
+    const git = new GitFixture();
+    cleanup.defer(() => git.remove());
+    const dir = cleanup.tempDir('pushfleet-doctor-');
+    const mqtt = await agentLogin(hub.mqttUrl, 'good-1', dir);
+    const run = await doctor(dir, { id: 'good-1', mqtt, hubPublicKey: hubKeyFor(hub.mqttUrl), apps: [app(git, 'good-1', 'web')] });
+
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.line('config')).toMatch(/^ok +config +.*agent good-1, 1 app\(s\)$/);
+    expect(run.line('hub key')).toMatch(/^ok +hub key +.*hub\.pub holds the Ed25519 key [0-9a-f]{16}$/);
+    expect(run.line('broker')).toMatch(/^ok +broker +.*accepts this login \(as good-1\)$/);
+    expect(run.line('subscriptions')).toMatch(/^ok +subscriptions +5 filter\(s\)/);
+    expect(run.line('clock')).toMatch(/^ok +clock +offset to the hub -?\d/);
+    expect(run.line('app web path')).toMatch(/^ok +app web path +.*does not exist yet: the agent clones it/);
+    expect(run.line('app web remote')).toMatch(/^ok +app web remote +.*answers git ls-remote$/);
+    expect(run.line('app web branch')).toMatch(/^ok +app web branch +branch "main" on the remote: main$/);
+    // A CI machine may run systemd without the unit installed; a container has none.
+    expect(run.line('systemd')).toMatch(/^(ok|warn|skip) +systemd /);
+    expect(run.stdout).not.toMatch(/^FAIL/m);
+
+    const json = await doctor(dir, { id: 'good-1', mqtt, hubPublicKey: hubKeyFor(hub.mqttUrl), apps: [app(git, 'good-1', 'web')] }, '--json');
+    expect(json.code).toBe(0);
+    const parsed = JSON.parse(json.stdout) as { ok: boolean; checks: { check: string; verdict: string }[] };
+    expect(parsed.ok).toBe(true);
+    expect(parsed.checks.map((c) => c.check)).toEqual(['config', 'hub key', 'broker', 'subscriptions', 'clock', 'app web path', 'app web remote', 'app web branch', 'systemd']);
+  });
+
+  it("fails the subscriptions check when the login is another agent's account, exit 1", async () => {
+    const hub = await startTestHub(cleanup, kind);
+    const git = new GitFixture();
+    cleanup.defer(() => git.remove());
+    const dir = cleanup.tempDir('pushfleet-doctor-');
+    // Logs in as web-2 but says it is web-3: the broker lets it read only web-2's topics.
+    const mqtt = await agentLogin(hub.mqttUrl, 'web-2', dir);
+    const run = await doctor(dir, { id: 'web-3', mqtt, hubPublicKey: hubKeyFor(hub.mqttUrl), apps: [app(git, 'web-3', 'web')] });
+
+    expect(run.code, run.stdout + run.stderr).toBe(1);
+    expect(run.line('broker')).toMatch(/^ok +broker /);
+    expect(run.line('subscriptions')).toMatch(/^FAIL +subscriptions +.*this login is web-2 but the agent's id is web-3/);
+    // aedes refuses them in its SUBACK; mosquitto grants them and delivers nothing.
+    if (kind === 'aedes') expect(run.line('subscriptions')).toMatch(/the broker refused pushfleet\/agents\/web-3\/pins\/\+, .*pushfleet\/orchestrator\/time\/reply\/web-3/);
+  });
+});
+
+describe('pushfleet doctor on a broken host', () => {
+  it('names each problem on its own FAIL line, exit 1', async () => {
+    const hub = await startTestHub(cleanup, 'aedes');
+    const git = new GitFixture();
+    cleanup.defer(() => git.remove());
+    const dir = cleanup.tempDir('pushfleet-doctor-');
+    const mqtt = await agentLogin(hub.mqttUrl, 'bad-1', dir);
+    const wrongPassword = join(dir, 'wrong-password');
+    writeFileSync(wrongPassword, 'not-the-password\n', { mode: 0o600 });
+    const run = await doctor(dir, {
+      id: 'bad-1',
+      mqtt: { ...mqtt, passwordFile: wrongPassword },
+      hubPublicKey: join(dir, 'missing', 'hub.pub'),
+      apps: [app(git, 'bad-1', 'web', 'release'), app(git, 'bad-1', 'api', 'main', join(dir, 'no-such-remote.git'))],
+    });
+
+    expect(run.code, run.stdout + run.stderr).toBe(1);
+    expect(run.line('config')).toMatch(/^ok +config /);
+    expect(run.line('hub key')).toMatch(/^FAIL +hub key +hubPublicKey: cannot use .*missing\/hub\.pub: ENOENT$/);
+    expect(run.line('broker')).toMatch(/^FAIL +broker +.* refused the login of user bad-1 \(bad user name or password\)/);
+    expect(run.line('subscriptions')).toMatch(/^skip +subscriptions +needs the broker$/);
+    expect(run.line('clock')).toMatch(/^skip +clock /);
+    expect(run.line('app web remote')).toMatch(/^ok +app web remote /);
+    expect(run.line('app web branch')).toMatch(/^FAIL +app web branch +no branch matching "release" on the remote \(it has 1 branches\)/);
+    expect(run.line('app api remote')).toMatch(/^FAIL +app api remote +git ls-remote .*no-such-remote\.git exited with status 128: fatal: .*no-such-remote\.git/);
+    expect(run.line('app api branch')).toMatch(/^skip +app api branch /);
+  });
+
+  it('tells an unreachable broker from a refused login, and an invalid config stops the checks that need it', async () => {
+    const dir = cleanup.tempDir('pushfleet-doctor-');
+    const git = new GitFixture();
+    cleanup.defer(() => git.remove());
+    const port = await freePort();
+    const down = await doctor(dir, { id: 'far-1', mqtt: { url: `mqtt://127.0.0.1:${port}` }, acceptUnsigned: true, apps: [app(git, 'far-1', 'web')] });
+    expect(down.code, down.stdout + down.stderr).toBe(1);
+    expect(down.line('broker')).toMatch(new RegExp(`^FAIL +broker +mqtt://127\\.0\\.0\\.1:${port} unreachable \\(ECONNREFUSED`));
+    expect(down.line('hub key')).toMatch(/^warn +hub key +no hubPublicKey and acceptUnsigned: true/);
+
+    const invalid = await doctor(dir, { id: 'far-2', mqtt: { url: 'http://nowhere' }, apps: [{ name: 'web', repo: 'acme/web', path: '/srv/web', restart: ['true'] }] });
+    expect(invalid.code, invalid.stdout + invalid.stderr).toBe(1);
+    expect(invalid.line('config')).toMatch(/^FAIL +config +invalid config .*mqtt\.url: expected mqtt:\/\//);
+    expect(invalid.stdout).toMatch(/apps\.0\.branch: set exactly one of "branch" or "tag"/);
+    expect(invalid.stdout).toContain('the checks that need the config were not run');
+    expect(invalid.stdout).not.toMatch(/^\S+ +broker /m);
+    expect(invalid.line('systemd')).toMatch(/^(ok|warn|skip|FAIL) +systemd /);
+  });
+});
