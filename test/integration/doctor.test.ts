@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -46,11 +47,14 @@ describe.each(BROKERS)('pushfleet doctor (%s)', (kind) => {
     expect(run.line('systemd')).toMatch(/^(ok|warn|skip) +systemd /);
     expect(run.stdout).not.toMatch(/^FAIL/m);
 
+    // Once the app is cloned (as the agent does), its path is a work tree at the pushed commit.
+    execFileSync('git', ['clone', '--quiet', git.bare, app(git, 'good-1', 'web').path]);
     const json = await doctor(dir, { id: 'good-1', mqtt, hubPublicKey: hubKeyFor(hub.mqttUrl), apps: [app(git, 'good-1', 'web')] }, '--json');
-    expect(json.code).toBe(0);
-    const parsed = JSON.parse(json.stdout) as { ok: boolean; checks: { check: string; verdict: string }[] };
+    expect(json.code, json.stdout + json.stderr).toBe(0);
+    const parsed = JSON.parse(json.stdout) as { ok: boolean; checks: { check: string; verdict: string; detail: string }[] };
     expect(parsed.ok).toBe(true);
     expect(parsed.checks.map((c) => c.check)).toEqual(['config', 'hub key', 'broker', 'subscriptions', 'clock', 'app web path', 'app web remote', 'app web branch', 'systemd']);
+    expect(parsed.checks[5]).toMatchObject({ verdict: 'ok', detail: expect.stringMatching(new RegExp(`is a git work tree at ${git.head().slice(0, 12)}$`)) });
   });
 
   it("fails the subscriptions check when the login is another agent's account, exit 1", async () => {
