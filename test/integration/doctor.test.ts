@@ -9,13 +9,21 @@ import { runCli } from '../support/cli-process.js';
 import { GitFixture } from '../support/git-fixture.js';
 import { freePort } from '../support/ports.js';
 import { hubKeyFor } from '../support/signer.js';
-import { BROKERS, startTestHub } from '../support/test-hub.js';
+import { BROKERS, startTestHub, type BrokerKind } from '../support/test-hub.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
 /** The fixture's repository as app `name` on host `id`, following `branch`. */
 const app = (git: GitFixture, id: string, name: string, branch = 'main', remote = git.bare) => ({ name, repo: 'acme/web', branch, path: git.workdir(`${id}-${name}`), remote, restart: ['true'] });
+
+/** A test hub on `kind`, a git fixture as the apps' remote, and a temp dir for the agent's config. */
+async function host(kind: BrokerKind) {
+  const hub = await startTestHub(cleanup, kind);
+  const git = new GitFixture();
+  cleanup.defer(() => git.remove());
+  return { hub, git, dir: cleanup.tempDir('pushfleet-doctor-') };
+}
 
 /** Writes an agent config for host `id` and runs `pushfleet doctor` on it. */
 async function doctor(dir: string, config: Record<string, unknown>, ...flags: string[]) {
@@ -27,10 +35,7 @@ async function doctor(dir: string, config: Record<string, unknown>, ...flags: st
 
 describe.each(BROKERS)('pushfleet doctor (%s)', (kind) => {
   it('passes every check on a good host, exit 0', async () => {
-    const hub = await startTestHub(cleanup, kind);
-    const git = new GitFixture();
-    cleanup.defer(() => git.remove());
-    const dir = cleanup.tempDir('pushfleet-doctor-');
+    const { hub, git, dir } = await host(kind);
     const mqtt = await agentLogin(hub.mqttUrl, 'good-1', dir);
     const run = await doctor(dir, { id: 'good-1', mqtt, hubPublicKey: hubKeyFor(hub.mqttUrl), apps: [app(git, 'good-1', 'web')] });
 
@@ -58,10 +63,7 @@ describe.each(BROKERS)('pushfleet doctor (%s)', (kind) => {
   });
 
   it("fails the subscriptions check when the login is another agent's account, exit 1", async () => {
-    const hub = await startTestHub(cleanup, kind);
-    const git = new GitFixture();
-    cleanup.defer(() => git.remove());
-    const dir = cleanup.tempDir('pushfleet-doctor-');
+    const { hub, git, dir } = await host(kind);
     // Logs in as web-2 but says it is web-3: the broker lets it read only web-2's topics.
     const mqtt = await agentLogin(hub.mqttUrl, 'web-2', dir);
     const run = await doctor(dir, { id: 'web-3', mqtt, hubPublicKey: hubKeyFor(hub.mqttUrl), apps: [app(git, 'web-3', 'web')] });
@@ -76,10 +78,7 @@ describe.each(BROKERS)('pushfleet doctor (%s)', (kind) => {
 
 describe('pushfleet doctor on a broken host', () => {
   it('names each problem on its own FAIL line, exit 1', async () => {
-    const hub = await startTestHub(cleanup, 'aedes');
-    const git = new GitFixture();
-    cleanup.defer(() => git.remove());
-    const dir = cleanup.tempDir('pushfleet-doctor-');
+    const { hub, git, dir } = await host('aedes');
     const mqtt = await agentLogin(hub.mqttUrl, 'bad-1', dir);
     const wrongPassword = join(dir, 'wrong-password');
     writeFileSync(wrongPassword, 'not-the-password\n', { mode: 0o600 });
