@@ -147,3 +147,32 @@ export function systemdVerdict(unit: string, shown: string | null): Check {
   if (active === 'inactive') return check(name, 'warn', `${unit} is not running: \`systemctl enable --now ${unit}\` starts it`);
   return check(name, 'warn', `${unit} is ${active ?? 'unknown'}${sub ? ` (${sub})` : ''}`);
 }
+
+/** What is at a directory's path; `missing` as in PathFacts. */
+export type DirFacts = { kind: 'directory'; writable: boolean } | Extract<PathFacts, { kind: 'not-directory' | 'missing' }>;
+
+/** A directory the service writes (the hub's stateDir): there and writable, or creatable. */
+export function stateDirVerdict(dir: string, facts: DirFacts): Check {
+  const name = 'state dir';
+  switch (facts.kind) {
+    case 'directory':
+      return facts.writable ? check(name, 'ok', `${dir} is writable`) : check(name, 'FAIL', `${dir} is not writable by this user: run the hub as its owner (the unit's User=)`);
+    case 'not-directory':
+      return check(name, 'FAIL', `${dir} exists and is not a directory: fix stateDir`);
+    case 'missing':
+      return facts.writable
+        ? check(name, 'ok', `${dir} does not exist yet: the hub creates it at its first start`)
+        : check(name, 'FAIL', `${dir} does not exist and ${facts.ancestor} is not writable by this user: create it for the hub's account, or fix stateDir`);
+  }
+}
+
+/** What listening on a port the hub needs found: free, taken (by the running hub, if it answered), or an error. */
+export type PortFacts = { free: true } | { free: false; hubAnswers: boolean } | { error: string };
+
+export function portVerdict(what: string, key: string, address: string, facts: PortFacts): Check {
+  const name = `${what} port`;
+  if ('error' in facts) return check(name, 'FAIL', `cannot listen on ${address} (${facts.error}): fix ${key}`);
+  if (facts.free) return check(name, 'ok', `${address} is free for the hub`);
+  if (facts.hubAnswers) return check(name, 'ok', `${address} is in use by the running hub (it answers /healthz)`);
+  return check(name, 'FAIL', `${address} is taken by another process: stop it or change ${key}`);
+}

@@ -9,16 +9,15 @@ import { describeExit, startProcess } from '../../agent/run-command.js';
 import { preciseNow } from '../hub/engines/orchestrator/precise-time.js';
 import { TimeReply, type ClockEstimate, type TimeRequest } from '../shared/contract/orchestrator-messages.js';
 import { decode, SCHEMA_VERSION } from '../shared/messages.js';
-import { brokerCredentials, connectMqtt } from '../shared/mqtt-connection.js';
+import { brokerCredentials, connectMqtt, settledWithin, type MqttConnectionConfig } from '../shared/mqtt-connection.js';
 import { redactUrl } from '../shared/mqtt-url.js';
+import { firstLine } from '../shared/startup.js';
 import { loadVerifyKey } from '../shared/signing/keys.js';
 import { TIME_REQUEST, timeReplyTopic } from '../shared/topics.js';
-import { brokerFailure, clockVerdict, parseLsRemote, pathVerdict, refVerdict, subscriptionVerdict, type Check, type PathFacts } from './doctor-checks.js';
+import { brokerFailure, clockVerdict, parseLsRemote, pathVerdict, refVerdict, subscriptionVerdict, type Check, type DirFacts, type PathFacts } from './doctor-checks.js';
 
 // What `pushfleet doctor` looks at on this host, each probe as the agent itself would do it
 // (same config loader, connection settings, git environment); doctor-checks.ts judges.
-
-const firstLine = (err: unknown): string => (err instanceof Error ? err.message : String(err)).split('\n', 1)[0]!;
 
 export function loadHubKey(file: string): { kid: string } | { error: string } {
   try {
@@ -28,27 +27,34 @@ export function loadHubKey(file: string): { kid: string } | { error: string } {
   }
 }
 
-/** Logs in as the agent, makes its subscriptions and measures the clock offset to the hub. */
-export async function brokerChecks(config: AgentConfig, timeoutMs: number): Promise<Check[]> {
-  const url = redactUrl(config.mqtt.url);
-  let client: MqttClient;
+/** Connects and logs in as `cfg` says; the client when the broker let it in. */
+export async function brokerLogin(cfg: MqttConnectionConfig, timeoutMs: number): Promise<{ check: Check; client?: MqttClient; username?: string }> {
+  const url = redactUrl(cfg.url);
   let username: string | undefined;
   try {
-    username = brokerCredentials(config.mqtt).username;
-    // No clientId: the agent's own would take over its session (and cut the running agent off).
-    client = await connectMqtt({ ...config.mqtt, clientId: undefined }, { timeoutMs });
+    username = brokerCredentials(cfg).username;
+    // No clientId: the service's own would take over its session (and cut the running one off).
+    const client = await connectMqtt({ ...cfg, clientId: undefined }, { timeoutMs });
+    client.on('error', () => undefined); // after the CONNACK, every answer is awaited
+    return { check: { check: 'broker', verdict: 'ok', detail: `${url} accepts this login (${username === undefined ? 'anonymously' : `as ${username}`})` }, client, username };
   } catch (err) {
-    return [brokerFailure(url, username, err as Error), skipped('subscriptions'), skipped('clock')];
+    return { check: brokerFailure(url, username, err as Error) };
   }
-  client.on('error', () => undefined); // after the CONNACK, every answer is awaited below
+}
+
+/** Logs in as the agent, makes its subscriptions and measures the clock offset to the hub. */
+export async function brokerChecks(config: AgentConfig, timeoutMs: number): Promise<Check[]> {
+  const { check: broker, client, username } = await brokerLogin(config.mqtt, timeoutMs);
+  if (!client) return [broker, skipped('subscriptions'), skipped('clock')];
   try {
-    const login = username === undefined ? 'anonymously' : `as ${username}`;
-    const broker: Check = { check: 'broker', verdict: 'ok', detail: `${url} accepts this login (${login})` };
     const { directives, heads } = agentSubscriptions(config);
     const filters = [...directives, ...heads, timeReplyTopic(config.id)];
     const refused: string[] = [];
     // One filter per SUBSCRIBE: mqtt.js reports a refused one as an error for the whole packet.
-    for (const filter of filters) await client.subscribeAsync(filter, { qos: 0 }).catch(() => refused.push(filter));
+    for (const filter of filters) {
+      const answered = await settledWithin(client.subscribeAsync(filter, { qos: 0 }).catch(() => refused.push(filter)), timeoutMs);
+      if (!answered) return [broker, { check: 'subscriptions', verdict: 'FAIL', detail: `the broker did not answer a SUBSCRIBE to ${filter} within ${timeoutMs / 1000} s` }, skipped('clock')];
+    }
     const clock = refused.includes(timeReplyTopic(config.id)) ? skipped('clock') : clockVerdict(await measureClock(client, config.id));
     return [broker, subscriptionVerdict(config.id, username, filters, refused), clock];
   } finally {
@@ -81,16 +87,20 @@ function measureClock(client: MqttClient, agent: string): Promise<ClockEstimate 
   return sync.measure();
 }
 
-/** What is at the app's path, and whether the agent's account could clone there. */
-export async function pathFacts(app: AppConfig): Promise<PathFacts> {
-  if (existsSync(app.path)) {
-    if (!statSync(app.path).isDirectory()) return { kind: 'not-directory' };
-    if (existsSync(`${app.path}/.git`)) return { kind: 'work-tree', head: await new GitWorkdir(app.path, app.remote).head() };
-    return { kind: 'not-git', entries: readdirSync(app.path).length, writable: writable(app.path) };
-  }
-  let ancestor = dirname(app.path);
+/** What is at `path`, and whether this account could create it (the nearest existing directory is writable). */
+export function dirFacts(path: string): DirFacts {
+  if (existsSync(path)) return statSync(path).isDirectory() ? { kind: 'directory', writable: writable(path) } : { kind: 'not-directory' };
+  let ancestor = dirname(path);
   while (!existsSync(ancestor) && dirname(ancestor) !== ancestor) ancestor = dirname(ancestor);
   return { kind: 'missing', ancestor, writable: writable(ancestor) };
+}
+
+/** What is at the app's path, and whether the agent's account could clone there. */
+export async function pathFacts(app: AppConfig): Promise<PathFacts> {
+  const dir = dirFacts(app.path);
+  if (dir.kind !== 'directory') return dir;
+  if (existsSync(`${app.path}/.git`)) return { kind: 'work-tree', head: await new GitWorkdir(app.path, app.remote).head() };
+  return { kind: 'not-git', entries: readdirSync(app.path).length, writable: dir.writable };
 }
 
 const writable = (dir: string): boolean => {

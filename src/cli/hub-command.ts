@@ -29,7 +29,7 @@ export function loadHubConfig(flags: HubFlags): HubConfig {
 }
 
 /** What the start would read besides the config: a configured signing key and the TLS files (a missing default key is made at start). */
-function checkHubFiles(config: HubConfig): void {
+export function checkHubFiles(config: HubConfig): void {
   if (config.signing.enabled && config.signing.key !== undefined) resolveSigningKey(config.signing, config.stateDir);
   if (!config.mqtt && config.broker.tls) readTlsFiles(config.broker.tls);
 }

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -25,12 +26,18 @@ async function host(kind: BrokerKind) {
   return { hub, git, dir: cleanup.tempDir('pushfleet-doctor-') };
 }
 
+/** A finished doctor run, with its line for a check (or, to fail an assertion readably, everything it printed). */
+const withLines = (run: { code: number | null; stdout: string; stderr: string }) => ({
+  ...run,
+  line: (check: string) => run.stdout.split('\n').find((l) => new RegExp(`^\\S+ +${check} `).test(l)) ?? `(no "${check}" line)\n${run.stdout}${run.stderr}`,
+});
+
 /** Writes an agent config for host `id` and runs `pushfleet doctor` on it. */
 async function doctor(dir: string, config: Record<string, unknown>, ...flags: string[]) {
   const file = join(dir, `${String(config.id)}.yaml`);
   writeFileSync(file, stringify({ stateDir: join(dir, 'state'), ...config }));
   const run = await runCli(['doctor', '-c', file, '--timeout', '5', ...flags]);
-  return { ...run, line: (check: string) => run.stdout.split('\n').find((l) => new RegExp(`^\\S+ +${check} `).test(l)) ?? `(no "${check}" line)\n${run.stdout}${run.stderr}` };
+  return withLines(run);
 }
 
 describe.each(BROKERS)('pushfleet doctor (%s)', (kind) => {
@@ -118,5 +125,43 @@ describe('pushfleet doctor on a broken host', () => {
     expect(invalid.stdout).toContain('the checks that need the config were not run');
     expect(invalid.stdout).not.toMatch(/^\S+ +broker /m);
     expect(invalid.line('systemd')).toMatch(/^(ok|warn|skip|FAIL) +systemd /);
+  });
+});
+
+describe('pushfleet doctor --hub', () => {
+  it("passes on the running hub's own ports, fails a port another process holds and a missing signing key", async () => {
+    const hub = await startTestHub(cleanup, 'aedes');
+    const dir = cleanup.tempDir('pushfleet-doctor-hub-');
+    const brokerPort = Number(new URL(hub.mqttUrl).port);
+    const hubDoctor = async (name: string, config: Record<string, unknown>) => {
+      const file = join(dir, `${name}.yaml`);
+      writeFileSync(file, stringify(config));
+      const run = await runCli(['doctor', '--hub', '-c', file, '--timeout', '5']);
+      return withLines(run);
+    };
+
+    const running = await hubDoctor('running', { stateDir: hub.stateDir, http: { host: '127.0.0.1', port: hub.httpPort }, broker: { port: brokerPort } });
+    expect(running.code, running.stdout + running.stderr).toBe(0);
+    expect(running.line('config')).toMatch(/^ok +config /);
+    expect(running.line('state dir')).toMatch(/^ok +state dir +.* is writable$/);
+    expect(running.line('http port')).toMatch(new RegExp(`^ok +http port +127\\.0\\.0\\.1:${hub.httpPort} is in use by the running hub`));
+    expect(running.line('broker port')).toMatch(new RegExp(`^ok +broker port +127\\.0\\.0\\.1:${brokerPort} is in use by the running hub`));
+
+    // A port held by something that is not a hub.
+    const sockets = new Set<Socket>();
+    const squatter = createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    cleanup.defer(() => new Promise((resolve) => (squatter.close(resolve), sockets.forEach((s) => s.destroy()))));
+    const taken = (squatter.address() as AddressInfo).port;
+    const free = await freePort();
+    const busy = await hubDoctor('busy', { stateDir: join(dir, 'new-state'), http: { host: '127.0.0.1', port: taken }, broker: { port: free } });
+    expect(busy.code, busy.stdout + busy.stderr).toBe(1);
+    expect(busy.line('state dir')).toMatch(/^ok +state dir +.*new-state does not exist yet: the hub creates it/);
+    expect(busy.line('http port')).toMatch(new RegExp(`^FAIL +http port +127\\.0\\.0\\.1:${taken} is taken by another process: stop it or change http\\.port$`));
+    expect(busy.line('broker port')).toMatch(new RegExp(`^ok +broker port +127\\.0\\.0\\.1:${free} is free`));
+
+    const noKey = await hubDoctor('no-key', { stateDir: dir, signing: { key: join(dir, 'missing.key') } });
+    expect(noKey.code).toBe(1);
+    expect(noKey.line('config')).toMatch(/^FAIL +config +signing\.key: cannot use .*missing\.key/);
   });
 });

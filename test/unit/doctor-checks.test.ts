@@ -6,8 +6,10 @@ import {
   hubKeyVerdict,
   parseLsRemote,
   pathVerdict,
+  portVerdict,
   refVerdict,
   renderChecks,
+  stateDirVerdict,
   subscriptionVerdict,
   systemdVerdict,
   type Check,
@@ -101,5 +103,17 @@ describe('doctor verdicts', () => {
     expect(systemdVerdict('pushfleet-agent', show('loaded', 'inactive', 'dead')).detail).toMatch(/not running: `systemctl enable --now pushfleet-agent`/);
     expect(systemdVerdict('pushfleet-agent', show('not-found', 'inactive', 'dead')).verdict).toBe('warn');
     expect(systemdVerdict('pushfleet-agent', show('loaded', 'activating', 'auto-restart')).detail).toBe('pushfleet-agent is activating (auto-restart)');
+  });
+
+  it("judges the hub's state dir and ports", () => {
+    expect(stateDirVerdict('/var/lib/pushfleet', { kind: 'directory', writable: true }).verdict).toBe('ok');
+    expect(stateDirVerdict('/var/lib/pushfleet', { kind: 'directory', writable: false }).verdict).toBe('FAIL');
+    expect(stateDirVerdict('/var/lib/pushfleet', { kind: 'not-directory' }).verdict).toBe('FAIL');
+    expect(stateDirVerdict('/var/lib/pushfleet', { kind: 'missing', ancestor: '/var/lib', writable: true }).detail).toMatch(/creates it at its first start/);
+    expect(stateDirVerdict('/var/lib/pushfleet', { kind: 'missing', ancestor: '/var/lib', writable: false }).verdict).toBe('FAIL');
+    expect(portVerdict('http', 'http.port', '0.0.0.0:3000', { free: true })).toMatchObject({ check: 'http port', verdict: 'ok' });
+    expect(portVerdict('http', 'http.port', '0.0.0.0:3000', { free: false, hubAnswers: true }).verdict).toBe('ok');
+    expect(portVerdict('broker', 'broker.port', '127.0.0.1:1883', { free: false, hubAnswers: false }).detail).toBe('127.0.0.1:1883 is taken by another process: stop it or change broker.port');
+    expect(portVerdict('http', 'http.port', '0.0.0.0:80', { error: 'EACCES' }).detail).toBe('cannot listen on 0.0.0.0:80 (EACCES): fix http.port');
   });
 });
