@@ -130,7 +130,8 @@ export async function remoteChecks(app: AppConfig, timeoutMs: number): Promise<C
     const why = exit.timedOut ? `timed out after ${limit / 1000} s` : describeExit(argv, exit);
     // git's own reason ("fatal: …") rather than its closing advice.
     const lines = exit.tail.trim().split('\n');
-    const said = lines.find((l) => l.startsWith('fatal:')) ?? lines.at(-1);
+    // Credentials in a remote URL (a token) are not shown, whatever git echoes of it.
+    const said = (lines.find((l) => l.startsWith('fatal:')) ?? lines.at(-1))?.replace(/\/\/[^/@\s]*@/g, '//***@');
     return [
       { check: name, verdict: 'FAIL', detail: `git ls-remote ${shown} ${why}${said ? `: ${said}` : ''}: check "remote" and this account's git credentials` },
       { check: `app ${app.name} ${app.branch !== undefined ? 'branch' : 'tag'}`, verdict: 'skip', detail: 'needs the remote' },

@@ -93,7 +93,12 @@ describe('pushfleet doctor on a broken host', () => {
       id: 'bad-1',
       mqtt: { ...mqtt, passwordFile: wrongPassword },
       hubPublicKey: join(dir, 'missing', 'hub.pub'),
-      apps: [app(git, 'bad-1', 'web', 'release'), app(git, 'bad-1', 'api', 'main', join(dir, 'no-such-remote.git'))],
+      apps: [
+        app(git, 'bad-1', 'web', 'release'),
+        app(git, 'bad-1', 'api', 'main', join(dir, 'no-such-remote.git')),
+        // A token in the remote URL, nothing listening there.
+        app(git, 'bad-1', 'tok', 'main', `http://ci:s3cret-token@127.0.0.1:${await freePort()}/acme/web.git`),
+      ],
     });
 
     expect(run.code, run.stdout + run.stderr).toBe(1);
@@ -106,6 +111,8 @@ describe('pushfleet doctor on a broken host', () => {
     expect(run.line('app web branch')).toMatch(/^FAIL +app web branch +no branch matching "release" on the remote \(it has 1 branches\)/);
     expect(run.line('app api remote')).toMatch(/^FAIL +app api remote +git ls-remote .*no-such-remote\.git exited with status 128: fatal: .*no-such-remote\.git/);
     expect(run.line('app api branch')).toMatch(/^skip +app api branch /);
+    expect(run.line('app tok remote')).toMatch(/^FAIL +app tok remote +git ls-remote http:\/\/ci:\*\*\*@127\.0\.0\.1:\d+\/acme\/web\.git exited with status 128: fatal: /);
+    expect(run.stdout + run.stderr).not.toMatch(/not-the-password|s3cret-token/);
   });
 
   it('tells an unreachable broker from a refused login, and an invalid config stops the checks that need it', async () => {
