@@ -29,7 +29,7 @@ export function brokerFailure(url: string, username: string | undefined, err: Er
     return check('broker', 'FAIL', `${url} refused the login of ${who} (${why}): check mqtt.username and mqtt.passwordFile; on the hub \`pushfleet users add\` makes an account`);
   }
   const reason = typeof code === 'string' ? `${code}: ${err.message}` : err.message;
-  if (typeof code === 'string' && /CERT|SSL|TLS|_KEY|SELF_SIGNED|HOSTNAME/i.test(code)) {
+  if (typeof code === 'string' && /CERT|SSL|TLS|_KEY|SELF_SIGNED|HOSTNAME|VERIFY|ISSUER/i.test(code)) {
     return check('broker', 'FAIL', `${url}: TLS handshake failed (${reason}): check mqtt.tls (ca, cert, key)`);
   }
   return check('broker', 'FAIL', `${url} unreachable (${reason}): is the hub (or the broker) running, and is mqtt.url right?`);

@@ -9,7 +9,7 @@ import { describeExit, startProcess } from '../../agent/run-command.js';
 import { preciseNow } from '../hub/engines/orchestrator/precise-time.js';
 import { TimeReply, type ClockEstimate, type TimeRequest } from '../shared/contract/orchestrator-messages.js';
 import { decode, SCHEMA_VERSION } from '../shared/messages.js';
-import { brokerCredentials, connectMqtt, settledWithin, type MqttConnectionConfig } from '../shared/mqtt-connection.js';
+import { brokerCredentials, clientOptions, connectMqtt, settledWithin, type MqttConnectionConfig } from '../shared/mqtt-connection.js';
 import { redactUrl } from '../shared/mqtt-url.js';
 import { firstLine } from '../shared/startup.js';
 import { loadVerifyKey } from '../shared/signing/keys.js';
@@ -32,7 +32,14 @@ export async function brokerLogin(cfg: MqttConnectionConfig, timeoutMs: number):
   const url = redactUrl(cfg.url);
   let username: string | undefined;
   try {
+    // The files it names first (passwordFile, tls.*): a missing one is not an unreachable broker.
     username = brokerCredentials(cfg).username;
+    clientOptions(cfg);
+  } catch (err) {
+    const file = (err as NodeJS.ErrnoException).path;
+    return { check: { check: 'broker', verdict: 'FAIL', detail: file ? `cannot read ${file} (${(err as NodeJS.ErrnoException).code}): check mqtt.tls` : firstLine(err) } };
+  }
+  try {
     // No clientId: the service's own would take over its session (and cut the running one off).
     const client = await connectMqtt({ ...cfg, clientId: undefined }, { timeoutMs });
     client.on('error', () => undefined); // after the CONNACK, every answer is awaited

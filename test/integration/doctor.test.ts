@@ -124,6 +124,8 @@ describe('pushfleet doctor on a broken host', () => {
     expect(down.code, down.stdout + down.stderr).toBe(1);
     expect(down.line('broker')).toMatch(new RegExp(`^FAIL +broker +mqtt://127\\.0\\.0\\.1:${port} unreachable \\(ECONNREFUSED`));
     expect(down.line('hub key')).toMatch(/^warn +hub key +no hubPublicKey and acceptUnsigned: true/);
+    const noFile = await doctor(dir, { id: 'far-3', mqtt: { url: `mqtt://127.0.0.1:${port}`, username: 'far-3', passwordFile: join(dir, 'gone') }, acceptUnsigned: true, apps: [app(git, 'far-3', 'web')] });
+    expect(noFile.line('broker')).toMatch(/^FAIL +broker +cannot read mqtt\.passwordFile .*gone: ENOENT$/);
 
     const invalid = await doctor(dir, { id: 'far-2', mqtt: { url: 'http://nowhere' }, apps: [{ name: 'web', repo: 'acme/web', path: '/srv/web', restart: ['true'] }] });
     expect(invalid.code, invalid.stdout + invalid.stderr).toBe(1);
