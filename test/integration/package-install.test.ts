@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,7 +5,7 @@ import { stringify } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cleanup } from '../support/cleanup.js';
 import { freePort } from '../support/ports.js';
-import { runProcess, show } from '../support/run-process.js';
+import { runProcess, show, startService } from '../support/run-process.js';
 import { waitFor } from '../support/wait.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -61,21 +60,13 @@ describe('the packed tarball, installed with npm install -g', () => {
     const httpPort = await freePort();
     const hubConfig = join(dir, 'hub.yaml');
     writeFileSync(hubConfig, stringify({ http: { host: '127.0.0.1', port: httpPort }, broker: { port: await freePort() }, stateDir: join(dir, 'hub-state') }));
-    const hub = spawn(bin, ['hub', '-c', hubConfig], { env: { ...process.env, PUSHFLEET_WEBHOOK_SECRET: 'test-secret', PUSHFLEET_LOG_JSON: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    hub.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
-    hub.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
-    const exited = new Promise<number | null>((resolve) => hub.once('exit', (code) => resolve(code)));
-    cleanup.defer(() => {
-      if (hub.exitCode === null && hub.signalCode === null) hub.kill('SIGKILL');
-      return exited;
-    });
+    const hub = startService(cleanup, bin, ['hub', '-c', hubConfig], { ...process.env, PUSHFLEET_WEBHOOK_SECRET: 'test-secret', PUSHFLEET_LOG_JSON: '1' });
     const ready = await waitFor(
-      () => `the installed hub to answer /readyz on ${httpPort}:\n${output}`,
+      () => `the installed hub to answer /readyz on ${httpPort}:\n${hub.output()}`,
       () => fetch(`http://127.0.0.1:${httpPort}/readyz`).then((r) => r.ok && r, () => undefined),
     );
     expect(ready.status).toBe(200);
-    hub.kill('SIGTERM');
-    expect(await exited, output).toBe(0);
+    hub.child.kill('SIGTERM');
+    expect(await hub.exited, hub.output()).toBe(0);
   }, 240_000);
 });

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { accessSync, chmodSync, constants, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Cleanup } from '../support/cleanup.js';
 import { startNotifySocket } from '../support/notify-socket.js';
 import { freePort } from '../support/ports.js';
-import { runProcess, show } from '../support/run-process.js';
+import { runProcess, show, startService } from '../support/run-process.js';
 import { waitFor } from '../support/wait.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
@@ -208,22 +207,14 @@ describe('systemd units', () => {
     const notify = await startNotifySocket(cleanup);
     const watchdogUsec = String(Number(one(unit, 'Service.WatchdogSec')) * 1_000_000);
     const env = { ...process.env, ...environment(unit), STATE_DIRECTORY: stateDir, NOTIFY_SOCKET: notify.path, WATCHDOG_USEC: watchdogUsec, PUSHFLEET_WEBHOOK_SECRET: '', PUSHFLEET_LOG_JSON: '1' };
-    const child = spawn(file!, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    cleanup.defer(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      return exited;
-    });
+    const { child, output, exited } = startService(cleanup, file!, args, env);
     // Type=notify: systemd takes the hub as started when READY=1 comes from its main process.
     const ready = await notify.next('READY');
     expect(ready.pid).toBe(child.pid);
-    await waitFor(() => `"webhook listening" from the hub:\n${output}`, () => output.includes('webhook listening'));
+    await waitFor(() => `"webhook listening" from the hub:\n${output()}`, () => output().includes('webhook listening'));
     // The hub put its generated secret in the directory systemd gave it, not in ~/.local/state.
     expect(statSync(join(stateDir, 'webhook-secret')).mode & 0o777).toBe(0o600);
     child.kill(one(unit, 'Service.KillSignal') as NodeJS.Signals);
-    expect(await exited, output).toBe(0);
+    expect(await exited, output()).toBe(0);
   });
 });
