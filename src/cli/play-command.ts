@@ -1,4 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { ConfigError } from '../shared/config-file.js';
 import { SEED_DEFAULT_ROOT, SEED_ROOT } from '../shared/topics.js';
@@ -10,7 +11,7 @@ import { renderRunReport, renderSeedReport } from './play-summary.js';
 import { CommandError, EXIT, parsePositiveNumber, runCommand } from './process-lifecycle.js';
 import { SeedPlayer } from './seed-player.js';
 
-type PlayFlags = MqttFlags & { report?: string; root: string; waitforTimeout: number; receiveTimeout: number; hubTimeout: number; connectTimeout: number };
+type PlayFlags = MqttFlags & { report?: string; outDir?: string; root: string; waitforTimeout: number; receiveTimeout: number; hubTimeout: number; connectTimeout: number };
 
 const isNative = (file: string) => /\.ya?ml$/i.test(file);
 
@@ -35,6 +36,17 @@ function onInterrupt(): { signal: AbortSignal; release(): void } {
 
 const progress = (line: string) => process.stdout.write(`${line}\n`);
 
+/** Where RECEIVE writes: --out-dir (made if missing), else the current directory, as the seed did. */
+function outDir(flag: string | undefined): string {
+  const dir = resolve(flag ?? '.');
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new ConfigError(`--out-dir ${flag}: cannot create it: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return dir;
+}
+
 export function playCommand(): Command {
   return withMqttFlags(new Command('play'))
     .description('run a playbook across orchestrator nodes: seed (MQTT-Orchestrate) text, or native YAML through the hub')
@@ -42,6 +54,7 @@ export function playCommand(): Command {
     .option('--report <file>', 'also write the run report as JSON to this file')
     .option('--root <topic>', 'seed: topic root of the nodes', SEED_DEFAULT_ROOT)
     .option('--waitfor-timeout <seconds>', 'seed: WAITFOR timeout unless the line gives one', parsePositiveNumber, 60)
+    .option('--out-dir <dir>', 'seed: directory RECEIVE writes its files into (made if missing; default: the current directory)')
     .option('--receive-timeout <seconds>', 'seed: how long RECEIVE waits for its file', parsePositiveNumber, 60)
     .option('--hub-timeout <seconds>', 'native: how long to wait for the hub to accept the run', parsePositiveNumber, 10)
     .option('--connect-timeout <seconds>', 'how long to wait for the broker', parsePositiveNumber, 10)
@@ -53,6 +66,7 @@ export function playCommand(): Command {
         const native = isNative(file) ? parseNativePlaybook(text, file) : null;
         const errors = seed?.errors ?? (native && !native.ok ? native.errors : []);
         if (errors.length) throw new ConfigError(`invalid playbook ${file}:\n  ${errors.join('\n  ')}`);
+        const receiveDir = seed?.instructions.some((i) => i.verb === 'RECEIVE') ? outDir(flags.outDir) : '';
 
         const mqtt = await connectFromFlags(flags, flags.connectTimeout);
         const interrupt = onInterrupt();
@@ -60,7 +74,7 @@ export function playCommand(): Command {
           let report: object;
           let ok: boolean;
           if (seed) {
-            const player = new SeedPlayer({ mqtt, root: flags.root, waitforTimeoutMs: flags.waitforTimeout * 1000, receiveTimeoutMs: flags.receiveTimeout * 1000, progress });
+            const player = new SeedPlayer({ mqtt, root: flags.root, waitforTimeoutMs: flags.waitforTimeout * 1000, receiveTimeoutMs: flags.receiveTimeout * 1000, outDir: receiveDir, progress });
             interrupt.signal.addEventListener('abort', () => player.interrupt(), { once: true });
             const r = await player.run(file, seed.instructions);
             progress(`\n${renderSeedReport(r)}`);

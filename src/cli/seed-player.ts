@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MqttClient } from 'mqtt';
 import { decode } from '../shared/messages.js';
@@ -28,6 +29,8 @@ export type SeedPlayerDeps = {
   root: string;
   waitforTimeoutMs: number;
   receiveTimeoutMs: number;
+  /** Absolute directory RECEIVE writes its files into (their names are plain: seed-playbook.ts). */
+  outDir: string;
   progress(line: string): void;
 };
 
@@ -41,7 +44,7 @@ export class SeedPlayer {
   private readonly waiters = new Set<() => void>();
   private readonly sentTo = new Set<string>();
   private readonly results: NodeResult[] = [];
-  private readonly receiving: { ins: InstructionResult; r: Receiving }[] = [];
+  private readonly receiving: { ins: InstructionResult; name: string; path: string; r: Receiving }[] = [];
   private readonly abort = new AbortController();
   private readonly t0 = preciseNow();
   private readonly statusFilter: string;
@@ -77,11 +80,12 @@ export class SeedPlayer {
         failed = true;
       }
     }
-    for (const { ins, r } of this.receiving) {
+    for (const { ins, name, path, r } of this.receiving) {
       if (failed || this.abort.signal.aborted) r.close();
-      const outcome = await r.done.then((v) => `received ${v.bytes} bytes`, (err: Error) => err);
+      const outcome = await r.done.then((v) => `received ${name} → ${path} (${v.bytes} bytes)`, (err: Error) => err);
       if (outcome instanceof Error) Object.assign(ins, { status: 'failed', detail: outcome.message });
       else ins.detail = outcome;
+      this.deps.progress(`${this.stamp()} ${outcome instanceof Error ? `✘ ${outcome.message}` : outcome}`);
       failed ||= outcome instanceof Error;
     }
     if (this.abort.signal.aborted) await this.stopNodes();
@@ -103,7 +107,8 @@ export class SeedPlayer {
         return this.waitFor(ins.node, ins.status, ins.timeoutSeconds !== null ? ins.timeoutSeconds * 1000 : this.deps.waitforTimeoutMs);
       case 'RECEIVE':
         try {
-          this.receiving.push({ ins: result, r: await receiveOnce(ins.port, ins.file, this.deps.receiveTimeoutMs) });
+          const path = join(this.deps.outDir, ins.file);
+          this.receiving.push({ ins: result, name: ins.file, path, r: await receiveOnce(ins.port, path, this.deps.receiveTimeoutMs) });
           return null;
         } catch (err) {
           return `cannot listen on port ${ins.port}: ${(err as Error).message}`;

@@ -1,6 +1,8 @@
 import { createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
+import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
 export type Receiving = { done: Promise<{ bytes: number }>; close(): void };
@@ -9,9 +11,11 @@ export type Receiving = { done: Promise<{ bytes: number }>; close(): void };
  * The seed's `RECEIVE <port> <file>` (it ran `ncat -l <port> > <file> &`): listens on every
  * interface, saves the first connection's bytes to the file, then stops listening. Resolves once
  * listening, so a SEND that follows can connect; `done` rejects if nothing complete arrived in
- * time or `close` was called first.
+ * time or `close` was called first. The bytes go to a hidden file beside it, renamed over `file`
+ * only once complete: a cut transfer leaves an earlier run's file as it was.
  */
 export async function receiveOnce(port: number, file: string, timeoutMs: number): Promise<Receiving> {
+  const partial = join(dirname(file), `.${basename(file)}.${process.pid}.partial`);
   const server = createServer();
   server.listen(port, '0.0.0.0');
   await once(server, 'listening');
@@ -23,7 +27,7 @@ export async function receiveOnce(port: number, file: string, timeoutMs: number)
       server.close();
       if (outcome instanceof Error) {
         socket?.destroy();
-        reject(outcome);
+        void rm(partial, { force: true }).finally(() => reject(outcome));
       } else resolve(outcome);
     };
   });
@@ -32,10 +36,12 @@ export async function receiveOnce(port: number, file: string, timeoutMs: number)
   server.once('connection', (s) => {
     socket = s;
     server.close();
-    pipeline(s, createWriteStream(file)).then(
-      () => settle({ bytes: s.bytesRead }),
-      (err: Error) => settle(new Error(`receiving on port ${port}: ${err.message}`)),
-    );
+    pipeline(s, createWriteStream(partial, { flags: 'wx' }))
+      .then(() => rename(partial, file))
+      .then(
+        () => settle({ bytes: s.bytesRead }),
+        (err: Error) => settle(new Error(`receiving on port ${port} into ${file}: ${err.message}`)),
+      );
   });
   return { done, close: () => settle(new Error(`stopped listening on port ${port}`)) };
 }

@@ -25,6 +25,10 @@ describe('pushfleet play', () => {
     expect(native.stderr).toContain('steps.0.targets');
     expect((await runCli(['play', '/nonexistent/playbook'])).code).toBe(2);
     expect((await runCli(['play', file('ok.txt', 'WAIT 1\n'), '--root', 'a/#'])).code).toBe(2);
+    // A RECEIVE file that would leave --out-dir is refused before anything listens or is written.
+    const escape = await runCli(['play', file('escape.txt', 'RECEIVE 6000 ../escape.txt\n'), '--out-dir', cleanup.tempDir('pushfleet-out-'), '--mqtt-url', 'mqtt://127.0.0.1:1']);
+    expect(escape.code).toBe(2);
+    expect(escape.stderr).toContain('line 1: RECEIVE needs a plain file name');
   });
 
   it('fails with one line when the broker or the hub does not answer (exit 1)', async () => {

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -29,11 +29,11 @@ describe.each(BROKERS)('seed playbooks over %s', (broker) => {
       { id: 'node2', actions: server, queueSize: node2Queue, acceptSeedCommands: true },
       { id: 'node3', actions: client, acceptSeedCommands: true },
     ]);
-    const play = async (name: string, text: string) => {
+    const play = async (name: string, text: string, extra: string[] = []) => {
       const file = join(dir, name);
       writeFileSync(file, text);
       const report = join(dir, `${name}.report.json`);
-      const r = await runCli(['play', file, '--mqtt-url', hub.mqttUrl, '--report', report, '--waitfor-timeout', '20']);
+      const r = await runCli(['play', file, '--mqtt-url', hub.mqttUrl, '--report', report, '--waitfor-timeout', '20', ...extra]);
       return { ...r, report: JSON.parse(readFileSync(report, 'utf8')) };
     };
     return { hub, dir, state, play };
@@ -41,15 +41,20 @@ describe.each(BROKERS)('seed playbooks over %s', (broker) => {
 
   it('runs the sample playbook to completion on three agent processes', async () => {
     const { dir, state, play } = await setup();
-    // The sample as shipped, with free ports and an absolute file for RECEIVE.
+    // The sample as shipped, with free ports; RECEIVE's test.txt lands in --out-dir, made for it.
     const [iperfPort, receivePort] = [String(await freePort()), String(await freePort())];
-    const received = join(dir, 'test.txt');
-    const sample = readFileSync(join(PLAYBOOKS, 'playbook.sample'), 'utf8').replaceAll('5201', iperfPort).replaceAll('6000', receivePort).replace('test.txt', received);
-    const run = await play('playbook.sample', sample);
+    const outDir = join(dir, 'results', 'run-1');
+    const received = join(outDir, 'test.txt');
+    const sample = readFileSync(join(PLAYBOOKS, 'playbook.sample'), 'utf8').replaceAll('5201', iperfPort).replaceAll('6000', receivePort);
+    const run = await play('playbook.sample', sample, ['--out-dir', outDir]);
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.report.status).toBe('ok');
     expect(run.report.instructions.every((i: { status: string }) => i.status === 'ok')).toBe(true);
     expect(readFileSync(received, 'utf8')).toMatch(/^received [1-9]\d* bytes from 2 clients$/m);
+    // It says where the file went, and nothing else was left there (no partial file).
+    expect(run.stdout).toMatch(new RegExp(`received test\\.txt → ${received.replaceAll('.', '\\.')} \\([1-9]\\d* bytes\\)`));
+    expect(readdirSync(outDir)).toEqual(['test.txt']);
+    expect(existsSync(join(dir, 'test.txt'))).toBe(false);
     const outcomes = run.report.results.map((r: { node: string; stepId: string; outcome: string }) => `${r.node} ${r.stepId} ${r.outcome}`).sort();
     expect(outcomes).toEqual(['node1 START ok', 'node2 SENDFILE ok', 'node2 START stopped', 'node3 START ok']);
     expect(run.stdout).toMatch(/playbook .* ok in/);
@@ -108,12 +113,13 @@ describe.each(BROKERS)('seed playbooks over %s', (broker) => {
         'WAITFOR node2 QUEUED',
         `SEND node2 START ${iperfPort}`,
         'WAITFOR node2 BUSY',
-        `RECEIVE ${receivePort} ${received}`,
+        `RECEIVE ${receivePort} report.txt`,
         'SEND node2 STOP',
         'WAITFOR node2 STOPPED',
         'WAITFOR node2 STARTED',
         'WAITFOR node2 DONE',
       ].join('\n'),
+      ['--out-dir', dir],
     );
     expect(run.code, run.stdout + run.stderr).toBe(0);
     // The queued SENDFILE ran once the server was stopped: its report arrived.

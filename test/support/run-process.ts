@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Cleanup } from './cleanup.js';
 
 export type ProcessResult = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string };
 
@@ -24,3 +25,19 @@ export function runProcess(
 
 /** Formats a result for an assertion message, so a failure shows what the process said. */
 export const show = (r: ProcessResult): string => `exit ${r.code ?? r.signal}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
+
+export type ServiceProcess = { child: ChildProcess; output(): string; exited: Promise<number | null> };
+
+/** Starts a long-running executable (no shell), stdout and stderr collected together; cleanup SIGKILLs it if still running. */
+export function startService(cleanup: Cleanup, file: string, args: readonly string[], env: NodeJS.ProcessEnv): ServiceProcess {
+  const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  cleanup.defer(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    return exited;
+  });
+  return { child, output: () => output, exited };
+}

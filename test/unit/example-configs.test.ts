@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { AgentConfig } from '../../agent/config.js';
 import { OrchestratorNodeConfig } from '../../agent/node/node-config.js';
 import { HubConfig } from '../../src/hub/config.js';
+import { resolvePolicy } from '../../src/hub/engines/rollouts/policy.js';
 import { SemaphoreConfig } from '../../src/hub/engines/semaphore/config.js';
 import { validateConfig } from '../../src/shared/config-file.js';
 
@@ -23,7 +24,48 @@ function uncommented(text: string, start: RegExp): string {
     .join('\n');
 }
 
+/** Every YAML example shipped in config/, and the schema its name says it is for. */
+const SHIPPED = {
+  'hub.example.yaml': HubConfig,
+  'rollout-hub.example.yaml': HubConfig,
+  'agent.example.yaml': AgentConfig,
+  'rollout-agent.example.yaml': AgentConfig,
+  'orchestrator-node.example.yaml': AgentConfig,
+} as const;
+
 describe('example configs', () => {
+  it('every example in config/ is one this test knows, and loads with the real schema', () => {
+    const yamlFiles = readdirSync(new URL('../../config/', import.meta.url)).filter((f) => /\.ya?ml$/.test(f));
+    expect(yamlFiles.sort()).toEqual(Object.keys(SHIPPED).sort());
+    for (const [name, schema] of Object.entries(SHIPPED)) expect(() => validateConfig(schema, parse(example(name)), name), name).not.toThrow();
+  });
+
+  it('orchestrator node: the actions the seed playbook sends, as argv, for server and clients', () => {
+    const agent = validateConfig(AgentConfig, parse(example('orchestrator-node.example.yaml')), 'orchestrator-node.example.yaml');
+    expect(agent.apps).toEqual([]);
+    const node = agent.orchestrator!;
+    expect(node).toMatchObject({ root: 'testlab', acceptSeedCommands: true });
+    // playbook.sample sends START, SENDFILE (and the built-in STOP and TERMINATE) to its nodes.
+    const sample = readFileSync(new URL('../fixtures/playbooks/playbook.sample', import.meta.url), 'utf8');
+    const sent = new Set([...sample.matchAll(/^SEND \S+ (\S+)/gm)].map((m) => m[1]!).filter((w) => !['STOP', 'TERMINATE'].includes(w)));
+    expect(Object.keys(node.actions).sort()).toEqual([...sent].sort());
+    expect(node.actions.START).toMatchObject({ command: ['/usr/bin/iperf3', '-s', '--logfile', '/var/lib/pushfleet-agent/iperf-server.log', '-p'], args: 'append', maxArgs: 1 });
+    const client = parse(uncommented(example('orchestrator-node.example.yaml'), /^ {4}# START:/).replace(/^ {4}/gm, '')) as { START: unknown };
+    expect(validateConfig(AgentConfig.shape.orchestrator, { actions: client }, 'orchestrator')!.actions.START).toMatchObject({ args: 'append', maxArgs: 3 });
+  });
+
+  it('rollout environment: staging all at once, production canary then two at a time, and the agent waits for it', () => {
+    const hub = validateConfig(HubConfig, parse(example('rollout-hub.example.yaml')), 'rollout-hub.example.yaml');
+    expect(hub.engines.semaphore.enabled).toBe(true);
+    const rollouts = hub.engines.rollouts;
+    expect(resolvePolicy(rollouts, 'web', 'staging', 8)).toMatchObject({ canary: 0, batchSize: 8, failureThreshold: 8, onAbort: 'stop' });
+    expect(resolvePolicy(rollouts, 'web', 'production', 20)).toMatchObject({ canary: 1, batchSize: 2, maxUnavailable: 2, hostTimeout: 600, failureThreshold: 2, onAbort: 'rollback' });
+    expect(resolvePolicy(rollouts, 'worker-eu', 'production', 20)).toMatchObject({ hostTimeout: 1800, onAbort: 'rollback' });
+    const agent = validateConfig(AgentConfig, parse(example('rollout-agent.example.yaml')), 'rollout-agent.example.yaml');
+    expect(agent.labels.env).toBe('production');
+    expect(agent.apps.map((a) => a.rollout)).toEqual([true]);
+  });
+
   it('hub: the engines section loads with the defaults it shows', () => {
     const hub = validateConfig(HubConfig, parse(example('hub.example.yaml')), 'hub.example.yaml');
     expect(hub.engines.semaphore).toEqual(SemaphoreConfig.parse({}));

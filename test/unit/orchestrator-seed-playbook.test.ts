@@ -24,6 +24,15 @@ describe('seed playbook', () => {
     ]);
   });
 
+  it('refuses a RECEIVE file that is not a plain name: it could leave --out-dir', () => {
+    for (const name of ['../escape.txt', '/etc/cron.d/x', 'sub/test.txt', '..', '.', 'a\\b']) {
+      const { errors, instructions } = parseSeedPlaybook(`RECEIVE 6000 ${name}`);
+      expect(instructions, name).toEqual([]);
+      expect(errors, name).toEqual([`line 1: RECEIVE needs a plain file name (no "/", not "." or ".."): it is written into --out-dir: RECEIVE 6000 ${name}`]);
+    }
+    expect(parseSeedPlaybook('RECEIVE 6000 ..report.txt').instructions[0]).toMatchObject({ file: '..report.txt' });
+  });
+
   it('takes an optional WAITFOR timeout (our addition)', () => {
     expect(parseSeedPlaybook('WAITFOR node1 STOPPED 30').instructions[0]).toMatchObject({ timeoutSeconds: 30 });
   });

@@ -6,6 +6,7 @@ import { TOPIC_LEVEL } from '../../../shared/topics.js';
  *   WAIT <seconds>                  sleep
  *   WAITFOR <node> <STATUS> [<s>]   wait for the node's status (optional timeout: our addition)
  *   RECEIVE <port> <file>           accept one TCP connection in the background, save what arrives
+ *                                   in <file>: a plain name, written into `play --out-dir`
  */
 export type SeedInstruction =
   | { verb: 'SEND'; lineNo: number; text: string; node: string; message: string }
@@ -14,6 +15,9 @@ export type SeedInstruction =
   | { verb: 'RECEIVE'; lineNo: number; text: string; port: number; file: string };
 
 export type SeedParse = { instructions: SeedInstruction[]; errors: string[] };
+
+/** A name that stays inside the directory it is joined to: no directories, not `.` or `..`. */
+export const isPlainFileName = (name: string): boolean => name !== '.' && name !== '..' && !/[/\\\0]/.test(name);
 
 const seconds = (word: string | undefined): number | null => {
   if (word === undefined || !/^\d+(?:\.\d+)?$/.test(word)) return null;
@@ -44,6 +48,8 @@ function parseLine(words: string[], lineNo: number, text: string): SeedInstructi
     case 'RECEIVE': {
       const port = Number(a);
       if (!Number.isInteger(port) || port < 1 || port > 65535 || !b || c !== undefined) return 'RECEIVE needs a port (1-65535) and a file';
+      // The seed wrote wherever the line said; a playbook from elsewhere must not pick files outside --out-dir.
+      if (!isPlainFileName(b)) return 'RECEIVE needs a plain file name (no "/", not "." or ".."): it is written into --out-dir';
       return { verb, lineNo, text, port, file: b };
     }
     default:
