@@ -169,9 +169,11 @@ describe('kubernetes executor: status', () => {
     const { run, updates } = await launch();
     kube.addPod(run.name);
     await waitFor('running', () => updates.find((u) => u.status === 'running'));
+    kube.fault({ method: 'GET', path: /\/pods$/, times: 3, code: 503, reason: 'ServiceUnavailable', message: 'the server is currently unable to handle the request' });
+    kube.fault({ method: 'GET', path: /\/pods$/, times: 2, drop: true });
+    await waitFor('the pod list faults used', () => kube.faultsLeft() === 0);
     kube.fault({ method: 'GET', path: /\/jobs$/, times: 4, code: 500, reason: 'InternalError', message: 'etcdserver: leader changed' });
     kube.fault({ method: 'GET', path: /\/jobs$/, times: 3, drop: true });
-    kube.fault({ method: 'GET', path: /\/pods$/, times: 3, code: 503, reason: 'ServiceUnavailable', message: 'the server is currently unable to handle the request' });
     kube.exitPod(kube.podNames(run.name)[0]!, 0);
     expect(await ended(updates)).toMatchObject({ status: 'succeeded' });
     expect(kube.faultsLeft()).toBe(0);
