@@ -151,11 +151,15 @@ export class KubernetesExecutor implements JobExecutor {
       const pods = running ? await this.listAll<V1Pod>((c) => this.core.listNamespacedPod(c)) : [];
       const now = this.deps.clock.now();
       for (const w of [...this.watchers]) {
-        if (this.watchers.has(w) && !this.stopping.has(w.run.id)) this.observe(w, jobs.get(w.run.name), pods, now);
+        // A Job of the run's name but another run's label is not this run's (a clash refused at start).
+        const job = jobs.get(w.run.name);
+        if (this.watchers.has(w) && !this.stopping.has(w.run.id)) this.observe(w, job?.metadata?.labels?.[RUN_LABEL] === w.run.id ? job : undefined, pods, now);
       }
     } catch (err) {
       // The next poll reads the whole state again: nothing is lost, only later.
-      this.deps.log.warn({ namespace: this.namespace, err: apiFailure(err).message }, 'kubernetes status poll failed');
+      const f = apiFailure(err);
+      const hint = f.code === 403 ? `: give the hub's service account list on jobs and pods in ${this.namespace}` : '';
+      this.deps.log.warn({ namespace: this.namespace, err: f.message + hint }, 'kubernetes status poll failed');
     } finally {
       this.polling = false;
       if (this.watchers.size && this.timer === undefined) this.schedule(this.settings.pollSeconds * 1000);
