@@ -241,7 +241,8 @@ export class AppRunner {
   private async work(step: WorkStep): Promise<void> {
     const { clock } = this.deps;
     const exec = this.deps.executors[step.kind];
-    const log = this.deps.log.child({ sha: step.sha, step: step.kind });
+    // sha: what the step works on (in a rollback, the SHA it restores); phase tells a rollback's lines from the update's.
+    const log = this.deps.log.child({ sha: step.sha, step: step.kind, phase: this.journal.active?.phase ?? 'forward' });
     const started = clock.now();
     let result: StepResult;
     // Each process of the step is in the journal before it runs, so a restarted agent can stop it.

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { EnvName } from '../src/shared/contract/rollout-messages.js';
 import { RepoName } from '../src/shared/messages.js';
+import { whenParsed } from '../src/shared/config-file.js';
 import { defaultStateDir } from '../src/shared/default-state-dir.js';
 import { MqttConnectionConfig } from '../src/shared/mqtt-connection.js';
 import { ENV_LABEL, TOPIC_LEVEL } from '../src/shared/topics.js';
@@ -62,10 +63,22 @@ export const AppConfig = z
   .refine((a) => (a.branch === undefined) !== (a.tag === undefined), {
     message: 'set exactly one of "branch" or "tag"',
     path: ['branch'],
+    ...whenParsed('branch', 'tag'),
   })
-  .refine((a) => a.retryMaxDelay >= a.retryDelay, { message: 'must be at least retryDelay', path: ['retryMaxDelay'] })
+  .refine((a) => a.retryMaxDelay >= a.retryDelay, { message: 'must be at least retryDelay', path: ['retryMaxDelay'], ...whenParsed('retryDelay', 'retryMaxDelay') })
   .transform((a) => ({ ...a, remote: a.remote ?? `https://github.com/${a.repo}.git` }));
 export type AppConfig = z.infer<typeof AppConfig>;
+
+/** Apps are told apart by name (journal, topics); checked over the apps that failed too, so one run lists it. */
+function uniqueNames(apps: readonly unknown[], ctx: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  apps.forEach((app, i) => {
+    const name = (app as { name?: unknown } | null)?.name;
+    if (typeof name !== 'string') return;
+    if (seen.has(name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate app name "${name}"` });
+    seen.add(name);
+  });
+}
 
 export const AgentConfig = z
   .object({
@@ -76,7 +89,7 @@ export const AgentConfig = z
     /** Where the agent keeps one journal per app (what it deployed, what it is doing). */
     stateDir: z.string().min(1).default(() => defaultStateDir('pushfleet-agent')),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().prefault({}),
-    apps: z.array(AppConfig).default([]),
+    apps: z.array(AppConfig).superRefine(uniqueNames, whenParsed()).default([]),
     /** The hub's semaphore (engines.semaphore.prefix there), used by apps with `rollout: true`. */
     semaphore: z.object({ prefix: z.string().regex(/^[^/+#\s]+(?:\/[^/+#\s]+)*$/, 'expected topic levels without wildcards').default('coordinosaur') }).strict().prefault({}),
     /** The hub's public key (its hub.pub): heads, pins, rollbacks, grants and commands must be signed by it. Required at start unless acceptUnsigned. */
@@ -87,16 +100,12 @@ export const AgentConfig = z
     orchestrator: OrchestratorNodeConfig.optional(),
   })
   .strict()
+  // Each cross-field check runs even when other keys failed, so `--check` lists every error at once.
   .superRefine((cfg, ctx) => {
     // The env label names rollout channels and ids, so it must be one clean word.
     const env = cfg.labels[ENV_LABEL];
     if (env !== undefined && !EnvName.safeParse(env).success) ctx.addIssue({ code: 'custom', path: ['labels', ENV_LABEL], message: 'use 1-64 letters, digits, "_" or "-"' });
-    // An agent that only runs playbook actions needs no app.
-    if (cfg.apps.length === 0 && !cfg.orchestrator) ctx.addIssue({ code: 'custom', path: ['apps'], message: 'list at least one app (or configure orchestrator:)' });
-    const seen = new Set<string>();
-    cfg.apps.forEach((app, i) => {
-      if (seen.has(app.name)) ctx.addIssue({ code: 'custom', path: ['apps', i, 'name'], message: `duplicate app name "${app.name}"` });
-      seen.add(app.name);
-    });
-  });
+  }, whenParsed('labels'))
+  // An agent that only runs playbook actions needs no app.
+  .refine((cfg) => cfg.apps.length > 0 || cfg.orchestrator !== undefined, { path: ['apps'], message: 'list at least one app (or configure orchestrator:)', ...whenParsed('apps', 'orchestrator') });
 export type AgentConfig = z.infer<typeof AgentConfig>;

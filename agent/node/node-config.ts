@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { OrchestratorName } from '../../src/shared/contract/orchestrator-messages.js';
 import { SEED_DEFAULT_ROOT, SEED_ROOT } from '../../src/shared/topics.js';
-import { regexSource } from '../../src/shared/config-file.js';
+import { regexSource, whenParsed } from '../../src/shared/config-file.js';
 import { Argv } from '../argv.js';
 
 /** Each word a command may append must match this unless the action says otherwise: no spaces, quotes, `$`, `;`, `|`, `*`. */
@@ -28,7 +28,7 @@ export const OrchestratorNodeConfig = z
     root: z.string().regex(SEED_ROOT, 'use topic levels of letters, digits, ".", "_" or "-", without wildcards').default(SEED_DEFAULT_ROOT),
     /** This node's name under the root (default: the agent id). */
     node: OrchestratorName.optional(),
-    actions: z.record(OrchestratorName, NodeAction).refine((a) => !BUILT_IN.some((b) => b in a), `STOP and TERMINATE are built in`),
+    actions: z.record(OrchestratorName, NodeAction).refine((a) => !BUILT_IN.some((b) => b in a), { message: 'STOP and TERMINATE are built in', ...whenParsed() }),
     /**
      * Run the seed's plain-word commands (<root>/<node>/COMMAND). They cannot carry the hub's
      * signature, so anyone who may publish there runs this node's actions: off unless set, warned about at every start.

@@ -6,13 +6,33 @@ import { parsePositiveNumber, runCommand } from './process-lifecycle.js';
 import { connectFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
 import { readStateThenClose } from './read-state.js';
 import { renderStatusTable } from './status-table.js';
+import { statusDocument } from './status-document.js';
+
+/**
+ * Columns to fit the table to: COLUMNS when set, else the terminal's; none when stdout is a pipe
+ * or a file, so `pushfleet status | grep 404` sees every error whole.
+ */
+export function tableWidth(env: NodeJS.ProcessEnv, stdout: { isTTY?: boolean; columns?: number }): number | undefined {
+  const fromEnv = Number(env.COLUMNS);
+  if (Number.isInteger(fromEnv) && fromEnv > 0) return fromEnv;
+  return stdout.isTTY && stdout.columns ? stdout.columns : undefined;
+}
+
+const JSON_HELP = `
+--json prints one document: {"v": 1, "hub": <hub status or null>, "agents": {"<id>": {"status":
+<status or null>, "heartbeat": <heartbeat or null>, "apps": {"<app>": <app state>}}}}, keys sorted,
+each message whole as its sender retained it (src/shared/messages.ts: HubStatus, AgentStatus,
+Heartbeat, AppState). The table fits the terminal (COLUMNS, when set, wins): other columns are
+cut with "…" and ERROR is wrapped, never cut; piped, nothing is cut.`;
 
 export function statusCommand(): Command {
   return withMqttFlags(new Command('status'))
     .description('print a table of agents and their apps, from the retained state on the broker')
-    .option('--json', 'print the raw state as JSON instead of a table')
+    .option('--json', 'print the whole state as one JSON document (shape below) instead of a table')
+    .option('--wide', 'print every column uncut, whole SHAs, whatever the terminal width')
     .option('--wait <seconds>', 'how long to wait for the broker to answer', parsePositiveNumber, 5)
-    .action((flags: MqttFlags & { json?: boolean; wait: number }) =>
+    .addHelpText('after', JSON_HELP)
+    .action((flags: MqttFlags & { json?: boolean; wide?: boolean; wait: number }) =>
       runCommand(async () => {
         const snapshot = emptySnapshot();
         let hub: HubStatus | undefined;
@@ -23,10 +43,9 @@ export function statusCommand(): Command {
           if (d.ok) hub = d.value;
         });
         if (flags.json) {
-          const plain = Object.fromEntries([...snapshot.agents].map(([id, a]) => [id, { ...a, apps: Object.fromEntries(a.apps) }]));
-          process.stdout.write(`${JSON.stringify(plain, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify(statusDocument(snapshot, hub), null, 2)}\n`);
         } else {
-          process.stdout.write(renderStatusTable(snapshot));
+          process.stdout.write(renderStatusTable(snapshot, new Date(), { wide: flags.wide, width: tableWidth(process.env, process.stdout) }));
           process.stdout.write(hub ? `\nhub: ${hub.state} since ${hub.state === 'online' ? hub.startedAt : hub.at} (pushfleet ${hub.version})\n` : '\nhub: no status on this broker (is `pushfleet hub` running on it?)\n');
         }
       }),

@@ -2,7 +2,8 @@ import type { FleetSnapshot } from '../shared/fleet.js';
 import type { AppState } from '../shared/messages.js';
 import { formatTable } from './text-table.js';
 
-const short = (sha: string | null) => (sha ? sha.slice(0, 8) : '-');
+/** `width`: the terminal's columns to fit (unset: no limit); `wide`: whole SHAs too. */
+export type StatusTableOptions = { width?: number; wide?: boolean };
 
 function age(iso: string | undefined, now: Date): string {
   if (!iso) return '-';
@@ -23,13 +24,15 @@ function stateText(app: AppState, now: Date): string {
   return parts.join(' ');
 }
 
+/** Whole, whatever its length: formatTable wraps it rather than cut the reason. */
 function problem(app: AppState): string {
-  if (app.lastError) return `${app.lastError.step}: ${app.lastError.message}`.slice(0, 80);
-  return app.refusedHead ? `refused head: ${app.refusedHead.reason}`.slice(0, 80) : '';
+  if (app.lastError) return `${app.lastError.step}: ${app.lastError.message}`;
+  return app.refusedHead ? `refused head: ${app.refusedHead.reason}` : '';
 }
 
 /** Renders agents × apps as an aligned text table, one row per app (or per app-less agent). */
-export function renderStatusTable(snapshot: FleetSnapshot, now = new Date()): string {
+export function renderStatusTable(snapshot: FleetSnapshot, now = new Date(), options: StatusTableOptions = {}): string {
+  const short = (sha: string | null) => (sha ? (options.wide ? sha : sha.slice(0, 8)) : '-');
   const header = ['AGENT', 'STATUS', 'LOAD', 'MEM', 'APP', 'REF', 'SHA', 'STATE', 'UPDATED', 'ERROR'];
   const rows: string[][] = [];
   for (const [id, agent] of [...snapshot.agents].sort(([a], [b]) => a.localeCompare(b))) {
@@ -45,5 +48,5 @@ export function renderStatusTable(snapshot: FleetSnapshot, now = new Date()): st
     }
   }
   if (rows.length === 0) return 'no agents have reported to this broker\n';
-  return formatTable(header, rows);
+  return formatTable(header, rows, options.wide ? undefined : options.width);
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { whenParsed } from '../shared/config-file.js';
 import { defaultStateDir } from '../shared/default-state-dir.js';
 import { MqttConnectionConfig } from '../shared/mqtt-connection.js';
 import { SemaphoreConfig } from './engines/semaphore/config.js';
@@ -31,7 +32,7 @@ export const HubConfig = z
         publishTimeoutMs: z.number().int().positive().max(9000).default(5000),
       })
       .strict()
-      .refine((w) => w.maxBufferedBytes >= w.maxBodyBytes, { message: 'must be at least webhook.maxBodyBytes, or the largest body could never be read', path: ['maxBufferedBytes'] })
+      .refine((w) => w.maxBufferedBytes >= w.maxBodyBytes, { message: 'must be at least webhook.maxBodyBytes, or the largest body could never be read', path: ['maxBufferedBytes'], ...whenParsed('maxBufferedBytes', 'maxBodyBytes') })
       .prefault({}),
     /** An external broker. Leave unset to run the embedded one. */
     mqtt: MqttConnectionConfig.optional(),
@@ -76,7 +77,7 @@ export const HubConfig = z
     engines: z
       .object({ semaphore: SemaphoreConfig.prefault({}), orchestrator: OrchestratorConfig.prefault({}), rollouts: RolloutsConfig.prefault({}), jobs: JobsConfig.prefault({}) })
       .strict()
-      .refine((e) => !e.rollouts.enabled || e.semaphore.enabled, { message: 'rollouts admit hosts through the semaphore: enable engines.semaphore or disable engines.rollouts', path: ['rollouts', 'enabled'] })
+      .refine((e) => !e.rollouts.enabled || e.semaphore.enabled, { message: 'rollouts admit hosts through the semaphore: enable engines.semaphore or disable engines.rollouts', path: ['rollouts', 'enabled'], ...whenParsed('rollouts', 'semaphore') })
       .prefault({}),
   })
   .strict();

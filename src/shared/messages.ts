@@ -188,8 +188,14 @@ export function check<T>(schema: z.ZodType<T>, value: unknown): Decoded<T> {
   return { ok: false, error: describeIssues(parsed.error) };
 }
 
+/** One `key.path: message` per problem (`apps.1.branch`); each unknown key gets its own line. */
+export function issueLines(error: z.ZodError): string[] {
+  const at = (path: readonly PropertyKey[]) => (path.length ? path.map(String).join('.') : '(root)');
+  return error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys' ? issue.keys.map((key) => `${at([...issue.path, key])}: unknown key`) : [`${at(issue.path)}: ${issue.message}`],
+  );
+}
+
 export function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`)
-    .join('; ');
+  return issueLines(error).join('; ');
 }

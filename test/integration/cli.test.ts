@@ -72,8 +72,8 @@ describe('pushfleet CLI', () => {
     expect(table).toMatch(/^hub: online since \S+ \(pushfleet \S+\)$/m);
 
     const json = JSON.parse((await runCli(['status', '--json', '--mqtt-url', mqttUrl])).stdout);
-    expect(json['db-7']).toMatchObject({ status: { state: 'online', labels: { env: 'demo' } }, apps: { api: { sha, state: 'deployed' } } });
-    expect(json['db-7'].heartbeat.host.memTotalBytes).toBeGreaterThan(0);
+    expect(json.agents['db-7']).toMatchObject({ status: { state: 'online', labels: { env: 'demo' } }, apps: { api: { sha, state: 'deployed' } } });
+    expect(json.agents['db-7'].heartbeat.host.memTotalBytes).toBeGreaterThan(0);
   });
 
   it('fails `status` with a clear message when no broker answers', async () => {

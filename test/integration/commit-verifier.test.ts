@@ -119,7 +119,7 @@ describe('CommitVerifier', () => {
 
   it('refuses a missing or malformed allowed-keys file at start-up, naming the config key', () => {
     const config = (verify: unknown) => () => validateConfig(AgentConfig, { mqtt: { url: 'mqtt://127.0.0.1:1' }, apps: [{ name: 'web', repo: 'acme/web', branch: 'main', path: join(dir, 'web'), restart: ['true'], verify }] }, 'agent.yaml');
-    expect(config({ mode: 'ssh', allowedSigners: join(dir, 'nope') })).toThrow(/^invalid config agent.yaml: apps\.0\.verify\.allowedSigners: cannot read .*nope: ENOENT$/);
+    expect(config({ mode: 'ssh', allowedSigners: join(dir, 'nope') })).toThrow(/^invalid config agent.yaml:\n  apps\.0\.verify\.allowedSigners: cannot read .*nope: ENOENT$/);
     const junk = allowedSignersFile(dir, 'junk', ['ada@example.com ssh-ed25519 not-base64!']);
     expect(config({ mode: 'ssh', allowedSigners: junk })).toThrow(/apps\.0\.verify\.allowedSigners: .*junk: line 1: the ssh-ed25519 key is not valid base64/);
     expect(config({ mode: 'gpg', allowedSigners: junk })).toThrow(/apps\.0\.verify\.allowedSigners: .*junk is not an armored OpenPGP public key file/);

@@ -23,7 +23,7 @@ describe('pushfleet hub --check', () => {
     writeFileSync(bad, `stateDir: ${stateDir}\nhttp: {port: "x"}\nbogus: 1\n`);
     const invalid = await runCli(['hub', '--check', '-c', bad]);
     expect(invalid.code).toBe(2);
-    expect(invalid.stderr).toMatch(/http\.port.*bogus/);
+    expect(invalid.stderr).toMatch(/^  http\.port: .*\n  bogus: unknown key$/m);
 
     const noKey = join(dir, 'no-key.yaml');
     writeFileSync(noKey, `stateDir: ${stateDir}\nsigning: {key: ${join(dir, 'missing.key')}}\nbroker: {tls: {cert: ${join(dir, 'c.pem')}, key: ${join(dir, 'k.pem')}}}\n`);

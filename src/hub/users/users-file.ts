@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { ConfigError } from '../../shared/config-file.js';
+import { ConfigError, invalidConfig } from '../../shared/config-file.js';
 import { ROLES, type Role } from '../../shared/contract/roles.js';
-import { describeIssues } from '../../shared/messages.js';
+import { issueLines } from '../../shared/messages.js';
 import { writePrivateFile } from '../../shared/private-file.js';
 import { TOPIC_LEVEL } from '../../shared/topics.js';
 import { PasswordHash } from './password-hash.js';
@@ -42,7 +42,7 @@ export function readUsers(file: string): Map<string, UserEntry> {
     throw new ConfigError(`the users file ${file} is not valid JSON: ${(err as Error).message}`);
   }
   const parsed = UsersFile.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(`invalid users file ${file}: ${describeIssues(parsed.error)}`);
+  if (!parsed.success) throw invalidConfig(`users file ${file}`, issueLines(parsed.error));
   return new Map(Object.entries(parsed.data.users));
 }
 
