@@ -129,7 +129,8 @@ describe('pushfleet doctor on a broken host', () => {
 
     const invalid = await doctor(dir, { id: 'far-2', mqtt: { url: 'http://nowhere' }, apps: [{ name: 'web', repo: 'acme/web', path: '/srv/web', restart: ['true'] }] });
     expect(invalid.code, invalid.stdout + invalid.stderr).toBe(1);
-    expect(invalid.line('config')).toMatch(/^FAIL +config +invalid config .*mqtt\.url: expected mqtt:\/\//);
+    expect(invalid.line('config')).toMatch(/^FAIL +config +invalid config .*far-2\.yaml:$/);
+    expect(invalid.stdout).toMatch(/^ +mqtt\.url: expected mqtt:\/\//m);
     expect(invalid.stdout).toMatch(/apps\.0\.branch: set exactly one of "branch" or "tag"/);
     expect(invalid.stdout).toContain('the checks that need the config were not run');
     expect(invalid.stdout).not.toMatch(/^\S+ +broker /m);
