@@ -7,7 +7,12 @@ export function refusePublish(contract: TopicContract, who: Identity, topic: str
   if (!isTopicName(topic)) return `"${topic.slice(0, 120)}" is not a topic name`;
   if ('role' in who && who.role === 'hub') return null;
   const found = contract.lookup(topic);
-  if (!found) return `${describe(who)} may not publish outside pushfleet's topics (${topic.slice(0, 120)})`;
+  if (!found) {
+    const trigger = contract.triggerRules(topic);
+    if (trigger?.some((rule) => allows(rule, who, {}))) return null;
+    const why = trigger ? `; ${whoMay(trigger, 'publish')} (engines.jobs.triggerRoles)` : '';
+    return `${describe(who)} may not publish ${trigger ? 'on the job trigger' : "outside pushfleet's topics"} (${topic.slice(0, 120)})${why}`;
+  }
   const { spec, params } = found;
   return spec.publish.some((rule) => allows(rule, who, params)) ? null : `${describe(who)} may not publish ${spec.name} (${topic.slice(0, 120)}); ${whoMay(spec.publish, 'publish')}`;
 }
