@@ -1,5 +1,5 @@
 import { decode } from '../messages.js';
-import { JobCompletion, JobsRequest, JOBS_REQUEST } from './jobs-messages.js';
+import { JobCompletion, JobsRequest, JOBS_REQUEST } from './jobs-engine-messages.js';
 import type { Rule, TopicSpec } from './topic-table.js';
 import { TopicPattern } from './topic-pattern.js';
 

@@ -8,7 +8,7 @@ import { ROLLOUT_CHANNEL_PREFIX, SEED_DEFAULT_ROOT, SEM_DEFAULT_PREFIX } from '.
 import type { Role } from './roles.js';
 import { TopicPattern, type Params } from './topic-pattern.js';
 import { jobsTopics } from './jobs-topics.js';
-import { JOBS_DEFAULT_PREFIX } from './jobs-messages.js';
+import { JOBS_DEFAULT_PREFIX } from './jobs-engine-messages.js';
 import { topicMatches } from '../topic-match.js';
 
 /**

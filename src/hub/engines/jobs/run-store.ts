@@ -54,8 +54,8 @@ export class RunStore {
     `);
     this.stmt = {
       insert: db.prepare(
-        `INSERT INTO job_runs (id, job, name, executor, topic, payload, params, status, reason, agent, created_at, started_at, ended_at, message_id, digest)
-         VALUES (@id, @job, @name, @executor, @topic, @payload, @params, @status, @reason, @agent, @createdAt, @startedAt, @endedAt, @messageId, @digest)`,
+        `INSERT INTO job_runs (id, job, name, executor, topic, payload, params, status, reason, agent, created_at, started_at, ended_at, message_id, digest, logs_kept, removed)
+         VALUES (@id, @job, @name, @executor, @topic, @payload, @params, @status, @reason, @agent, @createdAt, @startedAt, @endedAt, @messageId, @digest, @settled, @settled)`,
       ),
       update: db.prepare('UPDATE job_runs SET status = @status, reason = @reason, agent = @agent, started_at = @startedAt, ended_at = @endedAt, logs = @logs WHERE id = @id'),
       duty: {
@@ -79,7 +79,10 @@ export class RunStore {
     };
   }
 
-  /** Records new runs (and the runs they replace, updated) in one transaction. */
+  /**
+   * Records new runs (and the runs they replace, updated) in one transaction. A run recorded
+   * already finished (refused by its plan) never reached an executor: only its announcement is left.
+   */
   insert(runs: readonly Run[], key?: TriggerKey, updated: readonly Run[] = []): void {
     this.db.transaction(() => {
       for (const run of runs) {
@@ -94,6 +97,7 @@ export class RunStore {
           createdAt: run.createdAt,
           messageId: key?.messageId ?? null,
           digest: key?.digest ?? null,
+          settled: isFinished(run) ? 1 : 0,
         });
       }
       for (const run of updated) this.stmt.update.run(columns(run));
