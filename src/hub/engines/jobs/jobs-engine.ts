@@ -25,6 +25,8 @@ export type JobsDeps = {
 
 /** Seconds between attempts to publish a completion the broker did not take. */
 const PUBLISH_RETRY_MS = 5_000;
+/** How long a stop waits for a run's duties under way. */
+const STOP_GRACE_MS = 2_000;
 
 /**
  * The jobs engine: a message on a row's `mqtt_topic` starts a run of the row's job on its
@@ -44,6 +46,7 @@ export class JobsEngine implements Engine {
   private readonly unwatch = new Map<string, () => void>();
   private readonly finishing = new Map<string, Promise<void>>();
   private readonly stopping = new Map<string, Promise<void>>();
+  private readonly starting = new Map<string, Promise<void>>();
   private loading: Promise<void> = Promise.resolve();
   private timer: unknown;
   private stopped = false;
@@ -87,6 +90,11 @@ export class JobsEngine implements Engine {
     for (const unwatch of this.unwatch.values()) unwatch();
     this.unwatch.clear();
     await this.loading;
+    // Duties under way get a moment to finish (logs being saved); what is left is done after the next start.
+    let timer: unknown;
+    const moment = new Promise<void>((resolve) => (timer = this.ctx.clock.setTimeout(resolve, STOP_GRACE_MS)));
+    await Promise.race([Promise.allSettled([...this.finishing.values(), ...this.starting.values()]), moment]);
+    this.ctx.clock.clearTimeout(timer);
   }
 
   handle(topic: string, payload: Buffer, delivery?: Delivery): void | Promise<void> {
@@ -158,16 +166,26 @@ export class JobsEngine implements Engine {
   /** Starts a recorded run (again, after a restart: executors adopt what they already started). */
   private async begin(run: Run, row: JobRow, after: Promise<void>[]): Promise<void> {
     await Promise.all(after);
+    // Replaced (or ended) while it waited for the runs it replaces to stop.
+    if (this.stopped || this.store.get(run.id)?.status !== 'pending') return;
     const executor = this.deps.executors[run.executor];
-    try {
+    const started = (async () => {
       if (!executor) throw new Error(this.deps.unavailable?.[run.executor] ?? `no ${run.executor} executor`);
       await executor.start(run, row);
+    })();
+    // A stop asked for meanwhile waits for the start, so nothing is created after it was stopped.
+    this.starting.set(run.id, started.catch(() => undefined));
+    try {
+      await started;
     } catch (err) {
       const reason = `could not start: ${(err as Error).message}`;
       this.reportError({ v: 1, kind: 'run', job: run.job, reason: `run ${run.id}: ${reason}` });
       return this.end(run, { status: 'failed', at: this.ctx.clock.now(), reason });
+    } finally {
+      this.starting.delete(run.id);
     }
-    if (!this.stopped) this.watch(run);
+    // Not if it was replaced while it started: its stop is under way.
+    if (!this.stopped && this.store.get(run.id)?.status === 'pending') this.watch(run);
   }
 
   private watch(run: Run): void {
@@ -201,7 +219,8 @@ export class JobsEngine implements Engine {
     let stopping = this.stopping.get(run.id);
     if (!stopping) {
       const executor = this.deps.executors[run.executor];
-      stopping = (executor ? executor.stop(run) : Promise.resolve()).catch((err: unknown) => this.ctx.log.warn({ engine: this.name, run: run.id, err: (err as Error).message }, 'jobs: could not stop a replaced run'));
+      const start = this.starting.get(run.id) ?? Promise.resolve();
+      stopping = start.then(() => executor?.stop(run)).catch((err: unknown) => this.ctx.log.warn({ engine: this.name, run: run.id, err: (err as Error).message }, 'jobs: could not stop a replaced run'));
       this.stopping.set(run.id, stopping);
       void stopping.finally(() => this.stopping.delete(run.id));
     }
