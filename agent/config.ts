@@ -8,6 +8,8 @@ import { ENV_LABEL, TOPIC_LEVEL } from '../src/shared/topics.js';
 import { Argv } from './argv.js';
 import { OrchestratorNodeConfig } from './node/node-config.js';
 import { VerifyConfig } from './verify-config.js';
+import { ActionsConfig } from './action-config.js';
+import { AgentJobsConfig } from './jobs/jobs-config.js';
 
 export { Argv };
 
@@ -85,14 +87,21 @@ export const AgentConfig = z
     acceptUnsigned: z.boolean().default(false),
     /** Makes this agent a playbook node (agent/node/, src/hub/engines/orchestrator/README.md). */
     orchestrator: OrchestratorNodeConfig.optional(),
+    /** Named commands the hub may ask this agent to run (agent/action-config.ts). */
+    actions: ActionsConfig.default({}),
+    /** Makes this agent a runner of the hub's jobs engine (`executor: agent` rows). */
+    jobs: AgentJobsConfig.optional(),
   })
   .strict()
   .superRefine((cfg, ctx) => {
     // The env label names rollout channels and ids, so it must be one clean word.
     const env = cfg.labels[ENV_LABEL];
     if (env !== undefined && !EnvName.safeParse(env).success) ctx.addIssue({ code: 'custom', path: ['labels', ENV_LABEL], message: 'use 1-64 letters, digits, "_" or "-"' });
-    // An agent that only runs playbook actions needs no app.
-    if (cfg.apps.length === 0 && !cfg.orchestrator) ctx.addIssue({ code: 'custom', path: ['apps'], message: 'list at least one app (or configure orchestrator:)' });
+    // An agent that only runs playbook actions or jobs needs no app.
+    if (cfg.apps.length === 0 && !cfg.orchestrator && !cfg.jobs) ctx.addIssue({ code: 'custom', path: ['apps'], message: 'list at least one app (or configure orchestrator: or jobs:)' });
+    cfg.jobs?.actions.forEach((name, i) => {
+      if (!(name in cfg.actions)) ctx.addIssue({ code: 'custom', path: ['jobs', 'actions', i], message: `no action "${name}" under actions:` });
+    });
     const seen = new Set<string>();
     cfg.apps.forEach((app, i) => {
       if (seen.has(app.name)) ctx.addIssue({ code: 'custom', path: ['apps', i, 'name'], message: `duplicate app name "${app.name}"` });

@@ -3,6 +3,7 @@ import { AgentStatus, AppState, decode, Heartbeat, HubStatus, PushMessage, type 
 import { decodeSemConcurrency, decodeSemUid, SemRegister } from './semaphore-messages.js';
 import { NodeCommand, NodeInfo, NodeResult, RunCancel, RunRequest, TimeReply, TimeRequest } from './orchestrator-messages.js';
 import { NotifyRequest } from './notify-messages.js';
+import { agentJobTopicSpecs } from './jobs-messages.js';
 import type { z } from 'zod';
 import { ROLLOUT_CHANNEL_PREFIX, SEED_DEFAULT_ROOT, SEM_DEFAULT_PREFIX } from '../topics.js';
 import type { Role } from './roles.js';
@@ -134,6 +135,7 @@ export function topicTable(opts: ContractOptions = {}): readonly TopicSpec[] {
     spec('agent.rollback', 'pushfleet/agents/{agent}/rollback', { about: 'go back to a SHA', payload: json(AgentDirective), publish: NOBODY, subscribe: [ownAgent], signed: true }),
     // Repeats an update a signed message already asked for; it cannot name a new SHA.
     spec('agent.retry', 'pushfleet/agents/{agent}/retry', { about: "try an app's failed update again", payload: json(RetryRequest), publish: [operator], subscribe: [ownAgent] }),
+    ...agentJobTopicSpecs(),
 
     spec('orchestrator.time-request', 'pushfleet/orchestrator/time/request', { about: 'clock sync ping', payload: json(TimeRequest), publish: [agent], subscribe: NOBODY }),
     spec('orchestrator.time-reply', 'pushfleet/orchestrator/time/reply/{agent}', { about: 'clock sync answer', payload: json(TimeReply), publish: NOBODY, subscribe: [ownAgent] }),
