@@ -72,6 +72,10 @@ export class JobsEngine implements Engine {
 
   async start(): Promise<void> {
     await this.reload(false);
+    // Executors that hear back over MQTT learn what they keep retained (agents, their runs'
+    // states) before a run is started or watched again: the dispatcher subscribes only after start.
+    const filters = this.executorFilters();
+    if (filters.length && this.ctx.readRetained) await this.ctx.readRetained(filters, (topic, payload) => void this.toExecutor(topic, payload));
     const active = this.store.active();
     const unfinished = this.store.unfinished();
     if (active.length || unfinished.length) this.ctx.log.info({ engine: this.name, active: active.map((r) => r.id), ending: unfinished.map((r) => r.id) }, 'jobs: runs picked up again');
@@ -100,9 +104,7 @@ export class JobsEngine implements Engine {
   handle(topic: string, payload: Buffer, delivery?: Delivery): void | Promise<void> {
     if (topic === this.own.refresh) return this.reload(true);
     if (topic === JOBS_REQUEST) return answerJobsRequest(this.requestsView(), payload);
-    for (const executor of Object.values(this.deps.executors)) {
-      if (executor.subscriptions?.some((f) => topicMatches(f, topic))) return executor.handle?.(topic, payload);
-    }
+    if (this.toExecutor(topic, payload)) return;
     const rows = this.rows.filter((r) => topicMatches(r.mqttTopic, topic));
     if (rows.length === 0) return;
     let key: TriggerKey | undefined;
@@ -333,6 +335,16 @@ export class JobsEngine implements Engine {
   private reportError(event: JobsErrorEvent): void {
     this.ctx.log.warn({ engine: this.name, ...event }, `jobs: ${event.kind} error`);
     this.ctx.publisher.publish(this.own.error, JSON.stringify(event), { qos: 1 }).catch((err: unknown) => this.ctx.log.warn({ engine: this.name, err: (err as Error).message }, 'jobs: error event not published'));
+  }
+
+  /** Passes a message on an executor's filters to it; false when it is on none. */
+  private toExecutor(topic: string, payload: Buffer): boolean {
+    for (const executor of Object.values(this.deps.executors)) {
+      if (!executor.subscriptions?.some((f) => topicMatches(f, topic))) continue;
+      executor.handle?.(topic, payload);
+      return true;
+    }
+    return false;
   }
 
   private executorFilters(): string[] {
