@@ -1,34 +1,22 @@
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { MqttClient } from 'mqtt';
-import { JOBS_REQUEST, JobsReply, jobsReplyTopic, type JobsRequest, type RunView } from '../shared/contract/jobs-engine-messages.js';
-import { SCHEMA_VERSION } from '../shared/messages.js';
-import { requestHub } from './mqtt-request.js';
+import type { JobsReply, RunView } from '../shared/contract/jobs-engine-messages.js';
+import { requestJobs, type JobsOp } from './jobs-request.js';
 import { connectFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
 import { checkedArg, CommandError, EXIT, parsePositiveNumber, runCommand } from './process-lifecycle.js';
-import { operator } from './rollout-request.js';
 import { formatTable } from './text-table.js';
 
 type Flags = MqttFlags & { wait: number; json?: boolean };
-type Op = JobsRequest extends infer R ? (R extends unknown ? Omit<R, 'v' | 'requestId' | 'by'> : never) : never;
 
 const runArg = checkedArg((v) => /^[0-9a-f]{10}$/.test(v), 'a run id: 10 lowercase hex (see "pushfleet jobs runs")');
 const jobArg = checkedArg((v) => /^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$/.test(v), 'a job_name of the table (see "pushfleet jobs list")');
 
 /** One request to the hub's jobs engine; a refusal is the command's one-line error. */
-async function ask(flags: Flags, op: Op): Promise<JobsReply> {
+async function ask(flags: Flags, op: JobsOp): Promise<JobsReply> {
   const client: MqttClient = await connectFromFlags(flags, flags.wait);
   try {
-    const requestId = randomUUID().replaceAll('-', '');
-    const reply = await requestHub(client, {
-      topic: JOBS_REQUEST,
-      payload: JSON.stringify({ v: SCHEMA_VERSION, requestId, by: operator(), ...op }),
-      replyTopic: jobsReplyTopic(requestId),
-      reply: JobsReply,
-      timeoutSeconds: flags.wait,
-      noAnswer: 'is it running, with engines.jobs.table set, on this broker?',
-    });
+    const reply = await requestJobs(client, op, flags.wait);
     if (!reply.ok) throw new CommandError(reply.error ?? 'the hub refused the request');
     return reply;
   } finally {
