@@ -62,7 +62,8 @@ function whoMay(rules: readonly Rule[], verb: string): string {
 
 const isTopicName = (topic: string): boolean => topic.length > 0 && topic.length <= 65_535 && !/[+#\u0000]/.test(topic);
 
-function isFilter(filter: string): boolean {
+/** Whether `filter` is a well-formed MQTT subscription filter (`+`, `#` as whole levels, `#` last). */
+export function isFilter(filter: string): boolean {
   if (filter.length === 0 || filter.length > 65_535 || filter.includes('\u0000')) return false;
   const levels = filter.split('/');
   return levels.every((l, i) => (l.includes('#') ? l === '#' && i === levels.length - 1 : !l.includes('+') || l === '+'));
