@@ -58,12 +58,18 @@ async function startEngine(rows: JobRow[], opts: { db?: Database.Database; confi
   const sent: { topic: string; payload: string }[] = [];
   const contract = new TopicContract();
   const ctx: EngineContext = { publisher: { publish: async (topic, payload) => void sent.push({ topic, payload }) }, db, clock, log: pino({ level: 'silent' }), contract };
-  const table = { rows, version: 1 };
+  const table = { rows, version: 1, broken: '' };
   const executor = new StandInExecutor(db);
   const logs = memoryLogs();
   const ids = opts.ids ? [...opts.ids] : undefined;
   const engine = new JobsEngine(ctx, JobsConfig.parse({ table: 'mem', ...opts.config }), {
-    source: { location: 'mem', read: async (since) => (since === String(table.version) ? 'unchanged' : { text: JSON.stringify(table.rows), version: String(table.version), format: 'yaml' }) },
+    source: {
+      location: 'mem',
+      read: async (since) => {
+        if (table.broken) throw new Error(table.broken);
+        return since === String(table.version) ? 'unchanged' : { text: JSON.stringify(table.rows), version: String(table.version), format: 'yaml' };
+      },
+    },
     parse: (text, refuse) => {
       const all = JSON.parse(text.text) as JobRow[];
       const errors = all.flatMap((r) => (refuse(r) ? [{ line: r.line, jobName: r.jobName, reason: refuse(r)! }] : []));
@@ -192,5 +198,17 @@ describe('JobsEngine', () => {
     await hub.send('a');
     await hub.send('b/x/y');
     expect(hub.runs().map((r) => r.job)).toEqual(['b']);
+  });
+
+  it('a table that cannot be read is reported once, and the rows loaded before keep working', async () => {
+    const hub = await startEngine([row('a', 'a')]);
+    hub.table.broken = 'ENOENT: no such file';
+    hub.clock.advance(10_000);
+    await flush();
+    hub.clock.advance(10_000);
+    await flush();
+    expect(hub.sent.filter((m) => m.topic === `${P}/error`).map((m) => JSON.parse(m.payload))).toEqual([{ v: 1, kind: 'table', reason: 'cannot read the jobs table mem: ENOENT: no such file' }]);
+    await hub.send('a');
+    expect(hub.runs().map((r) => r.job)).toEqual(['a']);
   });
 });
