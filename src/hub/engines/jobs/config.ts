@@ -47,6 +47,10 @@ export const JobsConfig = z
         ttlSecondsAfterFinished: z.number().int().min(0).default(300),
         /** Seconds between status checks of running Jobs when no watch is open. */
         pollSeconds: z.number().positive().default(5),
+        /** Seconds a pod may stay unschedulable (PodScheduled=False) before its run fails; room for a cluster autoscaler to add a node. */
+        unschedulableSeconds: z.number().min(0).default(300),
+        /** Seconds a pod's image may fail to pull (ErrImagePull, ImagePullBackOff) before its run fails; registries have bad minutes. */
+        imagePullSeconds: z.number().min(0).default(120),
       })
       .strict()
       .prefault({}),
