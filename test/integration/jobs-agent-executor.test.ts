@@ -16,7 +16,7 @@ import { startAgentProcess } from '../support/agent-process.js';
 import { userUrl } from '../support/broker-users.js';
 import { Cleanup } from '../support/cleanup.js';
 import { attempt } from '../support/mqtt-attempt.js';
-import { startTestHub, watch, type TestHub } from '../support/test-hub.js';
+import { startTestHub, watch, type BrokerKind, type TestHub } from '../support/test-hub.js';
 import { waitFor } from '../support/wait.js';
 
 const runOf = (params: Record<string, string> = {}): Run => {
@@ -33,7 +33,8 @@ describe('jobs: the agent executor runs an action of a chosen agent', () => {
 
   /** The hub-side executor on a connection of role hub, signing with the test hub's key as the hub's publisher does. */
   async function executorOn(hub: TestHub, agentLostSeconds = 5) {
-    const client = await mqtt.connectAsync(hub.mqttUrl, { reconnectPeriod: 0 });
+    // On mosquitto the test hub's mqttUrl is an operator's; the executor publishes as the hub.
+    const client = await mqtt.connectAsync(hub.broker ? (await hub.broker.user('hub', 'hub')).url : hub.mqttUrl, { reconnectPeriod: 0 });
     cleanup.defer(() => client.endAsync(true));
     let seq = 0;
     const signer = new Signer(loadSigningKey(join(hub.stateDir, PRIVATE_KEY_FILE)), new TopicContract(), (now) => (seq = Math.max(seq + 1, now * 1000)));
@@ -67,8 +68,8 @@ describe('jobs: the agent executor runs an action of a chosen agent', () => {
     return ['/bin/sh', file];
   }
 
-  async function fleet(agentLostSeconds?: number) {
-    const hub = await startTestHub(cleanup, 'aedes');
+  async function fleet(agentLostSeconds?: number, kind: BrokerKind = 'aedes') {
+    const hub = await startTestHub(cleanup, kind);
     const work = cleanup.tempDir('pushfleet-job-out-');
     const actions = {
       report: { command: script('env > "$OUT/env.txt"; echo "hello from the job"; echo "to stderr" >&2'), env: { OUT: work } },
@@ -162,6 +163,21 @@ describe('jobs: the agent executor runs an action of a chosen agent', () => {
     await new Promise((res) => setTimeout(res, 300));
     expect(statuses.messages).toEqual([]);
     expect(existsSync(join(f.work, 'env.txt'))).toBe(false);
+  });
+
+  it('on mosquitto with the generated ACL: runs a job, and another agent can neither read its starts nor write its status', async () => {
+    const f = await fleet(undefined, 'mosquitto');
+    const other = await mqtt.connectAsync((await f.hub.broker!.user('runner-2', 'agent')).url, { reconnectPeriod: 0 });
+    cleanup.defer(() => other.endAsync(true));
+    const overheard: string[] = [];
+    other.on('message', (topic) => overheard.push(topic));
+    await other.subscribeAsync(agentJobTopic('runner-1', '+', 'start'), { qos: 1 });
+    const r = runOf();
+    // A forged end, before the agent's own: mosquitto drops it.
+    expect(await attempt((await f.hub.broker!.user('runner-2', 'agent')).url, { topic: agentJobTopic('runner-1', r.id, 'status'), payload: JSON.stringify({ v: 1, run: r.id, state: 'succeeded', at: new Date().toISOString() }), retain: true })).not.toBe('refused at login');
+    const { ended } = await f.run(rowOf('broken'), r);
+    expect(await ended()).toMatchObject({ status: 'failed', reason: 'exited with status 3' });
+    expect(overheard).toEqual([]);
   });
 
   it('a redelivered start is not run again', async () => {
