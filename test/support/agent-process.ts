@@ -45,7 +45,7 @@ export type AgentProcessOptions = {
   hubPublicKey?: string;
   /** The config's acceptUnsigned (default false). */
   acceptUnsigned?: boolean;
-  /** The config's `actions:` and `jobs:` sections (a runner of the hub's jobs engine), as written in YAML. */
+  /** The config's `actions:` and `jobs:` sections, as written in YAML. */
   actions?: Record<string, unknown>;
   jobs?: Record<string, unknown>;
 };

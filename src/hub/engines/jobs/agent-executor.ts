@@ -61,6 +61,8 @@ export class AgentExecutor implements JobExecutor {
     const tracked = this.runs.get(job.run!);
     // Only the agent the run was given to speaks for it.
     if (tracked?.agent && tracked.agent !== job.agent) return void this.deps.log.warn({ topic, agent: tracked.agent }, 'ignored a job status from another agent');
+    // An ended run stays as it ended (its output too): a later word from the agent changes nothing.
+    if (this.ended(job.run!)) return;
     if (!tracked && this.statuses.size >= MAX_UNTRACKED) this.statuses.clear();
     this.statuses.set(job.run!, { agent: job.agent!, status: decoded.value });
     if (tracked) {
