@@ -9,10 +9,11 @@
  * 2. a 100-job chain: job i runs on `{prefix}/job_complete/job{i-1}`; timed from the first trigger
  *    to the last completion, per link.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
+import { stringify } from 'yaml';
 import { pino } from 'pino';
 import { startEmbeddedBroker } from '../../src/hub/broker/embedded-broker.js';
 import { TickBatch } from '../../src/hub/tick-batch.js';
@@ -25,16 +26,21 @@ import type { AgentRow, JobExecutor, Run, RunUpdate } from '../../src/hub/engine
 import { openStateDb } from '../../src/hub/state-db.js';
 import { TopicContract } from '../../src/shared/contract/topic-table.js';
 import { jobCompleteTopic } from '../../src/shared/contract/jobs-engine-messages.js';
+import { hubKeyFor } from '../../test/support/signer.js';
 import { Cleanup } from '../../test/support/cleanup.js';
+import { startTestHub } from '../../test/support/test-hub.js';
+import { AGENT_JOB_STATUS_ALL, agentStatusTopic } from '../../src/shared/topics.js';
 import { freePort } from '../../test/support/ports.js';
 import { waitFor } from '../../test/support/wait.js';
-import { progress } from '../support/processes.js';
+import { BenchProcess, progress } from '../support/processes.js';
 import { percentile, round, type Figures, type Scenario } from '../scenario.js';
 
 const PREFIX = 'services/mqtt_job_listener';
 const TRIGGERS = 300;
 const CHAIN = 100;
 const CHAIN_ROUNDS = 3;
+const AGENT_TRIGGERS = 30;
+const AGENT_CHAIN = 20;
 
 const row = (jobName: string, mqttTopic: string): AgentRow => ({ line: 2, jobName, mqttTopic, concurrency: 'allow', params: {}, executor: 'agent', action: 'bench', selector: {}, timeoutSeconds: 60 });
 
@@ -127,4 +133,69 @@ async function measure(): Promise<Figures> {
   }
 }
 
-export const jobsScenarios: Scenario[] = [{ name: 'jobs: trigger → start, and a 100-job chain (in-process hub, aedes, in-bench executor)', run: measure }];
+/**
+ * The same through a whole hub (startTestHub: in-process, embedded aedes, signing on) and one real
+ * agent process running the action `true`: trigger → the agent's run reported running, and a
+ * chain of AGENT_CHAIN agent runs, per link (an agent spawns a process for each).
+ */
+async function measureWithAgent(): Promise<Figures> {
+  const cleanup = new Cleanup();
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'pushfleet-bench-jobs-agent-'));
+    cleanup.defer(() => rmSync(dir, { recursive: true, force: true }));
+    const table = join(dir, 'jobs.yaml');
+    const rows = [{ job_name: 'one', mqtt_topic: 'bench/one', action: 'noop' }, { job_name: 'link0', mqtt_topic: 'bench/chain', action: 'noop' }];
+    for (let i = 1; i < AGENT_CHAIN; i++) rows.push({ job_name: `link${i}`, mqtt_topic: jobCompleteTopic(PREFIX, `link${i - 1}`), action: 'noop' });
+    writeFileSync(table, stringify(rows));
+    const hub = await startTestHub(cleanup, 'aedes', { engines: { jobs: { table, history: 100_000 } } });
+    const agentFile = join(dir, 'agent.yaml');
+    // Logged in as the bench's harness account, as the other benches' agents are.
+    writeFileSync(agentFile, stringify({ id: 'bench-runner', mqtt: { url: hub.mqttUrl }, hubPublicKey: hubKeyFor(hub.mqttUrl), stateDir: join(dir, 'agent'), log: { level: 'warn' }, actions: { noop: { command: ['true'] } }, jobs: { actions: ['noop'], maxConcurrent: 4 } }));
+    const agent = new BenchProcess(['agent', '--config', agentFile]);
+    cleanup.defer(() => agent.stop());
+    const client = await mqtt.connectAsync(hub.mqttUrl, { reconnectPeriod: 0 });
+    cleanup.defer(() => client.endAsync(true));
+    const running = new Map<string, number>();
+    const completed = new Map<string, number>();
+    let online = false;
+    client.on('message', (topic, payload) => {
+      const at = performance.now();
+      if (topic === agentStatusTopic('bench-runner')) return void (online = payload.toString().includes('"online"'));
+      if (topic.endsWith('/status') && payload.length && (JSON.parse(payload.toString()) as { state: string }).state === 'running') running.set(topic, at);
+      else if (topic.startsWith(`${PREFIX}/job_complete/`)) completed.set((JSON.parse(payload.toString()) as { job: string }).job, at);
+    });
+    await client.subscribeAsync([AGENT_JOB_STATUS_ALL, `${PREFIX}/job_complete/+`, agentStatusTopic('bench-runner')], { qos: 1 });
+    await waitFor(`the agent online\n${agent.tail()}`, () => online, 20_000);
+    await new Promise((r) => setTimeout(r, 300));
+    progress(`jobs with an agent: ${AGENT_TRIGGERS} triggers one at a time, then ${AGENT_CHAIN}-run chains`);
+    const toRunning: number[] = [];
+    for (let i = 0; i < AGENT_TRIGGERS; i++) {
+      running.clear();
+      completed.delete('one');
+      const t0 = performance.now();
+      await client.publishAsync('bench/one', '', { qos: 1 });
+      await waitFor('run one completed', () => completed.has('one'), 20_000);
+      toRunning.push([...running.values()][0]! - t0);
+    }
+    const chains: number[] = [];
+    for (let r = 0; r < CHAIN_ROUNDS; r++) {
+      completed.clear();
+      const t0 = performance.now();
+      await client.publishAsync('bench/chain', '', { qos: 1 });
+      await waitFor(`link${AGENT_CHAIN - 1} completed`, () => completed.get(`link${AGENT_CHAIN - 1}`), 120_000);
+      chains.push(completed.get(`link${AGENT_CHAIN - 1}`)! - t0);
+    }
+    return {
+      'trigger → agent run running p50 (ms)': round(percentile(toRunning, 50), 1),
+      'trigger → agent run running p99 (ms)': round(percentile(toRunning, 99), 1),
+      [`${AGENT_CHAIN}-run agent chain per link, mean (ms)`]: round(chains.reduce((a, b) => a + b, 0) / chains.length / AGENT_CHAIN, 1),
+    };
+  } finally {
+    await cleanup.run();
+  }
+}
+
+export const jobsScenarios: Scenario[] = [
+  { name: 'jobs: trigger → start, and a 100-job chain (in-process hub, aedes, in-bench executor)', run: measure },
+  { name: `jobs: trigger → agent run, and a ${AGENT_CHAIN}-run chain (in-process hub, aedes, one agent process)`, run: measureWithAgent },
+];

@@ -7,6 +7,7 @@ import { OrchestratorEngine } from './orchestrator/orchestrator-engine.js';
 import { RolloutsEngine } from './rollouts/rollouts-engine.js';
 import { githubSettings } from './rollouts/config.js';
 import { GitHubDeployments } from './rollouts/github-deployments.js';
+import { createJobsEngine } from './jobs/create-jobs-engine.js';
 
 /** The hub's engines, in start order. Each one is a folder beside this file. */
 /** `restoreHeads`: the broker starts without the retained heads (an embedded one with nothing on disk). */
@@ -22,5 +23,8 @@ export function createEngines(config: HubConfig, ctx: EngineContext, own: { stor
     engines.push(new RolloutsEngine(ctx, config.engines.rollouts, semaphore, reporter, heads));
   }
   if (config.engines.orchestrator.enabled) engines.push(new OrchestratorEngine(ctx, config.engines.orchestrator));
+  const jobs = config.engines.jobs;
+  // With no table there is nothing to trigger.
+  if (jobs.enabled && jobs.table !== undefined) engines.push(createJobsEngine(ctx, { ...jobs, table: jobs.table }, config.stateDir));
   return engines;
 }
