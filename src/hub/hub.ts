@@ -160,7 +160,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     timeoutMs: config.webhook.publishTimeoutMs,
     maxPending: config.webhook.maxInFlight,
   });
-  const engines = [...createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState), notify];
+  const engines = [...(await createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState)), notify];
   const dispatcher = new Dispatcher(mqtt, engines, log);
   // Before start: engines started before one that fails are stopped again.
   teardown.add('engines', () => dispatcher.stop());
