@@ -107,7 +107,7 @@ export class JobRunner {
         this.running.delete(run);
         this.deps.changed();
         log.error({ err: (err as Error).message }, 'job run not started');
-        void this.deps.publish(run, status('failed', { reason: `not started: cannot record the run: ${(err as Error).message}` })).catch(() => undefined);
+        void this.deps.publish(run, status('failed', { reason: `not started: cannot record the run: ${(err as Error).message}`.slice(0, 4096) })).catch(() => undefined);
       });
   }
 
