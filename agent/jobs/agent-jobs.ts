@@ -66,8 +66,13 @@ export async function startAgentJobs(
         if (id.success && leaf === 'start') runner.malformed(run!, `malformed start: ${message.ok ? 'its run differs from the topic' : message.error}`);
         return;
       }
-      if (leaf === 'start') runner.start(message.value as JobStart);
-      else runner.stop(run!);
+      try {
+        if (leaf === 'start') runner.start(message.value as JobStart);
+        else runner.stop(run!);
+      } catch (err) {
+        // A run record that cannot be read: whether it ran is unknown, so nothing is run.
+        log.error({ run, err: (err as Error).message }, `job ${leaf} not handled`);
+      }
     });
   };
   mqtt.on('message', onMessage);

@@ -107,7 +107,7 @@ export class JobRunner {
         this.running.delete(run);
         this.deps.changed();
         log.error({ err: (err as Error).message }, 'job run not started');
-        void this.deps.publish(run, status('failed', { reason: `not started: cannot record the run: ${(err as Error).message}` })).catch(() => undefined);
+        void this.deps.publish(run, status('failed', { reason: `not started: cannot record the run: ${(err as Error).message}`.slice(0, 4096) })).catch(() => undefined);
       });
   }
 
@@ -156,6 +156,8 @@ export class JobRunner {
 
   /** Records a run's end, then reports it; when it cannot be recorded it is still reported. */
   private finish(run: string, status: AgentJobStatus): void {
+    // Within what the broker's check of the topic takes (AgentJobStatus), whatever an error said.
+    if (status.reason !== undefined) status = { ...status, reason: status.reason.slice(0, 4096) };
     const record: RunRecord = { v: 1, run, status, group: null, published: false };
     try {
       this.deps.records.put(record);
