@@ -31,7 +31,7 @@ export type TableOptions = {
 };
 
 /** A row as read, before validation: its keys with empty values left out, or why it could not be read. */
-type Record_ = { line: number; fields: Record<string, unknown> } | { line: number; jobName?: string; reason: string };
+type ReadRow = { line: number; fields: Record<string, unknown> } | { line: number; jobName?: string; reason: string };
 
 export function parseTable(text: string, format: TableText['format'], options: TableOptions): ParsedTable {
   const records = format === 'csv' ? csvRecords(text) : yamlRecords(text);
@@ -131,7 +131,7 @@ function shortestCycle(start: string, predecessors: (job: string) => readonly st
   return undefined;
 }
 
-function csvRecords(text: string): Record_[] {
+function csvRecords(text: string): ReadRow[] {
   // Byte offsets (csv-parse counts bytes) give each record's first line, multi-line quoted fields and CRLF included.
   const bytes = Buffer.from(text, 'utf8');
   let parsed: { record: string[]; info: { bytes: number } }[];
@@ -176,7 +176,7 @@ function openQuoteLine(text: string): number {
   return opened;
 }
 
-function csvRow(columns: string[], cells: string[], line: number): Record_ {
+function csvRow(columns: string[], cells: string[], line: number): ReadRow {
   const name = cells[columns.indexOf('job_name')] || undefined;
   const extra = cells.slice(columns.length);
   if (cells.length < columns.length || extra.some((c) => c !== '')) return { line, ...(name && { jobName: name.slice(0, 80) }), reason: `has ${cells.length} fields, the header ${columns.length}` };
@@ -197,7 +197,7 @@ function csvRow(columns: string[], cells: string[], line: number): Record_ {
   return { line, fields };
 }
 
-function yamlRecords(text: string): Record_[] {
+function yamlRecords(text: string): ReadRow[] {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   const bad = doc.errors[0];
@@ -210,7 +210,7 @@ function yamlRecords(text: string): Record_[] {
   } catch (err) {
     throw new TableError(`not valid YAML: ${firstLine(err)}`);
   }
-  return doc.contents.items.map((item, i): Record_ => {
+  return doc.contents.items.map((item, i): ReadRow => {
     const line = lineCounter.linePos((item as { range?: readonly number[] | null }).range?.[0] ?? 0).line;
     const value = values[i];
     if (typeof value !== 'object' || value === null || Array.isArray(value)) return { line, reason: 'a row is a map of keys (job_name, mqtt_topic, …) to values' };
