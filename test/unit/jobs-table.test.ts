@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseTable, TableError, heardCompletions, EVERY_JOB } from '../../src/hub/engines/jobs/table.js';
+import { parseTable, TableError } from '../../src/hub/engines/jobs/table.js';
+import { EVERY_JOB, heardCompletions } from '../../src/hub/engines/jobs/table-cycles.js';
 import { quantityValue } from '../../src/hub/engines/jobs/row-schema.js';
 
 const prefix = 'services/mqtt_job_listener';

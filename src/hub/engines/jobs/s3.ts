@@ -25,6 +25,9 @@ export const S3_TIMEOUT_MS = 10_000;
  * default chain (environment, ~/.aws, instance role).
  */
 export function s3Client(settings: S3Settings, timeoutMs = S3_TIMEOUT_MS): S3Client {
+  // pushfleet runs on Node 20, and the locked SDK does too; its notice that later releases will
+  // not is for whoever upgrades it (package.json), not for every `jobs check` on stderr.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   return new S3Client({
     ...(settings.endpoint !== undefined && { endpoint: settings.endpoint }),
     // The SDK refuses to sign without a region; S3-compatible stores mostly ignore it.

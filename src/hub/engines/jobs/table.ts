@@ -1,9 +1,9 @@
 import { parse as parseCsv } from 'csv-parse/sync';
 import { isSeq, LineCounter, parse as parseYamlValue, parseDocument } from 'yaml';
 import { firstLine } from '../../../shared/startup.js';
-import { topicMatches } from '../../../shared/topic-match.js';
 import { JOB_NAME, type JobRow, type RowError, type TableText } from './model.js';
 import { STRUCTURED_COLUMNS, validateRow } from './row-schema.js';
+import { cycleReasons } from './table-cycles.js';
 
 /**
  * The jobs table's text → its rows and the reasons for every row refused (pure). A row is
@@ -31,7 +31,7 @@ export type TableOptions = {
 };
 
 /** A row as read, before validation: its keys with empty values left out, or why it could not be read. */
-type Record_ = { line: number; fields: Record<string, unknown> } | { line: number; jobName?: string; reason: string };
+type ReadRow = { line: number; fields: Record<string, unknown> } | { line: number; jobName?: string; reason: string };
 
 export function parseTable(text: string, format: TableText['format'], options: TableOptions): ParsedTable {
   const records = format === 'csv' ? csvRecords(text) : yamlRecords(text);
@@ -67,71 +67,7 @@ export function parseTable(text: string, format: TableText['format'], options: T
   return { rows: valid.filter((r) => !cycles.has(r.jobName)), errors: errors.sort((a, b) => a.line - b.line) };
 }
 
-export type Outcome = 'job_complete' | 'job_failed';
-const OUTCOMES: readonly Outcome[] = ['job_complete', 'job_failed'];
-
-export const EVERY_JOB = Symbol('every job');
-
-export function completionTopic(prefix: string, outcome: Outcome, job: string): string {
-  return `${prefix}/${outcome}/${job}`;
-}
-
-/**
- * Whose completions a trigger filter hears: every job's, one named job's, or none. A job name
- * is one topic level, so a filter that hears two different names has a wildcard there and
- * hears them all.
- */
-export function heardCompletions(filter: string, prefix: string): typeof EVERY_JOB | string | undefined {
-  const hears = (job: string) => OUTCOMES.some((o) => topicMatches(filter, completionTopic(prefix, o, job)));
-  if (hears('a') && hears('b')) return EVERY_JOB;
-  const level = filter.split('/')[prefix.split('/').length + 1];
-  return level !== undefined && JOB_NAME.test(level) && hears(level) ? level : undefined;
-}
-
-/**
- * A reason for each row on a cycle: its completion (or failure) triggers, through other rows or
- * directly, itself again. Each names the shortest such cycle from that row.
- */
-export function cycleReasons(rows: readonly JobRow[], prefix: string): Map<string, string> {
-  const names = new Set(rows.map((r) => r.jobName));
-  const heard = new Map<string, ReturnType<typeof heardCompletions>>(rows.map((r) => [r.jobName, heardCompletions(r.mqttTopic, prefix)]));
-  const everyone = rows.map((r) => r.jobName);
-  // The jobs whose completion triggers `job`: every row, or the one it names, or none.
-  const triggeredBy = (job: string): readonly string[] => {
-    const h = heard.get(job);
-    if (h === EVERY_JOB) return everyone;
-    return h !== undefined && names.has(h) ? [h] : [];
-  };
-  const reasons = new Map<string, string>();
-  for (const job of everyone) {
-    const cycle = shortestCycle(job, triggeredBy);
-    if (cycle) reasons.set(job, `cycle: ${cycle.join(' → ')}`);
-  }
-  return reasons;
-}
-
-/** Breadth-first back along the edges from `start`; the path found, read forwards, starts and ends at `start`. */
-function shortestCycle(start: string, predecessors: (job: string) => readonly string[]): string[] | undefined {
-  const towardStart = new Map<string, string>();
-  const queue = [start];
-  for (let i = 0; i < queue.length; i++) {
-    const job = queue[i]!;
-    for (const before of predecessors(job)) {
-      if (before === start) {
-        const path = [start];
-        for (let j = job; j !== start; j = towardStart.get(j)!) path.push(j);
-        return [...path, start];
-      }
-      if (!towardStart.has(before)) {
-        towardStart.set(before, job);
-        queue.push(before);
-      }
-    }
-  }
-  return undefined;
-}
-
-function csvRecords(text: string): Record_[] {
+function csvRecords(text: string): ReadRow[] {
   // Byte offsets (csv-parse counts bytes) give each record's first line, multi-line quoted fields and CRLF included.
   const bytes = Buffer.from(text, 'utf8');
   let parsed: { record: string[]; info: { bytes: number } }[];
@@ -176,7 +112,7 @@ function openQuoteLine(text: string): number {
   return opened;
 }
 
-function csvRow(columns: string[], cells: string[], line: number): Record_ {
+function csvRow(columns: string[], cells: string[], line: number): ReadRow {
   const name = cells[columns.indexOf('job_name')] || undefined;
   const extra = cells.slice(columns.length);
   if (cells.length < columns.length || extra.some((c) => c !== '')) return { line, ...(name && { jobName: name.slice(0, 80) }), reason: `has ${cells.length} fields, the header ${columns.length}` };
@@ -197,7 +133,7 @@ function csvRow(columns: string[], cells: string[], line: number): Record_ {
   return { line, fields };
 }
 
-function yamlRecords(text: string): Record_[] {
+function yamlRecords(text: string): ReadRow[] {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   const bad = doc.errors[0];
@@ -210,7 +146,7 @@ function yamlRecords(text: string): Record_[] {
   } catch (err) {
     throw new TableError(`not valid YAML: ${firstLine(err)}`);
   }
-  return doc.contents.items.map((item, i): Record_ => {
+  return doc.contents.items.map((item, i): ReadRow => {
     const line = lineCounter.linePos((item as { range?: readonly number[] | null }).range?.[0] ?? 0).line;
     const value = values[i];
     if (typeof value !== 'object' || value === null || Array.isArray(value)) return { line, reason: 'a row is a map of keys (job_name, mqtt_topic, …) to values' };
