@@ -2,6 +2,8 @@ import { Command } from 'commander';
 import { ConfigError } from '../shared/config-file.js';
 import { parseTable, TableError } from '../hub/engines/jobs/table.js';
 import { openTableSource, TableSourceError } from '../hub/engines/jobs/table-source.js';
+import { ownTopicProblem } from '../hub/engines/jobs/trigger-topics.js';
+import { TopicContract } from '../shared/contract/topic-table.js';
 import { loadHubConfig } from './hub-command.js';
 import { addJobsRequestCommands } from './jobs-request-commands.js';
 import { EXIT, runCommand } from './process-lifecycle.js';
@@ -34,7 +36,8 @@ async function check(flags: CheckFlags): Promise<number> {
   try {
     const text = await openTableSource(location, { s3: jobs.s3 }).read();
     if (text === 'unchanged') throw new Error('a first read has no version to be unchanged from');
-    table = { text, parsed: parseTable(text.text, text.format, { prefix: jobs.prefix }) };
+    const contract = new TopicContract({ jobsPrefix: jobs.prefix });
+    table = { text, parsed: parseTable(text.text, text.format, { prefix: jobs.prefix, refuse: (row) => ownTopicProblem(contract, jobs.prefix, row.mqttTopic) }) };
   } catch (err) {
     if (!(err instanceof TableSourceError || err instanceof TableError)) throw err;
     process.stderr.write(`pushfleet: ${err instanceof TableError ? `${location}: ` : ''}${err.message}\n`);

@@ -8,6 +8,7 @@ import type { JobExecutor, JobRow, LogStore, RowError, Run, RunUpdate, TableSour
 import { completionOf, newRunId, planTrigger, type TriggerPlan } from './run-plan.js';
 import { isFinished, RunStore, type TriggerKey } from './run-store.js';
 import { answerJobsRequest, type TableState } from './jobs-requests.js';
+import { ownTopicProblem } from './trigger-topics.js';
 
 export type JobsDeps = {
   source: TableSource;
@@ -326,8 +327,8 @@ export class JobsEngine implements Engine {
 
   /** What the engine itself refuses of a row the table accepted. */
   private rowProblem(row: JobRow): string | undefined {
-    const own = this.contract.ownTopicsUnder(row.mqttTopic);
-    if (own.length) return `mqtt_topic ${row.mqttTopic} reaches pushfleet's own topics (${own.slice(0, 3).join(', ')}); only ${this.config.prefix}/job_complete/… and ${this.config.prefix}/job_failed/… may trigger jobs`;
+    const own = ownTopicProblem(this.contract, this.config.prefix, row.mqttTopic);
+    if (own) return own;
     if (!this.deps.executors[row.executor]) return `executor ${row.executor} is not available: ${this.deps.unavailable?.[row.executor] ?? 'not configured'}`;
     return undefined;
   }
