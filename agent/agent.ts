@@ -18,6 +18,7 @@ import { openApp } from './open-app.js';
 import { startOrchestratorNode } from './node/orchestrator-node.js';
 import { RolloutGate } from './rollout-gate.js';
 import { SignedInbox } from './signed-inbox.js';
+import { startAgentJobs, type AgentJobs } from './jobs/agent-jobs.js';
 import { redactUrl } from '../src/shared/mqtt-url.js';
 
 export type RunningAgent = { apps: AppRunner[]; mqtt: MqttClient; stop(): Promise<void> };
@@ -31,8 +32,9 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   // Never let git wait for a password prompt: a service has no one to answer it.
   process.env.GIT_TERMINAL_PROMPT = '0';
   const startedAt = new Date().toISOString();
+  let jobs: AgentJobs | undefined;
   const status = (state: AgentStatus['state']): string =>
-    JSON.stringify({ v: SCHEMA_VERSION, agent: config.id, state, labels: config.labels, version: VERSION, startedAt, at: new Date().toISOString() } satisfies AgentStatus);
+    JSON.stringify({ v: SCHEMA_VERSION, agent: config.id, state, labels: config.labels, version: VERSION, startedAt, at: new Date().toISOString(), ...(jobs && { jobs: jobs.offer() }) } satisfies AgentStatus);
   const statusTopic = agentStatusTopic(config.id);
   // One agent per state directory: its journals say what each app's working copy is doing.
   const lock = lockStateDir(config.stateDir, 'agent');
@@ -140,6 +142,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
     if (filters.length) await mqtt.subscribeAsync(directiveFilters, { qos: 1 });
     // Subscribing again on every connect re-delivers retained heads: the convergence point.
     if (filters.length) await mqtt.subscribeAsync(filters, { qos: 1 });
+    await jobs?.subscribe();
     log.info({ agent: config.id, apps: apps.map((a) => a.app.name), filters }, 'agent online');
   };
   mqtt.on('connect', () => {
@@ -151,6 +154,9 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   // Ready before "agent online", so whoever waits for that can send it playbook commands.
   const node = config.orchestrator ? await startOrchestratorNode(config, config.orchestrator, inbox, log.child({ role: 'orchestrator' })) : undefined;
   if (node) teardown?.add('orchestrator node', () => node.stop());
+  const republish = () => void mqtt.publishAsync(statusTopic, status('online'), { qos: 1, retain: true }).catch((err: Error) => log.warn({ err: err.message }, 'status not published'));
+  jobs = config.jobs && (await startAgentJobs({ ...config, jobs: config.jobs }, mqtt, inbox, republish, log.child({ role: 'jobs' })));
+  if (jobs) teardown?.add('jobs', () => jobs!.stop());
   for (const app of apps) app.start();
   await announce();
 
@@ -172,6 +178,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
       // Running updates finish; waits for a rollout grant or a retry end (see AppRunner.stop).
       await Promise.all(apps.map((a) => a.stop()));
       await node?.stop();
+      await jobs?.stop();
       await closeMqtt(mqtt, { topic: statusTopic, payload: status('offline') });
       lock.release();
       log.info('agent stopped');

@@ -9,6 +9,8 @@ import { ENV_LABEL, TOPIC_LEVEL } from '../src/shared/topics.js';
 import { Argv } from './argv.js';
 import { OrchestratorNodeConfig } from './node/node-config.js';
 import { VerifyConfig } from './verify-config.js';
+import { ActionsConfig } from './action-config.js';
+import { AgentJobsConfig } from './jobs/jobs-config.js';
 
 export { Argv };
 
@@ -98,6 +100,10 @@ export const AgentConfig = z
     acceptUnsigned: z.boolean().default(false),
     /** Makes this agent a playbook node (agent/node/, src/hub/engines/orchestrator/README.md). */
     orchestrator: OrchestratorNodeConfig.optional(),
+    /** Named commands the hub may ask this agent to run (agent/action-config.ts). */
+    actions: ActionsConfig.default({}),
+    /** Makes this agent a runner of the hub's jobs engine (`executor: agent` rows). */
+    jobs: AgentJobsConfig.optional(),
   })
   .strict()
   // Each cross-field check runs even when other keys failed, so `--check` lists every error at once.
@@ -106,6 +112,15 @@ export const AgentConfig = z
     const env = cfg.labels[ENV_LABEL];
     if (env !== undefined && !EnvName.safeParse(env).success) ctx.addIssue({ code: 'custom', path: ['labels', ENV_LABEL], message: 'use 1-64 letters, digits, "_" or "-"' });
   }, whenParsed('labels'))
-  // An agent that only runs playbook actions needs no app.
-  .refine((cfg) => cfg.apps.length > 0 || cfg.orchestrator !== undefined, { path: ['apps'], message: 'list at least one app (or configure orchestrator:)', ...whenParsed('apps', 'orchestrator') });
+  // An agent that only runs playbook actions or jobs needs no app.
+  .refine((cfg) => cfg.apps.length > 0 || cfg.orchestrator !== undefined || cfg.jobs !== undefined, {
+    path: ['apps'],
+    message: 'list at least one app (or configure orchestrator: or jobs:)',
+    ...whenParsed('apps', 'orchestrator', 'jobs'),
+  })
+  .superRefine((cfg, ctx) => {
+    cfg.jobs?.actions.forEach((name, i) => {
+      if (!(name in cfg.actions)) ctx.addIssue({ code: 'custom', path: ['jobs', 'actions', i], message: `no action "${name}" under actions:` });
+    });
+  }, whenParsed('jobs', 'actions'));
 export type AgentConfig = z.infer<typeof AgentConfig>;

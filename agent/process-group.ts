@@ -1,6 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Logger } from '../src/shared/logger.js';
-import type { StepName } from '../src/shared/messages.js';
 import type { RunningGroup } from './journal.js';
 
 /** The fields of /proc/<pid>/stat this file needs. */
@@ -43,8 +42,11 @@ const allProcs = (): ProcStat[] => readdirSync('/proc').filter((n) => /^\d+$/.te
 
 export const bootId = (): string => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
 
+/** A recorded process group; `step` names what it runs (an update step, a job action). */
+export type ProcessGroup<S extends string = string> = Omit<RunningGroup, 'step'> & { step: S };
+
 /** What identifies the group a just-started process leads (it was started detached: pgid = pid). */
-export function describeGroup(pid: number, step: StepName, argv0: string): RunningGroup {
+export function describeGroup<S extends string>(pid: number, step: S, argv0: string): ProcessGroup<S> {
   const stat = readStat(pid);
   if (!stat) throw new Error(`process ${pid} of ${step} vanished before it could be recorded`);
   return { pgid: pid, startTime: stat.startTime, bootId: bootId(), step, argv0 };
@@ -65,10 +67,10 @@ const LIMITS: GroupLimits = { graceMs: 2000, giveUpMs: 10_000, pollMs: 50 };
 
 /**
  * Stops what a killed agent's step left running (recorded in the journal), before anything else
- * runs for the app: SIGTERM to its group, SIGKILL after a grace period, and waits until no member
+ * runs for the app (or job): SIGTERM to its group, SIGKILL after a grace period, and waits until no member
  * is left. Returns what was done, for the log and the interrupted report; null if nothing was left.
  */
-export async function stopLeftover(rec: RunningGroup, log: Logger, limits: GroupLimits = LIMITS): Promise<string | null> {
+export async function stopLeftover(rec: ProcessGroup, log: Logger, limits: GroupLimits = LIMITS): Promise<string | null> {
   const members = () => liveMembers(rec, bootId(), allProcs());
   const found = members();
   if (found.length === 0) return null;
@@ -79,7 +81,7 @@ export async function stopLeftover(rec: RunningGroup, log: Logger, limits: Group
   let killed = false;
   while (members().length > 0) {
     const waited = Date.now() - started;
-    if (waited >= limits.giveUpMs) throw new Error(`${what} of the stopped run is still running after SIGKILL; not starting anything for this app`);
+    if (waited >= limits.giveUpMs) throw new Error(`${what} of the stopped run is still running after SIGKILL; not starting anything in its place`);
     if (!killed && waited >= limits.graceMs) {
       killed = true;
       signalGroup(rec.pgid, 'SIGKILL');

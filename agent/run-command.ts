@@ -30,6 +30,8 @@ export type ProcessOptions = {
   timeoutMs?: number;
   /** Between SIGTERM and SIGKILL when terminating. */
   killGraceMs?: number;
+  /** Characters of output kept for `ProcessExit.tail` (default 4096). */
+  tailChars?: number;
   /** Start the process now but hold it before exec until `open()` (see GATE). */
   gated?: boolean;
   onLine?(stream: 'stdout' | 'stderr', line: string): void;
@@ -65,8 +67,9 @@ const GATE = ['/bin/sh', '-c', 'read -r _ && exec "$@"', 'pushfleet-gate'];
 /** Keeps the last few KB of a stream, for the state message of a failed step. */
 class Tail {
   private text = '';
+  constructor(private readonly max: number) {}
   push(chunk: string): void {
-    this.text = (this.text + chunk).slice(-TAIL_BYTES);
+    this.text = (this.text + chunk).slice(-this.max);
   }
   toString(): string {
     return this.text;
@@ -80,7 +83,7 @@ class Tail {
  */
 export function startProcess(argv: readonly string[], opts: ProcessOptions): RunningProcess {
   const [file, ...args] = opts.gated ? [...GATE, ...argv] : argv;
-  const tail = new Tail();
+  const tail = new Tail(opts.tailChars ?? TAIL_BYTES);
   const child = spawn(file!, args, { cwd: opts.cwd, env: opts.env, stdio: [opts.gated ? 'pipe' : 'ignore', 'pipe', 'pipe'], detached: true });
   child.stdin?.on('error', () => undefined); // the gate may be gone already: its exit says why
   let timedOut = false;

@@ -9,8 +9,9 @@ import { semaphoreScenarios } from './scenarios/semaphore.js';
 import { orchestratorScenarios } from './scenarios/orchestrator.js';
 import { rolloutsScenarios } from './scenarios/rollouts.js';
 import { signingScenarios } from './scenarios/signing.js';
+import { jobsScenarios } from './scenarios/jobs.js';
 
-const registry: Scenario[] = [...webhookScenarios, ...deployLatencyScenarios, ...semaphoreScenarios, ...orchestratorScenarios, ...rolloutsScenarios, ...signingScenarios];
+const registry: Scenario[] = [...webhookScenarios, ...deployLatencyScenarios, ...semaphoreScenarios, ...orchestratorScenarios, ...rolloutsScenarios, ...signingScenarios, ...jobsScenarios];
 
 const filter = process.argv[2];
 const selected = registry.filter((s) => !filter || s.name.includes(filter));

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { agentCommand } from './agent-command.js';
 import { hubCommand } from './hub-command.js';
+import { jobsCommand } from './jobs-command.js';
 import { keysCommand } from './keys-command.js';
 import { notifyCommand } from './notify-command.js';
 import { playCommand } from './play-command.js';
@@ -28,6 +29,7 @@ const program = new Command('pushfleet')
   .addCommand(playCommand())
   .addCommand(semCommand())
   .addCommand(rolloutCommand())
+  .addCommand(jobsCommand())
   .addCommand(retryCommand())
   .addCommand(explainCommand())
   .addCommand(usersCommand())

@@ -97,7 +97,7 @@ function acl(flags: FileFlags & { seedRoot: string }): number {
   const { file, config } = hubSide(flags);
   const users = [...readUsers(file)].map(([name, u]) => ({ name, role: u.role }));
   if (users.length === 0) throw new CommandError(`no users in ${file}; add them first with "pushfleet users add"`);
-  const contract = new TopicContract({ semaphorePrefix: config?.engines.semaphore.prefix, seedRoot: flags.seedRoot });
+  const contract = new TopicContract({ semaphorePrefix: config?.engines.semaphore.prefix, seedRoot: flags.seedRoot, jobsPrefix: config?.engines.jobs.prefix });
   process.stdout.write(mosquittoAcl(contract, users));
   return EXIT.ok;
 }

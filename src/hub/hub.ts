@@ -103,7 +103,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   teardown.add('state directory watch', () => stateWatch.stop());
 
   // One topic table for the broker's ACL and the signer: which topics exist, who may publish, what is signed.
-  const contract = new TopicContract({ semaphorePrefix: config.engines.semaphore.prefix });
+  const contract = new TopicContract({ semaphorePrefix: config.engines.semaphore.prefix, jobsPrefix: config.engines.jobs.prefix });
   const embedded = config.mqtt ? undefined : await startBroker(config, db, batch, log, contract);
   const broker: EmbeddedBroker | undefined = embedded?.broker;
   if (broker) teardown.add('embedded broker', () => broker.close());
@@ -152,7 +152,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   // Only the copies the broker kept: a live message read meanwhile is no retained one.
   const readBack = (filters: string[], onMessage: (topic: string, payload: Buffer) => void) =>
     readRetained(mqtt, filters, (topic, payload, retained) => retained && onMessage(topic, payload));
-  const ctx = { publisher, db, clock: systemClock, log, readRetained: readBack, unseal: (topic: string, payload: Buffer) => signer.unseal(topic, payload) };
+  const ctx = { publisher, db, clock: systemClock, log, readRetained: readBack, unseal: (topic: string, payload: Buffer) => signer.unseal(topic, payload), contract };
   const notify = new NotifyRequests(ctx, {
     deliveries,
     sendPush: (push) => sendPush(publish, push),
@@ -160,7 +160,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     timeoutMs: config.webhook.publishTimeoutMs,
     maxPending: config.webhook.maxInFlight,
   });
-  const engines = [...createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState), notify];
+  const engines = [...(await createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState)), notify];
   const dispatcher = new Dispatcher(mqtt, engines, log);
   // Before start: engines started before one that fails are stopped again.
   teardown.add('engines', () => dispatcher.stop());

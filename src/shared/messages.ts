@@ -73,6 +73,14 @@ export const HubStatus = z.object({
 });
 export type HubStatus = z.infer<typeof HubStatus>;
 
+/** What an agent offers the jobs engine (agent config `jobs:`): action names, its limit, and how many run now. */
+export const AgentJobsOffer = z.object({
+  actions: z.array(z.string().max(128)).max(1000),
+  maxConcurrent: z.number().int().positive(),
+  running: z.number().int().nonnegative(),
+});
+export type AgentJobsOffer = z.infer<typeof AgentJobsOffer>;
+
 export const AgentStatus = z.object({
   v: z.literal(SCHEMA_VERSION),
   agent: z.string(),
@@ -81,6 +89,8 @@ export const AgentStatus = z.object({
   version: z.string(),
   startedAt: Timestamp.nullable(),
   at: Timestamp,
+  /** Only from agents with a `jobs:` section; hubs before issue 12 ignore it. */
+  jobs: AgentJobsOffer.optional(),
 });
 export type AgentStatus = z.infer<typeof AgentStatus>;
 

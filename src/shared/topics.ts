@@ -104,6 +104,12 @@ export const agentRetryTopic = (agent: string): string => `${ROOT}/agents/${agen
 export const agentRefusedTopic = (agent: string): string => `${ROOT}/agents/${agent}/refused`;
 export const AGENT_APPS_ALL = `${ROOT}/agents/+/apps/+`;
 
+// ─── Jobs engine, agent executor (issue 12) ─────────────────────────────────────────────────────
+/** Hub → agent (signed): start or stop a run; agent → hub (retained): the run's state. */
+export const agentJobsPrefix = (agent: string): string => `${ROOT}/agents/${agent}/jobs/`;
+export const agentJobTopic = (agent: string, run: string, leaf: 'start' | 'stop' | 'status'): string => `${agentJobsPrefix(agent)}${run}/${leaf}`;
+export const AGENT_JOB_STATUS_ALL = `${ROOT}/agents/+/jobs/+/status`;
+
 /** Semaphore channels of rollouts: `pushfleet-rollout.{rollout id}`, claimed by the rollouts engine. */
 export const ROLLOUT_CHANNEL_PREFIX = 'pushfleet-rollout.';
 export const rolloutChannel = (id: string): string => `${ROLLOUT_CHANNEL_PREFIX}${id}`;

@@ -17,7 +17,8 @@ export type HubProcesses = {
 };
 
 /** Real hub processes on one config and state dir, so a test can kill -9 one and start the next. */
-export async function hubProcesses(cleanup: Cleanup, kind: BrokerKind, webhook: Record<string, unknown> = {}): Promise<HubProcesses> {
+/** `extra`: more top-level sections of the hub config (`engines: …`). */
+export async function hubProcesses(cleanup: Cleanup, kind: BrokerKind, webhook: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Promise<HubProcesses> {
   const stateDir = cleanup.tempDir('pushfleet-hub-process-');
   let broker: ExternalBroker | undefined;
   if (kind === 'mosquitto') {
@@ -37,6 +38,7 @@ export async function hubProcesses(cleanup: Cleanup, kind: BrokerKind, webhook: 
       ...(broker && { mqtt: { url: broker.url } }),
       webhook: { secret: SECRET, ...webhook },
       stateDir,
+      ...extra,
     }),
   );
   return {

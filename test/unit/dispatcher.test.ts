@@ -46,4 +46,25 @@ describe('Dispatcher', () => {
     await d.stop();
     expect(calls).toEqual(['start a', 'subscribe x/#', 'stop a']);
   });
+
+  it('follows an engine whose filters change at run time: new ones subscribed, ones no engine serves any more unsubscribed', async () => {
+    const { client, mqtt, calls } = fakeMqtt();
+    let filters = ['t/a', 'shared/#'];
+    let resubscribe: () => Promise<void> = async () => undefined;
+    const dynamic: Engine = {
+      ...engine('jobs', [], calls),
+      get subscriptions() {
+        return filters;
+      },
+      onSubscriptionsChange: (fn) => void (resubscribe = fn),
+    };
+    const d = new Dispatcher(mqtt, [engine('a', ['shared/#'], calls), dynamic], log);
+    await d.start();
+    client.emit('message', 't/a', Buffer.from(''));
+    filters = ['t/b'];
+    await resubscribe();
+    client.emit('message', 't/a', Buffer.from(''));
+    client.emit('message', 't/b', Buffer.from(''));
+    expect(calls).toEqual(['start a', 'start jobs', 'subscribe shared/# t/a', 'jobs got t/a', 'subscribe t/b', 'unsubscribe t/a (1 listener)', 'jobs got t/b']);
+  });
 });

@@ -100,4 +100,11 @@ describe('example configs', () => {
     expect(node).toMatchObject({ root: 'testlab', queueSize: 4, stopGrace: 5, clock: { samples: 8, resyncSeconds: 60 } });
     expect(node.actions.CLIENT!.command).toEqual(['/usr/bin/iperf3', '-t', '10', '-c']);
   });
+
+  it('agent: the commented-out actions and jobs sections are valid', () => {
+    const raw = parse(uncommented(example('agent.example.yaml'), /^# actions:/)) as { actions: unknown; jobs: unknown };
+    const agent = validateConfig(AgentConfig, { mqtt: { url: 'mqtt://hub' }, acceptUnsigned: true, actions: raw.actions, jobs: raw.jobs }, 'agent.example.yaml');
+    expect(agent.actions.transcode).toEqual({ command: ['/usr/local/bin/transcode'], cwd: '/srv/media', timeoutSeconds: 3600, stopTimeout: 10, env: { PRESET: 'slow' } });
+    expect(agent.jobs).toEqual({ actions: ['transcode'], maxConcurrent: 1 });
+  });
 });

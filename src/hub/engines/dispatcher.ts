@@ -1,4 +1,4 @@
-import type { MqttClient } from 'mqtt';
+import type { IPublishPacket, MqttClient } from 'mqtt';
 import type { Logger } from '../../shared/logger.js';
 import { CLOSE_DEADLINE_MS, settledWithin } from '../../shared/mqtt-connection.js';
 import { topicMatches } from '../../shared/topic-match.js';
@@ -30,10 +30,11 @@ export class Dispatcher {
     return engines;
   }
 
-  private readonly onMessage = (topic: string, payload: Buffer): void => {
+  private readonly onMessage = (topic: string, payload: Buffer, packet?: IPublishPacket): void => {
+    const delivery = { messageId: packet?.messageId, dup: packet?.dup === true };
     for (const engine of this.enginesFor(topic)) {
       try {
-        const done = engine.handle(topic, payload);
+        const done = engine.handle(topic, payload, delivery);
         if (done) done.catch((err: unknown) => this.failed(engine, topic, payload, err));
       } catch (err) {
         this.failed(engine, topic, payload, err);
@@ -50,11 +51,36 @@ export class Dispatcher {
     return [...new Set(this.engines.flatMap((e) => e.subscriptions))];
   }
 
+  /** The filters subscribed on the broker; null before start. */
+  private subscribed: Set<string> | null = null;
+  private resubscribing: Promise<void> = Promise.resolve();
+
   async start(): Promise<void> {
+    for (const engine of this.engines) engine.onSubscriptionsChange?.(() => this.resubscribe());
     for (const engine of this.engines) await engine.start();
     this.mqtt.on('message', this.onMessage);
     const filters = this.filters;
     if (filters.length) await this.mqtt.subscribeAsync(filters, { qos: 1 });
+    this.subscribed = new Set(filters);
+  }
+
+  /**
+   * Subscribes the filters an engine added and unsubscribes those no engine serves any more,
+   * one change at a time. Before start there is nothing to do: start subscribes them all.
+   */
+  resubscribe(): Promise<void> {
+    this.routes.clear();
+    this.resubscribing = this.resubscribing.then(async () => {
+      const had = this.subscribed;
+      if (!had) return;
+      const want = new Set(this.filters);
+      const added = [...want].filter((f) => !had.has(f));
+      const gone = [...had].filter((f) => !want.has(f));
+      this.subscribed = want;
+      if (added.length) await this.mqtt.subscribeAsync(added, { qos: 1 });
+      if (gone.length) await this.mqtt.unsubscribeAsync(gone);
+    });
+    return this.resubscribing;
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { Logger } from '../../shared/logger.js';
 import type { StateDb } from '../state-db.js';
+import type { TopicContract } from '../../shared/contract/topic-table.js';
 
 /** What an engine may publish with; the hub's MQTT client satisfies it, tests pass a fake. */
 export type Publisher = {
@@ -28,6 +29,8 @@ export type EngineContext = {
   readRetained?(filters: string[], onMessage: (topic: string, payload: Buffer) => void): Promise<void>;
   /** The inner payload of a message the hub signed itself (null: not its own); unsigned topics pass as they are. */
   unseal?(topic: string, payload: Buffer): Buffer | null;
+  /** The topic table the broker's door uses; the jobs engine tells it the table's trigger filters. */
+  contract?: TopicContract;
 };
 
 /**
@@ -45,7 +48,15 @@ export function publishAndForget(ctx: Pick<EngineContext, 'publisher' | 'log'>, 
 export interface Engine {
   readonly name: string;
   readonly subscriptions: readonly string[];
+  /**
+   * For an engine whose filters change at run time (the jobs table): the dispatcher passes,
+   * before start, the call that brings the hub's subscriptions in line with `subscriptions`.
+   */
+  onSubscriptionsChange?(resubscribe: () => Promise<void>): void;
   start(): Promise<void>;
-  handle(topic: string, payload: Buffer): void | Promise<void>;
+  handle(topic: string, payload: Buffer, delivery?: Delivery): void | Promise<void>;
   stop(): Promise<void>;
 }
+
+/** How a message came: its QoS 1 packet id and whether the broker says it is a redelivery (DUP). */
+export type Delivery = { messageId?: number; dup: boolean };

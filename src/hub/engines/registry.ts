@@ -10,7 +10,7 @@ import { GitHubDeployments } from './rollouts/github-deployments.js';
 
 /** The hub's engines, in start order. Each one is a folder beside this file. */
 /** `restoreHeads`: the broker starts without the retained heads (an embedded one with nothing on disk). */
-export function createEngines(config: HubConfig, ctx: EngineContext, own: { store: HeadStore; republish: Republish }, restoreHeads: boolean): Engine[] {
+export async function createEngines(config: HubConfig, ctx: EngineContext, own: { store: HeadStore; republish: Republish }, restoreHeads: boolean): Promise<Engine[]> {
   const heads = own.store;
   const engines: Engine[] = [new HeadsEngine(ctx, heads, own.republish, restoreHeads)];
   const semaphore = config.engines.semaphore.enabled ? new SemaphoreEngine(ctx, config.engines.semaphore) : undefined;
@@ -22,5 +22,12 @@ export function createEngines(config: HubConfig, ctx: EngineContext, own: { stor
     engines.push(new RolloutsEngine(ctx, config.engines.rollouts, semaphore, reporter, heads));
   }
   if (config.engines.orchestrator.enabled) engines.push(new OrchestratorEngine(ctx, config.engines.orchestrator));
+  const jobs = config.engines.jobs;
+  // With no table there is nothing to trigger. Loaded only then: the Kubernetes and S3 clients it
+  // brings cost every hub start about a second.
+  if (jobs.enabled && jobs.table !== undefined) {
+    const { createJobsEngine } = await import('./jobs/create-jobs-engine.js');
+    engines.push(createJobsEngine(ctx, { ...jobs, table: jobs.table }, config.stateDir));
+  }
   return engines;
 }

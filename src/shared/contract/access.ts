@@ -7,7 +7,12 @@ export function refusePublish(contract: TopicContract, who: Identity, topic: str
   if (!isTopicName(topic)) return `"${topic.slice(0, 120)}" is not a topic name`;
   if ('role' in who && who.role === 'hub') return null;
   const found = contract.lookup(topic);
-  if (!found) return `${describe(who)} may not publish outside pushfleet's topics (${topic.slice(0, 120)})`;
+  if (!found) {
+    const trigger = contract.triggerRules(topic);
+    if (trigger?.some((rule) => allows(rule, who, {}))) return null;
+    const why = trigger ? `; ${whoMay(trigger, 'publish')} (engines.jobs.triggerRoles)` : '';
+    return `${describe(who)} may not publish ${trigger ? 'on the job trigger' : "outside pushfleet's topics"} (${topic.slice(0, 120)})${why}`;
+  }
   const { spec, params } = found;
   return spec.publish.some((rule) => allows(rule, who, params)) ? null : `${describe(who)} may not publish ${spec.name} (${topic.slice(0, 120)}); ${whoMay(spec.publish, 'publish')}`;
 }
@@ -57,7 +62,8 @@ function whoMay(rules: readonly Rule[], verb: string): string {
 
 const isTopicName = (topic: string): boolean => topic.length > 0 && topic.length <= 65_535 && !/[+#\u0000]/.test(topic);
 
-function isFilter(filter: string): boolean {
+/** Whether `filter` is a well-formed MQTT subscription filter (`+`, `#` as whole levels, `#` last). */
+export function isFilter(filter: string): boolean {
   if (filter.length === 0 || filter.length > 65_535 || filter.includes('\u0000')) return false;
   const levels = filter.split('/');
   return levels.every((l, i) => (l.includes('#') ? l === '#' && i === levels.length - 1 : !l.includes('+') || l === '+'));

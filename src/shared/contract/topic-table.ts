@@ -3,10 +3,14 @@ import { AgentStatus, AppState, decode, Heartbeat, HubStatus, PushMessage, type 
 import { decodeSemConcurrency, decodeSemUid, SemRegister } from './semaphore-messages.js';
 import { NodeCommand, NodeInfo, NodeResult, RunCancel, RunRequest, TimeReply, TimeRequest } from './orchestrator-messages.js';
 import { NotifyRequest } from './notify-messages.js';
+import { agentJobTopicSpecs } from './jobs-messages.js';
 import type { z } from 'zod';
 import { ROLLOUT_CHANNEL_PREFIX, SEED_DEFAULT_ROOT, SEM_DEFAULT_PREFIX } from '../topics.js';
 import type { Role } from './roles.js';
 import { TopicPattern, type Params } from './topic-pattern.js';
+import { jobsTopics } from './jobs-topics.js';
+import { JOBS_DEFAULT_PREFIX } from './jobs-engine-messages.js';
+import { topicMatches } from '../topic-match.js';
 
 /**
  * One permission: a role, optionally only where a topic level equals the client's own name
@@ -46,6 +50,8 @@ export type ContractOptions = {
   semaphorePrefix?: string;
   /** The seed orchestrator's topic root (agents' orchestrator.root). */
   seedRoot?: string;
+  /** engines.jobs.prefix */
+  jobsPrefix?: string;
 };
 
 const json =
@@ -129,6 +135,7 @@ export function topicTable(opts: ContractOptions = {}): readonly TopicSpec[] {
     spec('agent.rollback', 'pushfleet/agents/{agent}/rollback', { about: 'go back to a SHA', payload: json(AgentDirective), publish: NOBODY, subscribe: [ownAgent], signed: true }),
     // Repeats an update a signed message already asked for; it cannot name a new SHA.
     spec('agent.retry', 'pushfleet/agents/{agent}/retry', { about: "try an app's failed update again", payload: json(RetryRequest), publish: [operator], subscribe: [ownAgent] }),
+    ...agentJobTopicSpecs(),
 
     spec('orchestrator.time-request', 'pushfleet/orchestrator/time/request', { about: 'clock sync ping', payload: json(TimeRequest), publish: [agent], subscribe: NOBODY }),
     spec('orchestrator.time-reply', 'pushfleet/orchestrator/time/reply/{agent}', { about: 'clock sync answer', payload: json(TimeReply), publish: NOBODY, subscribe: [ownAgent] }),
@@ -151,6 +158,7 @@ export function topicTable(opts: ContractOptions = {}): readonly TopicSpec[] {
 
     ...semaphore(sem),
     ...semaphore(`/${sem}`),
+    ...jobsTopics(opts.jobsPrefix ?? JOBS_DEFAULT_PREFIX),
   ];
 }
 
@@ -161,6 +169,35 @@ export class TopicContract {
 
   constructor(opts: ContractOptions = {}) {
     this.specs = topicTable(opts);
+  }
+
+  /** The jobs table's trigger filters (outside the table above), and who may publish on them. */
+  private triggers: { filters: readonly string[]; rules: readonly Rule[] } = { filters: [], rules: [] };
+  private readonly triggerCache = new Map<string, boolean>();
+
+  /** The jobs engine sets its current trigger filters on every load of its table. */
+  setJobTriggers(filters: readonly string[], roles: readonly Rule['role'][]): void {
+    this.triggers = { filters: [...filters], rules: roles.map((role) => ({ role })) };
+    this.triggerCache.clear();
+  }
+
+  /** Who may publish `topic` as a job trigger (null: it is no trigger topic); only for topics outside the table. */
+  triggerRules(topic: string): readonly Rule[] | null {
+    let hit = this.triggerCache.get(topic);
+    if (hit === undefined) {
+      hit = this.triggers.filters.some((f) => topicMatches(f, topic));
+      if (this.triggerCache.size >= 10_000) this.triggerCache.clear();
+      this.triggerCache.set(topic, hit);
+    }
+    return hit ? this.triggers.rules : null;
+  }
+
+  /**
+   * The names of pushfleet's own topics a filter reaches (a trigger filter must reach none, but
+   * for the jobs' completions, which is how jobs chain).
+   */
+  ownTopicsUnder(filter: string): string[] {
+    return this.specs.filter((s) => s.name !== 'jobs.complete' && s.name !== 'jobs.failed' && s.pattern.overlap(filter) !== null).map((s) => s.name);
   }
 
   /** The spec `topic` belongs to, with its parameter values; null for a topic outside the table. */

@@ -60,6 +60,11 @@ export const JobsConfig = z
     maxPayloadBytes: z.number().int().positive().default(65_536),
     /** Finished runs kept in the history; older ones are forgotten (their logs too). */
     history: z.number().int().positive().default(10_000),
+    /**
+     * Seconds an agent running a run (agent executor) may be offline, or silent after a start,
+     * before the run fails ("agent <id> went offline").
+     */
+    agentLostSeconds: z.number().positive().default(30),
     /** Runs under way at once; a trigger past it fails its run at once (reported, never dropped silently). */
     maxActiveRuns: z.number().int().positive().default(1000),
   })
