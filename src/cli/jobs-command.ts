@@ -1,7 +1,6 @@
 import { Command } from 'commander';
 import { ConfigError } from '../shared/config-file.js';
 import { parseTable, TableError } from '../hub/engines/jobs/table.js';
-import { openTableSource, TableSourceError } from '../hub/engines/jobs/table-source.js';
 import { ownTopicProblem } from '../hub/engines/jobs/trigger-topics.js';
 import { TopicContract } from '../shared/contract/topic-table.js';
 import { loadHubConfig } from './hub-command.js';
@@ -32,6 +31,8 @@ async function check(flags: CheckFlags): Promise<number> {
   const jobs = loadHubConfig({ ...(flags.config !== undefined && { config: flags.config }) }).engines.jobs;
   const location = flags.table ?? jobs.table;
   if (location === undefined) throw new ConfigError(`engines.jobs.table is not set in ${flags.config ?? '(no config)'}: set it or pass --table`);
+  // Loaded here, not at the top: the S3 client would add its load time to every pushfleet command.
+  const { openTableSource, TableSourceError } = await import('../hub/engines/jobs/table-source.js');
   let table;
   try {
     const text = await openTableSource(location, { s3: jobs.s3 }).read();

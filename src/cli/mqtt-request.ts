@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
+import { hostname, userInfo } from 'node:os';
 import type { MqttClient } from 'mqtt';
 import type { z } from 'zod';
-import { decode } from '../shared/messages.js';
+import { decode, SCHEMA_VERSION } from '../shared/messages.js';
 import { CommandError } from './process-lifecycle.js';
 
 export type MqttRequest<T> = {
@@ -31,4 +33,31 @@ export async function requestHub<T>(client: MqttClient, req: MqttRequest<T>): Pr
   }).finally(() => client.off('message', onMessage));
   await client.publishAsync(req.topic, req.payload, { qos: 1 });
   return reply;
+}
+
+/** Who asked, as engines record it (rollout history, job runs): user@host. */
+export function operator(): string {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry (a container): keep "unknown"
+  }
+  return `${user}@${hostname()}`;
+}
+
+/** Where an engine takes operator requests: its topic, the reply topic of a request id, the reply's schema, and what to check when nobody answers. */
+export type EngineRoute<T> = { topic: string; replyTopic(requestId: string): string; reply: z.ZodType<T>; noAnswer: string };
+
+/** Sends one request to an engine in the envelope every engine expects (v, requestId, by) and waits for its reply. */
+export function requestEngine<T>(client: MqttClient, route: EngineRoute<T>, op: object, timeoutSeconds: number): Promise<T> {
+  const requestId = randomUUID().replaceAll('-', '');
+  return requestHub(client, {
+    topic: route.topic,
+    payload: JSON.stringify({ v: SCHEMA_VERSION, requestId, by: operator(), ...op }),
+    replyTopic: route.replyTopic(requestId),
+    reply: route.reply,
+    timeoutSeconds,
+    noAnswer: route.noAnswer,
+  });
 }

@@ -5,7 +5,7 @@ import { RetryRequest } from '../shared/contract/rollout-messages.js';
 import { agentRetryTopic, appStateTopic, TOPIC_LEVEL } from '../shared/topics.js';
 import { checkedArg, EXIT, parsePositiveNumber, runCommand } from './process-lifecycle.js';
 import { connectFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
-import { operator } from './rollout-request.js';
+import { operator } from './mqtt-request.js';
 
 type Flags = MqttFlags & { agent: string; app: string; wait: number };
 

@@ -38,7 +38,8 @@ describe('pushfleet CLI', () => {
     const pub = join(stateDir, 'hub.pub');
     expect(statSync(join(stateDir, 'hub.key')).mode & 0o777).toBe(0o600);
     expect(readFileSync(pub, 'utf8')).toContain('BEGIN PUBLIC KEY');
-    expect(first.hub.stderr).toContain(`copy ${pub} to each agent host`);
+    // Written to stderr right after the "webhook listening" log line on stdout: the two pipes race.
+    await waitFor(() => `the hub.pub notice on stderr:\n${first.hub.stderr}`, () => first.hub.stderr.includes(`copy ${pub} to each agent host`));
 
     const push = await postWebhook(first.webhook, signedRequest(secret, 'push', githubPushPayload({ after: 'd'.repeat(40) })));
     expect(push.status).toBe(200);

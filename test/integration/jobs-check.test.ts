@@ -56,7 +56,7 @@ describe('pushfleet jobs check', () => {
     const badKey = hubConfig(dir, { table: missing, tabel: 'x' });
     const r = await runCli(['jobs', 'check', '-c', badKey]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^pushfleet: invalid config .*engines\.jobs.*tabel/);
+    expect(r.stderr).toMatch(/^pushfleet: invalid config .*hub\.yaml:\n  engines\.jobs\.tabel: unknown key\n$/);
   });
 
   it('reads an https table whose CA NODE_EXTRA_CA_CERTS trusts, and an s3 table with engines.jobs.s3', async () => {
