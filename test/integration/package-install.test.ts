@@ -1,4 +1,5 @@
-import { accessSync, constants, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -28,10 +29,9 @@ describe('the packed tarball, installed with npm install -g', () => {
 
     // --prefer-offline: every dependency tarball is in npm's cache (npm ci put it there); only
     // metadata the cache lacks is asked of the registry. Scripts run as for a user: the native
-    // modules build, and pushfleet's own `prepare` (tsc) must not run: TypeScript is not installed.
-    // better-sqlite3 takes a prebuilt binary from its GitHub releases (cached by npm ci in
-    // ~/.npm/_prebuilds) or, unreachable, compiles itself: about a minute on two cores.
-    const install = await runProcess('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', '--foreground-scripts', tarball], { cwd: dir });
+    // modules install, and pushfleet's own `prepare` (tsc) must not run: TypeScript is not installed.
+    const cache = await npmCacheWithPrebuild(dir);
+    const install = await runProcess('npm', ['install', '-g', '--prefix', prefix, '--cache', cache, '--prefer-offline', '--no-audit', '--no-fund', '--foreground-scripts', tarball], { cwd: dir });
     expect(install.code, show(install)).toBe(0);
     const installed = join(prefix, 'lib', 'node_modules', 'pushfleet');
     expect(`${install.stdout}${install.stderr}`).not.toMatch(/> tsc|run pushfleet@/);
@@ -70,3 +70,29 @@ describe('the packed tarball, installed with npm install -g', () => {
     expect(await hub.exited, hub.output()).toBe(0);
   }, 240_000);
 });
+
+/**
+ * A temp npm cache sharing the real one's packages, whose prebuild cache holds the
+ * better-sqlite3 binary `npm ci` built here, under the name prebuild-install looks for. Where
+ * GitHub is reachable its release download lands there the same way; where it is not (here, CI),
+ * better-sqlite3 would compile itself again, a minute and a half of the suite for what `npm ci`
+ * already showed works.
+ */
+async function npmCacheWithPrebuild(dir: string): Promise<string> {
+  const real = (await runProcess('npm', ['config', 'get', 'cache'])).stdout.trim();
+  const cache = join(dir, 'npm-cache');
+  mkdirSync(join(cache, '_prebuilds'), { recursive: true });
+  symlinkSync(join(real, '_cacache'), join(cache, '_cacache'));
+  const require = createRequire(join(ROOT, 'node_modules', 'better-sqlite3', 'package.json'));
+  const util = require('prebuild-install/util') as { getDownloadUrl(o: object): string; cachedPrebuild(url: string): string };
+  const sqlite = require('./package.json') as { name: string; version: string; repository: unknown };
+  const url = util.getDownloadUrl({ pkg: sqlite, platform: process.platform, arch: process.arch, libc: '', runtime: 'node', abi: process.versions.modules, 'tag-prefix': 'v' });
+  const saved = process.env.npm_config_cache;
+  process.env.npm_config_cache = cache;
+  const file = util.cachedPrebuild(url);
+  if (saved === undefined) delete process.env.npm_config_cache;
+  else process.env.npm_config_cache = saved;
+  const made = await runProcess('tar', ['czf', file, '-C', join(ROOT, 'node_modules', 'better-sqlite3'), 'build/Release/better_sqlite3.node']);
+  expect(made.code, show(made)).toBe(0);
+  return cache;
+}
