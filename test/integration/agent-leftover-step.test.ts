@@ -9,14 +9,15 @@ import { waitFor } from '../support/wait.js';
 
 /**
  * An update command that writes `start <sha> <pid>` when it begins and `end <sha>` when it ends
- * (`stopped <sha>` when SIGTERM ends it), and for a commit holding a file `slow` sleeps 4 s
- * between (in a child, as build scripts do). Its output goes to /dev/null: otherwise its first
+ * (`stopped <sha>` when SIGTERM ends it), and for a commit holding a file `slow` sleeps 30 s
+ * between (in a child, as build scripts do) the first time only: long beside an agent restart on
+ * a loaded machine, so only the restarted agent can end it, and the redo that follows is quick. Its output goes to /dev/null: otherwise its first
  * write to the pipe of the killed agent would end it (SIGPIPE), and a quiet command would not.
  */
 const markedUpdate = (marker: string) => [
   '/bin/sh',
   '-c',
-  'exec >/dev/null 2>&1; trap \'echo "stopped $PUSHFLEET_SHA" >> "$0"; exit 143\' TERM; echo "start $PUSHFLEET_SHA $$" >> "$0"; if [ -e slow ]; then sleep 4; fi; echo "end $PUSHFLEET_SHA" >> "$0"',
+  'exec >/dev/null 2>&1; trap \'echo "stopped $PUSHFLEET_SHA" >> "$0"; exit 143\' TERM; echo "start $PUSHFLEET_SHA $$" >> "$0"; if [ -e slow ] && [ ! -e "$0.slept" ]; then : > "$0.slept"; sleep 30; fi; echo "end $PUSHFLEET_SHA" >> "$0"',
   marker,
 ];
 
