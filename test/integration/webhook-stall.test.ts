@@ -80,15 +80,22 @@ describe('webhook when the broker connection breaks with a push unacknowledged',
   const cleanup = new Cleanup();
   afterEach(() => cleanup.run());
 
-  /** Aborts, on the broker's side, the TCP connection process `pid` holds to the broker's `port`. */
-  function abortBrokerSide(pid: number, port: number): void {
+  /** The local port of the TCP connection process `pid` holds to the broker's `port`. */
+  function hubSidePort(pid: number, port: number): string {
     const line = execFileSync('ss', ['-tnpH', 'dst', `127.0.0.1:${port}`], { encoding: 'utf8' })
       .split('\n')
       .find((l) => l.includes(`pid=${pid},`));
     const local = line && /127\.0\.0\.1:(\d+)\s+127\.0\.0\.1:\d+/.exec(line)?.[1];
     if (!local) throw new Error(`no connection of ${pid} to port ${port}:\n${line}`);
-    execFileSync('ss', ['-K', 'src', `127.0.0.1:${port}`, 'dst', `127.0.0.1:${local}`]);
+    return local;
   }
+
+  /** Bytes waiting unread in the broker's end of that connection (its Recv-Q). */
+  const brokerBacklog = (port: number, local: string): number =>
+    Number(execFileSync('ss', ['-tnH', 'src', `127.0.0.1:${port}`, 'dst', `127.0.0.1:${local}`], { encoding: 'utf8' }).trim().split(/\s+/)[1] ?? 0);
+
+  /** Aborts, on the broker's side, that connection. */
+  const abortBrokerSide = (port: number, local: string): void => void execFileSync('ss', ['-K', 'src', `127.0.0.1:${port}`, 'dst', `127.0.0.1:${local}`]);
 
   it('does not resend it after reconnecting: the broker may have it, so the delivery stays in doubt', async () => {
     const hubs = await hubProcesses(cleanup, 'mosquitto', { publishTimeoutMs: 300 });
@@ -100,7 +107,11 @@ describe('webhook when the broker connection breaks with a push unacknowledged',
     expect(await postWebhook(hubs.webhookUrl, req)).toMatchObject({ status: 202, body: { state: 'publishing' } });
     // The connection breaks with the push in the stalled broker's socket: the broker reads it
     // when it resumes, and the hub, reconnected, never hears a PUBACK for it.
-    abortBrokerSide(hub.pid, hubs.broker!.port);
+    // Only once the push's bytes are in the stalled broker's socket: on a loaded machine the 202
+    // can come before the hub's client has written them, and a push never sent is not in doubt.
+    const local = hubSidePort(hub.pid, hubs.broker!.port);
+    await waitFor('the push in the broker\'s socket', () => brokerBacklog(hubs.broker!.port, local) > 0);
+    abortBrokerSide(hubs.broker!.port, local);
     await hub.waitForLog('the broken connection', (l) => l.msg === 'MQTT broker unreachable; retrying');
     hubs.broker!.resume();
     await hub.waitForLog('the reconnect', (l) => l.msg === 'reconnected to MQTT broker');
