@@ -1,4 +1,4 @@
-import { MAX_JOB_PAYLOAD_CHARS, MAX_PARAM_CHARS, MAX_PARAMS, PARAM_NAME, type JobStart } from '../../src/shared/contract/jobs-messages.js';
+import { jobEnvironment, MAX_JOB_PAYLOAD_CHARS, MAX_PARAM_CHARS, MAX_PARAMS, PARAM_NAME, type JobStart } from '../../src/shared/contract/jobs-messages.js';
 import type { ActionConfig, ActionsConfig } from '../action-config.js';
 
 export type StartPlan = { action: ActionConfig; env: Record<string, string>; timeoutSeconds: number };
@@ -22,13 +22,6 @@ export function planStart(start: JobStart, actions: ActionsConfig, offered: read
   }
   if (start.payload.length > MAX_JOB_PAYLOAD_CHARS) return { refused: `trigger payload of ${start.payload.length} characters: at most ${MAX_JOB_PAYLOAD_CHARS} fit in the environment` };
   if ([start.payload, start.topic, start.name].some(hasNul)) return { refused: 'the trigger topic, payload or run name holds a NUL character' };
-  const env: Record<string, string> = {
-    ...action.env,
-    PUSHFLEET_JOB_RUN: start.run,
-    PUSHFLEET_JOB_NAME: start.name,
-    PUSHFLEET_JOB_TOPIC: start.topic,
-    PUSHFLEET_JOB_PAYLOAD: start.payload,
-    ...Object.fromEntries(params.map(([name, value]) => [`PUSHFLEET_JOB_PARAM_${name}`, value])),
-  };
+  const env = { ...action.env, ...jobEnvironment(start) };
   return { action, env, timeoutSeconds: Math.min(start.timeoutSeconds, action.timeoutSeconds) };
 }

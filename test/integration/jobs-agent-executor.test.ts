@@ -99,7 +99,7 @@ describe('jobs: the agent executor runs an action of a chosen agent', () => {
     const env = Object.fromEntries(readFileSync(join(f.work, 'env.txt'), 'utf8').trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
     expect(env).toMatchObject({
       PUSHFLEET_JOB_RUN: r.id,
-      PUSHFLEET_JOB_NAME: `build-${r.id}`,
+      PUSHFLEET_JOB_NAME: r.job,
       PUSHFLEET_JOB_TOPIC: 'lab/exp-1/done',
       PUSHFLEET_JOB_PAYLOAD: '{"file":"a b.csv"}',
       PUSHFLEET_JOB_PARAM_SAMPLE: 'S-17',

@@ -22,7 +22,7 @@ const P = 'services/mqtt_job_listener';
 const STEP = `const fs=require('fs');let p=process.env.PUSHFLEET_JOB_PAYLOAD||'';let mode='';
 for(let i=0;i<5&&p;i++){try{const o=JSON.parse(p);if(o.mode){mode=o.mode;break}p=o.payload||''}catch{break}}
 const ms=Number(process.env.PUSHFLEET_JOB_PARAM_MS||0);
-const job=process.env.PUSHFLEET_JOB_NAME.replace(/-[0-9a-f]{10}$/,'');
+const job=process.env.PUSHFLEET_JOB_NAME;
 setTimeout(()=>{fs.appendFileSync(process.env.RAN,job+' '+mode+'\\n');console.log('did '+job);
 if(mode==='fail'&&job==='process')process.exit(3)},ms)`;
 

@@ -11,7 +11,7 @@ describe('planStart (agent side of a job start)', () => {
   it('runs only offered actions, with the run as environment and the smaller timeout', () => {
     expect(planStart(start(), actions, ['build'])).toMatchObject({
       timeoutSeconds: 100,
-      env: { FIXED: '1', PUSHFLEET_JOB_RUN: '0123456789', PUSHFLEET_JOB_NAME: 'j-0123456789', PUSHFLEET_JOB_TOPIC: 't/1', PUSHFLEET_JOB_PAYLOAD: '{}', PUSHFLEET_JOB_PARAM_SAMPLE: 'x' },
+      env: { FIXED: '1', PUSHFLEET_JOB_RUN: '0123456789', PUSHFLEET_JOB_NAME: 'j', PUSHFLEET_JOB_TOPIC: 't/1', PUSHFLEET_JOB_PAYLOAD: '{}', PUSHFLEET_JOB_PARAM_SAMPLE: 'x' },
     });
     expect(planStart(start({ action: 'other' }), actions, ['build'])).toEqual({ refused: 'action "other" is not offered to jobs by this agent (offered: build)' });
     expect(planStart(start({ action: 'nope' }), actions, ['build', 'nope'])).toMatchObject({ refused: expect.stringContaining('not offered') });

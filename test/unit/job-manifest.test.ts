@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { jobEnvironment, jobManifest } from '../../src/hub/engines/jobs/job-manifest.js';
+import { jobManifest } from '../../src/hub/engines/jobs/job-manifest.js';
+import { jobEnvironment } from '../../src/shared/contract/jobs-messages.js';
 import { runOf, seedRow } from '../fixtures/kubernetes-row.js';
 
 const settings = { namespace: 'braingeneers', ttlSecondsAfterFinished: 300 };
@@ -71,6 +72,7 @@ describe('jobManifest', () => {
   });
 
   it('gives an empty topic (a `pushfleet jobs trigger`) as an empty variable', () => {
-    expect(jobEnvironment(runOf(seedRow, '0000000003', { topic: '' })).PUSHFLEET_JOB_TOPIC).toBe('');
+    const run = runOf(seedRow, '0000000003', { topic: '' });
+    expect(jobEnvironment({ ...run, run: run.id }).PUSHFLEET_JOB_TOPIC).toBe('');
   });
 });

@@ -27,6 +27,21 @@ export const OUTPUT_TAIL_CHARS = 65_536;
  * Hub → agent: run `action` for run `run`. Params are checked by the agent (AgentJobs), so a bad
  * one is answered with a failed status that names it rather than dropped as malformed.
  */
+/**
+ * What a job's process gets, the same from the Kubernetes and the agent executor: the run's facts
+ * and its parameters (names upper-cased), as environment only.
+ */
+export function jobEnvironment(run: { run: string; job: string; topic: string; payload: string; params: Record<string, string> }): Record<string, string> {
+  const env: Record<string, string> = {
+    PUSHFLEET_JOB_RUN: run.run,
+    PUSHFLEET_JOB_NAME: run.job,
+    PUSHFLEET_JOB_TOPIC: run.topic,
+    PUSHFLEET_JOB_PAYLOAD: run.payload,
+  };
+  for (const [name, value] of Object.entries(run.params).sort(([a], [b]) => a.localeCompare(b))) env[`PUSHFLEET_JOB_PARAM_${name.toUpperCase()}`] = value;
+  return env;
+}
+
 export const JobStart = z.object({
   v: z.literal(SCHEMA_VERSION),
   run: RunId,

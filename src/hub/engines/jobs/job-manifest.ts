@@ -1,4 +1,5 @@
 import type { V1EnvVar, V1Job, V1ResourceRequirements } from '@kubernetes/client-node';
+import { jobEnvironment } from '../../../shared/contract/jobs-messages.js';
 import type { JobsConfig } from './config.js';
 import type { JobResources, KubernetesRow, Run } from './model.js';
 
@@ -22,18 +23,6 @@ export const SAFETY_NET_SECONDS = 86_400;
 /** The selector of a run's Job and pods. */
 export const runSelector = (run: Pick<Run, 'id'>): string => `${MANAGED_BY}=pushfleet,${RUN_LABEL}=${run.id}`;
 
-/** What a job's process gets: the same names for the Kubernetes and the agent executor. */
-export function jobEnvironment(run: Pick<Run, 'id' | 'job' | 'topic' | 'payload' | 'params'>): Record<string, string> {
-  const env: Record<string, string> = {
-    PUSHFLEET_JOB_RUN: run.id,
-    PUSHFLEET_JOB_NAME: run.job,
-    PUSHFLEET_JOB_TOPIC: run.topic,
-    PUSHFLEET_JOB_PAYLOAD: run.payload,
-  };
-  for (const [name, value] of Object.entries(run.params).sort(([a], [b]) => a.localeCompare(b))) env[`PUSHFLEET_JOB_PARAM_${name.toUpperCase()}`] = value;
-  return env;
-}
-
 function quantities(cpu: string | undefined, memory: string | undefined, disk: string | undefined, gpu: number | undefined): Record<string, string> | undefined {
   const q: Record<string, string> = {};
   if (cpu !== undefined) q.cpu = cpu;
@@ -56,7 +45,7 @@ function resources(r: JobResources): V1ResourceRequirements {
  */
 export function jobManifest(run: Run, row: KubernetesRow, settings: Pick<KubernetesSettings, 'namespace' | 'ttlSecondsAfterFinished'>): V1Job {
   const labels = { [MANAGED_BY]: 'pushfleet', [JOB_LABEL]: row.jobName, [RUN_LABEL]: run.id };
-  const env: V1EnvVar[] = Object.entries(jobEnvironment(run)).map(([name, value]) => ({ name, value }));
+  const env: V1EnvVar[] = Object.entries(jobEnvironment({ run: run.id, job: run.job, topic: run.topic, payload: run.payload, params: run.params })).map(([name, value]) => ({ name, value }));
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
