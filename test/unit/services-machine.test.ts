@@ -26,7 +26,7 @@ describe('ServiceMachine: create and place', () => {
     const r = m.create({ name: 'web', action: 'work', arg: 'x' }, 10);
     expect(kinds(r)).toEqual(['save', 'placement', 'lease', 'wake']);
     expect(of(r, 'save')[0]!.service).toMatchObject({ status: 'placed', generation: 1, current: { agent: 'a', generation: 1, restarts: 0, stopTimeoutMs: 1000 } });
-    expect(of(r, 'lease')[0]).toEqual({ kind: 'lease', agent: 'a', a0: 0, grantedAt: 10, runs: [{ name: 'web', generation: 1, restarts: 0, action: 'work', arg: 'x' }], stop: [] });
+    expect(of(r, 'lease')[0]).toEqual({ kind: 'lease', agent: 'a', a0: 0, grantedAt: 10, leaseMs: 1500, renewMs: 500, runs: [{ name: 'web', generation: 1, restarts: 0, action: 'work', arg: 'x' }], stop: [] });
   });
 
   it('refuses a bad or taken name with a clear error and changes nothing', () => {
@@ -137,6 +137,39 @@ describe('ServiceMachine: agent loss and fencing', () => {
     expect(again.get('db')!.history[0]).toMatchObject({ agent: 'b', endReason: 'agent lost (heartbeats missed)', safeAt: 10_000 + 1500 + 1000 + 200 });
     again.tick(12_700);
     expect(again.get('db')!.current).toMatchObject({ agent: 'a', generation: 2 });
+  });
+
+  it('fences an unconfirmed copy from the restart, whatever the stored fence says', () => {
+    const m = fleet(['a']);
+    m.create({ name: 'web', action: 'work' }, 0);
+    m.serverDown('a', 'last will', 100);
+    const saved = m.list().map((s) => structuredClone(s)) as Service[];
+    expect(saved[0]!.history[0]!.safeAt).toBe(2700);
+    // Restarted "earlier" than the stored fence by a clock step: the fence is re-anchored on this run's clock.
+    const again = new ServiceMachine(settings, saved, 1000);
+    again.serverUp(server('b'), 1000);
+    again.renewal('b', 1000, [], 1000);
+    again.tick(3699);
+    expect(again.get('web')!.status).toBe('queued');
+    again.renewal('b', 3700, [], 3700);
+    again.tick(3700);
+    expect(again.get('web')!.current).toMatchObject({ agent: 'b', generation: 2 });
+  });
+
+  it('keeps the fence of a lost agent\'s copy when a late exit of an earlier run arrives (found by the simulation)', () => {
+    const m = fleet(['a', 'b']);
+    m.create({ name: 'web', action: 'work' }, 0);
+    m.report({ agent: 'a', name: 'web', generation: 1, restarts: 0, state: 'exited' }, 10);
+    m.renewal('a', 1010, [], 1010);
+    m.renewal('b', 1010, [], 1010);
+    m.tick(1010);
+    expect(m.get('web')!.current!.restarts).toBe(1);
+    m.serverDown('a', 'last will', 1100);
+    // a reconnects and publishes its retained status again: the exit of run 0, not of run 1.
+    m.report({ agent: 'a', name: 'web', generation: 1, restarts: 0, state: 'exited' }, 1200);
+    expect(m.get('web')).toMatchObject({ status: 'queued', history: [{ safeAt: 1010 + 1500 + 1000 + 200 }] });
+    m.report({ agent: 'a', name: 'web', generation: 1, restarts: 1, state: 'exited' }, 1300);
+    expect(m.get('web')!.current).toMatchObject({ agent: 'b', generation: 2 });
   });
 
   it('re-creating a cancelled name continues its generations', () => {

@@ -68,7 +68,8 @@ class Sim {
   constructor(
     seed: number,
     private readonly hub: MachineSettings,
-    private readonly agentLeaseMs: number,
+    /** Set: agents that ignore the hub's leaseMs and hold this long instead (a broken fence). */
+    private readonly agentLeaseMs?: number,
   ) {
     this.random = prng(seed);
     this.machine = new ServiceMachine(hub, [], 0);
@@ -174,7 +175,7 @@ class Sim {
     const granted = new Set(e.runs.map((r) => r.name));
     for (const [name] of a.procs) if (!granted.has(name)) this.stop(a, name);
     for (const name of [...a.holds.keys()]) if (!granted.has(name)) a.holds.delete(name);
-    for (const run of e.runs) this.hold(a, run, e.a0 + this.agentLeaseMs);
+    for (const run of e.runs) this.hold(a, run, e.a0 + (this.agentLeaseMs ?? e.leaseMs));
   }
 
   private hold(a: Agent, run: RunRef, until: number): void {
@@ -250,7 +251,7 @@ class Sim {
   }
 }
 
-function scenario(seed: number, hub: MachineSettings = SETTINGS, agentLeaseMs = DEFAULT_LEASE.leaseMs): Sim {
+function scenario(seed: number, hub: MachineSettings = SETTINGS, agentLeaseMs?: number): Sim {
   const sim = new Sim(seed, hub, agentLeaseMs);
   const r = sim.random;
   for (let i = 0; i < 5; i++) sim.addAgent(`a${i}`, 2 + Math.floor(r() * 3), 100 + Math.floor(r() * 1400));
@@ -295,7 +296,7 @@ describe('services: never two copies', () => {
     }
   });
 
-  it('catches two copies when the hub trusts a shorter lease than the agents hold (the check can fail)', () => {
+  it('catches two copies when agents hold longer leases than the hub assumes (the check can fail)', () => {
     const failing = Array.from({ length: 30 }, (_, i) => scenario(i + 1, { ...SETTINGS, leaseMs: 100, driftMs: 0 }, 1500)).filter((s) => s.violations.length > 0);
     expect(failing.length).toBeGreaterThan(0);
   });

@@ -21,9 +21,10 @@ export type ServiceEffect =
   | { kind: 'placement'; name: string; generation: number; agent: string | null; run?: RunRef }
   /**
    * Signed, to one agent: its whole lease (run exactly `runs`, stop everything else, `stop` named),
-   * held until a0 + leaseMs on the agent's own clock. The agent keeps the latest by (a0, grantedAt).
+   * held until a0 + leaseMs on the agent's own clock (the hub's leaseMs: the agent must not hold
+   * longer than the hub assumes), renewed every renewMs. The agent keeps the latest by (a0, grantedAt).
    */
-  | { kind: 'lease'; agent: string; a0: number; grantedAt: number; runs: RunRef[]; stop: CopyRef[] }
+  | { kind: 'lease'; agent: string; a0: number; grantedAt: number; leaseMs: number; renewMs: number; runs: RunRef[]; stop: CopyRef[] }
   /** Call `tick` at this hub time (replaces any earlier wake). */
   | { kind: 'wake'; at: number };
 
@@ -50,16 +51,26 @@ export class ServiceMachine {
   private readonly retry = new Map<string, { at: number; avoid: string }>();
   private effects: ServiceEffect[] = [];
 
-  /** `loaded`: the store's services after a hub restart; a grant may have left just before the crash. */
+  /**
+   * `loaded`: the store's services after a hub restart. A grant may have left just before the
+   * crash, so every agent holding a placement counts as granted now, and every copy not yet
+   * confirmed stopped is fenced from now: this depends only on this run's clock, not on the
+   * previous run's (a wall-clock step across the restart cannot shorten a fence).
+   */
   constructor(
     private readonly settings: MachineSettings,
     loaded: Service[],
     now: number,
   ) {
     this.fencing = new Fencing(settings);
+    const refence = (p: Placement) => {
+      if (p.safeAt !== undefined) p.safeAt = Math.max(p.safeAt, now + settings.leaseMs + p.stopTimeoutMs + settings.driftMs);
+    };
     for (const s of loaded) {
       this.services.set(s.name, s);
+      s.history.forEach(refence);
       if (s.current) {
+        refence(s.current);
         this.fencing.recordGrant(s.current.agent, now);
         this.fencing.heard(s.current.agent, now);
       }
@@ -142,8 +153,9 @@ export class ServiceMachine {
     const s = this.services.get(r.name);
     const current = s?.current?.agent === r.agent && s.current.generation === r.generation ? s.current : undefined;
     if (!s || !current) {
-      const old = s?.history.find((p) => p.agent === r.agent && p.generation === r.generation);
-      if (r.state === 'exited' && old) {
+      // Only the exit of the placement's latest run proves it gone: a late exit of an earlier run does not.
+      const old = s?.history.find((p) => p.agent === r.agent && p.generation === r.generation && p.restarts === r.restarts);
+      if (r.state === 'exited' && old && old.safeAt !== undefined) {
         old.safeAt = undefined;
         this.save(s!);
       } else if (r.state === 'running' && this.a0.has(r.agent)) this.pushLease(r.agent, now, [r]);
@@ -243,7 +255,7 @@ export class ServiceMachine {
     this.fencing.recordGrant(agent, now);
     const runs = [...this.services.values()].filter((s) => s.current?.agent === agent && GRANTED.includes(s.status)).map((s) => this.run(s));
     this.effects = this.effects.filter((e) => !(e.kind === 'lease' && e.agent === agent));
-    this.effects.push({ kind: 'lease', agent, a0, grantedAt: now, runs, stop: staleCopies(runs, reported) });
+    this.effects.push({ kind: 'lease', agent, a0, grantedAt: now, leaseMs: this.settings.leaseMs, renewMs: this.settings.renewMs, runs, stop: staleCopies(runs, reported) });
   }
 
   /** Slots in use per agent: placements it holds and ended copies that may still run there. */
