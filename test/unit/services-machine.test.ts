@@ -226,6 +226,14 @@ describe('ServiceMachine: restarts', () => {
     expect(placed(m, 'web')).toMatchObject({ agent: 'a', generation: 2 });
   });
 
+  it('moves a service waiting for its restart off a lost agent at once: its last run is known to be gone', () => {
+    const m = fleet(['a', 'b']);
+    m.create({ name: 'web', action: 'work' }, 0);
+    exit(m, 'a', 1, 0, 10);
+    m.serverDown('a', 'last will', 20);
+    expect(m.get('web')!.current).toMatchObject({ agent: 'b', generation: 2 });
+  });
+
   it('ignores a late exit of an earlier run', () => {
     const m = fleet(['a']);
     m.create({ name: 'web', action: 'work' }, 0);

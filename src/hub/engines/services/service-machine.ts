@@ -225,7 +225,8 @@ export class ServiceMachine {
     this.a0.delete(agent);
     for (const s of this.services.values()) {
       if (s.current?.agent !== agent || !GRANTED.includes(s.status)) continue;
-      this.end(s, 'queued', `agent lost (${reason})`, now, false);
+      // Restarting: its latest run exited (reported) and the next was not issued, so nothing of it runs.
+      this.end(s, 'queued', `agent lost (${reason})`, now, s.status === 'restarting');
     }
   }
 
