@@ -29,6 +29,20 @@ describe('ServiceMachine: create and place', () => {
     expect(of(r, 'lease')[0]).toEqual({ kind: 'lease', agent: 'a', a0: 0, grantedAt: 10, leaseMs: 1500, renewMs: 500, runs: [{ name: 'web', generation: 1, restarts: 0, action: 'work', arg: 'x' }], stop: [] });
   });
 
+  it('shows each server\'s capacity in use and its services, fenced copies counted', () => {
+    const m = fleet(['a', 'b']);
+    m.create({ name: 'web', action: 'work' }, 0);
+    m.create({ name: 'db', action: 'work' }, 0);
+    expect(m.serverList(0).map((s) => [s.agent, s.online, s.used, s.maxWorkers, s.services])).toEqual([
+      ['a', true, 1, 2, ['web']],
+      ['b', true, 1, 2, ['db']],
+    ]);
+    m.serverDown('a', 'last will', 10);
+    m.serverUp(server('a'), 20);
+    // web's old copy may still run on a until its fence passes: it still takes a slot there.
+    expect(m.serverList(20).find((s) => s.agent === 'a')).toMatchObject({ online: true, used: 1, services: [] });
+  });
+
   it('refuses a bad or taken name with a clear error and changes nothing', () => {
     const m = fleet(['a']);
     m.create({ name: 'web', action: 'work' }, 0);

@@ -86,8 +86,12 @@ export class ServiceMachine {
     return [...this.services.values()].filter((s) => s.status !== 'cancelled').sort((a, b) => a.seq - b.seq);
   }
 
-  serverList(): ServiceServer[] {
-    return [...this.servers.values()];
+  /** The monitor's view of the servers: capacity in use (fenced copies included) and the services placed there. */
+  serverList(now: number): (ServiceServer & { used: number; services: string[] })[] {
+    const load = this.load(now);
+    return [...this.servers.values()]
+      .sort((a, b) => (a.agent < b.agent ? -1 : 1))
+      .map((server) => ({ ...server, used: load.get(server.agent) ?? 0, services: this.list().filter((s) => s.current?.agent === server.agent).map((s) => s.name) }));
   }
 
   create(req: CreateRequest, now: number): Result {
