@@ -86,6 +86,16 @@ describe('ServiceMachine: cancel', () => {
     expect(m.get('web')).toMatchObject({ status: 'cancelled', current: undefined, history: [{ agent: 'a', endReason: 'cancelled', safeAt: undefined }] });
   });
 
+  it('cancels a service waiting for its restart at once: its last run is known to be gone', () => {
+    const m = fleet(['a']);
+    m.create({ name: 'web', action: 'work' }, 0);
+    m.report({ agent: 'a', name: 'web', generation: 1, restarts: 0, state: 'exited' }, 10);
+    const r = m.cancel('web', 20);
+    expect(m.get('web')).toMatchObject({ status: 'cancelled', history: [{ endReason: 'cancelled', safeAt: undefined }] });
+    expect(of(r, 'lease')[0]!.runs).toEqual([]);
+    expect(of(m.tick(5000), 'lease')).toEqual([]);
+  });
+
   it('ends a stopping service whose agent is gone when its lease and stop timeout have run out', () => {
     const m = fleet(['a']);
     m.create({ name: 'web', action: 'work' }, 0);

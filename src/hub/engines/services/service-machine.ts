@@ -115,6 +115,10 @@ export class ServiceMachine {
       s.status = 'cancelled';
       this.save(s);
       this.effects.push({ kind: 'placement', name, generation: s.generation, agent: null });
+    } else if (s.status === 'restarting') {
+      // Its latest run exited (reported) and the next was not issued: nothing to stop.
+      this.end(s, 'cancelled', 'cancelled', now, true);
+      this.pushLease(s.history[0]!.agent, now);
     } else if (s.status !== 'stopping') {
       const agent = s.current.agent;
       s.current.safeAt = this.fencing.safeToReplaceAt(agent, s.current.stopTimeoutMs);
