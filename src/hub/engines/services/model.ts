@@ -29,15 +29,16 @@ export type Placement = {
   endedAt?: number;
   /** Why this placement ended: 'agent lost', 'crash loop', 'cancelled', 'stale generation', … */
   endReason?: string;
-  /** Runs of this placement started so far minus one: the agent starts run (generation, restarts) once. */
+  /** The latest run's restart number (0: the first run); the agent starts each (generation, restarts) once. */
   restarts: number;
   /** The action's stopTimeout on that agent, kept so the fence can be computed after a hub restart. */
   stopTimeoutMs: number;
   /** Hub times of the exits within the restart window (the crash-loop count survives a hub restart). */
   exits: number[];
   /**
-   * Ended placements only: no new copy of the service may start before this hub time, because
-   * this one may still run until then. Absent once the agent confirmed this copy stopped.
+   * Set once the placement is revoked (ended, or stopping after a cancel): no new copy of the
+   * service may start before this hub time, as this one may run until then. Absent once the agent
+   * confirmed this copy stopped.
    */
   safeAt?: number;
 };
