@@ -29,7 +29,18 @@ export type Placement = {
   endedAt?: number;
   /** Why this placement ended: 'agent lost', 'crash loop', 'cancelled', 'stale generation', … */
   endReason?: string;
+  /** The latest run's restart number (0: the first run); the agent starts each (generation, restarts) once. */
   restarts: number;
+  /** The action's stopTimeout on that agent, kept so the fence can be computed after a hub restart. */
+  stopTimeoutMs: number;
+  /** Hub times of the exits within the restart window (the crash-loop count survives a hub restart). */
+  exits: number[];
+  /**
+   * Set once the placement is revoked (ended, or stopping after a cancel): no new copy of the
+   * service may start before this hub time, as this one may run until then. Absent once the agent
+   * confirmed this copy stopped.
+   */
+  safeAt?: number;
 };
 
 export type Service = {
