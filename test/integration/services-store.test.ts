@@ -129,6 +129,19 @@ describe.each(KINDS)('services store on $name', (kind) => {
     expect(await store.load()).toEqual([placedAt(first, 1)]);
   });
 
+  it('lets exactly one of two hubs creating the same name at once succeed', async () => {
+    const here = await place();
+    const [one, two] = [await here.open(), await here.open()];
+    for (let round = 0; round < 5; round++) {
+      const name = `race-${round}`;
+      const outcomes = await Promise.allSettled([one.create(service(name, { action: 'one' })), two.create(service(name, { action: 'two' }))]);
+      expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+      const refused = outcomes.find((o) => o.status === 'rejected');
+      expect(refused?.reason).toBeInstanceOf(ServiceExistsError);
+    }
+    expect((await one.load()).map((s) => s.name)).toEqual(['race-0', 'race-1', 'race-2', 'race-3', 'race-4']);
+  });
+
   it('never lets a generation go back: an older save is refused, a removed name restarts above its fence', async () => {
     const store = await (await place()).open();
     const s = service('fenced');
