@@ -282,6 +282,25 @@ describe('services store on PostgreSQL, when the server fails', () => {
     expect(loaded).toEqual(kept(placedAt(s, loaded!.generation)));
   });
 
+  it('fails an operation on a stalled server after its timeout instead of hanging, and recovers once it answers', async () => {
+    const url = await pgServer.database();
+    const store = await PostgresServiceStore.open(url, { queryTimeoutMs: 1000, connectTimeoutMs: 1000 });
+    cleanup.defer(() => store.close());
+    const s = service('patient');
+    await store.create(s);
+    await store.save(placedAt(s, 1));
+    pgServer.pause();
+    try {
+      const stalled = store.save(placedAt(s, 2));
+      await expect(stalled).rejects.toBeInstanceOf(ServiceStoreUnavailable);
+      await expect(stalled).rejects.toThrow(/\(engines\.services\.postgresUrl\): (Query read timeout|.*timeout)/);
+    } finally {
+      pgServer.resume();
+    }
+    await waitFor('a save to succeed after the stall', () => store.save(placedAt(s, 3)).then(() => true, () => false), 15_000);
+    expect(await store.load()).toEqual([placedAt(s, 3)]);
+  });
+
   it('refuses to open with a wrong password or no server, in one line naming the key and hiding the password', async () => {
     const url = new URL(pgServer.url());
     url.password = 'not-the-password';

@@ -15,6 +15,10 @@ export type PostgresServer = {
   database(): Promise<string>;
   /** SIGKILL to the postmaster, waiting until it is gone (its backends follow it). */
   kill(): Promise<void>;
+  /** SIGSTOP to the postmaster and every backend: connections stay open and nothing answers (a stalled server). */
+  pause(): void;
+  /** SIGCONT after `pause`. */
+  resume(): void;
   /** Starts it again on the same port and data after `kill`. */
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -100,10 +104,17 @@ export async function startPostgres(): Promise<PostgresServer> {
       proc.kill('SIGKILL');
       await exited(proc);
     },
+    pause() {
+      for (const pid of cluster(child!.pid!)) process.kill(pid, 'SIGSTOP');
+    },
+    resume() {
+      for (const pid of cluster(child!.pid!)) process.kill(pid, 'SIGCONT');
+    },
     restart: start,
     async stop() {
       const proc = child;
       if (proc && proc.exitCode === null && proc.signalCode === null) {
+        for (const pid of cluster(proc.pid!)) process.kill(pid, 'SIGCONT');
         // SIGINT is the fast shutdown: clients still connected are cut off rather than waited for.
         proc.kill('SIGINT');
         const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
@@ -127,4 +138,10 @@ async function answers(url: string): Promise<boolean> {
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/** The postmaster and its backends (its children). */
+function cluster(postmaster: number): number[] {
+  const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(postmaster)], { encoding: 'utf8' }).split('\n').filter((l) => l.trim() !== '');
+  return [postmaster, ...children.map(Number)];
 }

@@ -17,6 +17,11 @@ export type PostgresStoreOptions = {
   maxConnections?: number;
   /** Milliseconds to wait for a connection before the operation fails (default 5000). */
   connectTimeoutMs?: number;
+  /**
+   * Milliseconds a statement may wait for its answer (default 10000): a stalled server fails the
+   * operation, and drops its connection, instead of holding the engine forever.
+   */
+  queryTimeoutMs?: number;
 };
 
 const KEY = 'engines.services.postgresUrl';
@@ -40,7 +45,7 @@ export class PostgresServiceStore implements ServiceStore {
     private readonly url: string,
     private readonly opts: PostgresStoreOptions,
   ) {
-    this.pool = new pg.Pool({ connectionString: url, max: opts.maxConnections ?? 4, connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000, keepAlive: true });
+    this.pool = new pg.Pool({ connectionString: url, max: opts.maxConnections ?? 4, connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000, query_timeout: opts.queryTimeoutMs ?? 10_000, keepAlive: true });
     // An idle connection's server going away is reported here; without a listener it would crash the hub.
     this.pool.on('error', (err) => opts.log?.warn({ err: firstLine(err) }, `services store: an idle PostgreSQL connection was lost (${KEY} ${redactUrl(url)})`));
   }
@@ -151,7 +156,7 @@ function isConnectionError(err: unknown): boolean {
   const code = String((err as { code?: unknown }).code ?? '');
   if (NET_CODES.has(code)) return true;
   if (/^(08|28|3D|57P0)/.test(code) || code === '53300') return true;
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|not queryable|Client has encountered a connection error/i.test(firstLine(err));
+  return /Connection terminated|connection timeout|Query read timeout|timeout exceeded when trying to connect|not queryable|Client has encountered a connection error/i.test(firstLine(err));
 }
 
 /** One line: Node's AggregateError (every address of a host refused) has an empty message. */
