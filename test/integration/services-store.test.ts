@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Placement, Service, ServiceStore } from '../../src/hub/engines/services/model.js';
 import { PostgresServiceStore, ServiceStoreUnavailable } from '../../src/hub/engines/services/postgres-store.js';
-import { DEFAULT_HISTORY, ServiceExistsError, ServiceMissingError, StaleGenerationError } from '../../src/hub/engines/services/sql-store.js';
+import { DEFAULT_HISTORY, GenerationTakenError, ServiceExistsError, ServiceMissingError, StaleGenerationError } from '../../src/hub/engines/services/sql-store.js';
 import { SqliteServiceStore } from '../../src/hub/engines/services/sqlite-store.js';
 import { openStateDb } from '../../src/hub/state-db.js';
 import { Cleanup } from '../support/cleanup.js';
@@ -165,6 +165,27 @@ describe.each(KINDS)('services store on $name', (kind) => {
     await expect(store.save(placedAt(again, 2))).rejects.toBeInstanceOf(StaleGenerationError);
     await store.save(placedAt(again, 4));
     expect((await store.load())[0]!.generation).toBe(4);
+  });
+
+  it('gives one generation to one agent only: two hubs placing the same generation at once, one is refused', async () => {
+    const here = await place();
+    const [one, two] = [await here.open(), await here.open()];
+    const s = service('contested');
+    await one.create(s);
+    const on = (agent: string): Service => ({ ...s, status: 'placed', generation: 1, current: placement(1, { agent }) });
+    const outcomes = await Promise.allSettled([one.save(on('agent-x')), two.save(on('agent-y'))]);
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+    const refused = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
+    expect(refused.reason).toBeInstanceOf(GenerationTakenError);
+    const winner = (await one.load())[0]!.current!.agent;
+    expect(String(refused.reason)).toContain(`service contested: generation 1 is placed on ${winner} already; a new placement needs a higher generation`);
+    // The winner's placement goes on at that generation; clearing it (agent lost) keeps the generation taken.
+    await one.save({ ...on(winner), status: 'running', current: placement(1, { agent: winner, runningAt: T0 }) });
+    await one.save({ ...s, status: 'queued', generation: 1, history: [placement(1, { agent: winner, endedAt: T0 + 1, endReason: 'agent lost' })] });
+    await one.save({ ...s, status: 'queued', generation: 1 });
+    await expect(two.save(on(winner === 'agent-x' ? 'agent-y' : 'agent-x'))).rejects.toBeInstanceOf(GenerationTakenError);
+    await two.save({ ...s, status: 'placed', generation: 2, current: placement(2, { agent: 'agent-y' }) });
+    expect((await one.load())[0]!.current).toEqual(placement(2, { agent: 'agent-y' }));
   });
 
   it('refuses a service whose placements contradict its generation', async () => {

@@ -13,7 +13,9 @@ export const SCHEMA: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS services (
     name TEXT PRIMARY KEY, action TEXT NOT NULL, arg TEXT, selector TEXT NOT NULL,
     created_at BIGINT NOT NULL, seq BIGINT NOT NULL, status TEXT NOT NULL,
-    generation BIGINT NOT NULL CHECK (generation >= 0), current TEXT)`,
+    generation BIGINT NOT NULL CHECK (generation >= 0), current TEXT,
+    generation_agent TEXT NOT NULL DEFAULT '')`,
+  // generation_agent: the agent given the placement of \`generation\` ('' before any): one generation, one agent.
   'CREATE INDEX IF NOT EXISTS services_by_seq ON services (seq)',
   `CREATE TABLE IF NOT EXISTS service_placements (
     service TEXT NOT NULL, generation BIGINT NOT NULL, agent TEXT NOT NULL, placed_at BIGINT NOT NULL,
@@ -48,6 +50,17 @@ export class ServiceExistsError extends ServiceStoreError {
 export class ServiceMissingError extends ServiceStoreError {
   constructor(readonly service: string) {
     super(`no service named ${service}`);
+  }
+}
+
+/** Fencing: a generation already given to one agent cannot be given to another (two hubs placing at once). */
+export class GenerationTakenError extends ServiceStoreError {
+  constructor(
+    readonly service: string,
+    readonly generation: number,
+    readonly agent: string,
+  ) {
+    super(`service ${service}: generation ${generation} is placed on ${agent || 'no agent'} already; a new placement needs a higher generation`);
   }
 }
 
@@ -90,8 +103,8 @@ export function* createSteps(service: Service, historyLimit: number): Steps<Serv
   const stored: Service = { ...service, generation: Math.max(service.generation, fence ? Number(fence.generation) : 0) };
   const c = columns(stored);
   const inserted = yield sql(
-    'INSERT INTO services (name, action, arg, selector, created_at, seq, status, generation, current) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
-    c.name, c.action, c.arg, c.selector, c.createdAt, c.seq, c.status, c.generation, c.current,
+    'INSERT INTO services (name, action, arg, selector, created_at, seq, status, generation, current, generation_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
+    c.name, c.action, c.arg, c.selector, c.createdAt, c.seq, c.status, c.generation, c.current, c.generationAgent,
   );
   if (inserted.changes === 0) {
     const existing = yield* oneSteps(service.name);
@@ -102,18 +115,26 @@ export function* createSteps(service: Service, historyLimit: number): Steps<Serv
   return { ...stored, history: bounded(stored.history, historyLimit) };
 }
 
-/** Writes the service whole; refused if the stored generation is higher (equal: same placement, newer state). */
+/**
+ * Writes the service whole. Refused if the stored generation is higher, or equal but placed on
+ * another agent: the same generation carries only newer state of the same placement. A save
+ * naming no placement of its generation keeps the agent stored (it can start no copy).
+ */
 export function* saveSteps(service: Service, historyLimit: number): Steps<void> {
   check(service);
   const c = columns(service);
   const updated = yield sql(
-    'UPDATE services SET action = ?, arg = ?, selector = ?, created_at = ?, seq = ?, status = ?, generation = ?, current = ? WHERE name = ? AND generation <= ?',
-    c.action, c.arg, c.selector, c.createdAt, c.seq, c.status, c.generation, c.current, c.name, c.generation,
+    `UPDATE services SET action = ?, arg = ?, selector = ?, created_at = ?, seq = ?, status = ?, generation = ?, current = ?,
+      generation_agent = CASE WHEN generation = ? AND ? = '' THEN generation_agent ELSE ? END
+      WHERE name = ? AND (generation < ? OR (generation = ? AND (generation_agent = ? OR ? = '')))`,
+    c.action, c.arg, c.selector, c.createdAt, c.seq, c.status, c.generation, c.current, c.generation, c.generationAgent, c.generationAgent,
+    c.name, c.generation, c.generation, c.generationAgent, c.generationAgent,
   );
   if (updated.changes === 0) {
-    const row = (yield sql('SELECT generation FROM services WHERE name = ?', service.name)).rows[0];
+    const row = (yield sql('SELECT generation, generation_agent FROM services WHERE name = ?', service.name)).rows[0];
     if (!row) throw new ServiceMissingError(service.name);
-    throw new StaleGenerationError(service.name, service.generation, Number(row.generation));
+    if (Number(row.generation) > service.generation) throw new StaleGenerationError(service.name, service.generation, Number(row.generation));
+    throw new GenerationTakenError(service.name, service.generation, String(row.generation_agent));
   }
   yield* historySteps(service, historyLimit);
 }
@@ -175,6 +196,7 @@ function columns(s: Service) {
     status: s.status,
     generation: s.generation,
     current: s.current ? JSON.stringify(s.current) : null,
+    generationAgent: [...(s.current ? [s.current] : []), ...s.history].find((p) => p.generation === s.generation)?.agent ?? '',
   };
 }
 
