@@ -161,12 +161,13 @@ function* oneSteps(name: string): Steps<Service | undefined> {
 
 function* historySteps(service: Service, historyLimit: number): Steps<void> {
   yield sql('DELETE FROM service_placements WHERE service = ?', service.name);
-  for (const p of bounded(service.history, historyLimit)) {
-    yield sql(
-      'INSERT INTO service_placements (service, generation, agent, placed_at, running_at, ended_at, end_reason, restarts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      service.name, p.generation, p.agent, p.placedAt, p.runningAt ?? null, p.endedAt ?? null, p.endReason ?? null, p.restarts,
-    );
-  }
+  const kept = bounded(service.history, historyLimit);
+  if (kept.length === 0) return;
+  // One statement for all rows: a round trip each would dominate a save over the network.
+  yield sql(
+    `INSERT INTO service_placements (service, generation, agent, placed_at, running_at, ended_at, end_reason, restarts) VALUES ${kept.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+    ...kept.flatMap((p) => [service.name, p.generation, p.agent, p.placedAt, p.runningAt ?? null, p.endedAt ?? null, p.endReason ?? null, p.restarts]),
+  );
 }
 
 /** Newest first (by generation), at most `limit`. */
