@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -105,21 +105,27 @@ export async function startPostgres(): Promise<PostgresServer> {
       await exited(proc);
     },
     pause() {
-      for (const pid of cluster(child!.pid!)) process.kill(pid, 'SIGSTOP');
+      signalCluster(child!.pid!, 'SIGSTOP');
     },
     resume() {
-      for (const pid of cluster(child!.pid!)) process.kill(pid, 'SIGCONT');
+      signalCluster(child!.pid!, 'SIGCONT');
     },
     restart: start,
     async stop() {
       const proc = child;
       if (proc && proc.exitCode === null && proc.signalCode === null) {
-        for (const pid of cluster(proc.pid!)) process.kill(pid, 'SIGCONT');
+        signalCluster(proc.pid!, 'SIGCONT');
         // SIGINT is the fast shutdown: clients still connected are cut off rather than waited for.
         proc.kill('SIGINT');
         const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
         await exited(proc);
         clearTimeout(timer);
+      }
+      // Whatever postmaster still holds this data dir (one started by a retried launch) goes too.
+      const left = postmasterOf(data);
+      if (left !== undefined) {
+        process.kill(left, 'SIGKILL');
+        await waitFor('the leftover postmaster to exit', () => !alive(left), 10_000);
       }
       rmSync(dir, { recursive: true, force: true });
     },
@@ -140,8 +146,38 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-/** The postmaster and its backends (its children). */
-function cluster(postmaster: number): number[] {
-  const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(postmaster)], { encoding: 'utf8' }).split('\n').filter((l) => l.trim() !== '');
-  return [postmaster, ...children.map(Number)];
+/** Signals the postmaster and its backends (its children); one that has just exited is skipped. */
+function signalCluster(postmaster: number, signal: NodeJS.Signals): void {
+  let children: number[] = [];
+  try {
+    children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(postmaster)], { encoding: 'utf8' }).split('\n').filter((l) => l.trim() !== '').map(Number);
+  } catch {
+    // ps exits 1 when there are none.
+  }
+  for (const pid of [postmaster, ...children]) {
+    try {
+      process.kill(pid, signal);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+  }
+}
+
+/** The live postmaster of `data`, from its pid file, if any. */
+function postmasterOf(data: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n', 1)[0]);
+    return alive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(data) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
