@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { machineSettings, ServicesConfig } from '../../src/hub/engines/services/config.js';
+import { validateConfig } from '../../src/shared/config-file.js';
 
 describe('engines.services config', () => {
   it('defaults to the documented timing and restart policy', () => {
@@ -23,5 +24,16 @@ describe('engines.services config', () => {
       'leaseMs: leaseMs must be at least twice renewMs',
       'heartbeatMissMs: heartbeatMissMs must be at least twice renewMs',
     ]);
+  });
+
+  it('keeps state in SQLite unless postgresUrl is set', () => {
+    expect(ServicesConfig.parse({}).postgresUrl).toBeUndefined();
+    expect(ServicesConfig.parse({ postgresUrl: 'postgres://pushfleet@db:5432/pushfleet' }).postgresUrl).toBe('postgres://pushfleet@db:5432/pushfleet');
+    expect(ServicesConfig.parse({ postgresUrl: 'postgresql://db/pushfleet' }).postgresUrl).toBe('postgresql://db/pushfleet');
+  });
+
+  it('names the key of a URL that is not PostgreSQL, and of a key it does not know', () => {
+    expect(() => validateConfig(ServicesConfig, { postgresUrl: 'mysql://db/x' }, 'hub.yaml')).toThrow(/postgresUrl.*use a postgres:\/\/user@host:port\/database URL/);
+    expect(() => validateConfig(ServicesConfig, { postgresURL: 'postgres://db/x' }, 'hub.yaml')).toThrow(/postgresURL/);
   });
 });

@@ -10,8 +10,15 @@ const ms = z.number().int().positive();
 export const ServicesConfig = z
   .object({
     enabled: z.boolean().default(true),
-    /** PostgreSQL instead of SQLite in the state dir (same schema); never logged, it may hold a password. */
-    postgresUrl: z.string().regex(/^postgres(ql)?:\/\//, 'use postgres://user@host/db').optional(),
+    /**
+     * Keep services, placements and generations in this PostgreSQL database instead of the hub's
+     * SQLite file (`postgres://user@host:5432/db`). Leave the password out and set PGPASSWORD or
+     * ~/.pgpass for the hub's user: the config file then holds no secret. Never logged.
+     */
+    postgresUrl: z
+      .string()
+      .regex(/^postgres(ql)?:\/\/[^\s]+$/, 'use a postgres://user@host:port/database URL')
+      .optional(),
     /** How often each agent renews its lease (and so heartbeats). */
     renewMs: ms.default(DEFAULT_LEASE.renewMs),
     /** How long an agent may keep its services running without a renewed lease. */

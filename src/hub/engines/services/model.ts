@@ -100,8 +100,13 @@ export interface ServiceStore {
   load(): Promise<Service[]>;
   /** Writes the service whole (status, generation, current, history) atomically; resolves once durable. */
   save(service: Service): Promise<void>;
-  /** Creates it; rejects with a clear error when the name exists. */
-  create(service: Service): Promise<void>;
+  /**
+   * Creates it; rejects with a clear error when the name exists (a retry of a create that did
+   * commit resolves). Resolves with the service as stored: its generation starts above that of
+   * any earlier service of the same name, so agents that saw the old copy accept the new one.
+   */
+  create(service: Service): Promise<Service>;
+  /** Forgets the service and its history; nothing to do if it is gone. */
   remove(name: string): Promise<void>;
   close(): Promise<void>;
 }
