@@ -47,7 +47,7 @@ type Copy = CopyState & {
  * group. Without it a copy would outlive the agent and its lease, and the hub's new copy would
  * overlap it. It ignores the signals a stopping agent's group gets; the agent stops the copies itself then.
  */
-const GUARD = ['-c', 'trap "" HUP INT TERM; read -r _ || kill -KILL -- "-$1"', 'pushfleet-service-guard'];
+const GUARD = ['-c', 'trap "" HUP INT TERM; read -r _ || kill -KILL "-$1"', 'pushfleet-service-guard'];
 
 /**
  * Runs the services the hub placed on this agent: only actions offered under `services.actions`,
