@@ -21,7 +21,7 @@ export const ActionConfig = z
      */
     watchdogSec: z.number().positive().optional(),
     /** For services: pass the service's argument as the last argv element too, not only as PUSHFLEET_SERVICE_ARG. */
-    lastArgument: z.boolean().default(false),
+    lastArgument: z.boolean().optional(),
     /** Fixed extra environment. */
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'use letters, digits and "_"'), z.string()).default({}),
   })
