@@ -1,4 +1,5 @@
 import type { Logger } from '../../src/shared/logger.js';
+import type { GrantedService, LeaseGrant, LeaseRenewal } from '../../src/shared/contract/services-messages.js';
 import type { CopyState, ServiceSpec } from './service-supervisor.js';
 
 /** The agent's monotonic clock (performance.now) and timers; fakes in tests. */
@@ -21,11 +22,6 @@ export interface Copies {
   stopAll(reason: string): unknown;
 }
 
-/** agent → hub: renew my lease; what I run. `session` is new at each agent start, so a grant meant for a former life never matches. */
-export type RenewalRequest = { v: 1; agent: string; session: string; seq: number; running: Record<string, number> };
-
-/** hub → agent (signed): the lease for the request `seq` of `session`, and every service this agent is to run. */
-export type LeaseGrant = { v: 1; session: string; seq: number; leaseMs: number; services: Record<string, Omit<ServiceSpec, 'name'>> };
 
 export type LeaseHolderDeps = {
   agent: string;
@@ -35,7 +31,7 @@ export type LeaseHolderDeps = {
   copies: Copies;
   generations: GenerationLog;
   /** A placement this agent will not run (a stale generation, a generation that ended here): the hub places it anew. */
-  refused(name: string, generation: number, reason: string): void;
+  refused(name: string, placement: Pick<GrantedService, 'generation' | 'restarts'>, reason: string): void;
   log: Logger;
 };
 
@@ -55,7 +51,7 @@ export class LeaseHolder {
   private readonly pending = new Map<number, number>();
   private holdUntil = -Infinity;
   private appliedSeq = 0;
-  private desired: LeaseGrant['services'] = {};
+  private desired: Record<string, GrantedService> = {};
   private timer: unknown;
   private readonly generations: Record<string, GenerationRecord>;
   private readonly refusedOnce = new Set<string>();
@@ -65,7 +61,7 @@ export class LeaseHolder {
   }
 
   /** The next renewal request, to publish now. */
-  renewal(): RenewalRequest {
+  renewal(): LeaseRenewal {
     const seq = ++this.seq;
     this.pending.set(seq, this.deps.clock.now());
     if (this.pending.size > PENDING_MAX) this.pending.delete(this.pending.keys().next().value!);
@@ -157,7 +153,7 @@ export class LeaseHolder {
   }
 
   /** Why `want` may not start; 'done' when this very start ran already (the hub restarts it with a higher `restarts`). */
-  private refusal(name: string, want: LeaseGrant['services'][string]): string | 'done' | null {
+  private refusal(name: string, want: GrantedService): string | 'done' | null {
     const rec = this.generations[name];
     if (!rec || want.generation > rec.generation) return null;
     if (want.generation < rec.generation) return `generation ${want.generation} is older than generation ${rec.generation} seen here`;
@@ -165,12 +161,12 @@ export class LeaseHolder {
     return want.restarts > rec.restarts ? null : 'done';
   }
 
-  private refuse(name: string, want: LeaseGrant['services'][string], reason: string): void {
+  private refuse(name: string, want: GrantedService, reason: string): void {
     const key = `${name}\0${want.generation}\0${want.restarts}`;
     if (this.refusedOnce.has(key)) return;
     this.refusedOnce.add(key);
     this.deps.log.warn({ service: name, generation: want.generation, reason }, 'service placement refused');
-    this.deps.refused(name, want.generation, reason);
+    this.deps.refused(name, want, reason);
   }
 
   private stop(name: string, copy: Pick<CopyState, 'generation' | 'restarts'>, reason: string): void {

@@ -26,7 +26,7 @@ export type SupervisorDeps = {
   env(extra: Record<string, string>): NodeJS.ProcessEnv;
   /** A copy ended (or could not start); restarting it is the hub's decision. */
   exited(exit: ServiceExit): void;
-  /** A copy said READY=1 or a new STATUS=. */
+  /** A copy started, said READY=1, or sent a new STATUS=. */
   notified(name: string, state: CopyState): void;
   log: Logger;
 };
@@ -131,6 +131,7 @@ export class ServiceSupervisor {
         if (copy.stopReason) proc.terminate(); // stopped while it was being started
         else armWatchdog();
         log.info({ pid: proc.pid }, 'service copy started');
+        if (proc.pid !== undefined) this.deps.notified(spec.name, this.state(copy));
         const exit = await proc.exited;
         finish({ code: exit.code, signal: exit.signal, reason: copy.stopReason ?? describeExit(argv, exit) });
       })

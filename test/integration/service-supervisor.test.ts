@@ -127,7 +127,7 @@ describe('ServiceSupervisor (real processes)', () => {
     expect(ended).toMatchObject({ generation: 4, reason: 'watchdog timeout', signal: 'SIGTERM' });
     // It was kept while it pinged: the timeout came only after its last ping.
     expect(lines()).toContain('ping 5');
-    expect(notes[0]).toMatchObject({ generation: 4, ready: true, status: 'serving' });
+    expect(notes.find((n) => n.ready)).toMatchObject({ generation: 4, ready: true, status: 'serving' });
   });
 
   it('when the lease runs out, the copy is gone by a0 + leaseMs + stopTimeout (plus the drift allowance)', async () => {
@@ -141,7 +141,7 @@ describe('ServiceSupervisor (real processes)', () => {
     holder = new LeaseHolder({ agent: 'a1', session: 's', clock, copies: supervisor, generations: new GenerationFile(dir), refused: () => undefined, log: createLogger('test', 'silent') });
     const req = holder.renewal();
     const leaseMs = 1000;
-    holder.granted({ v: 1, session: 's', seq: req.seq, leaseMs, services: { stub: { generation: 3, restarts: 0, action: 'stubborn', arg: '' } } });
+    holder.granted({ v: 1, session: 's', seq: req.seq, leaseMs, renewMs: 300, services: { stub: { generation: 3, restarts: 0, action: 'stubborn', arg: '' } } });
     const a0 = holder.heldUntil() - leaseMs;
     const pgid = Number(/pgid=(\d+)/.exec(await line('start stub 3'))![1]);
     await waitFor('the lease run out', () => exits.length > 0);

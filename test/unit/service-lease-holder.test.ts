@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { GenerationFile } from '../../agent/services/generation-file.js';
-import { LeaseHolder, type Copies, type LeaseGrant } from '../../agent/services/lease-holder.js';
+import { LeaseHolder, type Copies } from '../../agent/services/lease-holder.js';
 import type { ServiceSpec } from '../../agent/services/service-supervisor.js';
+import type { LeaseGrant } from '../../src/shared/contract/services-messages.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { Cleanup } from '../support/cleanup.js';
 import { ManualClock } from '../support/manual-clock.js';
@@ -37,8 +38,8 @@ describe('LeaseHolder (agent side of the services lease)', () => {
     const copies = new FakeCopies();
     const refused: string[] = [];
     const file = new GenerationFile(stateDir);
-    const holder = new LeaseHolder({ agent: 'a1', session: 's1', clock, copies, generations: file, refused: (name, g, reason) => refused.push(`${name}@${g}: ${reason}`), log: createLogger('test', 'silent') });
-    const grant = (seq: number, services: LeaseGrant['services'], leaseMs = 1500): LeaseGrant => ({ v: 1, session: 's1', seq, leaseMs, services });
+    const holder = new LeaseHolder({ agent: 'a1', session: 's1', clock, copies, generations: file, refused: (name, p, reason) => refused.push(`${name}@${p.generation}: ${reason}`), log: createLogger('test', 'silent') });
+    const grant = (seq: number, services: LeaseGrant['services'], leaseMs = 1500): LeaseGrant => ({ v: 1, session: 's1', seq, leaseMs, renewMs: 500, services });
     return { clock, copies, refused, holder, grant, stateDir, file };
   }
 
