@@ -36,7 +36,7 @@ describe('ServiceSupervisor (real processes)', () => {
   const cleanup = new Cleanup();
   afterEach(() => cleanup.run());
 
-  function setup(maxWorkers = 4, onExit: (exit: ServiceExit) => void = () => undefined) {
+  function setup(maxWorkers = 4, onExit: (exit: ServiceExit) => void = () => undefined, runtimeSubdir = 'run') {
     const dir = cleanup.tempDir('pushfleet-svc-');
     const records = join(dir, 'records');
     const env = { RECORDS: records };
@@ -51,7 +51,7 @@ describe('ServiceSupervisor (real processes)', () => {
     const supervisor = new ServiceSupervisor({
       actions,
       services: { actions: Object.keys(actions), maxWorkers },
-      runtimeDir: join(dir, 'run'),
+      runtimeDir: join(dir, runtimeSubdir),
       launch,
       env: commandEnv,
       exited: (exit) => {
@@ -88,6 +88,14 @@ describe('ServiceSupervisor (real processes)', () => {
       'b: refused: busy: 1 of services.maxWorkers 1 running',
       'c: refused: action "rm-rf" is not offered to services by this agent (offered: worker, stubborn, crash, pinger)',
     ]);
+  });
+
+  it('a runtime dir too deep for a socket address is a clear error, and nothing runs', async () => {
+    const { supervisor, lines, exit } = setup(4, undefined, 'x'.repeat(100));
+    supervisor.start({ name: 'web', generation: 1, restarts: 0, action: 'worker', arg: '' });
+    expect((await exit('web')).reason).toMatch(/^cannot start: notify socket path \/.*web\.notify is longer than 107 bytes; use a shorter stateDir$/);
+    expect(lines()).toEqual([]);
+    expect(supervisor.running().size).toBe(0);
   });
 
   it('stops with SIGTERM to the process group and reports the exit', async () => {
