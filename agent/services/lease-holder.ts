@@ -19,7 +19,8 @@ export interface Copies {
   running(): ReadonlyMap<string, Pick<CopyState, 'generation' | 'restarts' | 'stopping'>>;
   start(spec: ServiceSpec): void;
   stop(name: string, reason: string): unknown;
-  stopAll(reason: string): unknown;
+  /** `lateMs`: how long after the lease ran out this comes; taken off each copy's stopTimeout. */
+  stopAll(reason: string, lateMs: number): unknown;
 }
 
 
@@ -124,7 +125,7 @@ export class LeaseHolder {
       if (live.length === 0) return;
       this.deps.log.warn({ services: live.map(([name]) => name) }, 'services lease ran out: stopping every service');
       for (const [name, copy] of live) this.fence(name, copy);
-      this.deps.copies.stopAll('lease ran out');
+      this.deps.copies.stopAll('lease ran out', Math.max(0, this.deps.clock.now() - this.holdUntil));
       return;
     }
     for (const [name, copy] of running) {

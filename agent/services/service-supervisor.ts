@@ -37,6 +37,9 @@ type Copy = CopyState & {
   stopReason: string | null;
   notify: NotifyListener | null;
   watchdog: NodeJS.Timeout | undefined;
+  kill: NodeJS.Timeout | undefined;
+  /** SIGKILL this long after SIGTERM; set when it is stopped. */
+  graceMs: number;
   guard: ChildProcess | null;
   exited: Promise<void>;
 };
@@ -82,7 +85,7 @@ export class ServiceSupervisor {
     const action = this.deps.actions[spec.action]!;
     const log = this.deps.log.child({ service: spec.name, generation: spec.generation, action: spec.action });
     let ended!: () => void;
-    const copy: Copy = { ...this.ids(spec), spec, stopping: false, ready: false, proc: null, stopReason: null, notify: null, watchdog: undefined, guard: null, exited: new Promise((r) => (ended = r)) };
+    const copy: Copy = { ...this.ids(spec), spec, stopping: false, ready: false, proc: null, stopReason: null, notify: null, watchdog: undefined, kill: undefined, graceMs: action.stopTimeout * 1000, guard: null, exited: new Promise((r) => (ended = r)) };
     this.copies.set(spec.name, copy);
     const watchdogMs = action.watchdogSec === undefined ? undefined : action.watchdogSec * 1000;
     const armWatchdog = () => {
@@ -91,6 +94,7 @@ export class ServiceSupervisor {
     };
     const finish = (exit: Omit<ServiceExit, 'name' | 'generation' | 'restarts' | 'stopped'>) => {
       clearTimeout(copy.watchdog);
+      clearTimeout(copy.kill);
       copy.notify?.close();
       copy.guard?.kill('SIGKILL');
       this.copies.delete(spec.name);
@@ -118,7 +122,7 @@ export class ServiceSupervisor {
       ...(watchdogMs !== undefined && { WATCHDOG_USEC: String(watchdogMs * 1000) }),
     };
     const argv = action.lastArgument ? [...action.command, spec.arg] : action.command;
-    const opts: ProcessOptions = { cwd: action.cwd, env: this.deps.env(extra), killGraceMs: action.stopTimeout * 1000, onLine: (stream, line) => log.info({ stream }, line) };
+    const opts: ProcessOptions = { cwd: action.cwd, env: this.deps.env(extra), onLine: (stream, line) => log.info({ stream }, line) };
     const track: Track = async (pid) => {
       copy.guard = await startGuard(pid);
     };
@@ -128,7 +132,7 @@ export class ServiceSupervisor {
         copy.notify = notify;
         const proc = await this.deps.launch(argv, opts, track);
         copy.proc = proc;
-        if (copy.stopReason) proc.terminate(); // stopped while it was being started
+        if (copy.stopReason) this.signal(copy); // stopped while it was being started
         else armWatchdog();
         log.info({ pid: proc.pid }, 'service copy started');
         if (proc.pid !== undefined) this.deps.notified(spec.name, this.state(copy));
@@ -146,18 +150,34 @@ export class ServiceSupervisor {
     return copy.exited;
   }
 
-  /** Stops every copy (lease run out, agent stopping); resolves once all are gone. */
-  async stopAll(reason: string): Promise<void> {
-    await Promise.all([...this.copies.keys()].map((name) => this.stop(name, reason)));
+  /**
+   * Stops every copy (lease run out, agent stopping); resolves once all are gone. `lateMs`: how
+   * long after it was due the stop comes (a stalled event loop), taken off each stopTimeout so
+   * that SIGKILL still lands when the hub counts on it.
+   */
+  async stopAll(reason: string, lateMs = 0): Promise<void> {
+    await Promise.all(
+      [...this.copies.values()].map((copy) => {
+        this.stopCopy(copy, reason, lateMs);
+        return copy.exited;
+      }),
+    );
   }
 
-  private stopCopy(copy: Copy, reason: string): void {
+  private stopCopy(copy: Copy, reason: string, lateMs = 0): void {
     if (copy.stopping) return;
-    this.deps.log.info({ service: copy.spec.name, generation: copy.generation, reason }, 'stopping service copy');
+    this.deps.log.info({ service: copy.spec.name, generation: copy.generation, reason, lateMs }, 'stopping service copy');
     copy.stopping = true;
     copy.stopReason = reason.startsWith('watchdog') ? reason : `stopped: ${reason}`;
+    copy.graceMs = Math.max(0, copy.graceMs - lateMs);
     clearTimeout(copy.watchdog);
-    copy.proc?.terminate();
+    if (copy.proc) this.signal(copy);
+  }
+
+  /** SIGTERM to the group, SIGKILL after the grace period. */
+  private signal(copy: Copy): void {
+    copy.proc!.kill(copy.graceMs > 0 ? 'SIGTERM' : 'SIGKILL');
+    if (copy.graceMs > 0) copy.kill = setTimeout(() => copy.proc!.kill('SIGKILL'), copy.graceMs);
   }
 
   private ids(spec: ServiceSpec) {

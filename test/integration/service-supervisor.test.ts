@@ -119,6 +119,15 @@ describe('ServiceSupervisor (real processes)', () => {
     expect(groupAlive(pgid)).toBe(false);
   });
 
+  it('a stop that comes later than due takes the lateness off the stopTimeout: past it, SIGKILL at once', async () => {
+    const { supervisor, lines, line, exit } = setup();
+    supervisor.start({ name: 'stub', generation: 1, restarts: 0, action: 'stubborn', arg: '' });
+    await line('start stub 1');
+    await supervisor.stopAll('lease ran out', 800);
+    expect(await exit('stub')).toMatchObject({ signal: 'SIGKILL', reason: 'stopped: lease ran out' });
+    expect(lines().filter((l) => l.startsWith('ignored TERM'))).toEqual([]);
+  });
+
   it('reports an exit of its own, and does not restart it', async () => {
     const { supervisor, lines, exit } = setup();
     supervisor.start({ name: 'once', generation: 1, restarts: 0, action: 'crash', arg: '' });

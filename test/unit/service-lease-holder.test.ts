@@ -12,6 +12,7 @@ class FakeCopies implements Copies {
   readonly map = new Map<string, { generation: number; restarts: number; stopping: boolean }>();
   readonly log: string[] = [];
   holdStops = false;
+  lateMs: number[] = [];
   running = () => this.map;
   start = (spec: ServiceSpec) => {
     this.log.push(`start ${spec.name}@${spec.generation}.${spec.restarts} ${spec.arg}`);
@@ -22,7 +23,8 @@ class FakeCopies implements Copies {
     if (this.holdStops) this.map.get(name)!.stopping = true;
     else this.map.delete(name);
   };
-  stopAll = (reason: string) => {
+  stopAll = (reason: string, lateMs: number) => {
+    this.lateMs.push(lateMs);
     for (const name of [...this.map.keys()]) this.stop(name, reason);
   };
 }
@@ -57,6 +59,16 @@ describe('LeaseHolder (agent side of the services lease)', () => {
     expect(holder.held()).toBe(false);
     expect(copies.map.size).toBe(0);
     expect(copies.log.slice(2)).toEqual(['stop web@1: lease ran out', 'stop db@4: lease ran out']);
+    expect(copies.lateMs).toEqual([0]);
+  });
+
+  it('a lease-out noticed late (a stalled event loop) says how late, so SIGKILL still lands on time', () => {
+    const { clock, copies, holder, grant } = setup();
+    holder.granted(grant(holder.renewal().seq, { web: svc(1) }));
+    clock.time += 1800; // the loop was blocked past the expiry
+    clock.advance(0);
+    expect(copies.log.at(-1)).toBe('stop web@1: lease ran out');
+    expect(copies.lateMs).toEqual([300]);
   });
 
   it('a delayed grant only shortens the lease: it counts from the request, never from its arrival', () => {
