@@ -107,10 +107,14 @@ export class LeaseHolder {
     this.reconcile();
   }
 
+  /**
+   * A timer for the lease's end. Timers may fire a little early by this clock (Node counts from
+   * its cached loop time), so one that finds the lease still held sets another: always one, never
+   * none, however close to the end the check falls.
+   */
   private schedule(): void {
     this.deps.clock.clearTimeout(this.timer);
-    const left = this.holdUntil - this.deps.clock.now();
-    if (left <= 0) return;
+    const left = Math.max(1, this.holdUntil - this.deps.clock.now());
     this.timer = this.deps.clock.setTimeout(() => {
       if (!this.held()) return this.reconcile();
       this.schedule();

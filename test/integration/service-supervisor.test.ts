@@ -19,18 +19,21 @@ const RECORD = fileURLToPath(new URL('../fixtures/services/record.sh', import.me
 const WATCHDOG = fileURLToPath(new URL('../fixtures/services/watchdog.cjs', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Whether a live (not zombie) process of the group is left; an orphan zombie may wait for a PID 1 that does not reap. */
-const groupAlive = (pgid: number) =>
+/** The live (not zombie) processes of a group, with their command lines; an orphan zombie may wait for a PID 1 that does not reap. */
+const members = (pgid: number) =>
   readdirSync('/proc')
     .filter((n) => /^\d+$/.test(n))
-    .some((n) => {
+    .flatMap((n) => {
       try {
         const stat = parseStat(readFileSync(`/proc/${n}/stat`, 'utf8'));
-        return stat !== null && stat.pgrp === pgid && !stat.zombie;
+        return stat !== null && stat.pgrp === pgid && !stat.zombie ? [`${n} ${readFileSync(`/proc/${n}/cmdline`, 'utf8').replaceAll('\0', ' ')}`] : [];
       } catch {
-        return false; // gone meanwhile
+        return []; // gone meanwhile
       }
     });
+const groupAlive = (pgid: number) => members(pgid).length > 0;
+/** A process the kernel is still tearing down (its exit reported, /proc not yet a zombie) counts as going: wait briefly. */
+const groupGone = (pgid: number) => waitFor(() => `process group ${pgid} gone; left: ${JSON.stringify(members(pgid))}`, () => !groupAlive(pgid), 5000);
 
 describe('ServiceSupervisor (real processes)', () => {
   const cleanup = new Cleanup();
@@ -59,7 +62,7 @@ describe('ServiceSupervisor (real processes)', () => {
         onExit(exit);
       },
       notified: (_name, state) => notes.push(state),
-      log: createLogger('test', 'silent'),
+      log: createLogger('test', (process.env.SVC_LOG as 'info') ?? 'silent'),
     });
     cleanup.defer(() => supervisor.stopAll('test over'));
     const lines = () => (existsSync(records) ? readFileSync(records, 'utf8').split('\n').filter(Boolean) : []);
@@ -105,7 +108,7 @@ describe('ServiceSupervisor (real processes)', () => {
     await supervisor.stop('web', 'cancelled');
     await line('stop 2');
     expect(await exit('web')).toEqual({ name: 'web', generation: 2, restarts: 0, code: 0, signal: null, reason: 'stopped: cancelled', stopped: true });
-    expect(groupAlive(pgid)).toBe(false);
+    await groupGone(pgid);
     expect(supervisor.running().size).toBe(0);
   });
 
@@ -116,7 +119,7 @@ describe('ServiceSupervisor (real processes)', () => {
     await supervisor.stop('stub', 'cancelled');
     await line('ignored TERM 1');
     expect(await exit('stub')).toMatchObject({ signal: 'SIGKILL', reason: 'stopped: cancelled', stopped: true });
-    expect(groupAlive(pgid)).toBe(false);
+    await groupGone(pgid);
   });
 
   it('a stop that comes later than due takes the lateness off the stopTimeout: past it, SIGKILL at once', async () => {
@@ -150,20 +153,20 @@ describe('ServiceSupervisor (real processes)', () => {
   it('when the lease runs out, the copy is gone by a0 + leaseMs + stopTimeout (plus the drift allowance)', async () => {
     let goneAt = 0;
     let holder: LeaseHolder | undefined;
-    const { supervisor, line, exits, dir } = setup(4, () => {
+    const { supervisor, line, lines, exits, dir } = setup(4, () => {
       goneAt = performance.now();
       holder!.exited();
     });
     const clock = { now: () => performance.now(), setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms), clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout) };
-    holder = new LeaseHolder({ agent: 'a1', session: 's', clock, copies: supervisor, generations: new GenerationFile(dir), refused: () => undefined, log: createLogger('test', 'silent') });
+    holder = new LeaseHolder({ agent: 'a1', session: 's', clock, copies: supervisor, generations: new GenerationFile(dir), refused: () => undefined, log: createLogger('test', (process.env.SVC_LOG as 'info') ?? 'silent') });
     const req = holder.renewal();
     const leaseMs = 1000;
     holder.granted({ v: 1, session: 's', seq: req.seq, leaseMs, renewMs: 300, services: { stub: { generation: 3, restarts: 0, action: 'stubborn', arg: '' } } });
     const a0 = holder.heldUntil() - leaseMs;
     const pgid = Number(/pgid=(\d+)/.exec(await line('start stub 3'))![1]);
-    await waitFor('the lease run out', () => exits.length > 0);
+    await waitFor(() => `the lease run out; group ${pgid}: ${JSON.stringify(members(pgid))}, records ${JSON.stringify(lines())}`, () => exits.length > 0);
     expect(exits[0]).toMatchObject({ name: 'stub', generation: 3, signal: 'SIGKILL', reason: 'stopped: lease ran out' });
-    expect(groupAlive(pgid)).toBe(false);
+    await groupGone(pgid);
     expect(goneAt).toBeGreaterThanOrEqual(a0 + leaseMs);
     expect(goneAt).toBeLessThan(a0 + leaseMs + 500 + 200);
     // Ended here: the same generation is never started again.
@@ -191,6 +194,6 @@ describe('ServiceSupervisor (real processes)', () => {
     expect(groupAlive(pgid)).toBe(true);
     child.kill('SIGKILL');
     await gone;
-    await waitFor(`process group ${pgid} gone after its agent was killed`, () => !groupAlive(pgid), 5000);
+    await groupGone(pgid);
   });
 });

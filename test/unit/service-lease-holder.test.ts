@@ -35,12 +35,14 @@ describe('LeaseHolder (agent side of the services lease)', () => {
   const cleanup = new Cleanup();
   afterEach(() => cleanup.run());
 
-  function setup(stateDir = cleanup.tempDir('pushfleet-lease-')) {
+  /** `earlyMs`: timers fire this much before they are due, as Node's may by performance.now. */
+  function setup(stateDir = cleanup.tempDir('pushfleet-lease-'), earlyMs = 0) {
     const clock = new ManualClock(1000);
+    const timers = { ...clock, now: clock.now, setTimeout: (fn: () => void, ms: number) => clock.setTimeout(fn, ms - earlyMs) };
     const copies = new FakeCopies();
     const refused: string[] = [];
     const file = new GenerationFile(stateDir);
-    const holder = new LeaseHolder({ agent: 'a1', session: 's1', clock, copies, generations: file, refused: (name, p, reason) => refused.push(`${name}@${p.generation}: ${reason}`), log: createLogger('test', 'silent') });
+    const holder = new LeaseHolder({ agent: 'a1', session: 's1', clock: timers, copies, generations: file, refused: (name, p, reason) => refused.push(`${name}@${p.generation}: ${reason}`), log: createLogger('test', 'silent') });
     const grant = (seq: number, services: LeaseGrant['services'], leaseMs = 1500): LeaseGrant => ({ v: 1, session: 's1', seq, leaseMs, renewMs: 500, services });
     return { clock, copies, refused, holder, grant, stateDir, file };
   }
@@ -60,6 +62,15 @@ describe('LeaseHolder (agent side of the services lease)', () => {
     expect(copies.map.size).toBe(0);
     expect(copies.log.slice(2)).toEqual(['stop web@1: lease ran out', 'stop db@4: lease ran out']);
     expect(copies.lateMs).toEqual([0]);
+  });
+
+  it('a timer that fires just before the end (timers may run early) still stops the services at the end', () => {
+    const { clock, copies, holder, grant } = setup(undefined, 0.5);
+    holder.granted(grant(holder.renewal().seq, { web: svc(1) }));
+    clock.advance(1499.5);
+    expect(copies.map.size).toBe(1);
+    clock.advance(1);
+    expect(copies.log.at(-1)).toBe('stop web@1: lease ran out');
   });
 
   it('a lease-out noticed late (a stalled event loop) says how late, so SIGKILL still lands on time', () => {
