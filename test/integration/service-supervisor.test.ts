@@ -62,7 +62,7 @@ describe('ServiceSupervisor (real processes)', () => {
         onExit(exit);
       },
       notified: (_name, state) => notes.push(state),
-      log: createLogger('test', (process.env.SVC_LOG as 'info') ?? 'silent'),
+      log: createLogger('test', 'silent'),
     });
     cleanup.defer(() => supervisor.stopAll('test over'));
     const lines = () => (existsSync(records) ? readFileSync(records, 'utf8').split('\n').filter(Boolean) : []);
@@ -158,7 +158,7 @@ describe('ServiceSupervisor (real processes)', () => {
       holder!.exited();
     });
     const clock = { now: () => performance.now(), setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms), clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout) };
-    holder = new LeaseHolder({ agent: 'a1', session: 's', clock, copies: supervisor, generations: new GenerationFile(dir), refused: () => undefined, log: createLogger('test', (process.env.SVC_LOG as 'info') ?? 'silent') });
+    holder = new LeaseHolder({ agent: 'a1', session: 's', clock, copies: supervisor, generations: new GenerationFile(dir), refused: () => undefined, log: createLogger('test', 'silent') });
     const req = holder.renewal();
     const leaseMs = 1000;
     holder.granted({ v: 1, session: 's', seq: req.seq, leaseMs, renewMs: 300, services: { stub: { generation: 3, restarts: 0, action: 'stubborn', arg: '' } } });
