@@ -69,7 +69,7 @@ export class ServiceSupervisor {
   }
 
   /** Why this agent would not run `spec` now, or null. */
-  refusal(spec: ServiceSpec): string | null {
+  private refusal(spec: ServiceSpec): string | null {
     const offered = this.deps.services.actions;
     if (!offered.includes(spec.action) || !this.deps.actions[spec.action]) return `action "${spec.action.slice(0, 128)}" is not offered to services by this agent (offered: ${offered.join(', ')})`;
     if (spec.arg.includes('\0')) return 'the argument holds a NUL character';
