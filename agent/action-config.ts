@@ -15,6 +15,13 @@ export const ActionConfig = z
     timeoutSeconds: z.number().positive().default(3600),
     /** Seconds between SIGTERM and SIGKILL of its process group when it is stopped or times out. */
     stopTimeout: z.number().positive().default(10),
+    /**
+     * For services (agent/services/): the process must send WATCHDOG=1 to its NOTIFY_SOCKET at
+     * least this often (systemd's WatchdogSec=), or it is stopped and reported `watchdog timeout`.
+     */
+    watchdogSec: z.number().positive().optional(),
+    /** For services: pass the service's argument as the last argv element too, not only as PUSHFLEET_SERVICE_ARG. */
+    lastArgument: z.boolean().optional(),
     /** Fixed extra environment. */
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'use letters, digits and "_"'), z.string()).default({}),
   })

@@ -11,6 +11,7 @@ import { OrchestratorNodeConfig } from './node/node-config.js';
 import { VerifyConfig } from './verify-config.js';
 import { ActionsConfig } from './action-config.js';
 import { AgentJobsConfig } from './jobs/jobs-config.js';
+import { AgentServicesConfig } from './services/services-config.js';
 
 export { Argv };
 
@@ -104,6 +105,8 @@ export const AgentConfig = z
     actions: ActionsConfig.default({}),
     /** Makes this agent a runner of the hub's jobs engine (`executor: agent` rows). */
     jobs: AgentJobsConfig.optional(),
+    /** Makes this agent a server of the hub's services engine (agent/services/). */
+    services: AgentServicesConfig.optional(),
   })
   .strict()
   // Each cross-field check runs even when other keys failed, so `--check` lists every error at once.
@@ -112,15 +115,17 @@ export const AgentConfig = z
     const env = cfg.labels[ENV_LABEL];
     if (env !== undefined && !EnvName.safeParse(env).success) ctx.addIssue({ code: 'custom', path: ['labels', ENV_LABEL], message: 'use 1-64 letters, digits, "_" or "-"' });
   }, whenParsed('labels'))
-  // An agent that only runs playbook actions or jobs needs no app.
-  .refine((cfg) => cfg.apps.length > 0 || cfg.orchestrator !== undefined || cfg.jobs !== undefined, {
+  // An agent that only runs playbook actions, jobs or services needs no app.
+  .refine((cfg) => cfg.apps.length > 0 || cfg.orchestrator !== undefined || cfg.jobs !== undefined || cfg.services !== undefined, {
     path: ['apps'],
-    message: 'list at least one app (or configure orchestrator: or jobs:)',
-    ...whenParsed('apps', 'orchestrator', 'jobs'),
+    message: 'list at least one app (or configure orchestrator:, jobs: or services:)',
+    ...whenParsed('apps', 'orchestrator', 'jobs', 'services'),
   })
   .superRefine((cfg, ctx) => {
-    cfg.jobs?.actions.forEach((name, i) => {
-      if (!(name in cfg.actions)) ctx.addIssue({ code: 'custom', path: ['jobs', 'actions', i], message: `no action "${name}" under actions:` });
-    });
-  }, whenParsed('jobs', 'actions'));
+    for (const section of ['jobs', 'services'] as const) {
+      cfg[section]?.actions.forEach((name, i) => {
+        if (!(name in cfg.actions)) ctx.addIssue({ code: 'custom', path: [section, 'actions', i], message: `no action "${name}" under actions:` });
+      });
+    }
+  }, whenParsed('jobs', 'services', 'actions'));
 export type AgentConfig = z.infer<typeof AgentConfig>;

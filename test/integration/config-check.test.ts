@@ -64,7 +64,7 @@ describe('config errors, all at once', () => {
     const path = file('agent.yaml', 'id: "a b"\nmqtt: { url: "mqtt://127.0.0.1:1" }\napps: []\n');
     const res = await runCli(['agent', '--check', '-c', path]);
     expect(res.code).toBe(2);
-    expect(problems(res.stderr, path)).toEqual(['  id: use letters, digits, ".", "_" or "-"', '  apps: list at least one app (or configure orchestrator: or jobs:)']);
+    expect(problems(res.stderr, path)).toEqual(['  id: use letters, digits, ".", "_" or "-"', '  apps: list at least one app (or configure orchestrator:, jobs: or services:)']);
   });
 
   it('hub --check and a plain hub start list every error, cross-field ones included', async () => {

@@ -43,6 +43,6 @@ describe('node actions from command words', () => {
     const mqtt = { url: 'mqtt://x' };
     expect(AgentConfig.safeParse({ mqtt, orchestrator: { root: 'lab/floor-2', actions: {} } }).success).toBe(true);
     const neither = AgentConfig.safeParse({ mqtt });
-    expect(neither.success || neither.error.issues[0]).toMatchObject({ path: ['apps'], message: 'list at least one app (or configure orchestrator: or jobs:)' });
+    expect(neither.success || neither.error.issues[0]).toMatchObject({ path: ['apps'], message: 'list at least one app (or configure orchestrator:, jobs: or services:)' });
   });
 });

@@ -3,8 +3,8 @@
  * fences copies, and the store and clock the pure code is given. Pure types and constants.
  */
 
-/** A service's unique name: one topic level, also a file and process name on the agent. */
-export const SERVICE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** A service's unique name (shared with the agent, which runs and names files by it). */
+export { SERVICE_NAME } from '../../../shared/contract/services-messages.js';
 
 export type ServiceStatus =
   /** Fits on no live agent yet; placed in creation order as capacity appears. */

@@ -1,0 +1,44 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { writePrivateFile } from '../../src/shared/private-file.js';
+import type { GenerationLog, GenerationRecord } from './lease-holder.js';
+
+const Generations = z.record(z.string(), z.object({ generation: z.number().int().nonnegative(), restarts: z.number().int().min(-1), ended: z.boolean() }).strict());
+
+/**
+ * `<stateDir>/services/generations.json`: the highest generation this agent has seen per service,
+ * replaced atomically and fsynced (writePrivateFile) before the agent acts on it, so a restarted
+ * agent refuses what it refused before. A damaged file stops the agent's services part with its
+ * path named, rather than forgetting what it fenced.
+ */
+export class GenerationFile implements GenerationLog {
+  readonly file: string;
+
+  constructor(stateDir: string) {
+    this.file = join(stateDir, 'services', 'generations.json');
+  }
+
+  load(): Record<string, GenerationRecord> {
+    let text: string;
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+      throw err;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      throw new Error(`${this.file} is damaged (${(err as Error).message}); move it aside only once no service of this agent runs anywhere it should not`);
+    }
+    const parsed = Generations.safeParse(json);
+    if (!parsed.success) throw new Error(`${this.file} is damaged: ${parsed.error.issues[0]?.message}`);
+    return parsed.data;
+  }
+
+  save(all: Record<string, GenerationRecord>): void {
+    writePrivateFile(this.file, JSON.stringify(all));
+  }
+}
