@@ -72,14 +72,14 @@ const service = (name: string, over: Partial<Service> = {}): Service => ({
   history: [],
   ...over,
 });
-const placement = (generation: number, over: Partial<Placement> = {}): Placement => ({ agent: `agent-${generation}`, generation, placedAt: T0 + generation * 1000, restarts: 0, ...over });
+const placement = (generation: number, over: Partial<Placement> = {}): Placement => ({ agent: `agent-${generation}`, generation, placedAt: T0 + generation * 1000, restarts: 0, stopTimeoutMs: 1000, exits: [], ...over });
 /** The service at generation g: running there, the earlier placements ended, newest first. */
 const placedAt = (s: Service, g: number): Service => ({
   ...s,
   status: 'running',
   generation: g,
   current: placement(g, { runningAt: T0 + g * 1000 + 5 }),
-  history: Array.from({ length: g - 1 }, (_, i) => placement(g - 1 - i, { endedAt: T0 + (g - i) * 1000, endReason: 'agent lost', restarts: i % 3 })),
+  history: Array.from({ length: g - 1 }, (_, i) => placement(g - 1 - i, { endedAt: T0 + (g - i) * 1000, endReason: 'agent lost', restarts: i % 3, exits: [T0 + i], ...(i === 0 && { safeAt: T0 + g * 1000 + 2700 }) })),
 });
 /** As loaded back: the newest DEFAULT_HISTORY placements. */
 const kept = (s: Service): Service => ({ ...s, history: s.history.slice(0, DEFAULT_HISTORY) });

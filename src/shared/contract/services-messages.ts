@@ -10,7 +10,12 @@ import { ActionName } from './jobs-messages.js';
 
 /** A service's unique name: one topic level, also a file and process name on the agent. */
 export const SERVICE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-export const ServiceName = z.string().regex(SERVICE_NAME, 'use 1-63 lowercase letters, digits or "-", not starting or ending with "-"');
+/** Names that are topic levels of the engine's own beside the services' (pushfleet/services/request, …/replies/…). */
+export const RESERVED_SERVICE_NAMES: readonly string[] = ['request', 'replies'];
+export const ServiceName = z
+  .string()
+  .regex(SERVICE_NAME, 'use 1-63 lowercase letters, digits or "-", not starting or ending with "-"')
+  .refine((name) => !RESERVED_SERVICE_NAMES.includes(name), `${RESERVED_SERVICE_NAMES.join(' and ')} are reserved names`);
 
 /** Services per agent a message may list (maxWorkers is far below it). */
 const MAX_SERVICES = 1000;

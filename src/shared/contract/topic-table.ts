@@ -9,6 +9,7 @@ import { ROLLOUT_CHANNEL_PREFIX, SEED_DEFAULT_ROOT, SEM_DEFAULT_PREFIX } from '.
 import type { Role } from './roles.js';
 import { TopicPattern, type Params } from './topic-pattern.js';
 import { jobsTopics } from './jobs-topics.js';
+import { servicesTopics } from './services-topics.js';
 import { JOBS_DEFAULT_PREFIX } from './jobs-engine-messages.js';
 import { topicMatches } from '../topic-match.js';
 
@@ -159,6 +160,7 @@ export function topicTable(opts: ContractOptions = {}): readonly TopicSpec[] {
     ...semaphore(sem),
     ...semaphore(`/${sem}`),
     ...jobsTopics(opts.jobsPrefix ?? JOBS_DEFAULT_PREFIX),
+    ...servicesTopics(),
   ];
 }
 

@@ -20,7 +20,9 @@ export const SCHEMA: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS service_placements (
     service TEXT NOT NULL, generation BIGINT NOT NULL, agent TEXT NOT NULL, placed_at BIGINT NOT NULL,
     running_at BIGINT, ended_at BIGINT, end_reason TEXT, restarts INTEGER NOT NULL,
+    stop_timeout_ms BIGINT NOT NULL, exits TEXT NOT NULL, safe_at BIGINT,
     PRIMARY KEY (service, generation))`,
+  // safe_at: an ended copy that may still run until then (unconfirmed stop): the fence survives a hub restart.
   // The highest generation a removed service had: one created again under its name starts above
   // it, so an agent that saw the old copy's generation does not refuse the new one as stale.
   'CREATE TABLE IF NOT EXISTS service_fences (name TEXT PRIMARY KEY, generation BIGINT NOT NULL)',
@@ -165,8 +167,8 @@ function* historySteps(service: Service, historyLimit: number): Steps<void> {
   if (kept.length === 0) return;
   // One statement for all rows: a round trip each would dominate a save over the network.
   yield sql(
-    `INSERT INTO service_placements (service, generation, agent, placed_at, running_at, ended_at, end_reason, restarts) VALUES ${kept.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-    ...kept.flatMap((p) => [service.name, p.generation, p.agent, p.placedAt, p.runningAt ?? null, p.endedAt ?? null, p.endReason ?? null, p.restarts]),
+    `INSERT INTO service_placements (service, generation, agent, placed_at, running_at, ended_at, end_reason, restarts, stop_timeout_ms, exits, safe_at) VALUES ${kept.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+    ...kept.flatMap((p) => [service.name, p.generation, p.agent, p.placedAt, p.runningAt ?? null, p.endedAt ?? null, p.endReason ?? null, p.restarts, p.stopTimeoutMs, JSON.stringify(p.exits), p.safeAt ?? null]),
   );
 }
 
@@ -209,7 +211,11 @@ const PlacementJson = z.object({
   endedAt: z.number().optional(),
   endReason: z.string().optional(),
   restarts: z.number().int().nonnegative(),
+  stopTimeoutMs: z.number().int().nonnegative(),
+  exits: z.array(z.number()),
+  safeAt: z.number().optional(),
 });
+const ExitsJson = z.array(z.number());
 const SelectorJson = z.record(z.string(), z.string());
 
 /** Rows are read back through zod: a row edited by hand fails with its service named, not later in the engine. */
@@ -222,11 +228,20 @@ function parseJson<T>(schema: z.ZodType<T>, text: unknown, what: string): T {
 const optional = (v: unknown): number | undefined => (v === null || v === undefined ? undefined : Number(v));
 
 function toPlacement(row: Record<string, unknown>): Placement {
-  const p: Placement = { agent: String(row.agent), generation: Number(row.generation), placedAt: Number(row.placed_at), restarts: Number(row.restarts) };
+  const p: Placement = {
+    agent: String(row.agent),
+    generation: Number(row.generation),
+    placedAt: Number(row.placed_at),
+    restarts: Number(row.restarts),
+    stopTimeoutMs: Number(row.stop_timeout_ms),
+    exits: parseJson(ExitsJson, row.exits, `exits of service ${String(row.service)} generation ${String(row.generation)}`),
+  };
   const runningAt = optional(row.running_at);
   const endedAt = optional(row.ended_at);
+  const safeAt = optional(row.safe_at);
   if (runningAt !== undefined) p.runningAt = runningAt;
   if (endedAt !== undefined) p.endedAt = endedAt;
+  if (safeAt !== undefined) p.safeAt = safeAt;
   if (row.end_reason !== null && row.end_reason !== undefined) p.endReason = String(row.end_reason);
   return p;
 }
