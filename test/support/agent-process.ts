@@ -48,6 +48,10 @@ export type AgentProcessOptions = {
   /** The config's `actions:` and `jobs:` sections, as written in YAML. */
   actions?: Record<string, unknown>;
   jobs?: Record<string, unknown>;
+  /** The config's `services:` section, as written in YAML. */
+  services?: Record<string, unknown>;
+  /** Rewrites the broker URL the agent connects to (e.g. to a TCP proxy's); its login stays that of `mqttUrl`'s broker. */
+  via?: (url: string) => string;
 };
 
 /** The app `web` of acme/web on main, in a rollout, as host `host` runs it from the fixture's bare repository. */
@@ -66,12 +70,13 @@ export async function startAgentProcess(cleanup: Cleanup, opts: AgentProcessOpti
   const dir = cleanup.tempDir('pushfleet-agent-');
   const file = join(dir, 'agent.yaml');
   const stateDir = opts.stateDir ?? join(dir, 'state');
-  const mqtt = await agentLogin(opts.mqttUrl, opts.id, dir);
+  const login = await agentLogin(opts.mqttUrl, opts.id, dir);
+  const mqtt = opts.via ? { ...login, url: opts.via(login.url as string) } : login;
   const hubPublicKey = opts.hubPublicKey ?? hubKeyFor(opts.mqttUrl);
   if (!hubPublicKey && !opts.acceptUnsigned) throw new Error(`no test hub was started on ${opts.mqttUrl}: pass hubPublicKey (or acceptUnsigned)`);
   const signing = { ...(hubPublicKey && { hubPublicKey }), ...(opts.acceptUnsigned && { acceptUnsigned: true }) };
   const config = { id: opts.id, mqtt, ...signing, labels: opts.labels ?? {}, heartbeatSeconds: 5, log: { level: opts.logLevel ?? 'debug' }, stateDir, apps: opts.apps ?? [] };
-  writeFileSync(file, stringify({ ...config, ...(opts.orchestrator && { orchestrator: opts.orchestrator }), ...(opts.actions && { actions: opts.actions }), ...(opts.jobs && { jobs: opts.jobs }) }));
+  writeFileSync(file, stringify({ ...config, ...(opts.orchestrator && { orchestrator: opts.orchestrator }), ...(opts.actions && { actions: opts.actions }), ...(opts.jobs && { jobs: opts.jobs }), ...(opts.services && { services: opts.services }) }));
   const agent = new CliProcess(['agent', '--config', file], opts.env);
   cleanup.defer(() => agent.stop('SIGKILL'));
   await agent.waitForLog('agent online', (l) => l.msg === 'agent online');

@@ -23,8 +23,8 @@ export class RestartableHub {
   ) {}
 
   /** On its embedded broker, or on the external one at `mqttUrl`. */
-  /** `broker` (merged into the embedded broker's section) and `stateDir` may be given. */
-  static async create(cleanup: Cleanup, mqttUrl?: string, extra: { broker?: Record<string, unknown>; stateDir?: string } = {}): Promise<RestartableHub> {
+  /** `broker` (merged into the embedded broker's section), `stateDir` and more top-level config sections (`config`: `engines: …`) may be given. */
+  static async create(cleanup: Cleanup, mqttUrl?: string, extra: { broker?: Record<string, unknown>; stateDir?: string; config?: Record<string, unknown> } = {}): Promise<RestartableHub> {
     const stateDir = extra.stateDir ?? cleanup.tempDir('pushfleet-hub-');
     const [httpPort, brokerPort] = [await freePort(), await freePort()];
     const configFile = join(stateDir, 'hub.yaml');
@@ -34,6 +34,7 @@ export class RestartableHub {
       webhook: { secret: SECRET },
       stateDir,
       log: { level: 'info' },
+      ...extra.config,
     };
     writeFileSync(configFile, JSON.stringify(config));
     const url = mqttUrl ?? (await harnessUrl(stateDir, `mqtt://127.0.0.1:${brokerPort}`));
