@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 export const TICK_MS = 50;
 
 /** One process of a service, from its records: `endNs` is its stop or crash, else its last tick + TICK_MS (a SIGKILLed copy writes nothing more). */
-export type Copy = { name: string; generation: number; agent: string; pid: number; startNs: bigint; endNs: bigint; ended: 'stop' | 'crash' | 'killed'; events: string[] };
+export type Copy = { name: string; generation: number; agent: string; pid: number; startNs: bigint; endNs: bigint; ended: 'stop' | 'crash' | 'killed'; events: string[]; termNs?: bigint };
 
 const NS_PER_MS = 1_000_000n;
 
@@ -20,6 +20,7 @@ export function readCopies(file: string): Copy[] {
     let copy = copies.get(Number(pid));
     if (!copy) copies.set(Number(pid), (copy = { name: name!, generation: Number(generation), agent: agent!, pid: Number(pid), startNs: at, endNs: at + BigInt(TICK_MS) * NS_PER_MS, ended: 'killed', events: [] }));
     copy.events.push(event);
+    if (event === 'term') copy.termNs ??= at;
     if (event === 'stop' || event === 'crash') {
       copy.endNs = at;
       copy.ended = event;
@@ -63,4 +64,15 @@ export function assertNoOverlap(file: string): Copy[] {
 export function liveCopies(file: string, withinMs = 300): Copy[] {
   const now = process.hrtime.bigint();
   return readCopies(file).filter((c) => c.ended === 'killed' && now - c.endNs < BigInt(withinMs) * NS_PER_MS);
+}
+
+/** The most copies that ran at once on `agent`, from the records (for maxWorkers). */
+export function mostAtOnce(copies: readonly Copy[], agent: string): number {
+  const edges = copies.filter((c) => c.agent === agent).flatMap((c) => [{ at: c.startNs, d: 1 }, { at: c.endNs, d: -1 }]);
+  // An end and a start at the same instant do not overlap: ends first.
+  edges.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.d - b.d));
+  let now = 0;
+  let most = 0;
+  for (const e of edges) most = Math.max(most, (now += e.d));
+  return most;
 }

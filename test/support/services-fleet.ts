@@ -19,8 +19,8 @@ export const SERVICE_SCRIPT = [new URL('../fixtures/services/service.mjs', impor
   .map((u) => fileURLToPath(u))
   .find(existsSync)!;
 
-/** One agent of the fleet: a server of the services engine. `proxied`: it reaches the broker through its own TcpProxy. */
-export type ServerSpec = { id: string; maxWorkers?: number; labels?: Record<string, string>; proxied?: boolean };
+/** One agent of the fleet: a server of the services engine. `proxied`: it reaches the broker through its own TcpProxy; `deferred`: the test starts it (startAgent). */
+export type ServerSpec = { id: string; maxWorkers?: number; labels?: Record<string, string>; proxied?: boolean; deferred?: boolean };
 
 export type FleetOptions = {
   agents: readonly ServerSpec[];
@@ -52,6 +52,10 @@ export type ServicesFleet = {
   startAgent(id: string): Promise<CliProcess>;
   /** One operator request over MQTT (`pushfleet/services/request`); resolves with the reply. */
   request(op: DistributiveOmit<ServicesRequest, 'v' | 'requestId' | 'by'>): Promise<ServicesReply>;
+  /** Creates a service over MQTT (`svc` unless `action` says otherwise); throws on a refusal. */
+  add(name: string, arg?: string, action?: string, selector?: Record<string, string>): Promise<ServiceView>;
+  /** Waits until every one of `names` runs (status running), each on an agent `where` accepts. */
+  waitRunning(names: readonly string[], where?: (agent: string, v: ServiceView) => boolean, timeoutMs?: number): Promise<ServiceView[]>;
   /** `pushfleet services <args> --mqtt-url <operator>` as a real CLI process. */
   cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>;
   /** The latest retained ServiceView the hub published for `name` (undefined before one, or after it was cleared). */
@@ -110,7 +114,7 @@ export async function startServicesFleet(cleanup: Cleanup, opts: FleetOptions): 
     agents.set(id, agent);
     return agent;
   };
-  await Promise.all(opts.agents.map((s) => startAgent(s.id)));
+  await Promise.all(opts.agents.filter((s) => !s.deferred).map((s) => startAgent(s.id)));
 
   const client: MqttClient = await mqtt.connectAsync(operatorUrl, { reconnectPeriod: 200 });
   cleanup.defer(() => client.endAsync(true));
@@ -124,6 +128,16 @@ export async function startServicesFleet(cleanup: Cleanup, opts: FleetOptions): 
   await client.subscribeAsync('pushfleet/services/+/state', { qos: 1 });
   const route = { topic: SERVICES_REQUEST, replyTopic: servicesReplyTopic, reply: ServicesReply, noAnswer: 'is engines.services on?' };
 
+  const request = (op: DistributiveOmit<ServicesRequest, 'v' | 'requestId' | 'by'>) => requestEngine(client, route, op, 10);
+  const waitForView = (name: string, what: string, ok: (v: ServiceView) => boolean, timeoutMs = 20_000) =>
+    waitFor(
+      () => `service ${name} ${what}; last view: ${JSON.stringify(views.get(name))}`,
+      () => {
+        const v = views.get(name);
+        return v !== undefined && ok(v) ? v : undefined;
+      },
+      timeoutMs,
+    );
   return {
     records,
     mqttUrl,
@@ -133,17 +147,16 @@ export async function startServicesFleet(cleanup: Cleanup, opts: FleetOptions): 
     proxies,
     hubProcess,
     startAgent,
-    request: (op) => requestEngine(client, route, op, 10),
+    request,
+    async add(name, arg = '', action = 'svc', selector = {}) {
+      const reply = await request({ op: 'add', service: { name, action, arg, selector } });
+      if (!reply.ok || !reply.service) throw new Error(`services add ${name}: ${reply.error}`);
+      return reply.service;
+    },
+    waitRunning: (names, where = () => true, timeoutMs = 20_000) =>
+      Promise.all(names.map((n) => waitForView(n, 'running', (v) => v.status === 'running' && v.current !== undefined && where(v.current.agent, v), timeoutMs))),
     cli: (args) => runCli(['services', ...args, '--mqtt-url', operatorUrl]),
     view: (name) => views.get(name),
-    waitForView: (name, what, ok, timeoutMs = 20_000) =>
-      waitFor(
-        () => `service ${name} ${what}; last view: ${JSON.stringify(views.get(name))}`,
-        () => {
-          const v = views.get(name);
-          return v !== undefined && ok(v) ? v : undefined;
-        },
-        timeoutMs,
-      ),
+    waitForView,
   };
 }

@@ -1,0 +1,51 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Cleanup } from '../support/cleanup.js';
+import { assertNoOverlap, liveCopies } from '../support/overlap.js';
+import { startPostgres, type PostgresServer } from '../support/postgres.js';
+import { startServicesFleet } from '../support/services-fleet.js';
+import { waitFor } from '../support/wait.js';
+
+// Issue 13: an agent killed with kill -9 loses its services, which come back on the other
+// agents; its copies die with it (the supervisor's guard), and no two copies of a service ever
+// run at once (the fixture's records, checked by test/support/overlap.ts). On both stores.
+const STORES = [{ name: 'SQLite', postgres: false }, { name: 'PostgreSQL', postgres: true }];
+
+describe.each(STORES)('services on $name: an agent killed with kill -9', (store) => {
+  const cleanup = new Cleanup();
+  let pgServer: PostgresServer | undefined;
+  beforeAll(async () => {
+    if (store.postgres) pgServer = await startPostgres();
+  }, 60_000);
+  afterAll(() => pgServer?.stop());
+  afterEach(() => cleanup.run());
+
+  it('its services come back on the other agents, never two copies at once', async () => {
+    const engine = pgServer ? { postgresUrl: await pgServer.database() } : {};
+    const fleet = await startServicesFleet(cleanup, { agents: [{ id: 'a1', maxWorkers: 3 }, { id: 'a2', maxWorkers: 3 }, { id: 'a3', maxWorkers: 3 }], engine });
+    const names = ['s1', 's2', 's3', 's4', 's5', 's6'];
+    for (const n of names) await fleet.add(n);
+    const before = new Map((await fleet.waitRunning(names)).map((v) => [v.name, v]));
+    // Least-loaded placement spreads six services two by two.
+    const perAgent = new Map<string, string[]>();
+    for (const v of before.values()) perAgent.set(v.current!.agent, [...(perAgent.get(v.current!.agent) ?? []), v.name]);
+    expect([...perAgent.values()].map((l) => l.length)).toEqual([2, 2, 2]);
+    await waitFor('a copy of each service ticking', () => names.every((n) => liveCopies(fleet.records).some((c) => c.name === n)));
+
+    const victim = before.get('s1')!.current!.agent;
+    const moved = perAgent.get(victim)!;
+    await fleet.agents.get(victim)!.stop('SIGKILL');
+    // Its copies die with it (the guard beside each copy), long before a lease could run out for the hub.
+    await waitFor(`the copies on ${victim} gone`, () => !liveCopies(fleet.records).some((c) => c.agent === victim), 5_000);
+
+    const after = await fleet.waitRunning(moved, (agent, v) => agent !== victim && v.generation > before.get(v.name)!.generation);
+    for (const v of after) {
+      expect(v.history[0]).toMatchObject({ agent: victim, generation: before.get(v.name)!.generation });
+      expect(v.history[0]!.endReason).toMatch(/agent lost/);
+    }
+    await waitFor('the moved services ticking on their new agents', () => after.every((v) => liveCopies(fleet.records).some((c) => c.name === v.name && c.generation === v.generation && c.agent === v.current!.agent)));
+    // The others never moved.
+    for (const n of names.filter((n) => !moved.includes(n))) expect(fleet.view(n)).toMatchObject({ status: 'running', generation: before.get(n)!.generation });
+    const copies = assertNoOverlap(fleet.records);
+    for (const n of moved) expect(copies.filter((c) => c.name === n).map((c) => c.agent)).toEqual([victim, after.find((v) => v.name === n)!.current!.agent]);
+  }, 60_000);
+});
