@@ -43,7 +43,7 @@ describe('LeaseHolder (agent side of the services lease)', () => {
     const refused: string[] = [];
     const file = new GenerationFile(stateDir);
     const holder = new LeaseHolder({ agent: 'a1', session: 's1', clock: timers, copies, generations: file, refused: (name, p, reason) => refused.push(`${name}@${p.generation}: ${reason}`), log: createLogger('test', 'silent') });
-    const grant = (seq: number, services: LeaseGrant['services'], leaseMs = 1500): LeaseGrant => ({ v: 1, session: 's1', seq, leaseMs, renewMs: 500, services });
+    const grant = (seq: number, services: LeaseGrant['services'], leaseMs = 1500): LeaseGrant => ({ v: 1, session: 's1', seq, grantedAt: seq, leaseMs, renewMs: 500, services });
     return { clock, copies, refused, holder, grant, stateDir, file };
   }
 

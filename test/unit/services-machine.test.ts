@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { Service, ServiceServer } from '../../src/hub/engines/services/model.js';
+import { newService, type Service, type ServiceRequest, type ServiceServer } from '../../src/hub/engines/services/model.js';
 import { DEFAULT_RESTART } from '../../src/hub/engines/services/restart-policy.js';
 import { ServiceMachine, type MachineSettings, type Result, type ServiceEffect } from '../../src/hub/engines/services/service-machine.js';
+
+/** As the engine creates one: the store gives the stored service (nothing to lift here), then the machine takes it. */
+const create = (m: ServiceMachine, req: ServiceRequest, now: number): Result => m.create(newService(req, m.nextSeq(), now), now);
 
 const settings: MachineSettings = { renewMs: 500, leaseMs: 1500, driftMs: 200, heartbeatMissMs: 1500, restart: DEFAULT_RESTART, historyLimit: 20 };
 const server = (agent: string, maxWorkers = 2, stopTimeoutMs = 1000): ServiceServer => ({ agent, labels: {}, actions: { work: { stopTimeoutMs } }, maxWorkers, online: true });
@@ -23,7 +26,7 @@ function fleet(agents: string[], maxWorkers = 2): ServiceMachine {
 describe('ServiceMachine: create and place', () => {
   it('stores the generation before it publishes the placement and the lease', () => {
     const m = fleet(['a']);
-    const r = m.create({ name: 'web', action: 'work', arg: 'x' }, 10);
+    const r = create(m, { name: 'web', action: 'work', arg: 'x' }, 10);
     expect(kinds(r)).toEqual(['save', 'placement', 'lease', 'wake']);
     expect(of(r, 'save')[0]!.service).toMatchObject({ status: 'placed', generation: 1, current: { agent: 'a', generation: 1, restarts: 0, stopTimeoutMs: 1000 } });
     expect(of(r, 'lease')[0]).toEqual({ kind: 'lease', agent: 'a', a0: 0, grantedAt: 10, leaseMs: 1500, renewMs: 500, runs: [{ name: 'web', generation: 1, restarts: 0, action: 'work', arg: 'x' }], stop: [] });
@@ -31,8 +34,8 @@ describe('ServiceMachine: create and place', () => {
 
   it('shows each server\'s capacity in use and its services, fenced copies counted', () => {
     const m = fleet(['a', 'b']);
-    m.create({ name: 'web', action: 'work' }, 0);
-    m.create({ name: 'db', action: 'work' }, 0);
+    create(m, { name: 'web', action: 'work' }, 0);
+    create(m, { name: 'db', action: 'work' }, 0);
     expect(m.serverList(0).map((s) => [s.agent, s.online, s.used, s.maxWorkers, s.services])).toEqual([
       ['a', true, 1, 2, ['web']],
       ['b', true, 1, 2, ['db']],
@@ -45,15 +48,15 @@ describe('ServiceMachine: create and place', () => {
 
   it('refuses a bad or taken name with a clear error and changes nothing', () => {
     const m = fleet(['a']);
-    m.create({ name: 'web', action: 'work' }, 0);
-    expect(m.create({ name: 'web', action: 'work' }, 1)).toEqual({ error: 'service web exists (placed); remove it first', effects: [] });
-    expect(m.create({ name: 'Web_1', action: 'work' }, 1).error).toMatch(/lower-case/);
+    create(m, { name: 'web', action: 'work' }, 0);
+    expect(create(m, { name: 'web', action: 'work' }, 1)).toEqual({ error: 'service web exists (placed); remove it first', effects: [] });
+    expect(create(m, { name: 'Web_1', action: 'work' }, 1).error).toMatch(/lower-case/);
     expect(m.list().map((s) => s.name)).toEqual(['web']);
   });
 
   it('queues what fits nowhere and places it in creation order when capacity appears', () => {
     const m = fleet(['a'], 1);
-    for (const name of ['one', 'two', 'three']) m.create({ name, action: 'work' }, 0);
+    for (const name of ['one', 'two', 'three']) create(m, { name, action: 'work' }, 0);
     expect(m.list().map((s) => s.status)).toEqual(['placed', 'queued', 'queued']);
     m.serverUp(server('b', 1), 5);
     expect(m.list().map((s) => [s.name, s.status, s.current?.agent])).toEqual([
@@ -67,7 +70,7 @@ describe('ServiceMachine: create and place', () => {
 describe('ServiceMachine: cancel', () => {
   it('forgets a queued service at once', () => {
     const m = fleet([]);
-    m.create({ name: 'web', action: 'work' }, 0);
+    create(m, { name: 'web', action: 'work' }, 0);
     const r = m.cancel('web', 1);
     expect(of(r, 'save')[0]!.service.status).toBe('cancelled');
     expect(of(r, 'placement')[0]).toMatchObject({ name: 'web', agent: null });
@@ -76,7 +79,7 @@ describe('ServiceMachine: cancel', () => {
 
   it('stops a running copy and ends when the agent reports it gone, not before', () => {
     const m = fleet(['a']);
-    m.create({ name: 'web', action: 'work' }, 0);
+    create(m, { name: 'web', action: 'work' }, 0);
     m.report({ agent: 'a', name: 'web', generation: 1, restarts: 0, state: 'running' }, 100);
     const r = m.cancel('web', 200);
     expect(m.get('web')!.status).toBe('stopping');
@@ -88,7 +91,7 @@ describe('ServiceMachine: cancel', () => {
 
   it('cancels a service waiting for its restart at once: its last run is known to be gone', () => {
     const m = fleet(['a']);
-    m.create({ name: 'web', action: 'work' }, 0);
+    create(m, { name: 'web', action: 'work' }, 0);
     m.report({ agent: 'a', name: 'web', generation: 1, restarts: 0, state: 'exited' }, 10);
     const r = m.cancel('web', 20);
     expect(m.get('web')).toMatchObject({ status: 'cancelled', history: [{ endReason: 'cancelled', safeAt: undefined }] });
@@ -98,9 +101,9 @@ describe('ServiceMachine: cancel', () => {
 
   it('ends a stopping service whose agent is gone when its lease and stop timeout have run out', () => {
     const m = fleet(['a']);
-    m.create({ name: 'web', action: 'work' }, 0);
+    create(m, { name: 'web', action: 'work' }, 0);
     m.serverDown('a', 'last will', 50);
-    m.create({ name: 'db', action: 'work' }, 60);
+    create(m, { name: 'db', action: 'work' }, 60);
     const r = m.cancel('web', 100);
     expect(r.error).toBeUndefined();
     // Already ended by the last will: cancelling the queued service is immediate; its fence stays.
@@ -112,7 +115,7 @@ describe('ServiceMachine: cancel', () => {
 describe('ServiceMachine: agent loss and fencing', () => {
   it('places a lost agent\'s service elsewhere only after last grant + lease + stop timeout + drift', () => {
     const m = fleet(['a', 'b'], 1);
-    m.create({ name: 'web', action: 'work' }, 0);
+    create(m, { name: 'web', action: 'work' }, 0);
     expect(placed(m, 'web')?.agent).toBe('a');
     m.renewal('a', 400, [{ name: 'web', generation: 1 }], 500);
     m.renewal('b', 400, [], 500);
@@ -126,17 +129,19 @@ describe('ServiceMachine: agent loss and fencing', () => {
 
   it('treats missed heartbeats like a last will', () => {
     const m = fleet(['a', 'b']);
-    m.create({ name: 'web', action: 'work' }, 0);
+    create(m, { name: 'web', action: 'work' }, 0);
     for (const t of [500, 1000, 1500, 2000, 2500, 3000]) m.renewal('b', t, [], t);
     m.tick(1500);
     expect(m.get('web')!.history[0]!.endReason).toBe('agent lost (heartbeats missed)');
+    m.renewal('b', 2600, [], 2600);
+    expect(placed(m, 'web')).toBeUndefined();
     m.tick(2700);
     expect(placed(m, 'web')).toMatchObject({ agent: 'b', generation: 2 });
   });
 
   it('tells an agent back with a stale generation to stop it at once, and grants it only what it holds now', () => {
     const m = fleet(['a', 'b'], 1);
-    m.create({ name: 'web', action: 'work' }, 0);
+    create(m, { name: 'web', action: 'work' }, 0);
     m.serverDown('a', 'last will', 100);
     m.renewal('b', 2700, [], 2700);
     expect(placed(m, 'web')?.agent).toBe('b');
@@ -146,8 +151,8 @@ describe('ServiceMachine: agent loss and fencing', () => {
 
   it('does not move anything on a hub restart while the agents renew, and fences the silent ones from the restart', () => {
     const m = fleet(['a', 'b']);
-    m.create({ name: 'web', action: 'work' }, 0);
-    m.create({ name: 'db', action: 'work' }, 0);
+    create(m, { name: 'web', action: 'work' }, 0);
+    create(m, { name: 'db', action: 'work' }, 0);
     const saved = m.list().map((s) => structuredClone(s)) as Service[];
     expect(saved.map((s) => s.current?.agent)).toEqual(['a', 'b']);
     const again = new ServiceMachine(settings, saved, 10_000);
@@ -165,7 +170,7 @@ describe('ServiceMachine: agent loss and fencing', () => {
 
   it('fences an unconfirmed copy from the restart, whatever the stored fence says', () => {
     const m = fleet(['a']);
-    m.create({ name: 'web', action: 'work' }, 0);
+    create(m, { name: 'web', action: 'work' }, 0);
     m.serverDown('a', 'last will', 100);
     const saved = m.list().map((s) => structuredClone(s)) as Service[];
     expect(saved[0]!.history[0]!.safeAt).toBe(2700);
@@ -182,7 +187,7 @@ describe('ServiceMachine: agent loss and fencing', () => {
 
   it('keeps the fence of a lost agent\'s copy when a late exit of an earlier run arrives (found by the simulation)', () => {
     const m = fleet(['a', 'b']);
-    m.create({ name: 'web', action: 'work' }, 0);
+    create(m, { name: 'web', action: 'work' }, 0);
     m.report({ agent: 'a', name: 'web', generation: 1, restarts: 0, state: 'exited' }, 10);
     m.renewal('a', 1010, [], 1010);
     m.renewal('b', 1010, [], 1010);
@@ -198,11 +203,32 @@ describe('ServiceMachine: agent loss and fencing', () => {
 
   it('re-creating a cancelled name continues its generations', () => {
     const m = fleet(['a']);
-    m.create({ name: 'web', action: 'work' }, 0);
+    create(m, { name: 'web', action: 'work' }, 0);
     m.cancel('web', 1);
     m.report({ agent: 'a', name: 'web', generation: 1, restarts: 0, state: 'exited' }, 2);
-    m.create({ name: 'web', action: 'work' }, 3);
+    create(m, { name: 'web', action: 'work' }, 3);
     expect(placed(m, 'web')?.generation).toBe(2);
+  });
+
+  it('places a stored service above the generation the store lifted it to (a name removed at generation 7)', () => {
+    const m = fleet(['a']);
+    const r = m.create({ ...newService({ name: 'web', action: 'work' }, 1, 0), generation: 7 }, 0);
+    expect(of(r, 'placement')[0]).toMatchObject({ name: 'web', generation: 8, agent: 'a' });
+  });
+
+  it('keeps fencing a re-created name with the copy its cancelled predecessor may still run', () => {
+    const m = fleet(['a', 'b']);
+    create(m, { name: 'web', action: 'work' }, 0);
+    m.serverDown('a', 'last will', 100);
+    // Waiting for a's fence (0 + 1500 + 1000 + 200), then cancelled and created again at once.
+    m.cancel('web', 200);
+    create(m, { name: 'web', action: 'work' }, 300);
+    expect(m.get('web')!.status).toBe('queued');
+    expect(placed(m, 'web')).toBeUndefined();
+    m.renewal('b', 2600, [], 2600);
+    expect(placed(m, 'web')).toBeUndefined();
+    m.tick(2700);
+    expect(placed(m, 'web')).toMatchObject({ agent: 'b', generation: 2 });
   });
 });
 
@@ -212,7 +238,7 @@ describe('ServiceMachine: restarts', () => {
 
   it('restarts on the same agent with backoff, then moves a crash loop to another agent at once', () => {
     const m = fleet(['a', 'b']);
-    m.create({ name: 'web', action: 'work' }, 0);
+    create(m, { name: 'web', action: 'work' }, 0);
     let t = 100;
     for (let n = 0; n < 3; n++) {
       exit(m, 'a', 1, n, t);
@@ -231,7 +257,7 @@ describe('ServiceMachine: restarts', () => {
 
   it('waits its backoff before trying the same agent again when no other fits', () => {
     const m = fleet(['a']);
-    m.create({ name: 'web', action: 'work' }, 0);
+    create(m, { name: 'web', action: 'work' }, 0);
     let t = 0;
     for (let n = 0; n < 3; n++) {
       exit(m, 'a', 1, n, t);
@@ -252,7 +278,7 @@ describe('ServiceMachine: restarts', () => {
 
   it('moves a service waiting for its restart off a lost agent at once: its last run is known to be gone', () => {
     const m = fleet(['a', 'b']);
-    m.create({ name: 'web', action: 'work' }, 0);
+    create(m, { name: 'web', action: 'work' }, 0);
     exit(m, 'a', 1, 0, 10);
     m.serverDown('a', 'last will', 20);
     expect(m.get('web')!.current).toMatchObject({ agent: 'b', generation: 2 });
@@ -260,7 +286,7 @@ describe('ServiceMachine: restarts', () => {
 
   it('ignores a late exit of an earlier run', () => {
     const m = fleet(['a']);
-    m.create({ name: 'web', action: 'work' }, 0);
+    create(m, { name: 'web', action: 'work' }, 0);
     exit(m, 'a', 1, 0, 10);
     m.renewal('a', 2000, [], 2000);
     m.tick(2000);

@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_HEARTBEAT_MISS_MS, type CopyRef } from '../../src/hub/engines/services/fencing.js';
-import { DEFAULT_LEASE, type Service } from '../../src/hub/engines/services/model.js';
+import { DEFAULT_LEASE, newService, type Service, type ServiceRequest } from '../../src/hub/engines/services/model.js';
 import { DEFAULT_RESTART } from '../../src/hub/engines/services/restart-policy.js';
 import { ServiceMachine, type AgentReport, type MachineSettings, type Result, type RunRef, type ServiceEffect } from '../../src/hub/engines/services/service-machine.js';
+
+/** As the engine creates one: the store gives the stored service (nothing to lift here), then the machine takes it. */
+const create = (m: ServiceMachine, req: ServiceRequest, now: number): Result => m.create(newService(req, m.nextSeq(), now), now);
 
 /**
  * A discrete-event model of hub, broker and agents, driven by a seeded generator, checking after
@@ -256,7 +259,7 @@ function scenario(seed: number, hub: MachineSettings = SETTINGS, agentLeaseMs?: 
   const r = sim.random;
   for (let i = 0; i < 5; i++) sim.addAgent(`a${i}`, 2 + Math.floor(r() * 3), 100 + Math.floor(r() * 1400));
   const names = Array.from({ length: 10 }, (_, i) => `svc-${i}`);
-  for (const name of names) sim.hubDo((m) => m.create({ name, action: 'work', arg: name }, 0));
+  for (const name of names) sim.hubDo((m) => create(m, { name, action: 'work', arg: name }, 0));
   for (let t = 1000; t < 60_000; t += 500 + r() * 1500) {
     sim.at(t, () => {
       const x = r();
@@ -265,7 +268,7 @@ function scenario(seed: number, hub: MachineSettings = SETTINGS, agentLeaseMs?: 
       if (x < 0.15) sim.partition(agent, 200 + r() * 6000);
       else if (x < 0.18) sim.partition(agent, null);
       else if (x < 0.3) sim.hubDo((m) => m.cancel(name, sim.now));
-      else if (x < 0.45) sim.hubDo((m) => m.create({ name, action: 'work' }, sim.now));
+      else if (x < 0.45) sim.hubDo((m) => create(m, { name, action: 'work' }, sim.now));
       else if (x < 0.5) sim.crashHub(r() * 3000);
     });
   }

@@ -61,6 +61,8 @@ export const LeaseGrant = z
     v: z.literal(SCHEMA_VERSION),
     session: z.string().regex(/^[0-9a-f]{16,64}$/),
     seq: z.number().int().positive(),
+    /** Hub time (ms) of the grant, increasing within one hub run: of two grants for one seq, the later counts. */
+    grantedAt: z.number().nonnegative(),
     leaseMs: z.number().int().min(100).max(600_000),
     renewMs: z.number().int().min(10).max(600_000),
     services: z.record(ServiceName, GrantedService).refine((s) => Object.keys(s).length <= MAX_SERVICES, `at most ${MAX_SERVICES} services`),

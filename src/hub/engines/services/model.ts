@@ -63,6 +63,14 @@ export type Service = {
   history: Placement[];
 };
 
+/** What an operator gives to create a service. */
+export type ServiceRequest = { name: string; action: string; arg?: string; selector?: Record<string, string> };
+
+/** A service as first stored: queued, no generation given out yet (the store may lift it). */
+export function newService(req: ServiceRequest, seq: number, createdAt: number): Service {
+  return { name: req.name, action: req.action, ...(req.arg === undefined ? {} : { arg: req.arg }), selector: req.selector ?? {}, createdAt, seq, status: 'queued', generation: 0, history: [] };
+}
+
 /** What an agent offers, from its retained status / heartbeat. */
 export type ServiceServer = {
   agent: string;

@@ -28,7 +28,6 @@ export type ServiceEffect =
   /** Call `tick` at this hub time (replaces any earlier wake). */
   | { kind: 'wake'; at: number };
 
-export type CreateRequest = { name: string; action: string; arg?: string; selector?: Record<string, string> };
 export type AgentReport = { agent: string; name: string; generation: number; restarts: number; state: 'running' | 'exited'; reason?: string };
 export type Result = { error?: string; effects: ServiceEffect[] };
 
@@ -94,16 +93,27 @@ export class ServiceMachine {
       .map((server) => ({ ...server, used: load.get(server.agent) ?? 0, services: this.list().filter((s) => s.current?.agent === server.agent).map((s) => s.name) }));
   }
 
-  create(req: CreateRequest, now: number): Result {
-    if (!SERVICE_NAME.test(req.name)) return this.fail(`service name "${req.name}" must be lower-case letters, digits and "-" (at most 63)`);
-    const old = this.services.get(req.name);
-    if (old && old.status !== 'cancelled') return this.fail(`service ${req.name} exists (${old.status}); remove it first`);
-    const seq = Math.max(0, ...[...this.services.values()].map((s) => s.seq)) + 1;
-    // A re-created name continues its old generations: a stale copy must never look newer.
-    const service: Service = { name: req.name, action: req.action, arg: req.arg, selector: req.selector ?? {}, createdAt: now, seq, status: 'queued', generation: old?.generation ?? 0, history: old?.history ?? [] };
-    this.services.set(service.name, service);
-    this.save(service);
+  /**
+   * `service`: as the store created it (queued; its generation lifted above any earlier service
+   * of its name). A re-created name continues the old one's generations and history in memory
+   * too: a copy of the old one that may still run fences the new one.
+   */
+  create(service: Service, now: number): Result {
+    if (!SERVICE_NAME.test(service.name)) return this.fail(`service name "${service.name}" must be lower-case letters, digits and "-" (at most 63)`);
+    const old = this.services.get(service.name);
+    if (old && old.status !== 'cancelled') return this.fail(`service ${service.name} exists (${old.status}); remove it first`);
+    const created: Service = { ...structuredClone(service), status: 'queued', generation: Math.max(service.generation, old?.generation ?? 0), history: old?.history ?? service.history };
+    delete created.current;
+    this.services.set(created.name, created);
+    this.save(created);
     return this.done(now);
+  }
+
+  /** The creation order the next service gets (after every service known, cancelled ones included). */
+  nextSeq(): number {
+    let seq = 0;
+    for (const s of this.services.values()) seq = Math.max(seq, s.seq);
+    return seq + 1;
   }
 
   cancel(name: string, now: number): Result {
