@@ -29,7 +29,7 @@ describe('agent services part (supervisor + lease holder, link without MQTT)', (
     expect(renewals).toHaveLength(1);
     expect(services.offer()).toEqual({ actions: { worker: { stopTimeoutMs: 1000 } }, maxWorkers: 2, running: 0 });
     const grant = (seq: number, generation: number) =>
-      JSON.stringify({ v: 1, session: renewals[0]!.session, seq, leaseMs: 60_000, renewMs: 100, services: { web: { generation, restarts: 0, action: 'worker', arg: 'q1' } } });
+      JSON.stringify({ v: 1, session: renewals[0]!.session, seq, grantedAt: seq, leaseMs: 60_000, renewMs: 100, services: { web: { generation, restarts: 0, action: 'worker', arg: 'q1' } } });
     services.grant('{"v":1,"session":"nope"}');
     services.grant(grant(renewals[0]!.seq, 2));
     await waitFor('web running', () => states.find((s) => s.name === 'web' && s.state === 'running'));

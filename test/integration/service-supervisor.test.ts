@@ -161,7 +161,7 @@ describe('ServiceSupervisor (real processes)', () => {
     holder = new LeaseHolder({ agent: 'a1', session: 's', clock, copies: supervisor, generations: new GenerationFile(dir), refused: () => undefined, log: createLogger('test', 'silent') });
     const req = holder.renewal();
     const leaseMs = 1000;
-    holder.granted({ v: 1, session: 's', seq: req.seq, leaseMs, renewMs: 300, services: { stub: { generation: 3, restarts: 0, action: 'stubborn', arg: '' } } });
+    holder.granted({ v: 1, session: 's', seq: req.seq, grantedAt: 1, leaseMs, renewMs: 300, services: { stub: { generation: 3, restarts: 0, action: 'stubborn', arg: '' } } });
     const a0 = holder.heldUntil() - leaseMs;
     const pgid = Number(/pgid=(\d+)/.exec(await line('start stub 3'))![1]);
     await waitFor(() => `the lease run out; group ${pgid}: ${JSON.stringify(members(pgid))}, records ${JSON.stringify(lines())}`, () => exits.length > 0);
