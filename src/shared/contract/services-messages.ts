@@ -54,16 +54,15 @@ export type GrantedService = z.infer<typeof GrantedService>;
 /**
  * Hub → agent, signed: the lease for renewal `seq` of `session`, held until a0 + leaseMs on the
  * agent's clock, and every service the agent is to run (one missing is stopped). `renewMs`: how
- * often the agent renews. The hub also sends grants of its own (a placement, a cancel) echoing the
- * latest `seq`; `grantedAt` (hub ms, increasing) orders those: the agent applies the newest by
- * (seq, grantedAt).
+ * often the agent renews.
  */
 export const LeaseGrant = z
   .object({
     v: z.literal(SCHEMA_VERSION),
     session: z.string().regex(/^[0-9a-f]{16,64}$/),
     seq: z.number().int().positive(),
-    grantedAt: z.number().int().nonnegative(),
+    /** Hub time (ms) of the grant, increasing within one hub run: of two grants for one seq, the later counts. */
+    grantedAt: z.number().nonnegative(),
     leaseMs: z.number().int().min(100).max(600_000),
     renewMs: z.number().int().min(10).max(600_000),
     services: z.record(ServiceName, GrantedService).refine((s) => Object.keys(s).length <= MAX_SERVICES, `at most ${MAX_SERVICES} services`),
