@@ -93,7 +93,7 @@ export function startAgentServices(
 
   return {
     offer: () => ({
-      actions: Object.fromEntries(agent.services.actions.map((name) => [name, { stopTimeoutMs: agent.actions[name]!.stopTimeout * 1000, ...(agent.actions[name]!.watchdogSec !== undefined && { watchdogSec: agent.actions[name]!.watchdogSec }) }])),
+      actions: Object.fromEntries(agent.services.actions.map((name) => [name, { stopTimeoutMs: Math.ceil(agent.services.stopTimeout * 1000), ...(agent.actions[name]!.watchdogSec !== undefined && { watchdogSec: agent.actions[name]!.watchdogSec }) }])),
       maxWorkers: agent.services.maxWorkers,
       running: supervisor.running().size,
     }),

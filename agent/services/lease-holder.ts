@@ -51,7 +51,8 @@ export class LeaseHolder {
   private seq = 0;
   private readonly pending = new Map<number, number>();
   private holdUntil = -Infinity;
-  private appliedSeq = 0;
+  /** The grant that says what runs: the newest by (seq, grantedAt). */
+  private applied = { seq: 0, grantedAt: -1 };
   private desired: Record<string, GrantedService> = {};
   private timer: unknown;
   private readonly generations: Record<string, GenerationRecord>;
@@ -80,15 +81,22 @@ export class LeaseHolder {
     return this.holdUntil;
   }
 
-  /** A grant (signature checked, payload decoded). One for another session or an unknown request is ignored. */
+  /**
+   * A grant (signature checked, payload decoded). One for another session or an unknown request is
+   * ignored. The hub answers each renewal and also grants unasked (a new placement, a cancel),
+   * echoing the latest seq it heard: so a0 is kept for a seq after its first grant, and such a
+   * grant, held only until that same a0 + leaseMs, never lengthens the lease.
+   */
   granted(grant: LeaseGrant): void {
     const a0 = grant.session === this.deps.session ? this.pending.get(grant.seq) : undefined;
     if (a0 === undefined) return this.deps.log.debug({ seq: grant.seq }, 'lease grant for no request of this agent: ignored');
-    this.pending.delete(grant.seq);
     this.holdUntil = Math.max(this.holdUntil, a0 + grant.leaseMs);
-    // Grants may arrive out of order: the newest request's grant says what to run.
-    if (grant.seq > this.appliedSeq) {
-      this.appliedSeq = grant.seq;
+    // Grants may arrive out of order: the newest by (seq, grantedAt) says what to run.
+    const { seq, grantedAt } = this.applied;
+    if (grant.seq > seq || (grant.seq === seq && grant.grantedAt > grantedAt)) {
+      this.applied = { seq: grant.seq, grantedAt: grant.grantedAt };
+      // An older request's a0 can hold no longer than this one's.
+      for (const old of this.pending.keys()) if (old < grant.seq) this.pending.delete(old);
       this.desired = grant.services;
       for (const [name, want] of Object.entries(grant.services)) this.noteHigher(name, want.generation);
     }
@@ -96,9 +104,17 @@ export class LeaseHolder {
     this.reconcile();
   }
 
-  /** A generation of `name` placed on another agent (its retained placement): a lower copy here is stale. */
+  /**
+   * `name`'s retained placement names another agent or none (cancelled, moving) at `generation`:
+   * a copy here of that generation or lower is over. Every agent hears every placement, so names
+   * this agent never ran are not recorded.
+   */
   heard(name: string, generation: number): void {
-    this.noteHigher(name, generation, true);
+    const rec = this.generations[name];
+    if (!rec && !this.deps.copies.running().has(name)) return;
+    if (rec?.generation === generation) {
+      if (!rec.ended) this.trySave(name, { ...rec, ended: true });
+    } else this.noteHigher(name, generation, true);
     this.reconcile();
   }
 
@@ -135,8 +151,9 @@ export class LeaseHolder {
     for (const [name, copy] of running) {
       if (copy.stopping) continue;
       const want = this.desired[name];
-      const highest = this.generations[name]?.generation ?? 0;
-      if (highest > copy.generation) this.stop(name, copy, `superseded by generation ${highest}`);
+      const rec = this.generations[name];
+      if (rec && rec.generation > copy.generation) this.stop(name, copy, `superseded by generation ${rec.generation}`);
+      else if (rec?.ended && rec.generation === copy.generation) this.stop(name, copy, `generation ${copy.generation} was placed elsewhere or cancelled`);
       else if (!want) this.stop(name, copy, 'not in the lease grant (cancelled or moved)');
     }
     for (const [name, want] of Object.entries(this.desired)) {

@@ -55,7 +55,7 @@ const GUARD = ['-c', 'trap "" HUP INT TERM; read -r _ || kill -KILL "-$1"', 'pus
 /**
  * Runs the services the hub placed on this agent: only actions offered under `services.actions`,
  * at most `services.maxWorkers` at once, each in its own process group with its own
- * NOTIFY_SOCKET, stopped with SIGTERM then SIGKILL after the action's stopTimeout. It never
+ * NOTIFY_SOCKET, stopped with SIGTERM then SIGKILL after `services.stopTimeout`. It never
  * restarts a copy by itself: it reports each end, and the hub decides.
  */
 export class ServiceSupervisor {
@@ -85,7 +85,7 @@ export class ServiceSupervisor {
     const action = this.deps.actions[spec.action]!;
     const log = this.deps.log.child({ service: spec.name, generation: spec.generation, action: spec.action });
     let ended!: () => void;
-    const copy: Copy = { ...this.ids(spec), spec, stopping: false, ready: false, proc: null, stopReason: null, notify: null, watchdog: undefined, kill: undefined, graceMs: action.stopTimeout * 1000, guard: null, exited: new Promise((r) => (ended = r)) };
+    const copy: Copy = { ...this.ids(spec), spec, stopping: false, ready: false, proc: null, stopReason: null, notify: null, watchdog: undefined, kill: undefined, graceMs: this.deps.services.stopTimeout * 1000, guard: null, exited: new Promise((r) => (ended = r)) };
     this.copies.set(spec.name, copy);
     const watchdogMs = action.watchdogSec === undefined ? undefined : action.watchdogSec * 1000;
     const armWatchdog = () => {
@@ -142,7 +142,7 @@ export class ServiceSupervisor {
       .catch((err: Error) => finish({ code: null, signal: null, reason: `cannot start: ${err.message}` }));
   }
 
-  /** Stops a copy (SIGTERM to its group, SIGKILL after the action's stopTimeout); resolves once it is gone. */
+  /** Stops a copy (SIGTERM to its group, SIGKILL after services.stopTimeout); resolves once it is gone. */
   stop(name: string, reason: string): Promise<void> {
     const copy = this.copies.get(name);
     if (!copy) return Promise.resolve();

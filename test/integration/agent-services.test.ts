@@ -21,13 +21,14 @@ describe('agent services part (supervisor + lease holder, link without MQTT)', (
     const renewals: LeaseRenewal[] = [];
     const states: AgentServiceState[] = [];
     const services = startAgentServices(
-      { id: 'a1', stateDir, actions: { worker: ActionConfig.parse({ command: [RECORD], env: { RECORDS: records }, stopTimeout: 1 }) }, services: { actions: ['worker'], maxWorkers: 2 } },
+      { id: 'a1', stateDir, actions: { worker: ActionConfig.parse({ command: [RECORD], env: { RECORDS: records }, stopTimeout: 1 }) }, services: { actions: ['worker'], maxWorkers: 2, stopTimeout: 2 } },
       { renew: (r) => renewals.push(r), report: (s) => states.push(s) },
       createLogger('test', 'silent'),
     );
     cleanup.defer(() => services.stop());
     expect(renewals).toHaveLength(1);
-    expect(services.offer()).toEqual({ actions: { worker: { stopTimeoutMs: 1000 } }, maxWorkers: 2, running: 0 });
+    // services.stopTimeout, not the action's (the jobs' one), is what the hub must wait for.
+    expect(services.offer()).toEqual({ actions: { worker: { stopTimeoutMs: 2000 } }, maxWorkers: 2, running: 0 });
     const grant = (seq: number, generation: number) =>
       JSON.stringify({ v: 1, session: renewals[0]!.session, seq, grantedAt: seq, leaseMs: 60_000, renewMs: 100, services: { web: { generation, restarts: 0, action: 'worker', arg: 'q1' } } });
     services.grant('{"v":1,"session":"nope"}');

@@ -44,8 +44,9 @@ describe('ServiceSupervisor (real processes)', () => {
     const records = join(dir, 'records');
     const env = { RECORDS: records };
     const actions: ActionsConfig = {
-      worker: ActionConfig.parse({ command: [RECORD], env, stopTimeout: 0.5, lastArgument: true }),
-      stubborn: ActionConfig.parse({ command: [RECORD], env: { ...env, STUBBORN: '1' }, stopTimeout: 0.5 }),
+      // Their own stopTimeout (default 10 s) is the jobs' one: services get services.stopTimeout.
+      worker: ActionConfig.parse({ command: [RECORD], env, lastArgument: true }),
+      stubborn: ActionConfig.parse({ command: [RECORD], env: { ...env, STUBBORN: '1' } }),
       crash: ActionConfig.parse({ command: [RECORD], env: { ...env, EXIT_WITH: '3' } }),
       pinger: ActionConfig.parse({ command: [process.execPath, WATCHDOG], env: { ...env, UNIX_DGRAM_FROM: join(ROOT, 'package.json') }, watchdogSec: 0.6 }),
     };
@@ -53,7 +54,7 @@ describe('ServiceSupervisor (real processes)', () => {
     const notes: CopyState[] = [];
     const supervisor = new ServiceSupervisor({
       actions,
-      services: { actions: Object.keys(actions), maxWorkers },
+      services: { actions: Object.keys(actions), maxWorkers, stopTimeout: 0.5 },
       runtimeDir: join(dir, runtimeSubdir),
       launch,
       env: commandEnv,
@@ -112,11 +113,14 @@ describe('ServiceSupervisor (real processes)', () => {
     expect(supervisor.running().size).toBe(0);
   });
 
-  it('escalates to SIGKILL after the action\'s stopTimeout when SIGTERM is ignored', async () => {
+  it('escalates to SIGKILL after services.stopTimeout (not the action\'s) when SIGTERM is ignored', async () => {
     const { supervisor, line, exit } = setup();
     supervisor.start({ name: 'stub', generation: 1, restarts: 0, action: 'stubborn', arg: '' });
     const pgid = Number(/pgid=(\d+)/.exec(await line('start stub 1'))![1]);
+    const asked = performance.now();
     await supervisor.stop('stub', 'cancelled');
+    // Killed after 0.5 s, far from the action's own 10 s.
+    expect(performance.now() - asked).toBeLessThan(5000);
     await line('ignored TERM 1');
     expect(await exit('stub')).toMatchObject({ signal: 'SIGKILL', reason: 'stopped: cancelled', stopped: true });
     await groupGone(pgid);

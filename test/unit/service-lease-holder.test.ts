@@ -43,7 +43,8 @@ describe('LeaseHolder (agent side of the services lease)', () => {
     const refused: string[] = [];
     const file = new GenerationFile(stateDir);
     const holder = new LeaseHolder({ agent: 'a1', session: 's1', clock: timers, copies, generations: file, refused: (name, p, reason) => refused.push(`${name}@${p.generation}: ${reason}`), log: createLogger('test', 'silent') });
-    const grant = (seq: number, services: LeaseGrant['services'], leaseMs = 1500): LeaseGrant => ({ v: 1, session: 's1', seq, grantedAt: seq, leaseMs, renewMs: 500, services });
+    let grantedAt = 0;
+    const grant = (seq: number, services: LeaseGrant['services'], leaseMs = 1500, at = ++grantedAt): LeaseGrant => ({ v: 1, session: 's1', seq, grantedAt: at, leaseMs, renewMs: 500, services });
     return { clock, copies, refused, holder, grant, stateDir, file };
   }
 
@@ -108,6 +109,34 @@ describe('LeaseHolder (agent side of the services lease)', () => {
     expect(copies.log).toEqual(['start web@2.0 x']);
   });
 
+  it("applies the hub's own grants echoing the latest seq by grantedAt, and they never lengthen the lease", () => {
+    const { clock, copies, holder, grant } = setup();
+    const req = holder.renewal();
+    holder.granted(grant(req.seq, { web: svc(1) }, 1500, 10));
+    clock.advance(400);
+    // A new placement, then a cancel, both sent unasked with the seq of the latest renewal.
+    holder.granted(grant(req.seq, { web: svc(1), db: svc(2) }, 1500, 20));
+    holder.granted(grant(req.seq, { db: svc(2) }, 1500, 30));
+    expect(copies.log).toEqual(['start web@1.0 x', 'start db@2.0 x', 'stop web@1: not in the lease grant (cancelled or moved)']);
+    // One delayed from before the cancel changes nothing.
+    holder.granted(grant(req.seq, { web: svc(1), db: svc(2) }, 1500, 25));
+    expect(copies.log).toHaveLength(3);
+    expect(holder.heldUntil()).toBe(1000 + 1500);
+    clock.advance(1100);
+    expect(copies.map.size).toBe(0);
+  });
+
+  it('forgets the send times of requests older than the applied grant: their grants hold nothing', () => {
+    const { clock, copies, holder, grant } = setup();
+    const r1 = holder.renewal();
+    clock.advance(500);
+    const r2 = holder.renewal();
+    holder.granted(grant(r2.seq, {}));
+    holder.granted(grant(r1.seq, { web: svc(1) }));
+    expect(holder.heldUntil()).toBe(1500 + 1500);
+    expect(copies.log).toEqual([]);
+  });
+
   it('ignores a grant for another session (a former life of the agent) or a request never made', () => {
     const { copies, holder, grant } = setup();
     const req = holder.renewal();
@@ -158,6 +187,20 @@ describe('LeaseHolder (agent side of the services lease)', () => {
     copies.map.delete('web');
     holder.exited();
     expect(copies.log.at(-1)).toBe('start web@5.0 x');
+  });
+
+  it('stops a copy whose own generation is placed on nobody (cancelled, moving), and never starts it again', () => {
+    const { copies, refused, holder, grant, file } = setup();
+    holder.granted(grant(holder.renewal().seq, { web: svc(3) }));
+    holder.heard('web', 3);
+    expect(copies.log).toEqual(['start web@3.0 x', 'stop web@3: generation 3 was placed elsewhere or cancelled']);
+    // Refused for the grant that still lists it, and for a restart of it.
+    holder.granted(grant(holder.renewal().seq, { web: svc(3, 1) }));
+    expect(refused).toEqual(['web@3: generation 3 ended here', 'web@3: generation 3 ended here']);
+    expect(copies.log).toHaveLength(2);
+    // Placements of services this agent never ran are not written down.
+    holder.heard('other', 9);
+    expect(Object.keys(file.load())).toEqual(['web']);
   });
 
   it('records the generation durably before it starts a copy, and starts nothing when it cannot', () => {
