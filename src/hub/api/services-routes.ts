@@ -77,13 +77,16 @@ export function servicesRoutes(deps: ServicesRoutesDeps): Router {
   return router;
 }
 
+const TOO_LARGE = new ApiError(413, 'too-large', `body: larger than ${MAX_BODY_BYTES} bytes`);
 const parseJson = express.json({ limit: MAX_BODY_BYTES, strict: true });
 
 /** The body as JSON: no body is a 400, another content type a 415; parsed only within MAX_BODY_BYTES. */
 function jsonBody(req: Request, res: Response, next: NextFunction): void {
   const type = req.is('application/json');
-  if (type === null) return next(new ApiError(400, 'invalid', 'body: send the service as JSON {name, action, arg?, selector?}'));
+  if (type === null || req.headers['content-length'] === '0') return next(new ApiError(400, 'invalid', 'body: send the service as JSON {name, action, arg?, selector?}'));
   if (type === false) return next(new ApiError(415, 'unsupported-media-type', `body: content-type ${req.headers['content-type']?.slice(0, 100) ?? '(none)'} is not taken; send application/json`));
+  // Refused by its announced length before a byte is read (body-parser would read it all first).
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) return next(TOO_LARGE);
   parseJson(req, res, next);
 }
 
@@ -111,7 +114,6 @@ function queryOf(req: Request, known: string[]): Record<string, string | undefin
 
 /** body-parser's refusals by type: a body that is too large, not JSON, or in a charset it cannot read. */
 const BODY_ERRORS: Record<string, [number, string, string]> = {
-  'entity.too.large': [413, 'too-large', `body: larger than ${MAX_BODY_BYTES} bytes`],
   'entity.parse.failed': [400, 'invalid', 'body: malformed JSON'],
   'charset.unsupported': [415, 'unsupported-media-type', 'body: send JSON in UTF-8'],
   'encoding.unsupported': [415, 'unsupported-media-type', 'body: content-encoding is not taken; send it uncompressed'],
@@ -119,17 +121,17 @@ const BODY_ERRORS: Record<string, [number, string, string]> = {
 
 function answerError(err: unknown, req: Request, res: Response, log: Logger): void {
   if (err instanceof ServicesError) return sendError(res, SERVICES_STATUS[err.code], err.code, err.message);
-  if (err instanceof ApiError) return sendError(res, err.status, err.code, err.message);
-  const bodyError = BODY_ERRORS[(err as { type?: string }).type ?? ''];
-  if (bodyError) {
-    const [status, code, message] = bodyError;
+  const refusal = err instanceof ApiError ? err : (err as { type?: string }).type === 'entity.too.large' ? TOO_LARGE : undefined;
+  if (refusal) {
     // The rest of a body too large is not read: the connection closes once answered.
-    if (status === 413) {
+    if (refusal.status === 413) {
       res.set('connection', 'close');
       res.once('finish', () => req.socket.destroy());
     }
-    return sendError(res, status, code, message);
+    return sendError(res, refusal.status, refusal.code, refusal.message);
   }
+  const bodyError = BODY_ERRORS[(err as { type?: string }).type ?? ''];
+  if (bodyError) return sendError(res, ...bodyError);
   log.error({ err, method: req.method, path: req.path }, 'services API request failed');
   sendError(res, 500, 'internal', 'internal error; see the hub log');
 }
