@@ -18,6 +18,7 @@ import { readTlsFiles, startEmbeddedBroker, type EmbeddedBroker } from './broker
 import { Dispatcher } from './engines/dispatcher.js';
 import { systemClock, type Publisher } from './engines/engine.js';
 import { createEngines } from './engines/registry.js';
+import { findServicesApi } from './api/services-routes.js';
 import { createHttpServer } from './http-server.js';
 import { HeadStore } from './engines/heads/head-store.js';
 import { sendPush, withdrawPushesOnConnectionLoss } from './push-publisher.js';
@@ -29,6 +30,7 @@ import { persistedSequence } from './signing-sequence.js';
 import { openStateDb, stateDbFile, stateDbStartupError, type StateDb } from './state-db.js';
 import { StateDirWatch } from './state-dir-watch.js';
 import { TickBatch } from './tick-batch.js';
+import { LiveUsers } from './users/live-users.js';
 import { ensureOperator } from './users/operator-credential.js';
 import { defaultUsersFile } from './users/users-file.js';
 import { DeliveryLog } from './webhook/deliveries.js';
@@ -169,6 +171,13 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   /** Why no push is taken now: the state directory is gone or the broker unreachable. */
   const refusal = (): string | undefined => stateWatch.lost ?? (mqtt.connected ? undefined : `MQTT broker ${shownUrl} unreachable; retrying`);
 
+  // The REST API's operators: the users file the embedded broker takes (with an external broker the
+  // same path, filled by `pushfleet users add`), read again whenever it changes.
+  const apiUsers = new LiveUsers(config.broker.usersFile ?? defaultUsersFile(config.stateDir), log, () => undefined);
+  apiUsers.start();
+  teardown.add('API users', () => apiUsers.stop());
+  const servicesApi = findServicesApi(engines);
+
   // Runs right after the webhook server closed: no mark-published retry outlives the stop.
   teardown.add('delivery log', () => deliveries.close());
   const server: Server = createHttpServer({
@@ -188,6 +197,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
       return refusal() ?? (held > 0 ? `the MQTT broker has not acknowledged ${held} push(es) within webhook.publishTimeoutMs; they wait in the hub's client` : undefined);
     },
     unavailable: () => stateWatch.lost,
+    api: { services: () => servicesApi, users: () => apiUsers.users },
     log,
   });
   server.listen(config.http.port, config.http.host);

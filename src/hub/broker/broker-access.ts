@@ -6,14 +6,12 @@ import { isRolloutChannel, type TopicContract } from '../../shared/contract/topi
 import type { Logger } from '../../shared/logger.js';
 import { decodeSemUid, SemRegister } from '../../shared/contract/semaphore-messages.js';
 import { decode } from '../../shared/messages.js';
-import { verifyPassword, type PasswordHash } from '../users/password-hash.js';
+import { NO_SUCH_USER, verifyPassword } from '../users/password-hash.js';
 import type { LiveUsers } from '../users/live-users.js';
 import { ANONYMOUS_OWNER, type JobOwners } from './job-owners.js';
 import { LoginThrottle, LogLimit } from './rate-limits.js';
 
 const HUB: Identity = { name: 'hub', role: 'hub' };
-// Checked against when the name is unknown, so a wrong name costs the same time as a wrong password.
-const NO_SUCH_USER: PasswordHash = { alg: 'scrypt', N: 16_384, r: 8, p: 1, salt: 'AAAAAAAAAAAAAAAAAAAAAA==', hash: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=' };
 
 export type BrokerAccessOptions = {
   users: LiveUsers;

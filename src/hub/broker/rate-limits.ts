@@ -13,8 +13,13 @@ export class LoginThrottle {
 
   delayMs(address: string, now: number): number {
     const entry = this.current(address, now);
-    if (!entry || entry.count < this.opts.free) return 0;
-    return Math.min(this.opts.maxMs, this.opts.baseMs * 2 ** (entry.count - this.opts.free));
+    return entry ? this.delayFor(entry.count) : 0;
+  }
+
+  /** How long until the address's last failure has waited out its delay: the HTTP API answers 429 until then. */
+  retryInMs(address: string, now: number): number {
+    const entry = this.current(address, now);
+    return entry ? Math.max(0, entry.last + this.delayFor(entry.count) - now) : 0;
   }
 
   failed(address: string, now: number): number {
@@ -27,6 +32,10 @@ export class LoginThrottle {
 
   succeeded(address: string): void {
     this.failures.delete(address);
+  }
+
+  private delayFor(count: number): number {
+    return count < this.opts.free ? 0 : Math.min(this.opts.maxMs, this.opts.baseMs * 2 ** (count - this.opts.free));
   }
 
   private current(address: string, now: number): { count: number; last: number } | undefined {

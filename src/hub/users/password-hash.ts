@@ -33,5 +33,8 @@ export async function verifyPassword(password: string, stored: PasswordHash): Pr
   return key.length === expected.length && timingSafeEqual(key, expected);
 }
 
+/** Checked against when the name is unknown, so a wrong name costs the same time as a wrong password. */
+export const NO_SUCH_USER: PasswordHash = { alg: 'scrypt', N: DEFAULT.N, r: DEFAULT.r, p: DEFAULT.p, salt: 'AAAAAAAAAAAAAAAAAAAAAA==', hash: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=' };
+
 /** A strong generated password: 24 random bytes, base64url (no ':' or '@', so it fits a URL as is). */
 export const generatePassword = (): string => randomBytes(24).toString('base64url');

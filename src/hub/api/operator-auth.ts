@@ -1,0 +1,125 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Logger } from '../../shared/logger.js';
+import { LoginThrottle, LogLimit } from '../broker/rate-limits.js';
+import { NO_SUCH_USER, verifyPassword } from '../users/password-hash.js';
+import type { Users } from '../users/users-file.js';
+import { sendError } from './api-error.js';
+
+export const CHALLENGE = 'Basic realm="pushfleet"';
+
+export type OperatorAuthOptions = {
+  /** The hub's users as they are now (the users file, reloaded when it changes). */
+  users(): Users;
+  log: Logger;
+  now?: () => number;
+  /** How long a verified user:password is taken again without scrypt (~50 ms each). */
+  cacheMs?: number;
+  /** Failures per client address before it must wait (429), doubling from baseMs up to maxMs. */
+  throttle?: { free: number; baseMs: number; maxMs: number; forgetMs: number; maxAddresses: number };
+};
+
+const CACHE_ENTRIES = 1000;
+/** scrypt checks under way at once, all clients together: beyond it 429, so a flood cannot take every core. */
+const MAX_CHECKING = 4;
+const DEFAULT_THROTTLE = { free: 5, baseMs: 1000, maxMs: 60_000, forgetMs: 600_000, maxAddresses: 10_000 };
+
+type Verified = { name: string; hash: string; until: number };
+
+/**
+ * HTTP Basic for the REST API, with the broker's accounts: a user of the users file whose role is
+ * operator. Each answer names one cause: 401 (with the challenge) for no or wrong credentials, 403
+ * for a valid account of another role, 429 when the client's address failed too often or too
+ * many checks are under way. Passwords are checked by scrypt in constant time; an unknown name
+ * costs the same check. A success is remembered for cacheMs under an HMAC of the credentials (a
+ * per-process key, so the cache holds nothing a guesser could test offline), and only while the
+ * account keeps the same password hash.
+ */
+export class OperatorAuth {
+  private readonly key = randomBytes(32);
+  private readonly verified = new Map<string, Verified>();
+  private readonly throttle: LoginThrottle;
+  private readonly logLimit = new LogLimit();
+  private readonly now: () => number;
+  private readonly cacheMs: number;
+  private checking = 0;
+
+  constructor(private readonly opts: OperatorAuthOptions) {
+    this.now = opts.now ?? Date.now;
+    this.cacheMs = opts.cacheMs ?? 60_000;
+    this.throttle = new LoginThrottle(opts.throttle ?? DEFAULT_THROTTLE);
+  }
+
+  readonly handler: RequestHandler = (req, res, next) => {
+    this.authenticate(req, res, next).catch(next);
+  };
+
+  private async authenticate(req: Request, res: Response, next: NextFunction): Promise<void> {
+    const credentials = basicCredentials(req.headers.authorization);
+    if (!credentials) return void challenge(res, 'HTTP Basic credentials required: a user of the hub with role operator');
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const name = await this.verify(credentials, address, res);
+    if (name === null) return;
+    const role = this.opts.users().get(name)?.role;
+    if (role !== 'operator') return void sendError(res, 403, 'forbidden', `user "${name}" has role ${role}: the services API takes operators only`);
+    res.locals.operator = name;
+    next();
+  }
+
+  /** The account's name when the credentials are right; otherwise the refusal is sent and null returned. */
+  private async verify({ user, password }: Credentials, address: string, res: Response): Promise<string | null> {
+    const now = this.now();
+    const cacheKey = createHmac('sha256', this.key).update(user).update('\0').update(password).digest('base64');
+    const entry = this.opts.users().get(user);
+    const cached = this.verified.get(cacheKey);
+    if (cached && cached.until > now && entry?.password.hash === cached.hash) return cached.name;
+    if (cached) this.verified.delete(cacheKey);
+    const wait = this.throttle.retryInMs(address, now);
+    if (wait > 0 || this.checking >= MAX_CHECKING) {
+      const seconds = Math.max(1, Math.ceil(wait / 1000));
+      res.set('retry-after', String(seconds));
+      sendError(res, 429, 'too-many-requests', wait > 0 ? `too many failed logins from ${address}: retry in ${seconds} s` : 'too many logins being checked at once: retry in a second');
+      return null;
+    }
+    this.checking++;
+    let matches: boolean;
+    try {
+      matches = await verifyPassword(password, entry?.password ?? NO_SUCH_USER);
+    } finally {
+      this.checking--;
+    }
+    if (entry && matches) {
+      this.throttle.succeeded(address);
+      this.remember(cacheKey, { name: user, hash: entry.password.hash, until: now + this.cacheMs });
+      return user;
+    }
+    const failures = this.throttle.failed(address, this.now());
+    // The name is logged (it may be a typo of a real one), the password never.
+    const suppressed = this.logLimit.allow(`login:${address}`, now);
+    if (suppressed !== null) this.opts.log.warn({ address, user: user.slice(0, 128), failures, suppressed, reason: entry ? 'wrong password' : 'no such user' }, 'services API refused a login');
+    challenge(res, 'wrong user name or password');
+    return null;
+  }
+
+  private remember(cacheKey: string, verified: Verified): void {
+    this.verified.set(cacheKey, verified);
+    if (this.verified.size > CACHE_ENTRIES) this.verified.delete(this.verified.keys().next().value!);
+  }
+}
+
+type Credentials = { user: string; password: string };
+
+/** user and password of an `Authorization: Basic …` header (the password may hold ':'), or undefined. */
+export function basicCredentials(header: string | undefined): Credentials | undefined {
+  const match = /^Basic +([A-Za-z0-9+/]+={0,2})$/i.exec(header ?? '');
+  if (!match) return undefined;
+  const text = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = text.indexOf(':');
+  if (colon <= 0) return undefined;
+  return { user: text.slice(0, colon), password: text.slice(colon + 1) };
+}
+
+function challenge(res: Response, message: string): void {
+  res.set('www-authenticate', CHALLENGE);
+  sendError(res, 401, 'unauthorized', message);
+}
