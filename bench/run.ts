@@ -10,8 +10,9 @@ import { orchestratorScenarios } from './scenarios/orchestrator.js';
 import { rolloutsScenarios } from './scenarios/rollouts.js';
 import { signingScenarios } from './scenarios/signing.js';
 import { jobsScenarios } from './scenarios/jobs.js';
+import { servicesScenarios } from './scenarios/services.js';
 
-const registry: Scenario[] = [...webhookScenarios, ...deployLatencyScenarios, ...semaphoreScenarios, ...orchestratorScenarios, ...rolloutsScenarios, ...signingScenarios, ...jobsScenarios];
+const registry: Scenario[] = [...webhookScenarios, ...deployLatencyScenarios, ...semaphoreScenarios, ...orchestratorScenarios, ...rolloutsScenarios, ...signingScenarios, ...jobsScenarios, ...servicesScenarios];
 
 const filter = process.argv[2];
 const selected = registry.filter((s) => !filter || s.name.includes(filter));
