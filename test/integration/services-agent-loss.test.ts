@@ -1,26 +1,19 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Cleanup } from '../support/cleanup.js';
 import { assertNoOverlap, liveCopies } from '../support/overlap.js';
-import { startPostgres, type PostgresServer } from '../support/postgres.js';
-import { startServicesFleet } from '../support/services-fleet.js';
+import { SERVICE_STORES, startServicesFleet, storeEngine } from '../support/services-fleet.js';
 import { waitFor } from '../support/wait.js';
 
 // Issue 13: an agent killed with kill -9 loses its services, which come back on the other
 // agents; its copies die with it (the supervisor's guard), and no two copies of a service ever
 // run at once (the fixture's records, checked by test/support/overlap.ts). On both stores.
-const STORES = [{ name: 'SQLite', postgres: false }, { name: 'PostgreSQL', postgres: true }];
-
-describe.each(STORES)('services on $name: an agent killed with kill -9', (store) => {
+describe.each(SERVICE_STORES)('services on $name: an agent killed with kill -9', (store) => {
   const cleanup = new Cleanup();
-  let pgServer: PostgresServer | undefined;
-  beforeAll(async () => {
-    if (store.postgres) pgServer = await startPostgres();
-  }, 60_000);
-  afterAll(() => pgServer?.stop());
+  const storeConfig = storeEngine(store);
   afterEach(() => cleanup.run());
 
   it('its services come back on the other agents, never two copies at once', async () => {
-    const engine = pgServer ? { postgresUrl: await pgServer.database() } : {};
+    const engine = await storeConfig();
     const fleet = await startServicesFleet(cleanup, { agents: [{ id: 'a1', maxWorkers: 3 }, { id: 'a2', maxWorkers: 3 }, { id: 'a3', maxWorkers: 3 }], engine });
     const names = ['s1', 's2', 's3', 's4', 's5', 's6'];
     for (const n of names) await fleet.add(n);

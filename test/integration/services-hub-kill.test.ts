@@ -1,26 +1,19 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Cleanup } from '../support/cleanup.js';
 import { assertNoOverlap, liveCopies } from '../support/overlap.js';
-import { startPostgres, type PostgresServer } from '../support/postgres.js';
-import { startServicesFleet } from '../support/services-fleet.js';
+import { SERVICE_STORES, startServicesFleet, storeEngine } from '../support/services-fleet.js';
 import { waitFor } from '../support/wait.js';
 
 // Issue 13: the hub killed with kill -9 (its embedded broker with it) and started again on the
 // same state: the view is consistent (every service, its generation and history), each service
 // runs again, and nothing is started twice. On both stores.
-const STORES = [{ name: 'SQLite', postgres: false }, { name: 'PostgreSQL', postgres: true }];
-
-describe.each(STORES)('services on $name: the hub killed with kill -9 and started again', (store) => {
+describe.each(SERVICE_STORES)('services on $name: the hub killed with kill -9 and started again', (store) => {
   const cleanup = new Cleanup();
-  let pgServer: PostgresServer | undefined;
-  beforeAll(async () => {
-    if (store.postgres) pgServer = await startPostgres();
-  }, 60_000);
-  afterAll(() => pgServer?.stop());
+  const storeConfig = storeEngine(store);
   afterEach(() => cleanup.run());
 
   it('keeps every service and its generations, runs each once again, never two copies', async () => {
-    const engine = pgServer ? { postgresUrl: await pgServer.database() } : {};
+    const engine = await storeConfig();
     const fleet = await startServicesFleet(cleanup, { hubProcess: true, agents: [{ id: 'a1', maxWorkers: 2 }, { id: 'a2', maxWorkers: 2 }], engine });
     const names = ['h1', 'h2', 'h3', 'h4', 'h5'];
     for (const n of names) await fleet.add(n);

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, beforeAll } from 'vitest';
 import { requestEngine } from '../../src/cli/mqtt-request.js';
 import { SERVICES_REQUEST, ServicesReply, servicesReplyTopic, ServiceView, type ServicesRequest } from '../../src/shared/contract/services-engine-messages.js';
 import { decode } from '../../src/shared/messages.js';
@@ -9,6 +10,7 @@ import { startAgentProcess } from './agent-process.js';
 import { userUrl } from './broker-users.js';
 import { CliProcess, runCli } from './cli-process.js';
 import type { Cleanup } from './cleanup.js';
+import { startPostgres, type PostgresServer } from './postgres.js';
 import { RestartableHub } from './restartable-hub.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { startTestHub } from './test-hub.js';
@@ -159,4 +161,24 @@ export async function startServicesFleet(cleanup: Cleanup, opts: FleetOptions): 
     view: (name) => views.get(name),
     waitForView,
   };
+}
+
+/** The services engine's stores, for a describe.each: the same tests on SQLite and on PostgreSQL. */
+export const SERVICE_STORES = [
+  { name: 'SQLite', postgres: false },
+  { name: 'PostgreSQL', postgres: true },
+] as const;
+
+/**
+ * Inside a describe of one store: starts this describe's own PostgreSQL server when the store is
+ * PostgreSQL (Debian's, test/support/postgres.ts) and returns what gives each test its
+ * `engines.services` (a fresh database on PostgreSQL, nothing on SQLite).
+ */
+export function storeEngine(store: (typeof SERVICE_STORES)[number]): () => Promise<Record<string, unknown>> {
+  let server: PostgresServer | undefined;
+  beforeAll(async () => {
+    if (store.postgres) server = await startPostgres();
+  }, 60_000);
+  afterAll(() => server?.stop());
+  return async () => (server ? { postgresUrl: await server.database() } : {});
 }
