@@ -17,7 +17,8 @@ import type { Refusals } from './broker/broker-access.js';
 import { readTlsFiles, startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded-broker.js';
 import { Dispatcher } from './engines/dispatcher.js';
 import { systemClock, type Publisher } from './engines/engine.js';
-import { createEngines } from './engines/registry.js';
+import { createEngines, servicesApiOf } from './engines/registry.js';
+import type { ServicesApi } from './engines/services/services-api.js';
 import { createHttpServer } from './http-server.js';
 import { HeadStore } from './engines/heads/head-store.js';
 import { sendPush, withdrawPushesOnConnectionLoss } from './push-publisher.js';
@@ -42,6 +43,8 @@ export type RunningHub = {
   status(): string;
   /** What the embedded broker refused since the start (undefined with an external broker). */
   brokerRefusals(): Refusals | undefined;
+  /** The services engine's operations (undefined when engines.services is disabled). */
+  services?: ServicesApi;
   stop(): Promise<void>;
 };
 
@@ -218,7 +221,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     log.info('hub stopped');
   };
   let stopped: Promise<void> | undefined;
-  return { httpPort, mqttUrl: mqttConfig.url, mqtt, status, brokerRefusals: () => broker?.refused(), stop: () => (stopped ??= stop()) };
+  return { httpPort, mqttUrl: mqttConfig.url, mqtt, status, brokerRefusals: () => broker?.refused(), services: servicesApiOf(engines), stop: () => (stopped ??= stop()) };
 }
 
 /**
