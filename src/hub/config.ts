@@ -6,6 +6,7 @@ import { SemaphoreConfig } from './engines/semaphore/config.js';
 import { OrchestratorConfig } from './engines/orchestrator/config.js';
 import { RolloutsConfig } from './engines/rollouts/config.js';
 import { JobsConfig } from './engines/jobs/config.js';
+import { ServicesConfig } from './engines/services/config.js';
 
 const Port = z.number().int().min(0).max(65535);
 const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -75,7 +76,7 @@ export const HubConfig = z
     log: z.object({ level: LogLevel.default('info') }).strict().prefault({}),
     /** Settings of the hub's engines, one key each (see src/hub/engines/<name>/README.md). */
     engines: z
-      .object({ semaphore: SemaphoreConfig.prefault({}), orchestrator: OrchestratorConfig.prefault({}), rollouts: RolloutsConfig.prefault({}), jobs: JobsConfig.prefault({}) })
+      .object({ semaphore: SemaphoreConfig.prefault({}), orchestrator: OrchestratorConfig.prefault({}), rollouts: RolloutsConfig.prefault({}), jobs: JobsConfig.prefault({}), services: ServicesConfig.prefault({}) })
       .strict()
       .refine((e) => !e.rollouts.enabled || e.semaphore.enabled, { message: 'rollouts admit hosts through the semaphore: enable engines.semaphore or disable engines.rollouts', path: ['rollouts', 'enabled'], ...whenParsed('rollouts', 'semaphore') })
       .prefault({}),

@@ -17,8 +17,8 @@ import type { Refusals } from './broker/broker-access.js';
 import { readTlsFiles, startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded-broker.js';
 import { Dispatcher } from './engines/dispatcher.js';
 import { systemClock, type Publisher } from './engines/engine.js';
-import { createEngines } from './engines/registry.js';
-import { findServicesApi } from './api/services-routes.js';
+import { createEngines, servicesApiOf } from './engines/registry.js';
+import type { ServicesApi } from './engines/services/services-api.js';
 import { createHttpServer } from './http-server.js';
 import { HeadStore } from './engines/heads/head-store.js';
 import { sendPush, withdrawPushesOnConnectionLoss } from './push-publisher.js';
@@ -44,6 +44,8 @@ export type RunningHub = {
   status(): string;
   /** What the embedded broker refused since the start (undefined with an external broker). */
   brokerRefusals(): Refusals | undefined;
+  /** The services engine's operations (undefined when engines.services is disabled). */
+  services?: ServicesApi;
   stop(): Promise<void>;
 };
 
@@ -176,7 +178,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   const apiUsers = new LiveUsers(config.broker.usersFile ?? defaultUsersFile(config.stateDir), log, () => undefined);
   apiUsers.start();
   teardown.add('API users', () => apiUsers.stop());
-  const servicesApi = findServicesApi(engines);
+  const servicesApi = servicesApiOf(engines);
 
   // Runs right after the webhook server closed: no mark-published retry outlives the stop.
   teardown.add('delivery log', () => deliveries.close());
@@ -228,7 +230,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     log.info('hub stopped');
   };
   let stopped: Promise<void> | undefined;
-  return { httpPort, mqttUrl: mqttConfig.url, mqtt, status, brokerRefusals: () => broker?.refused(), stop: () => (stopped ??= stop()) };
+  return { httpPort, mqttUrl: mqttConfig.url, mqtt, status, brokerRefusals: () => broker?.refused(), services: servicesApi, stop: () => (stopped ??= stop()) };
 }
 
 /**

@@ -1,6 +1,8 @@
 import type { HubConfig } from '../config.js';
 import type { Engine, EngineContext } from './engine.js';
 import type { HeadStore } from './heads/head-store.js';
+import type { ServicesApi } from './services/services-api.js';
+import type { ServicesEngine } from './services/services-engine.js';
 import { HeadsEngine, type Republish } from './heads/heads-engine.js';
 import { SemaphoreEngine } from './semaphore/semaphore-engine.js';
 import { OrchestratorEngine } from './orchestrator/orchestrator-engine.js';
@@ -29,5 +31,14 @@ export async function createEngines(config: HubConfig, ctx: EngineContext, own: 
     const { createJobsEngine } = await import('./jobs/create-jobs-engine.js');
     engines.push(createJobsEngine(ctx, { ...jobs, table: jobs.table }, config.stateDir));
   }
+  if (config.engines.services.enabled) {
+    const { createServicesEngine } = await import('./services/create-services-engine.js');
+    engines.push(await createServicesEngine(ctx, config.engines.services));
+  }
   return engines;
+}
+
+/** The services engine's operations (for the REST API), if it runs. */
+export function servicesApiOf(engines: readonly Engine[]): ServicesApi | undefined {
+  return (engines.find((e) => e.name === 'services') as ServicesEngine | undefined)?.api;
 }

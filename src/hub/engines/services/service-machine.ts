@@ -32,7 +32,7 @@ export type AgentReport = { agent: string; name: string; generation: number; res
 export type Result = { error?: string; effects: ServiceEffect[] };
 
 /** Statuses whose placement the agent holds a lease for. */
-const GRANTED: readonly ServiceStatus[] = ['placed', 'running', 'restarting'];
+export const GRANTED: readonly ServiceStatus[] = ['placed', 'running', 'restarting'];
 
 /**
  * The services engine's decisions without I/O: every event takes the hub's `now` and returns the
