@@ -11,6 +11,7 @@ import { doctorCommand } from './doctor-command.js';
 import { retryCommand } from './retry-command.js';
 import { rolloutCommand } from './rollout-command.js';
 import { semCommand } from './sem-command.js';
+import { servicesCommand } from './services-command.js';
 import { statusCommand } from './status-command.js';
 import { usersCommand } from './users-command.js';
 import { exitOnCommanderError } from './process-lifecycle.js';
@@ -30,6 +31,7 @@ const program = new Command('pushfleet')
   .addCommand(semCommand())
   .addCommand(rolloutCommand())
   .addCommand(jobsCommand())
+  .addCommand(servicesCommand())
   .addCommand(retryCommand())
   .addCommand(explainCommand())
   .addCommand(usersCommand())
