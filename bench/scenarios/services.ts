@@ -14,7 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { requestEngine } from '../../src/cli/mqtt-request.js';
 import { SERVICES_REQUEST, ServicesReply, servicesReplyTopic, agentServiceStateTopic, serviceLeaseTopic, serviceRenewTopic } from '../../src/shared/contract/services-engine-messages.js';
 import { LeaseGrant, type AgentServiceState, type AgentServicesOffer, type LeaseRenewal } from '../../src/shared/contract/services-messages.js';
@@ -22,7 +22,7 @@ import { decode, SCHEMA_VERSION } from '../../src/shared/messages.js';
 import { open } from '../../src/shared/signing/envelope.js';
 import { loadVerifyKey, type VerifyKey } from '../../src/shared/signing/keys.js';
 import { agentStatusTopic } from '../../src/shared/topics.js';
-import { userUrl } from '../../test/support/broker-users.js';
+import { connectWhenKnown, userUrl } from '../../test/support/broker-users.js';
 import { Cleanup } from '../../test/support/cleanup.js';
 import { hubKeyFor } from '../../test/support/signer.js';
 import { startTestHub } from '../../test/support/test-hub.js';
@@ -68,7 +68,7 @@ class SimAgent {
     this.seq = 0;
     this.latest = { seq: 0, grantedAt: -Infinity };
     this.running.clear();
-    const client = await mqtt.connectAsync(this.url, { clientId: this.id, reconnectPeriod: 0, will: { topic: agentStatusTopic(this.id), payload: Buffer.from(this.status('offline')), retain: true, qos: 1 } });
+    const client = await connectWhenKnown(this.url, { clientId: this.id, reconnectPeriod: 0, will: { topic: agentStatusTopic(this.id), payload: Buffer.from(this.status('offline')), retain: true, qos: 1 } });
     (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
     this.client = client;
     client.on('message', (_topic, bytes) => this.granted(bytes));
@@ -142,7 +142,7 @@ async function simFleet(cleanup: Cleanup, maxWorkers: number): Promise<Fleet> {
     await agent.connect();
     agents.push(agent);
   }
-  const op = await mqtt.connectAsync(await userUrl(hub.mqttUrl, 'bench-op', 'operator'), { reconnectPeriod: 0 });
+  const op = await connectWhenKnown(await userUrl(hub.mqttUrl, 'bench-op', 'operator'), { reconnectPeriod: 0 });
   cleanup.defer(() => op.endAsync(true));
   op.setMaxListeners(IN_FLIGHT * 2);
   const route = { topic: SERVICES_REQUEST, replyTopic: servicesReplyTopic, reply: ServicesReply, noAnswer: 'engines.services' };

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { join } from 'node:path';
 import { generatePassword, hashPassword } from '../../src/hub/users/password-hash.js';
 import { defaultUsersFile, newUser, readUsers, writeUsers } from '../../src/hub/users/users-file.js';
@@ -92,4 +93,20 @@ export async function agentMqttSection(url: string, id: string, dir: string): Pr
   const password = await keptUser(file, id, 'agent');
   writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
   return { url: withoutCredentials(url), username: id, passwordFile };
+}
+
+/**
+ * Connects as an account just added to a running hub's users file: its broker reads the file
+ * every 0.5 s, so a login refused as unknown (CONNACK 4 or 5) is tried again for `timeoutMs`.
+ */
+export async function connectWhenKnown(url: string, opts: IClientOptions = {}, timeoutMs = 10_000): Promise<MqttClient> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await mqtt.connectAsync(url, { ...opts, reconnectOnConnackError: false });
+    } catch (err) {
+      if (![4, 5].includes((err as { code?: number }).code!) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }

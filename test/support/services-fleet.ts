@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll } from 'vitest';
 import { requestEngine } from '../../src/cli/mqtt-request.js';
 import { SERVICES_REQUEST, ServicesReply, servicesReplyTopic, ServiceView, type ServicesRequest } from '../../src/shared/contract/services-engine-messages.js';
 import { decode } from '../../src/shared/messages.js';
 import { startAgentProcess } from './agent-process.js';
-import { userUrl } from './broker-users.js';
+import { connectWhenKnown, userUrl } from './broker-users.js';
 import { CliProcess, runCli } from './cli-process.js';
 import type { Cleanup } from './cleanup.js';
 import { startPostgres, type PostgresServer } from './postgres.js';
@@ -118,7 +118,7 @@ export async function startServicesFleet(cleanup: Cleanup, opts: FleetOptions): 
   };
   await Promise.all(opts.agents.filter((s) => !s.deferred).map((s) => startAgent(s.id)));
 
-  const client: MqttClient = await mqtt.connectAsync(operatorUrl, { reconnectPeriod: 200 });
+  const client: MqttClient = await connectWhenKnown(operatorUrl, { reconnectPeriod: 200 });
   cleanup.defer(() => client.endAsync(true));
   const views = new Map<string, ServiceView | undefined>();
   client.on('message', (topic, payload) => {
