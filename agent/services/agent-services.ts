@@ -2,14 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { AgentServiceState, LeaseGrant, type AgentServicesOffer, type LeaseRenewal } from '../../src/shared/contract/services-messages.js';
+import { SERVICE_OUTPUT_CHARS, type ServiceOutput } from '../../src/shared/contract/services-engine-messages.js';
 import type { Logger } from '../../src/shared/logger.js';
 import { decode, SCHEMA_VERSION } from '../../src/shared/messages.js';
 import type { ActionsConfig } from '../action-config.js';
 import { commandEnv } from '../command-env.js';
+import { stopLeftover } from '../process-group.js';
 import { launch } from '../run-command.js';
+import { CopyGroups } from './copy-groups.js';
 import { GenerationFile } from './generation-file.js';
 import { LeaseHolder, type LeaseClock } from './lease-holder.js';
-import { ServiceSupervisor, type ServiceExit } from './service-supervisor.js';
+import { OutputTails } from './output-tails.js';
+import { ServiceSupervisor, type CopyIds } from './service-supervisor.js';
 import type { AgentServicesConfig } from './services-config.js';
 
 /** What the services part needs from the agent's MQTT connection; the wiring publishes these on the topics it chooses. */
@@ -18,6 +22,10 @@ export type ServicesLink = {
   renew(request: LeaseRenewal): void;
   /** Publishes a copy's state (retained per service). */
   report(state: AgentServiceState): void;
+  /** Publishes the tail of a copy's output (retained per service). */
+  output(output: ServiceOutput): void;
+  /** How many copies run here changed: the offer in the agent's status is out of date. */
+  changed(): void;
 };
 
 export type AgentServices = {
@@ -38,16 +46,18 @@ const monotonic: LeaseClock = { now: () => performance.now(), setTimeout: (fn, m
 /**
  * The agent's part of the hub's services engine, without MQTT: the supervisor runs the copies,
  * the lease holder decides which may run, and `link` carries renewals and states out. The agent's
- * MQTT wiring subscribes to the grant and placement topics and calls `grant` and `heard`.
+ * MQTT wiring subscribes to the grant and placement topics and calls `grant` and `heard`. A copy
+ * an earlier run of the agent left running is stopped (and reported ended) before the first
+ * renewal: without a lease of this run, nothing may run.
  */
-export function startAgentServices(
+export async function startAgentServices(
   agent: { id: string; stateDir: string; actions: ActionsConfig; services: AgentServicesConfig },
   link: ServicesLink,
   log: Logger,
   clock: LeaseClock = monotonic,
-): AgentServices {
+): Promise<AgentServices> {
   const at = () => new Date().toISOString();
-  const state = (exit: Pick<ServiceExit, 'name' | 'generation' | 'restarts'>, extra: Partial<AgentServiceState> & Pick<AgentServiceState, 'state'>): AgentServiceState => ({
+  const state = (exit: CopyIds, extra: Partial<AgentServiceState> & Pick<AgentServiceState, 'state'>): AgentServiceState => ({
     v: SCHEMA_VERSION,
     agent: agent.id,
     name: exit.name,
@@ -56,8 +66,21 @@ export function startAgentServices(
     at: at(),
     ...extra,
   });
+  const groups = new CopyGroups(agent.stateDir);
+  await stopLeftovers(groups, agent.services.stopTimeout, (ids, reason) => link.report(state(ids, { state: 'ended', code: null, signal: null, reason })), log);
+  const tails = new OutputTails({
+    clock,
+    maxChars: SERVICE_OUTPUT_CHARS,
+    publish: (ids, output) => link.output({ v: SCHEMA_VERSION, agent: agent.id, ...ids, at: at(), output }),
+  });
+  let running = 0;
+  const recount = () => {
+    if (supervisor.running().size === running) return;
+    running = supervisor.running().size;
+    link.changed();
+  };
   let holder: LeaseHolder | undefined;
-  const supervisor = new ServiceSupervisor({
+  const supervisor: ServiceSupervisor = new ServiceSupervisor({
     actions: agent.actions,
     services: agent.services,
     runtimeDir: join(agent.stateDir, 'services', 'run'),
@@ -65,10 +88,17 @@ export function startAgentServices(
     env: (extra) => commandEnv({ PUSHFLEET_AGENT: agent.id, ...extra }),
     exited(exit) {
       const refused = exit.reason.startsWith('refused: ');
+      if (!refused) tails.ended(exit);
       link.report(state(exit, { state: refused ? 'refused' : 'ended', code: exit.code, signal: exit.signal, reason: exit.reason.slice(0, 4096) }));
       holder?.exited();
+      recount();
     },
-    notified: (name, copy) => link.report(state({ name, ...copy }, { state: copy.ready ? 'ready' : 'running', ...(copy.status !== undefined && { status: copy.status }) })),
+    notified(name, copy) {
+      link.report(state({ name, ...copy }, { state: copy.ready ? 'ready' : 'running', ...(copy.status !== undefined && { status: copy.status }) }));
+      recount();
+    },
+    output: (ids, line) => tails.line(ids, line),
+    groups,
     log,
   });
   holder = new LeaseHolder({
@@ -110,4 +140,14 @@ export function startAgentServices(
       await supervisor.stopAll('the agent is stopping');
     },
   };
+}
+
+/** Stops each copy an earlier run of the agent recorded, and reports it ended; throws if one cannot be stopped (nothing is started then). */
+async function stopLeftovers(groups: CopyGroups, stopTimeout: number, ended: (ids: CopyIds, reason: string) => void, log: Logger): Promise<void> {
+  const graceMs = stopTimeout * 1000;
+  for (const [name, copy] of groups.recorded()) {
+    const done = await stopLeftover(copy.group, log.child({ service: name, generation: copy.generation }), { graceMs, giveUpMs: graceMs + 10_000, pollMs: 50 });
+    ended({ name, generation: copy.generation, restarts: copy.restarts }, done ? `stopped: the agent restarted: ${done}` : 'ended with the previous run of the agent');
+    groups.remove(name);
+  }
 }

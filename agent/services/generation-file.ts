@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writePrivateFile } from '../../src/shared/private-file.js';
 import type { GenerationLog, GenerationRecord } from './lease-holder.js';
+import { readStateFile } from './state-file.js';
 
 const Generations = z.record(z.string(), z.object({ generation: z.number().int().nonnegative(), restarts: z.number().int().min(-1), ended: z.boolean() }).strict());
 
@@ -20,22 +20,7 @@ export class GenerationFile implements GenerationLog {
   }
 
   load(): Record<string, GenerationRecord> {
-    let text: string;
-    try {
-      text = readFileSync(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-      throw err;
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (err) {
-      throw new Error(`${this.file} is damaged (${(err as Error).message}); move it aside only once no service of this agent runs anywhere it should not`);
-    }
-    const parsed = Generations.safeParse(json);
-    if (!parsed.success) throw new Error(`${this.file} is damaged: ${parsed.error.issues[0]?.message}`);
-    return parsed.data;
+    return readStateFile(this.file, Generations, {}, 'move it aside only once no service of this agent runs anywhere it should not');
   }
 
   save(all: Record<string, GenerationRecord>): void {

@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../src/shared/logger.js';
 import type { ActionsConfig } from '../action-config.js';
+import { describeGroup } from '../process-group.js';
 import { describeExit, type ProcessOptions, type RunningProcess, type Track } from '../run-command.js';
+import type { CopyGroups } from './copy-groups.js';
 import { listenNotify, type NotifyListener, type NotifyMessage } from './notify-socket.js';
 import type { AgentServicesConfig } from './services-config.js';
 
@@ -12,6 +14,8 @@ export type ServiceSpec = { name: string; generation: number; restarts: number; 
 
 /** How a copy ended. `reason` in words: exited with status n, killed by SIGx, watchdog timeout, stopped: why, cannot start: why. */
 export type ServiceExit = { name: string; generation: number; restarts: number; code: number | null; signal: NodeJS.Signals | null; reason: string; stopped: boolean };
+
+export type CopyIds = Pick<ServiceSpec, 'name' | 'generation' | 'restarts'>;
 
 export type CopyState = { generation: number; restarts: number; stopping: boolean; ready: boolean; status?: string };
 
@@ -28,6 +32,10 @@ export type SupervisorDeps = {
   exited(exit: ServiceExit): void;
   /** A copy started, said READY=1, or sent a new STATUS=. */
   notified(name: string, state: CopyState): void;
+  /** A line the copy wrote to stdout or stderr. */
+  output(copy: CopyIds, line: string): void;
+  /** Where each copy's process group is recorded while it runs (copy-groups.ts). */
+  groups: Pick<CopyGroups, 'put' | 'remove'>;
   log: Logger;
 };
 
@@ -97,6 +105,11 @@ export class ServiceSupervisor {
       clearTimeout(copy.kill);
       copy.notify?.close();
       copy.guard?.kill('SIGKILL');
+      try {
+        this.deps.groups.remove(spec.name);
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'ended copy not struck from the process group record');
+      }
       this.copies.delete(spec.name);
       log.info({ code: exit.code, signal: exit.signal, reason: exit.reason }, 'service copy ended');
       this.deps.exited({ ...this.ids(spec), ...exit, stopped: copy.stopReason !== null });
@@ -122,11 +135,19 @@ export class ServiceSupervisor {
       ...(watchdogMs !== undefined && { WATCHDOG_USEC: String(watchdogMs * 1000) }),
     };
     const argv = action.lastArgument ? [...action.command, spec.arg] : action.command;
-    const opts: ProcessOptions = { cwd: action.cwd, env: this.deps.env(extra), onLine: (stream, line) => log.info({ stream }, line) };
-    const track: Track = async (pid) => {
+    const onLine = (stream: 'stdout' | 'stderr', line: string) => {
+      log.info({ stream }, line);
+      this.deps.output(this.ids(spec), line);
+    };
+    const opts: ProcessOptions = { cwd: action.cwd, env: this.deps.env(extra), onLine };
+    // Recorded before it may run, so that a restarted agent finds it; guarded so that it dies with the agent.
+    const track: Track = async (pid, argv0) => {
+      this.deps.groups.put(spec.name, { generation: spec.generation, restarts: spec.restarts, group: describeGroup(pid, 'service', argv0) });
       copy.guard = await startGuard(pid);
     };
+    // Only this user may send to the notify sockets (Node cannot check a datagram's sender: no SO_PASSCRED).
     mkdirSync(this.deps.runtimeDir, { recursive: true, mode: 0o700 });
+    chmodSync(this.deps.runtimeDir, 0o700);
     listenNotify(socket, onNotify, (err) => log.warn({ err: err.message }, 'notify socket error'))
       .then(async (notify) => {
         copy.notify = notify;
@@ -180,7 +201,7 @@ export class ServiceSupervisor {
     if (copy.graceMs > 0) copy.kill = setTimeout(() => copy.proc!.kill('SIGKILL'), copy.graceMs);
   }
 
-  private ids(spec: ServiceSpec) {
+  private ids(spec: ServiceSpec): CopyIds {
     return { name: spec.name, generation: spec.generation, restarts: spec.restarts };
   }
 

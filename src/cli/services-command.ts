@@ -87,7 +87,7 @@ export function servicesCommand(): Command {
     .option('--arg <string>', 'its argument: PUSHFLEET_SERVICE_ARG, and its last argument if the action has lastArgument', serviceArgArg)
     .option('--selector <k=v>', 'a label the agent must have (repeatable)', selectorArg)
     .action((name: string, flags: Parameters<typeof add>[1]) => runCommand(() => add(name, flags)));
-  sub('rm', 'cancel a service in any state: a running copy gets SIGTERM, then SIGKILL after its stop timeout')
+  sub('rm', "cancel a service in any state, queued ones included: a running copy gets SIGTERM, then SIGKILL after its agent's services.stopTimeout")
     .argument('<name>', 'service name', serviceNameArg)
     .action((name: string, flags: Flags) => runCommand(() => rm(name, flags)));
   paged(sub('ls', 'the services, in creation order: status, generation, agent, and why one waits or fails'))

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { isValidGitRef } from './git-ref.js';
+import { TOPIC_LEVEL } from './topics.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -81,6 +82,14 @@ export const AgentJobsOffer = z.object({
 });
 export type AgentJobsOffer = z.infer<typeof AgentJobsOffer>;
 
+/** What an agent offers the services engine (agent config `services:`): per action the grace its copies get (services.stopTimeout) and watchdog; its limit; how many run now. */
+export const AgentServicesOffer = z.object({
+  actions: z.record(z.string().regex(TOPIC_LEVEL), z.object({ stopTimeoutMs: z.number().int().positive(), watchdogSec: z.number().positive().optional() })),
+  maxWorkers: z.number().int().positive(),
+  running: z.number().int().nonnegative(),
+});
+export type AgentServicesOffer = z.infer<typeof AgentServicesOffer>;
+
 export const AgentStatus = z.object({
   v: z.literal(SCHEMA_VERSION),
   agent: z.string(),
@@ -91,6 +100,8 @@ export const AgentStatus = z.object({
   at: Timestamp,
   /** Only from agents with a `jobs:` section; hubs before issue 12 ignore it. */
   jobs: AgentJobsOffer.optional(),
+  /** Only from agents with a `services:` section. */
+  services: AgentServicesOffer.optional(),
 });
 export type AgentStatus = z.infer<typeof AgentStatus>;
 

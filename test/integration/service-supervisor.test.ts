@@ -8,6 +8,7 @@ import { ActionConfig, type ActionsConfig } from '../../agent/action-config.js';
 import { commandEnv } from '../../agent/command-env.js';
 import { parseStat } from '../../agent/process-group.js';
 import { launch } from '../../agent/run-command.js';
+import { CopyGroups } from '../../agent/services/copy-groups.js';
 import { GenerationFile } from '../../agent/services/generation-file.js';
 import { LeaseHolder } from '../../agent/services/lease-holder.js';
 import { ServiceSupervisor, type CopyState, type ServiceExit } from '../../agent/services/service-supervisor.js';
@@ -52,6 +53,8 @@ describe('ServiceSupervisor (real processes)', () => {
     };
     const exits: ServiceExit[] = [];
     const notes: CopyState[] = [];
+    const output: string[] = [];
+    const groups = new CopyGroups(dir);
     const supervisor = new ServiceSupervisor({
       actions,
       services: { actions: Object.keys(actions), maxWorkers, stopTimeout: 0.5 },
@@ -63,13 +66,15 @@ describe('ServiceSupervisor (real processes)', () => {
         onExit(exit);
       },
       notified: (_name, state) => notes.push(state),
+      output: (ids, line) => output.push(`${ids.name}@${ids.generation}: ${line}`),
+      groups,
       log: createLogger('test', 'silent'),
     });
     cleanup.defer(() => supervisor.stopAll('test over'));
     const lines = () => (existsSync(records) ? readFileSync(records, 'utf8').split('\n').filter(Boolean) : []);
     const line = (prefix: string) => waitFor(() => `a record "${prefix}"; have ${JSON.stringify(lines())}`, () => lines().find((l) => l.startsWith(prefix)));
     const exit = (name: string) => waitFor(() => `the exit of ${name}; have ${JSON.stringify(exits)}`, () => exits.find((e) => e.name === name));
-    return { supervisor, exits, notes, lines, line, exit, dir };
+    return { supervisor, exits, notes, output, groups, lines, line, exit, dir };
   }
 
   it('starts the configured argv with the argument and the service facts in its environment, without the agent secrets', async () => {
@@ -102,15 +107,18 @@ describe('ServiceSupervisor (real processes)', () => {
     expect(supervisor.running().size).toBe(0);
   });
 
-  it('stops with SIGTERM to the process group and reports the exit', async () => {
-    const { supervisor, line, exit } = setup();
+  it('stops with SIGTERM to the process group and reports the exit; the group is on record while it runs', async () => {
+    const { supervisor, line, exit, groups, dir } = setup();
     supervisor.start({ name: 'web', generation: 2, restarts: 0, action: 'worker', arg: '' });
     const pgid = Number(/pgid=(\d+)/.exec(await line('start web 2'))![1]);
+    expect(new CopyGroups(dir).recorded().get('web')).toMatchObject({ generation: 2, restarts: 0, group: { pgid, step: 'service', argv0: RECORD } });
     await supervisor.stop('web', 'cancelled');
     await line('stop 2');
     expect(await exit('web')).toEqual({ name: 'web', generation: 2, restarts: 0, code: 0, signal: null, reason: 'stopped: cancelled', stopped: true });
     await groupGone(pgid);
     expect(supervisor.running().size).toBe(0);
+    expect(groups.recorded().size).toBe(0);
+    expect(new CopyGroups(dir).recorded().size).toBe(0);
   });
 
   it('escalates to SIGKILL after services.stopTimeout (not the action\'s) when SIGTERM is ignored', async () => {
@@ -135,10 +143,11 @@ describe('ServiceSupervisor (real processes)', () => {
     expect(lines().filter((l) => l.startsWith('ignored TERM'))).toEqual([]);
   });
 
-  it('reports an exit of its own, and does not restart it', async () => {
-    const { supervisor, lines, exit } = setup();
+  it('reports an exit of its own, and does not restart it; passes on its stdout and stderr', async () => {
+    const { supervisor, lines, exit, output } = setup();
     supervisor.start({ name: 'once', generation: 1, restarts: 0, action: 'crash', arg: '' });
     expect(await exit('once')).toEqual({ name: 'once', generation: 1, restarts: 0, code: 3, signal: null, reason: 'exited with status 3', stopped: false });
+    expect(output.sort()).toEqual(['once@1: err once', 'once@1: out once 1']);
     await new Promise((r) => setTimeout(r, 300));
     expect(lines().filter((l) => l.startsWith('start'))).toHaveLength(1);
   });

@@ -1,5 +1,7 @@
+import type { MqttClient } from 'mqtt';
 import { ServicesError, type ServicesApi } from '../../src/hub/engines/services/services-api.js';
-import type { Page, Paged, ServerView, ServiceCreate, ServiceLogsView, ServiceView } from '../../src/shared/contract/services-engine-messages.js';
+import { SERVICES_REQUEST, servicesReplyTopic, ServicesRequest, type Page, type Paged, type ServerView, type ServiceCreate, type ServiceLogsView, type ServicesReply, type ServiceView } from '../../src/shared/contract/services-engine-messages.js';
+import { decode, SCHEMA_VERSION } from '../../src/shared/messages.js';
 
 /**
  * The services engine's interface in memory, for tests of its doors (REST, CLI): services are
@@ -65,3 +67,39 @@ export class FakeServicesApi implements ServicesApi {
 }
 
 const paged = <T>(all: T[], { offset, limit }: Page): Paged<T> => ({ items: all.slice(offset, offset + limit), total: all.length, offset, limit });
+
+/** Answers `pushfleet/services/request` from `api`, as the hub's engine does (for tests of the CLI); the requests it took are kept. */
+export async function answerServicesRequests(client: MqttClient, api: ServicesApi): Promise<ServicesRequest[]> {
+  const taken: ServicesRequest[] = [];
+  client.on('message', (topic, payload) => {
+    if (topic !== SERVICES_REQUEST) return;
+    const req = decode(ServicesRequest, payload);
+    if (!req.ok) return;
+    taken.push(req.value);
+    void answer(api, req.value).then((reply) => client.publishAsync(servicesReplyTopic(req.value.requestId), JSON.stringify({ v: SCHEMA_VERSION, requestId: req.value.requestId, ...reply }), { qos: 1 }));
+  });
+  await client.subscribeAsync(SERVICES_REQUEST, { qos: 1 });
+  return taken;
+}
+
+async function answer(api: ServicesApi, req: ServicesRequest): Promise<Omit<ServicesReply, 'v' | 'requestId'>> {
+  try {
+    switch (req.op) {
+      case 'add':
+        return { ok: true, error: null, service: await api.add(req.service, req.by) };
+      case 'rm':
+        return { ok: true, error: null, service: await api.remove(req.name, req.by) };
+      case 'ls':
+        return { ok: true, error: null, services: await api.list(req.page, req.status) };
+      case 'show':
+        return { ok: true, error: null, service: await api.show(req.name) };
+      case 'logs':
+        return { ok: true, error: null, logs: await api.logs(req.name, req.generation) };
+      case 'servers':
+        return { ok: true, error: null, servers: await api.servers(req.page) };
+    }
+  } catch (err) {
+    if (!(err instanceof ServicesError)) throw err;
+    return { ok: false, error: err.message, code: err.code };
+  }
+}

@@ -90,10 +90,5 @@ export const AgentServiceState = z.object({
 });
 export type AgentServiceState = z.infer<typeof AgentServiceState>;
 
-/** What an agent offers the services engine (agent config `services:`), for its retained status. */
-export const AgentServicesOffer = z.object({
-  actions: z.record(ActionName, z.object({ stopTimeoutMs: z.number().int().positive(), watchdogSec: z.number().positive().optional() })),
-  maxWorkers: z.number().int().positive(),
-  running: z.number().int().nonnegative(),
-});
-export type AgentServicesOffer = z.infer<typeof AgentServicesOffer>;
+/** What an agent offers the services engine, in its retained status: defined beside AgentStatus, which messages.ts cannot import from here. */
+export { AgentServicesOffer } from '../messages.js';
