@@ -45,9 +45,10 @@ export type AgentProcessOptions = {
   hubPublicKey?: string;
   /** The config's acceptUnsigned (default false). */
   acceptUnsigned?: boolean;
-  /** The config's `actions:` and `jobs:` sections, as written in YAML. */
+  /** The config's `actions:`, `jobs:` and `services:` sections, as written in YAML. */
   actions?: Record<string, unknown>;
   jobs?: Record<string, unknown>;
+  services?: Record<string, unknown>;
 };
 
 /** The app `web` of acme/web on main, in a rollout, as host `host` runs it from the fixture's bare repository. */
@@ -71,7 +72,7 @@ export async function startAgentProcess(cleanup: Cleanup, opts: AgentProcessOpti
   if (!hubPublicKey && !opts.acceptUnsigned) throw new Error(`no test hub was started on ${opts.mqttUrl}: pass hubPublicKey (or acceptUnsigned)`);
   const signing = { ...(hubPublicKey && { hubPublicKey }), ...(opts.acceptUnsigned && { acceptUnsigned: true }) };
   const config = { id: opts.id, mqtt, ...signing, labels: opts.labels ?? {}, heartbeatSeconds: 5, log: { level: opts.logLevel ?? 'debug' }, stateDir, apps: opts.apps ?? [] };
-  writeFileSync(file, stringify({ ...config, ...(opts.orchestrator && { orchestrator: opts.orchestrator }), ...(opts.actions && { actions: opts.actions }), ...(opts.jobs && { jobs: opts.jobs }) }));
+  writeFileSync(file, stringify({ ...config, ...(opts.orchestrator && { orchestrator: opts.orchestrator }), ...(opts.actions && { actions: opts.actions }), ...(opts.jobs && { jobs: opts.jobs }), ...(opts.services && { services: opts.services }) }));
   const agent = new CliProcess(['agent', '--config', file], opts.env);
   cleanup.defer(() => agent.stop('SIGKILL'));
   await agent.waitForLog('agent online', (l) => l.msg === 'agent online');
