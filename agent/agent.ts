@@ -19,6 +19,7 @@ import { startOrchestratorNode } from './node/orchestrator-node.js';
 import { RolloutGate } from './rollout-gate.js';
 import { SignedInbox } from './signed-inbox.js';
 import { startAgentJobs, type AgentJobs } from './jobs/agent-jobs.js';
+import { startAgentServicesOnMqtt, type AgentServicesOnMqtt } from './services/agent-services-mqtt.js';
 import { redactUrl } from '../src/shared/mqtt-url.js';
 
 export type RunningAgent = { apps: AppRunner[]; mqtt: MqttClient; stop(): Promise<void> };
@@ -33,8 +34,9 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   process.env.GIT_TERMINAL_PROMPT = '0';
   const startedAt = new Date().toISOString();
   let jobs: AgentJobs | undefined;
+  let services: AgentServicesOnMqtt | undefined;
   const status = (state: AgentStatus['state']): string =>
-    JSON.stringify({ v: SCHEMA_VERSION, agent: config.id, state, labels: config.labels, version: VERSION, startedAt, at: new Date().toISOString(), ...(jobs && { jobs: jobs.offer() }) } satisfies AgentStatus);
+    JSON.stringify({ v: SCHEMA_VERSION, agent: config.id, state, labels: config.labels, version: VERSION, startedAt, at: new Date().toISOString(), ...(jobs && { jobs: jobs.offer() }), ...(services && { services: services.offer() }) } satisfies AgentStatus);
   const statusTopic = agentStatusTopic(config.id);
   // One agent per state directory: its journals say what each app's working copy is doing.
   const lock = lockStateDir(config.stateDir, 'agent');
@@ -143,6 +145,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
     // Subscribing again on every connect re-delivers retained heads: the convergence point.
     if (filters.length) await mqtt.subscribeAsync(filters, { qos: 1 });
     await jobs?.subscribe();
+    await services?.subscribe();
     log.info({ agent: config.id, apps: apps.map((a) => a.app.name), filters }, 'agent online');
   };
   mqtt.on('connect', () => {
@@ -157,6 +160,8 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   const republish = () => void mqtt.publishAsync(statusTopic, status('online'), { qos: 1, retain: true }).catch((err: Error) => log.warn({ err: err.message }, 'status not published'));
   jobs = config.jobs && (await startAgentJobs({ ...config, jobs: config.jobs }, mqtt, inbox, republish, log.child({ role: 'jobs' })));
   if (jobs) teardown?.add('jobs', () => jobs!.stop());
+  services = config.services && (await startAgentServicesOnMqtt({ ...config, services: config.services }, mqtt, inbox, republish, log.child({ role: 'services' })));
+  if (services) teardown?.add('services', () => services!.stop());
   for (const app of apps) app.start();
   await announce();
 
@@ -179,6 +184,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
       await Promise.all(apps.map((a) => a.stop()));
       await node?.stop();
       await jobs?.stop();
+      await services?.stop();
       await closeMqtt(mqtt, { topic: statusTopic, payload: status('offline') });
       lock.release();
       log.info('agent stopped');

@@ -32,8 +32,10 @@ export type AgentServices = {
   offer(): AgentServicesOffer;
   /** A grant's payload, once the signed inbox opened it; a malformed one is logged and changes nothing. */
   grant(payload: Buffer | string): void;
-  /** A placement of `name` on another agent (its retained placement): a lower copy here stops at once. */
+  /** `name`'s retained placement names another agent or none: a copy here of that generation or lower stops at once. */
   heard(name: string, generation: number): void;
+  /** Whether placements of `name` concern this agent (it runs or ran it): the others need not even be verified. */
+  knows(name: string): boolean;
   /** Stops renewing and every copy (the agent is stopping). */
   stop(): Promise<void>;
 };
@@ -134,6 +136,7 @@ export async function startAgentServices(
       holder.granted(grant.value);
     },
     heard: (name, generation) => holder.heard(name, generation),
+    knows: (name) => holder.knows(name),
     async stop() {
       stopped = true;
       clock.clearTimeout(timer);

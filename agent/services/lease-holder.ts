@@ -110,12 +110,17 @@ export class LeaseHolder {
    * this agent never ran are not recorded.
    */
   heard(name: string, generation: number): void {
+    if (!this.knows(name)) return;
     const rec = this.generations[name];
-    if (!rec && !this.deps.copies.running().has(name)) return;
     if (rec?.generation === generation) {
       if (!rec.ended) this.trySave(name, { ...rec, ended: true });
     } else this.noteHigher(name, generation, true);
     this.reconcile();
+  }
+
+  /** Whether `name` runs here or has a generation on record here: only its placements concern this agent. */
+  knows(name: string): boolean {
+    return name in this.generations || this.deps.copies.running().has(name);
   }
 
   /** A copy ended (the supervisor's report): a copy waiting for it may start now. */

@@ -45,10 +45,9 @@ export type AgentProcessOptions = {
   hubPublicKey?: string;
   /** The config's acceptUnsigned (default false). */
   acceptUnsigned?: boolean;
-  /** The config's `actions:` and `jobs:` sections, as written in YAML. */
+  /** The config's `actions:`, `jobs:` and `services:` sections, as written in YAML. */
   actions?: Record<string, unknown>;
   jobs?: Record<string, unknown>;
-  /** The config's `services:` section, as written in YAML. */
   services?: Record<string, unknown>;
   /** Rewrites the broker URL the agent connects to (e.g. to a TCP proxy's); its login stays that of `mqttUrl`'s broker. */
   via?: (url: string) => string;
