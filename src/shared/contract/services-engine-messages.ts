@@ -10,7 +10,9 @@ import { ServiceArg, ServiceName } from './services-messages.js';
 export const SERVICES_ROOT = 'pushfleet/services';
 /** Operator requests (`pushfleet services …`) and the hub's answers. */
 export const SERVICES_REQUEST = `${SERVICES_ROOT}/request`;
-export const servicesReplyTopic = (requestId: string): string => `${SERVICES_ROOT}/replies/${requestId}`;
+// Not under SERVICES_ROOT: an agent's `pushfleet/services/+/placement` would reach the reply to a
+// request whose id is "placement", so the broker refused that subscription.
+export const servicesReplyTopic = (requestId: string): string => `pushfleet/services-replies/${requestId}`;
 /** Retained, signed: who runs the service now ({generation, agent|null}). */
 export const servicePlacementTopic = (name: string): string => `${SERVICES_ROOT}/${name}/placement`;
 /** Retained: the service's whole view (ServiceView), for monitors. Cleared when it is removed. */

@@ -27,7 +27,7 @@ export function servicesTopics(): TopicSpec[] {
   const anything = (raw: Buffer) => ({ ok: true as const, value: raw });
   return [
     spec('services.request', SERVICES_REQUEST, { about: 'add, rm, ls, show, logs, servers', payload: json(ServicesRequest), publish: [operator], subscribe: NOBODY }),
-    spec('services.reply', 'pushfleet/services/replies/{request}', { about: "the hub's answer to a services request", payload: anything, publish: NOBODY, subscribe: [operator] }),
+    spec('services.reply', 'pushfleet/services-replies/{request}', { about: "the hub's answer to a services request", payload: anything, publish: NOBODY, subscribe: [operator] }),
     spec('services.placement', 'pushfleet/services/{service}/placement', {
       about: 'who runs a service now (a lower generation elsewhere stops at once)',
       payload: orEmpty(ServicePlacement),
