@@ -31,7 +31,7 @@ describe.each(SERVICE_STORES)('services on $name: the hub killed with kill -9 an
     const after = await fleet.waitRunning(names.slice(0, 4), () => true, 30_000);
     for (const v of after) expect(v.generation).toBeGreaterThanOrEqual(before.get(v.name)!.generation);
     expect(fleet.view('h5')!.status).toBe('queued');
-    await waitFor('each service ticking once again', () => names.slice(0, 4).every((n) => liveCopies(fleet.records).filter((c) => c.name === n).length === 1), 10_000);
+    await waitFor(() => `each service ticking once again\n${fleet.explain()}`, () => names.slice(0, 4).every((n) => liveCopies(fleet.records).filter((c) => c.name === n).length === 1), 10_000);
     const copies = assertNoOverlap(fleet.records);
     // Started again once each: two copies per placed service over the whole test, none of h5.
     for (const n of names.slice(0, 4)) expect(copies.filter((c) => c.name === n).length).toBe(2);

@@ -10,6 +10,7 @@ import { startAgentProcess } from './agent-process.js';
 import { connectWhenKnown, userUrl } from './broker-users.js';
 import { CliProcess, runCli } from './cli-process.js';
 import type { Cleanup } from './cleanup.js';
+import { liveCopies } from './overlap.js';
 import { startPostgres, type PostgresServer } from './postgres.js';
 import { RestartableHub } from './restartable-hub.js';
 import { TcpProxy } from './tcp-proxy.js';
@@ -62,6 +63,8 @@ export type ServicesFleet = {
   cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>;
   /** The latest retained ServiceView the hub published for `name` (undefined before one, or after it was cleared). */
   view(name: string): ServiceView | undefined;
+  /** What a failed wait should show: every view, the copies ticking, each agent's last log lines. */
+  explain(): string;
   /** Waits until `name`'s retained view satisfies `ok` (e.g. a status); the failure names what was seen. */
   waitForView(name: string, what: string, ok: (v: ServiceView) => boolean, timeoutMs?: number): Promise<ServiceView>;
 };
@@ -130,10 +133,18 @@ export async function startServicesFleet(cleanup: Cleanup, opts: FleetOptions): 
   await client.subscribeAsync('pushfleet/services/+/state', { qos: 1 });
   const route = { topic: SERVICES_REQUEST, replyTopic: servicesReplyTopic, reply: ServicesReply, noAnswer: 'is engines.services on?' };
 
+  const explain = () =>
+    [
+      'views:',
+      ...[...views].map(([n, v]) => `  ${n}: ${v ? `${v.status} g${v.generation} on ${v.current?.agent ?? '-'} r${v.current?.restarts ?? '-'}` : 'cleared'}`),
+      `copies ticking: ${liveCopies(records).map((c) => `${c.name} g${c.generation} on ${c.agent}`).join(', ') || 'none'}`,
+      ...[...agents].map(([id, a]) => `--- agent ${id} ---\n${a.stdout.split('\n').slice(-12).join('\n')}`),
+      ...(hubProcess?.proc ? [`--- hub ---\n${hubProcess.proc.stdout.split('\n').slice(-15).join('\n')}\n${hubProcess.proc.stderr.slice(-1000)}`] : []),
+    ].join('\n');
   const request = (op: DistributiveOmit<ServicesRequest, 'v' | 'requestId' | 'by'>) => requestEngine(client, route, op, 10);
   const waitForView = (name: string, what: string, ok: (v: ServiceView) => boolean, timeoutMs = 20_000) =>
     waitFor(
-      () => `service ${name} ${what}; last view: ${JSON.stringify(views.get(name))}`,
+      () => `service ${name} ${what}; last view: ${JSON.stringify(views.get(name))}\n${explain()}`,
       () => {
         const v = views.get(name);
         return v !== undefined && ok(v) ? v : undefined;
@@ -159,6 +170,7 @@ export async function startServicesFleet(cleanup: Cleanup, opts: FleetOptions): 
       Promise.all(names.map((n) => waitForView(n, 'running', (v) => v.status === 'running' && v.current !== undefined && where(v.current.agent, v), timeoutMs))),
     cli: (args) => runCli(['services', ...args, '--mqtt-url', operatorUrl]),
     view: (name) => views.get(name),
+    explain,
     waitForView,
   };
 }
