@@ -12,6 +12,7 @@ import { agentStatusTopic } from '../../src/shared/topics.js';
 import { userUrl } from '../support/broker-users.js';
 import { authBrokerAt } from '../support/mosquitto.js';
 import { Cleanup } from '../support/cleanup.js';
+import { freePort } from '../support/ports.js';
 import { startTestHub, watch, type BrokerKind, type TestHub } from '../support/test-hub.js';
 import { waitFor } from '../support/wait.js';
 
@@ -306,4 +307,14 @@ describe('services engine over a real broker, agents played by the test', () => 
     expect(error).toMatch(/service\.name/);
     expect((await ask({ op: 'ls', status: 'running' })).services!.items.map((s) => s.name)).toEqual(['web']);
   });
+
+  it('does not start when engines.services.postgresUrl names a database it cannot reach, and says so in one line', async () => {
+    const port = await freePort();
+    const started = startTestHub(cleanup, 'aedes', { engines: { services: { postgresUrl: `postgres://pushfleet:secret-pw@127.0.0.1:${port}/fleet` } } });
+    const err = (await started.then(() => undefined, (e: unknown) => e)) as Error;
+    expect(err.message).toMatch(new RegExp(`^the services store cannot use PostgreSQL at postgres://pushfleet:\\*+@127\\.0\\.0\\.1:${port}/fleet \\(engines\\.services\\.postgresUrl\\): .*ECONNREFUSED`));
+    expect(err.message).not.toContain('secret-pw');
+    expect(err.message).not.toContain('\n');
+  });
 });
+
