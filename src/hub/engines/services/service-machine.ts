@@ -95,14 +95,15 @@ export class ServiceMachine {
 
   /**
    * `service`: as the store created it (queued; its generation lifted above any earlier service
-   * of its name). A re-created name continues the old one's generations and history in memory
-   * too: a copy of the old one that may still run fences the new one.
+   * of its name). A re-created name continues the old one's generations, and keeps any copy of
+   * the old one that may still run in its history: that copy fences the new one.
    */
   create(service: Service, now: number): Result {
     if (!SERVICE_NAME.test(service.name)) return this.fail(`service name "${service.name}" must be lower-case letters, digits and "-" (at most 63)`);
     const old = this.services.get(service.name);
     if (old && old.status !== 'cancelled') return this.fail(`service ${service.name} exists (${old.status}); remove it first`);
-    const created: Service = { ...structuredClone(service), status: 'queued', generation: Math.max(service.generation, old?.generation ?? 0), history: old?.history ?? service.history };
+    const fenced = (old?.history ?? []).filter((p) => p.safeAt !== undefined && p.safeAt > now && !service.history.some((h) => h.generation === p.generation));
+    const created: Service = { ...structuredClone(service), status: 'queued', generation: Math.max(service.generation, old?.generation ?? 0), history: [...service.history, ...fenced] };
     delete created.current;
     this.services.set(created.name, created);
     this.save(created);

@@ -1,14 +1,20 @@
+import { z } from 'zod';
 import { ServicesRequest, servicesReplyTopic, type ServicesReply } from '../../../shared/contract/services-engine-messages.js';
 import { decode, SCHEMA_VERSION } from '../../../shared/messages.js';
 import { publishAndForget, type EngineContext } from '../engine.js';
 import { ServicesError, type ServicesApi } from './services-api.js';
 
+/** Just enough of a request to answer it. */
+const Addressed = z.object({ requestId: ServicesRequest.options[0].shape.requestId });
+
 /** Answers one operator request on `pushfleet/services/request` (`pushfleet services …`) through the ServicesApi. */
 export async function answerServicesRequest(api: ServicesApi, ctx: Pick<EngineContext, 'publisher' | 'log'>, payload: Buffer): Promise<void> {
   const d = decode(ServicesRequest, payload);
   if (!d.ok) {
-    // Without a valid requestId there is nowhere to answer: the CLI validates before sending.
-    ctx.log.warn({ engine: 'services', error: d.error }, 'services: ignored malformed request');
+    // Answered when it says where (a bad name, an unknown field); without a valid requestId there is nowhere to.
+    const id = decode(Addressed, payload);
+    ctx.log.warn({ engine: 'services', error: d.error }, 'services: refused malformed request');
+    if (id.ok) publishAndForget(ctx, 'services', servicesReplyTopic(id.value.requestId), JSON.stringify({ v: SCHEMA_VERSION, requestId: id.value.requestId, ok: false, error: d.error, code: 'invalid' } satisfies ServicesReply));
     return;
   }
   const req = d.value;
