@@ -104,6 +104,9 @@ export class ServiceSupervisor {
       clearTimeout(copy.watchdog);
       clearTimeout(copy.kill);
       copy.notify?.close();
+      // As systemd does with a unit's cgroup: what the copy left in its group (a daemonised child)
+      // would be a second copy once the hub places the service again.
+      if (copy.proc?.pid !== undefined) killGroup(copy.proc.pid);
       copy.guard?.kill('SIGKILL');
       try {
         this.deps.groups.remove(spec.name);
@@ -207,6 +210,14 @@ export class ServiceSupervisor {
 
   private state(copy: Copy): CopyState {
     return { generation: copy.generation, restarts: copy.restarts, stopping: copy.stopping, ready: copy.ready, ...(copy.status !== undefined && { status: copy.status }) };
+  }
+}
+
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // nothing left in it
   }
 }
 
