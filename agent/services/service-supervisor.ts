@@ -148,10 +148,13 @@ export class ServiceSupervisor {
       this.deps.groups.put(spec.name, { generation: spec.generation, restarts: spec.restarts, group: describeGroup(pid, 'service', argv0) });
       copy.guard = await startGuard(pid);
     };
-    // Only this user may send to the notify sockets (Node cannot check a datagram's sender: no SO_PASSCRED).
-    mkdirSync(this.deps.runtimeDir, { recursive: true, mode: 0o700 });
-    chmodSync(this.deps.runtimeDir, 0o700);
-    listenNotify(socket, onNotify, (err) => log.warn({ err: err.message }, 'notify socket error'))
+    Promise.resolve()
+      .then(() => {
+        // Only this user may send to the notify sockets (Node cannot check a datagram's sender: no SO_PASSCRED).
+        mkdirSync(this.deps.runtimeDir, { recursive: true, mode: 0o700 });
+        chmodSync(this.deps.runtimeDir, 0o700);
+        return listenNotify(socket, onNotify, (err) => log.warn({ err: err.message }, 'notify socket error'));
+      })
       .then(async (notify) => {
         copy.notify = notify;
         const proc = await this.deps.launch(argv, opts, track);
