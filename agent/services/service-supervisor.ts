@@ -104,6 +104,9 @@ export class ServiceSupervisor {
       clearTimeout(copy.watchdog);
       clearTimeout(copy.kill);
       copy.notify?.close();
+      // As systemd does with a unit's cgroup: what the copy left in its group (a daemonised child)
+      // would be a second copy once the hub places the service again.
+      if (copy.proc?.pid !== undefined) killGroup(copy.proc.pid);
       copy.guard?.kill('SIGKILL');
       try {
         this.deps.groups.remove(spec.name);
@@ -145,10 +148,13 @@ export class ServiceSupervisor {
       this.deps.groups.put(spec.name, { generation: spec.generation, restarts: spec.restarts, group: describeGroup(pid, 'service', argv0) });
       copy.guard = await startGuard(pid);
     };
-    // Only this user may send to the notify sockets (Node cannot check a datagram's sender: no SO_PASSCRED).
-    mkdirSync(this.deps.runtimeDir, { recursive: true, mode: 0o700 });
-    chmodSync(this.deps.runtimeDir, 0o700);
-    listenNotify(socket, onNotify, (err) => log.warn({ err: err.message }, 'notify socket error'))
+    Promise.resolve()
+      .then(() => {
+        // Only this user may send to the notify sockets (Node cannot check a datagram's sender: no SO_PASSCRED).
+        mkdirSync(this.deps.runtimeDir, { recursive: true, mode: 0o700 });
+        chmodSync(this.deps.runtimeDir, 0o700);
+        return listenNotify(socket, onNotify, (err) => log.warn({ err: err.message }, 'notify socket error'));
+      })
       .then(async (notify) => {
         copy.notify = notify;
         const proc = await this.deps.launch(argv, opts, track);
@@ -207,6 +213,14 @@ export class ServiceSupervisor {
 
   private state(copy: Copy): CopyState {
     return { generation: copy.generation, restarts: copy.restarts, stopping: copy.stopping, ready: copy.ready, ...(copy.status !== undefined && { status: copy.status }) };
+  }
+}
+
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // nothing left in it
   }
 }
 

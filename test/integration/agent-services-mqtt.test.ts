@@ -46,7 +46,8 @@ class LeaseHub {
   readonly states: AgentServiceState[] = [];
   readonly outputs: ServiceOutput[] = [];
   readonly statuses: AgentStatus[] = [];
-  /** When the last answered renewal arrived here (after the agent sent it: its a0 is earlier). */
+  /** The last answered renewal, and when it arrived here (after the agent sent it: its a0 is earlier). */
+  lastAnswered: LeaseRenewal | undefined;
   lastAnsweredAt = 0;
   private grantedAt = 0;
 
@@ -60,6 +61,7 @@ class LeaseHub {
       if (topic === serviceRenewTopic(AGENT)) {
         this.renewals.push({ at: performance.now(), renewal: json });
         if (this.answering) {
+          this.lastAnswered = json;
           this.lastAnsweredAt = performance.now();
           this.grant();
         }
@@ -77,9 +79,8 @@ class LeaseHub {
     return hub;
   }
 
-  /** The grant for the agent's latest renewal (the hub's own grants echo it too), signed unless `raw`. */
-  grant(seal: (topic: string, payload: string) => Buffer | string = (t, p) => this.signer.seal(t, p)): void {
-    const latest = this.renewals.at(-1)!.renewal;
+  /** The grant for `latest` (by default the agent's latest renewal; the hub's own grants echo one answered already), sealed by `seal`. */
+  grant(seal: (topic: string, payload: string) => Buffer | string = (t, p) => this.signer.seal(t, p), latest = this.renewals.at(-1)!.renewal): void {
     const grant: LeaseGrant = { v: 1, session: latest.session, seq: latest.seq, grantedAt: ++this.grantedAt, leaseMs: this.leaseMs, renewMs: 300, services: this.desired };
     this.client.publish(serviceLeaseTopic(AGENT), seal(serviceLeaseTopic(AGENT), JSON.stringify(grant)), { qos: 1 });
   }
@@ -159,8 +160,12 @@ describe('agent services over MQTT (a real agent process, a real broker, the tes
     await waitFor('the status with one running', () => hub.statuses.at(-1)?.services?.running === 1);
     await waitFor('its output', () => hub.outputs.find((o) => o.name === 'web' && o.output.includes('out web 1\n')));
 
+    // A cancel: the hub's own grant, unasked, echoing the seq it answered last.
+    hub.answering = false;
     hub.desired = {};
+    hub.grant(undefined, hub.lastAnswered);
     expect(await hub.state('web', 1, 'ended')).toMatchObject({ agent: AGENT, reason: 'stopped: not in the lease grant (cancelled or moved)', code: 0 });
+    hub.answering = true;
     await line('stop 1');
     await groupGone(pgid);
     await waitFor('the status with none running', () => hub.statuses.at(-1)?.services?.running === 0);

@@ -49,6 +49,7 @@ describe('ServiceSupervisor (real processes)', () => {
       worker: ActionConfig.parse({ command: [RECORD], env, lastArgument: true }),
       stubborn: ActionConfig.parse({ command: [RECORD], env: { ...env, STUBBORN: '1' } }),
       crash: ActionConfig.parse({ command: [RECORD], env: { ...env, EXIT_WITH: '3' } }),
+      leaver: ActionConfig.parse({ command: ['/bin/sh', '-c', 'sleep 30 </dev/null >/dev/null 2>&1 & echo "child $! pgid=$$" >> "$RECORDS"'], env }),
       pinger: ActionConfig.parse({ command: [process.execPath, WATCHDOG], env: { ...env, UNIX_DGRAM_FROM: join(ROOT, 'package.json') }, watchdogSec: 0.6 }),
     };
     const exits: ServiceExit[] = [];
@@ -95,7 +96,7 @@ describe('ServiceSupervisor (real processes)', () => {
     await line('start a 1');
     expect(exits.map((e) => `${e.name}: ${e.reason}`)).toEqual([
       'b: refused: busy: 1 of services.maxWorkers 1 running',
-      'c: refused: action "rm-rf" is not offered to services by this agent (offered: worker, stubborn, crash, pinger)',
+      'c: refused: action "rm-rf" is not offered to services by this agent (offered: worker, stubborn, crash, leaver, pinger)',
     ]);
   });
 
@@ -150,6 +151,21 @@ describe('ServiceSupervisor (real processes)', () => {
     expect(output.sort()).toEqual(['once@1: err once', 'once@1: out once 1']);
     await new Promise((r) => setTimeout(r, 300));
     expect(lines().filter((l) => l.startsWith('start'))).toHaveLength(1);
+  });
+
+  it('a copy that ends leaves nothing of its process group behind (a daemonised child would be a second copy)', async () => {
+    const { supervisor, line, exit } = setup();
+    supervisor.start({ name: 'leaver', generation: 1, restarts: 0, action: 'leaver', arg: '' });
+    const pgid = Number(/pgid=(\d+)/.exec(await line('child '))![1]);
+    cleanup.defer(() => {
+      try {
+        process.kill(-pgid, 'SIGKILL'); // only if the supervisor failed to: the test leaves nothing behind
+      } catch {
+        // gone, as it should be
+      }
+    });
+    expect(await exit('leaver')).toMatchObject({ code: 0, reason: 'exited with status 0' });
+    await groupGone(pgid);
   });
 
   it('stops a service that stops sending WATCHDOG=1 for watchdogSec, and passes on READY=1 and STATUS=', async () => {

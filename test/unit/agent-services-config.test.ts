@@ -8,11 +8,12 @@ describe('agent config services:', () => {
 
   it('an agent with only actions and services is valid; defaults apply', () => {
     const cfg = AgentConfig.parse({ ...base, actions: { worker: { command: ['/usr/bin/worker'], watchdogSec: 5, lastArgument: true } }, services: { actions: ['worker'] } });
-    expect(cfg.services).toEqual({ actions: ['worker'], maxWorkers: 1 });
+    expect(cfg.services).toEqual({ actions: ['worker'], maxWorkers: 1, stopTimeout: 1 });
     expect(cfg.actions.worker).toMatchObject({ watchdogSec: 5, lastArgument: true, stopTimeout: 10 });
   });
 
-  it('names the offending key: a services action missing from actions:, a bad maxWorkers or watchdogSec', () => {
+  it('names the offending key: a services action missing from actions:, a bad maxWorkers, stopTimeout or watchdogSec', () => {
+    expect(() => validateConfig(AgentConfig, { ...base, actions: { w: { command: ['w'] } }, services: { actions: ['w'], stopTimeout: 0 } }, 'agent.yaml')).toThrow(/services\.stopTimeout/);
     expect(() => validateConfig(AgentConfig, { ...base, actions: {}, services: { actions: ['worker'] } }, 'agent.yaml')).toThrow(/services\.actions\.0.*no action "worker" under actions:/);
     expect(() => validateConfig(AgentConfig, { ...base, actions: { w: { command: ['w'] } }, services: { actions: ['w'], maxWorkers: 0 } }, 'agent.yaml')).toThrow(/services\.maxWorkers/);
     expect(() => validateConfig(AgentConfig, { ...base, actions: { w: { command: ['w'], watchdogSec: -1 } }, services: { actions: ['w'] } }, 'agent.yaml')).toThrow(/actions\.w\.watchdogSec/);

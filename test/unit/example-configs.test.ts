@@ -111,7 +111,7 @@ describe('example configs', () => {
   it('agent: the commented-out services section is valid', () => {
     const raw = parse(uncommented(example('agent.example.yaml'), /^# actions:/)) as { actions: unknown; services: unknown };
     const agent = validateConfig(AgentConfig, { mqtt: { url: 'mqtt://hub' }, acceptUnsigned: true, actions: raw.actions, services: raw.services }, 'agent.example.yaml');
-    expect(agent.actions['queue-worker']).toMatchObject({ command: ['/usr/local/bin/queue-worker', '--queue'], lastArgument: true, watchdogSec: 30, stopTimeout: 20 });
-    expect(agent.services).toEqual({ actions: ['queue-worker'], maxWorkers: 4 });
+    expect(agent.actions['queue-worker']).toMatchObject({ command: ['/usr/local/bin/queue-worker', '--queue'], lastArgument: true, watchdogSec: 30 });
+    expect(agent.services).toEqual({ actions: ['queue-worker'], maxWorkers: 4, stopTimeout: 1 });
   });
 });
