@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { limitArg, offsetArg, selectorArg, serviceArgArg, serviceNameArg } from '../../src/cli/services-args.js';
-import { pageNote } from '../../src/cli/services-view.js';
+import { pageNote, serversTable, servicesTable } from '../../src/cli/services-view.js';
 
 const refusal = (f: () => unknown): string => {
   try {
@@ -42,5 +42,8 @@ describe('pushfleet services flags', () => {
     expect(pageNote({ items: [1, 2], total: 5, offset: 0, limit: 2 }, 'services')).toBe('(1-2 of 5 services; --offset 2 for more)\n');
     expect(pageNote({ items: [5], total: 5, offset: 4, limit: 2 }, 'servers')).toBe('(5-5 of 5 servers)\n');
     expect(pageNote({ items: [], total: 5, offset: 9, limit: 2 }, 'servers')).toBe('(none of 5 servers)\n');
+    // An empty list says how to fill it rather than print a bare header.
+    expect(servicesTable({ items: [], total: 0, offset: 0, limit: 50 })).toMatch(/^no services \(pushfleet services add/);
+    expect(serversTable({ items: [], total: 0, offset: 0, limit: 50 })).toMatch(/^no agent offers services yet/);
   });
 });
