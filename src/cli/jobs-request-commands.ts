@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { MqttClient } from 'mqtt';
 import type { JobsReply, RunView } from '../shared/contract/jobs-engine-messages.js';
-import { requestJobs, type JobsOp } from './jobs-request.js';
-import { connectFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
+import { JOBS, type JobsOp } from './jobs-request.js';
+import { withMqttFlags, type MqttFlags } from './mqtt-flags.js';
+import { askEngine } from './mqtt-request.js';
 import { checkedArg, CommandError, EXIT, parsePositiveNumber, runCommand } from './process-lifecycle.js';
 import { formatTable } from './text-table.js';
 
@@ -13,16 +13,7 @@ const runArg = checkedArg((v) => /^[0-9a-f]{10}$/.test(v), 'a run id: 10 lowerca
 const jobArg = checkedArg((v) => /^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$/.test(v), 'a job_name of the table (see "pushfleet jobs list")');
 
 /** One request to the hub's jobs engine; a refusal is the command's one-line error. */
-async function ask(flags: Flags, op: JobsOp): Promise<JobsReply> {
-  const client: MqttClient = await connectFromFlags(flags, flags.wait);
-  try {
-    const reply = await requestJobs(client, op, flags.wait);
-    if (!reply.ok) throw new CommandError(reply.error ?? 'the hub refused the request');
-    return reply;
-  } finally {
-    await client.endAsync();
-  }
-}
+const ask = (flags: Flags, op: JobsOp): Promise<JobsReply> => askEngine(flags, JOBS, op);
 
 const json = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 const when = (ms?: number) => (ms === undefined ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z'));

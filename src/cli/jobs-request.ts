@@ -1,12 +1,11 @@
 import type { MqttClient } from 'mqtt';
 import type { z } from 'zod';
 import { JOBS_REQUEST, JobsReply, jobsReplyTopic, JobsRequest } from '../shared/contract/jobs-engine-messages.js';
-import { requestEngine, type EngineRoute } from './mqtt-request.js';
+import { requestEngine, type EngineOp, type EngineRoute } from './mqtt-request.js';
 
-/** A request as a command builds it; the envelope (v, requestId, by) is added by requestEngine. */
-export type JobsOp = z.input<typeof JobsRequest> extends infer R ? (R extends unknown ? Omit<R, 'v' | 'requestId' | 'by'> : never) : never;
+export type JobsOp = EngineOp<z.input<typeof JobsRequest>>;
 
-const JOBS: EngineRoute<JobsReply> = {
+export const JOBS: EngineRoute<JobsReply> = {
   topic: JOBS_REQUEST,
   replyTopic: jobsReplyTopic,
   reply: JobsReply,

@@ -3,6 +3,7 @@ import { hostname, userInfo } from 'node:os';
 import type { MqttClient } from 'mqtt';
 import type { z } from 'zod';
 import { decode, SCHEMA_VERSION } from '../shared/messages.js';
+import { connectFromFlags, type MqttFlags } from './mqtt-flags.js';
 import { CommandError } from './process-lifecycle.js';
 
 export type MqttRequest<T> = {
@@ -60,4 +61,19 @@ export function requestEngine<T>(client: MqttClient, route: EngineRoute<T>, op: 
     timeoutSeconds,
     noAnswer: route.noAnswer,
   });
+}
+
+/** A request as a command builds it: the engine's request without the envelope requestEngine adds. */
+export type EngineOp<R> = R extends unknown ? Omit<R, 'v' | 'requestId' | 'by'> : never;
+
+/** A command's one request: connects as its flags say, asks, and turns the engine's refusal into the command's one-line error (exit 1). */
+export async function askEngine<T extends { ok: boolean; error: string | null }>(flags: MqttFlags & { wait: number }, route: EngineRoute<T>, op: object): Promise<T> {
+  const client = await connectFromFlags(flags, flags.wait);
+  try {
+    const reply = await requestEngine(client, route, op, flags.wait);
+    if (!reply.ok) throw new CommandError(reply.error ?? 'the hub refused the request');
+    return reply;
+  } finally {
+    await client.endAsync();
+  }
 }

@@ -1,10 +1,11 @@
 import { Command } from 'commander';
 import type { z } from 'zod';
 import type { ServicesReply, ServiceStatusName } from '../shared/contract/services-engine-messages.js';
-import { connectFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
-import { CommandError, EXIT, parsePositiveNumber, runCommand } from './process-lifecycle.js';
+import { withMqttFlags, type MqttFlags } from './mqtt-flags.js';
+import { askEngine } from './mqtt-request.js';
+import { EXIT, parsePositiveNumber, runCommand } from './process-lifecycle.js';
 import { actionArg, generationArg, limitArg, offsetArg, selectorArg, serviceArgArg, serviceNameArg, statusArg } from './services-args.js';
-import { requestServices, type ServicesOp } from './services-request.js';
+import { SERVICES, type ServicesOp } from './services-request.js';
 import { servicesTable, serversTable, serviceText } from './services-view.js';
 import { tableWidth } from './status-command.js';
 
@@ -12,16 +13,7 @@ type Flags = MqttFlags & { wait: number; json?: boolean };
 type PageFlags = Flags & { offset?: number; limit?: number };
 
 /** One request to the hub's services engine; a refusal is the command's one-line error (exit 1). */
-async function ask(flags: Flags, op: ServicesOp): Promise<ServicesReply> {
-  const client = await connectFromFlags(flags, flags.wait);
-  try {
-    const reply = await requestServices(client, op, flags.wait);
-    if (!reply.ok) throw new CommandError(reply.error ?? 'the hub refused the request');
-    return reply;
-  } finally {
-    await client.endAsync();
-  }
-}
+const ask = (flags: Flags, op: ServicesOp): Promise<ServicesReply> => askEngine(flags, SERVICES, op);
 
 const json = (value: unknown): number => (process.stdout.write(`${JSON.stringify(value, null, 2)}\n`), EXIT.ok);
 const width = (): number | undefined => tableWidth(process.env, process.stdout);

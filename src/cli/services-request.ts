@@ -1,19 +1,13 @@
-import type { MqttClient } from 'mqtt';
 import type { z } from 'zod';
 import { SERVICES_REQUEST, ServicesReply, servicesReplyTopic, ServicesRequest } from '../shared/contract/services-engine-messages.js';
-import { requestEngine, type EngineRoute } from './mqtt-request.js';
+import type { EngineOp, EngineRoute } from './mqtt-request.js';
 
-/** A request as a command builds it; the envelope (v, requestId, by) is added by requestEngine. */
-export type ServicesOp = z.input<typeof ServicesRequest> extends infer R ? (R extends unknown ? Omit<R, 'v' | 'requestId' | 'by'> : never) : never;
+export type ServicesOp = EngineOp<z.input<typeof ServicesRequest>>;
 
-const SERVICES: EngineRoute<ServicesReply> = {
+/** The services engine's door for operator requests (`pushfleet services …`; requestEngine or askEngine with it). */
+export const SERVICES: EngineRoute<ServicesReply> = {
   topic: SERVICES_REQUEST,
   replyTopic: servicesReplyTopic,
   reply: ServicesReply,
   noAnswer: 'is it running, with engines.services enabled, on this broker?',
 };
-
-/** Sends one request to the hub's services engine and waits for its reply. */
-export function requestServices(client: MqttClient, op: ServicesOp, timeoutSeconds: number): Promise<ServicesReply> {
-  return requestEngine(client, SERVICES, op, timeoutSeconds);
-}

@@ -8,12 +8,14 @@ const labels = (l: Record<string, string>): string => Object.entries(l).map(([k,
 
 /** `services ls`: one row a service. */
 export function servicesTable(page: Paged<ServiceView>, width?: number): string {
+  if (page.total === 0) return 'no services (pushfleet services add <name> --action <action> creates one)\n';
   const rows = page.items.map((s) => [s.name, s.status, String(s.generation), s.current?.agent ?? '-', s.action, s.reason ?? '']);
   return formatTable(['NAME', 'STATUS', 'GEN', 'AGENT', 'ACTION', 'REASON'], rows, width) + pageNote(page, 'services');
 }
 
 /** `services servers`: one row an agent offering services, with its capacity. */
 export function serversTable(page: Paged<ServerView>, width?: number): string {
+  if (page.total === 0) return "no agent offers services yet (an agent's config needs a services: section)\n";
   const rows = page.items.map((s) => [s.agent, s.online ? 'online' : 'offline', `${s.used}/${s.maxWorkers}`, s.actions.join(',') || '-', labels(s.labels), s.services.join(',') || '-']);
   return formatTable(['AGENT', 'STATE', 'USED', 'ACTIONS', 'LABELS', 'SERVICES'], rows, width) + pageNote(page, 'servers');
 }

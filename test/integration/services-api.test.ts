@@ -43,8 +43,8 @@ describe('services REST API', () => {
   const cleanup = new Cleanup();
   afterEach(() => cleanup.run());
 
-  /** The hub's HTTP server with the fake engine and a real users file: alice operator, bob agent. */
-  async function apiServer(): Promise<{ port: number; api: FakeServicesApi; alice: [string, string]; bob: [string, string]; usersFile: string; users: LiveUsers }> {
+  /** The hub's HTTP server with the fake engine (none: `engine` false) and a real users file: alice operator, bob agent. */
+  async function apiServer(engine = true): Promise<{ port: number; api: FakeServicesApi; alice: [string, string]; bob: [string, string]; usersFile: string; users: LiveUsers }> {
     const dir = cleanup.tempDir('pushfleet-api-');
     const usersFile = join(dir, 'users.json');
     const alice: [string, string] = ['alice', await addBrokerUser(usersFile, 'alice', 'operator')];
@@ -69,7 +69,7 @@ describe('services REST API', () => {
       isConnected: () => true,
       notReady: () => undefined,
       unavailable: () => undefined,
-      api: { services: () => api, users: () => users.users },
+      api: { services: () => (engine ? api : undefined), users: () => users.users },
       log,
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -223,19 +223,34 @@ describe('services REST API', () => {
     expect(await post(JSON.stringify(SERVICE))).toMatchObject({ status: 400, body: { code: 'invalid', error: 'no agent has ever offered action "read-sensor"' } });
   });
 
-  it('a hub without a services engine answers its operators 503, after the login', async () => {
-    const hub = await startTestHub(cleanup, 'aedes');
-    cleanup.defer(() => hub.stop());
-    const password = await addBrokerUser(hub.usersFile!, 'carol', 'operator');
+  it('without a services engine every route answers its operators 503, after the login', async () => {
+    const { port, alice } = await apiServer(false);
     const from = '127.0.0.9';
-    // Each try from its own address: the tries before the hub reads the account are failed logins.
+    for (const [method, path] of <[string, string][]>[['GET', '/api/v1/services'], ['POST', '/api/v1/services'], ['GET', '/api/v1/servers'], ['DELETE', '/api/v1/services/x']]) {
+      expect(await call(port, { method, path, auth: alice, from, ...(method === 'POST' && { body: JSON.stringify(SERVICE) }) }), path).toMatchObject({
+        status: 503,
+        body: { code: 'unavailable', error: 'services engine is not enabled (engines.services.enabled in the hub config)' },
+      });
+    }
+    expect((await call(port, { path: '/api/v1/services', from })).status).toBe(401);
+  });
+
+  it('the hub serves the API on its HTTP port to the operators of its users file, read again as it changes; probes stay open', async () => {
+    const hub = await startTestHub(cleanup, 'aedes');
+    const operator = await addBrokerUser(hub.usersFile!, 'carol', 'operator');
+    const agent = await addBrokerUser(hub.usersFile!, 'dave', 'agent');
+    // Each try from its own address: the tries before the hub reads the accounts are failed logins.
     let attempt = 0;
-    await waitFor('the hub read the new account', async () => (await call(hub.httpPort, { path: '/api/v1/services', auth: ['carol', password], from: `127.0.1.${++attempt}` })).status !== 401);
-    expect(await call(hub.httpPort, { path: '/api/v1/services', auth: ['carol', password], from })).toMatchObject({
-      status: 503,
-      body: { code: 'unavailable', error: 'services engine is not enabled (engines.services.enabled in the hub config)' },
+    const answer = await waitFor('the hub read the new accounts', async () => {
+      const r = await call(hub.httpPort, { path: '/api/v1/services', auth: ['carol', operator], from: `127.0.1.${++attempt}` });
+      return r.status !== 401 && r;
     });
-    expect((await call(hub.httpPort, { path: '/api/v1/servers', from })).status).toBe(401);
-    expect((await call(hub.httpPort, { path: '/healthz', from })).status).toBe(200);
+    // Past the login: what the engine says (503 on a hub without it), never a refusal of the account.
+    expect([401, 403, 404]).not.toContain(answer.status);
+    expect(await call(hub.httpPort, { path: '/api/v1/services', auth: ['dave', agent], from: '127.0.0.10' })).toMatchObject({ status: 403, body: { code: 'forbidden' } });
+    const none = await call(hub.httpPort, { path: '/api/v1/servers', from: '127.0.0.10' });
+    expect(none.status).toBe(401);
+    expect(none.headers['www-authenticate']).toBe('Basic realm="pushfleet"');
+    expect((await call(hub.httpPort, { path: '/healthz', from: '127.0.0.10' })).status).toBe(200);
   });
 });

@@ -129,6 +129,16 @@ describe('pushfleet services', () => {
     expect(taken.length).toBe(before);
   });
 
+  it('--help on the group and every subcommand, exit 0', async () => {
+    const helps = await Promise.all(['', 'add', 'rm', 'ls', 'show', 'logs', 'servers'].map((sub) => runCli(['services', ...(sub ? [sub] : []), '--help'])));
+    for (const h of helps) expect(h.code, h.stderr).toBe(0);
+    expect(helps[0]!.stdout).toMatch(/add \[options\] <name>[\s\S]*servers \[options\]/);
+    expect(helps[1]!.stdout).toMatch(/--action <action>[\s\S]*--arg <string>[\s\S]*--selector <k=v>/);
+    for (const h of helps.slice(1)) expect(h.stdout).toContain('--json');
+    expect(helps[3]!.stdout).toMatch(/--offset <n>[\s\S]*--limit <n>[\s\S]*--status <status>/);
+    expect(helps[5]!.stdout).toContain('--generation <g>');
+  });
+
   it('with nobody answering, it gives up after --wait with one line naming what to check', async () => {
     await hub.unsubscribeAsync('pushfleet/services/request');
     const r = await runCli(['services', 'ls', ...flags.slice(0, 2), '--wait', '1']);

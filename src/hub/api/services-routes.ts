@@ -17,12 +17,12 @@ export type ServicesRoutesDeps = {
   auth?: Pick<OperatorAuthOptions, 'now' | 'cacheMs' | 'throttle'>;
 };
 
-/** How the services engine offers its API to the REST door: a `servicesApi` property on the engine. */
-export type ServesServicesApi = { readonly servicesApi: ServicesApi };
+/** How the services engine offers its API to the REST door: the engine named `services` has `api`. */
+type ServicesEngineLike = { readonly name: string; readonly api?: ServicesApi };
 
 /** The services engine's API among the hub's engines, if that engine runs. */
-export function findServicesApi(engines: readonly object[]): ServicesApi | undefined {
-  return engines.find((e): e is ServesServicesApi => 'servicesApi' in e)?.servicesApi;
+export function findServicesApi(engines: readonly { readonly name: string }[]): ServicesApi | undefined {
+  return (engines.find((e) => e.name === 'services') as ServicesEngineLike | undefined)?.api;
 }
 
 /** A ServiceCreate is a few hundred bytes; a body past this is refused (413) before it is parsed. */
