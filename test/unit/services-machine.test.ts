@@ -294,4 +294,20 @@ describe('ServiceMachine: restarts', () => {
     exit(m, 'a', 1, 0, 2200);
     expect(m.get('web')!.status).toBe('running');
   });
+
+  it('places a refused placement anew (a new generation, its place in the queue kept), not as a crash', () => {
+    // After a hub restart the agent has stopped its copy at its lease's end and refuses that generation again.
+    const m = fleet(['a'], 1);
+    create(m, { name: 'web', action: 'work' }, 0);
+    create(m, { name: 'later', action: 'work' }, 0);
+    const r = m.report({ agent: 'a', name: 'web', generation: 1, restarts: 0, state: 'refused', reason: 'refused: generation 1 ended here' }, 10);
+    expect(m.get('web')).toMatchObject({ status: 'placed', generation: 2, current: { agent: 'a', generation: 2, restarts: 0, exits: [] } });
+    expect(m.get('web')!.history[0]).toMatchObject({ generation: 1, endReason: 'refused: generation 1 ended here' });
+    expect(m.get('web')!.history[0]!.safeAt).toBeUndefined();
+    expect(m.get('later')!.status).toBe('queued');
+    expect(of(r, 'placement').map((p) => [p.generation, p.agent])).toEqual([
+      [1, null],
+      [2, 'a'],
+    ]);
+  });
 });

@@ -28,7 +28,8 @@ export type ServiceEffect =
   /** Call `tick` at this hub time (replaces any earlier wake). */
   | { kind: 'wake'; at: number };
 
-export type AgentReport = { agent: string; name: string; generation: number; restarts: number; state: 'running' | 'exited'; reason?: string };
+/** `refused`: the agent will not run this placement (a generation that ended there, e.g. at a lease run-out): not a crash; it is placed anew. */
+export type AgentReport = { agent: string; name: string; generation: number; restarts: number; state: 'running' | 'exited' | 'refused'; reason?: string };
 export type Result = { error?: string; effects: ServiceEffect[] };
 
 /** Statuses whose placement the agent holds a lease for. */
@@ -181,6 +182,13 @@ export class ServiceMachine {
       return this.done(now);
     }
     if (r.restarts !== current.restarts) return this.done(now);
+    // The agent runs no copy of a placement it refuses: it ends unfenced and the service is queued
+    // again at its place in creation order, for a new generation (the agent never runs this one).
+    if (r.state === 'refused') {
+      if (s.status === 'stopping') this.end(s, 'cancelled', 'cancelled', now, true);
+      else this.end(s, 'queued', r.reason ?? 'refused by the agent', now, true);
+      return this.done(now);
+    }
     if (r.state === 'running') {
       if (s.status === 'placed') {
         s.status = 'running';

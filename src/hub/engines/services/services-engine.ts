@@ -171,7 +171,8 @@ export class ServicesEngine implements Engine, ServicesApi {
     const s = d.value;
     const ended = s.state === 'ended' || s.state === 'refused';
     const reason = ended ? endReason(s) : undefined;
-    this.event((m, now) => m.report({ agent, name, generation: s.generation, restarts: s.restarts, state: ended ? 'exited' : 'running', ...(reason !== undefined && { reason }) }, now));
+    const state = s.state === 'refused' ? 'refused' : ended ? 'exited' : 'running';
+    this.event((m, now) => m.report({ agent, name, generation: s.generation, restarts: s.restarts, state, ...(reason !== undefined && { reason }) }, now));
   }
 
   /** Kept only for a copy the hub placed there: an agent cannot fill the hub with another's names. */
