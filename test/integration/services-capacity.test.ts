@@ -4,28 +4,27 @@ import { assertNoOverlap, liveCopies, mostAtOnce, readCopies } from '../support/
 import { startServicesFleet, type ServicesFleet } from '../support/services-fleet.js';
 import { waitFor } from '../support/wait.js';
 
-/** GET on the hub's REST API as the fleet's operator (HTTP Basic, the operator's broker login). */
-async function rest(fleet: ServicesFleet, path: string): Promise<{ status: number; body: any }> {
+/** A request to the hub's REST API as the fleet's operator (HTTP Basic, the operator's broker login). */
+async function rest(fleet: ServicesFleet, path: string, method = 'GET'): Promise<{ status: number; body: any }> {
   const login = new URL(fleet.operatorUrl);
   const auth = Buffer.from(`${decodeURIComponent(login.username)}:${decodeURIComponent(login.password)}`).toString('base64');
-  const res = await fetch(`${fleet.httpBase}${path}`, { headers: { authorization: `Basic ${auth}` } });
+  const res = await fetch(`${fleet.httpBase}${path}`, { method, headers: { authorization: `Basic ${auth}` } });
   return { status: res.status, body: await res.json() };
 }
 
 // Issue 13: never more than maxWorkers on one agent; what fits nowhere waits in a queue and is
 // placed, in creation order, as soon as capacity appears; cancel works queued and running
-// (SIGTERM, then SIGKILL after the agent's services.stopTimeout). Driven through the CLI and REST.
+// (SIGTERM, then SIGKILL after the agent's services.stopTimeout). Driven through the CLI, REST and MQTT requests.
 describe('services: capacity, the queue and cancel', () => {
   const cleanup = new Cleanup();
   afterEach(() => cleanup.run());
 
   it('fills maxWorkers, queues the rest in creation order, and places them as capacity appears', async () => {
     const fleet = await startServicesFleet(cleanup, { agents: [{ id: 'a1', maxWorkers: 2 }, { id: 'a2', maxWorkers: 1, deferred: true }] });
-    for (const n of ['q1', 'q2', 'q3', 'q4']) {
-      const added = await fleet.cli(['add', n, '--action', 'svc', '--json']);
-      expect(added.code, added.stderr).toBe(0);
-      expect(JSON.parse(added.stdout)).toMatchObject({ name: n, action: 'svc' });
-    }
+    const added = await fleet.cli(['add', 'q1', '--action', 'svc', '--json']);
+    expect(added.code, added.stderr).toBe(0);
+    expect(JSON.parse(added.stdout)).toMatchObject({ name: 'q1', action: 'svc' });
+    for (const n of ['q2', 'q3', 'q4']) await fleet.add(n);
     await fleet.waitRunning(['q1', 'q2'], (agent) => agent === 'a1');
     const queued = await rest(fleet, '/api/v1/services?status=queued');
     expect(queued.status).toBe(200);
@@ -62,8 +61,8 @@ describe('services: capacity, the queue and cancel', () => {
     await fleet.add('waiting');
     await fleet.waitForView('waiting', 'queued', (v) => v.status === 'queued');
 
-    const rmQueued = await fleet.cli(['rm', 'waiting', '--json']);
-    expect(rmQueued.code, rmQueued.stderr).toBe(0);
+    const rmQueued = await rest(fleet, '/api/v1/services/waiting', 'DELETE');
+    expect(rmQueued.status).toBe(202);
     await waitFor('waiting removed', async () => (await fleet.request({ op: 'show', name: 'waiting' })).code === 'not-found');
 
     const rmRunning = await fleet.cli(['rm', 'stubborn', '--json']);
