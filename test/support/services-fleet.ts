@@ -117,9 +117,10 @@ export async function startServicesFleet(cleanup: Cleanup, opts: FleetOptions): 
       ...(proxy && { via: (url: string) => proxy.urlFor(url) }),
     });
     agents.set(id, agent);
+    // Online in its log is not yet a server of the engine: that is when the hub has read its status.
+    await waitFor(`${id} a server of the services engine`, () => request({ op: 'servers', page: { offset: 0, limit: 1000 } }).then((r) => r.servers?.items.some((s) => s.agent === id && s.online), () => false));
     return agent;
   };
-  await Promise.all(opts.agents.filter((s) => !s.deferred).map((s) => startAgent(s.id)));
 
   const client: MqttClient = await connectWhenKnown(operatorUrl, { reconnectPeriod: 200 });
   cleanup.defer(() => client.endAsync(true));
@@ -151,6 +152,8 @@ export async function startServicesFleet(cleanup: Cleanup, opts: FleetOptions): 
       },
       timeoutMs,
     );
+  await Promise.all(opts.agents.filter((s) => !s.deferred).map((s) => startAgent(s.id)));
+
   return {
     records,
     mqttUrl,
