@@ -8,19 +8,19 @@ import type { Placement, Service, ServiceStatus } from './model.js';
  * runs statements, so the two stores cannot drift apart.
  */
 
-/** Plain SQL both dialects read alike: BIGINT is an INTEGER to SQLite, JSON is kept as TEXT; hub times (ms, fractional: the engine's clock is performance-precise) are DOUBLE PRECISION. */
+/** Plain SQL both dialects read alike: BIGINT is an INTEGER to SQLite, JSON is kept as TEXT. */
 export const SCHEMA: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS services (
     name TEXT PRIMARY KEY, action TEXT NOT NULL, arg TEXT, selector TEXT NOT NULL,
-    created_at DOUBLE PRECISION NOT NULL, seq BIGINT NOT NULL, status TEXT NOT NULL,
+    created_at BIGINT NOT NULL, seq BIGINT NOT NULL, status TEXT NOT NULL,
     generation BIGINT NOT NULL CHECK (generation >= 0), current TEXT,
     generation_agent TEXT NOT NULL DEFAULT '')`,
   // generation_agent: the agent given the placement of \`generation\` ('' before any): one generation, one agent.
   'CREATE INDEX IF NOT EXISTS services_by_seq ON services (seq)',
   `CREATE TABLE IF NOT EXISTS service_placements (
-    service TEXT NOT NULL, generation BIGINT NOT NULL, agent TEXT NOT NULL, placed_at DOUBLE PRECISION NOT NULL,
-    running_at DOUBLE PRECISION, ended_at DOUBLE PRECISION, end_reason TEXT, restarts INTEGER NOT NULL,
-    stop_timeout_ms BIGINT NOT NULL, exits TEXT NOT NULL, safe_at DOUBLE PRECISION,
+    service TEXT NOT NULL, generation BIGINT NOT NULL, agent TEXT NOT NULL, placed_at BIGINT NOT NULL,
+    running_at BIGINT, ended_at BIGINT, end_reason TEXT, restarts INTEGER NOT NULL,
+    stop_timeout_ms BIGINT NOT NULL, exits TEXT NOT NULL, safe_at BIGINT,
     PRIMARY KEY (service, generation))`,
   // safe_at: an ended copy that may still run until then (unconfirmed stop): the fence survives a hub restart.
   // The highest generation a removed service had: one created again under its name starts above
