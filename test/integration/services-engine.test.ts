@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requestEngine } from '../../src/cli/mqtt-request.js';
 import { SERVICES_REQUEST, servicesReplyTopic, ServicesReply, type ServiceView } from '../../src/shared/contract/services-engine-messages.js';
@@ -13,6 +14,7 @@ import { userUrl } from '../support/broker-users.js';
 import { authBrokerAt } from '../support/mosquitto.js';
 import { Cleanup } from '../support/cleanup.js';
 import { freePort } from '../support/ports.js';
+import { startPostgres } from '../support/postgres.js';
 import { startTestHub, watch, type BrokerKind, type TestHub } from '../support/test-hub.js';
 import { waitFor } from '../support/wait.js';
 
@@ -230,8 +232,16 @@ describe('services engine over a real broker, agents played by the test', () => 
     expect(web.history[0]).toMatchObject({ agent: 'srv-a', generation: 1, endReason: 'agent lost (offline)' });
   });
 
-  it('keeps its services over a hub restart and places nothing twice', async () => {
-    const first = await servicesHub(cleanup, 'mosquitto');
+  it.each(['sqlite', 'postgres'] as const)('keeps its services over a hub restart and places nothing twice (%s)', async (storeKind) => {
+    let store: Record<string, unknown> = {};
+    let pgUrl: string | undefined;
+    if (storeKind === 'postgres') {
+      const server = await startPostgres();
+      cleanup.defer(() => server.stop());
+      pgUrl = await server.database();
+      store = { engines: { services: { postgresUrl: pgUrl } } };
+    }
+    const first = await servicesHub(cleanup, 'mosquitto', store);
     const a = await first.agent('srv-a', { maxWorkers: 2 });
     const b = await first.agent('srv-b', { maxWorkers: 2 });
     for (const name of ['one', 'two', 'three']) await first.ask({ op: 'add', service: { name, action: 'work' } });
@@ -241,7 +251,7 @@ describe('services engine over a real broker, agents played by the test', () => 
     await first.hub.stop();
     const grantsBefore = a.grants.length + b.grants.length;
 
-    const again = await servicesHub(cleanup, 'aedes', { stateDir: first.hub.stateDir, mqtt: { url: first.hub.broker!.url } });
+    const again = await servicesHub(cleanup, 'aedes', { ...store, stateDir: first.hub.stateDir, mqtt: { url: first.hub.broker!.url } });
     // Renewals are answered again, with what each agent held, and nothing moves past the restart fence.
     await waitFor('leases again', () => a.grants.length + b.grants.length > grantsBefore + 4);
     await new Promise((r) => setTimeout(r, FENCE_MS + 500));
@@ -254,6 +264,14 @@ describe('services engine over a real broker, agents played by the test', () => 
     expect([a.leased, b.leased]).toEqual([{ one: 1, three: 1 }, { two: 1 }]);
     const generations = [...a.grants, ...b.grants].flatMap((g) => Object.values(g.services).map((s) => s.generation));
     expect(new Set(generations)).toEqual(new Set([1]));
+    if (pgUrl) {
+      // Kept in PostgreSQL, not in the hub's SQLite file.
+      const client = new pg.Client({ connectionString: pgUrl });
+      await client.connect();
+      const rows = (await client.query('SELECT name FROM services ORDER BY seq')).rows as { name: string }[];
+      await client.end();
+      expect(rows.map((r) => r.name)).toEqual(['one', 'two', 'three']);
+    }
   });
 
   it('ignores malformed and forged agent messages: nothing changes', async () => {

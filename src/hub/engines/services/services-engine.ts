@@ -42,7 +42,7 @@ const ServerStatus = AgentStatus.extend({ services: AgentServicesOffer.optional(
 
 export type ServicesEngineDeps = {
   store: ServiceStore;
-  /** The hub's monotonic epoch clock (ms): fences must not move with a wall-clock step. */
+  /** The hub's monotonic epoch clock in whole ms (the store keeps integers): fences must not move with a wall-clock step. */
   now?: () => number;
 };
 
@@ -83,7 +83,8 @@ export class ServicesEngine implements Engine, ServicesApi {
     private readonly config: ServicesConfig,
     private readonly deps: ServicesEngineDeps,
   ) {
-    this.now = deps.now ?? preciseNow;
+    // Rounded up: a grant is never recorded earlier than it was made, so no fence ends early.
+    this.now = deps.now ?? (() => Math.ceil(preciseNow()));
   }
 
   /** What the REST API and the MQTT requests call. */
