@@ -71,6 +71,8 @@ export class ServicesEngine implements Engine, ServicesApi {
   private readonly kept = new Set<string>();
   private wakeTimer: unknown;
   private forgetTimer: unknown;
+  /** Ends the wait before a store write is tried again (a stop does not wait out the backoff). */
+  private retryNow: (() => void) | undefined;
   private ready = false;
   private stopped = false;
   private storeProblem = 'the services engine is starting';
@@ -111,6 +113,7 @@ export class ServicesEngine implements Engine, ServicesApi {
     this.stopped = true;
     this.ctx.clock.clearTimeout(this.wakeTimer);
     this.ctx.clock.clearTimeout(this.forgetTimer);
+    this.retryNow?.();
     await this.queue;
     await this.deps.store.close();
   }
@@ -292,7 +295,10 @@ export class ServicesEngine implements Engine, ServicesApi {
           for (const tell of this.waiting) tell(this.unavailable());
         }
         if (this.stopped) throw new Stopped(`stopped while storing ${what}`);
-        await new Promise<void>((resolve) => this.ctx.clock.setTimeout(resolve, delay));
+        await new Promise<void>((resolve) => {
+          this.retryNow = resolve;
+          this.ctx.clock.setTimeout(resolve, delay);
+        });
       }
     }
   }
