@@ -226,8 +226,9 @@ describe('services engine over a real broker, agents played by the test', () => 
     const lastToA = a.grants.at(-1)!;
     expect(moved.services.web!.generation).toBe(2);
     expect(moved.grantedAt).toBeGreaterThanOrEqual(lastToA.grantedAt + FENCE_MS);
-    // Bounded: the will fires at once, and the fence runs from a's last grant (at most a renewal before the kill).
-    expect(moved.grantedAt - killedAt).toBeLessThan(FENCE_MS + 1000);
+    // Bounded: the will fires at once and the fence runs from a's last grant, before the kill
+    // (the margin is for a loaded machine's timers, not a speed claim).
+    expect(moved.grantedAt - killedAt).toBeLessThan(FENCE_MS + 5000);
     const web = await running('web', 'srv-b');
     expect(web.history[0]).toMatchObject({ agent: 'srv-a', generation: 1, endReason: 'agent lost (offline)' });
   });

@@ -96,8 +96,7 @@ export class ServicesEngine implements Engine, ServicesApi {
 
   async start(): Promise<void> {
     const loaded = await this.deps.store.load();
-    const machine = new ServiceMachine(machineSettings(this.config), loaded, this.now());
-    this.machine = machine;
+    this.machine = new ServiceMachine(machineSettings(this.config), loaded, this.now());
     // Everything is fenced from now (the machine's constructor); agents get back what they hold.
     for (const s of loaded) {
       if (s.status === 'cancelled') this.kept.add(s.name);
@@ -106,7 +105,8 @@ export class ServicesEngine implements Engine, ServicesApi {
     }
     this.ready = true;
     if (loaded.length) this.ctx.log.info({ engine: this.name, services: loaded.length }, 'services: loaded from the store');
-    await this.enqueue(() => this.apply((m, now) => m.tick(now)));
+    // Sets the first timer: holders that do not renew within heartbeatMissMs are lost.
+    this.event((m, now) => m.tick(now));
   }
 
   async stop(): Promise<void> {
