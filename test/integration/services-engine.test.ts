@@ -82,6 +82,11 @@ class FakeAgent {
     return Object.fromEntries(Object.entries(this.grants.at(-1)?.services ?? {}).map(([name, s]) => [name, s.generation]));
   }
 
+  /** Connected but silent: no more renewals (a hung agent, a one-way partition). */
+  silence(): void {
+    clearInterval(this.renewing);
+  }
+
   /** Gone without a word: the broker sees the socket close and publishes the last will. */
   kill(): void {
     clearInterval(this.renewing);
@@ -231,6 +236,25 @@ describe('services engine over a real broker, agents played by the test', () => 
     expect(moved.grantedAt - killedAt).toBeLessThan(FENCE_MS + 5000);
     const web = await running('web', 'srv-b');
     expect(web.history[0]).toMatchObject({ agent: 'srv-a', generation: 1, endReason: 'agent lost (offline)' });
+  });
+
+  it('treats an agent that stops renewing as lost, and restarts an exited copy on its agent with the next restart number', async () => {
+    const { ask, agent, running } = await servicesHub(cleanup, 'aedes');
+    const a = await agent('srv-a', { maxWorkers: 1 });
+    await ask({ op: 'add', service: { name: 'web', action: 'work' } });
+    await running('web', 'srv-a');
+    const b = await agent('srv-b', { maxWorkers: 1 });
+    a.report('web', 1, 0, 'ended', { code: 1 });
+    const restarted = await waitFor('web restarted on a', () => a.grants.find((g) => g.services.web?.restarts === 1));
+    expect(restarted.services.web!.generation).toBe(1);
+    expect(b.leased).toEqual({});
+
+    a.silence();
+    const moved = await waitFor('web leased to b', () => b.grants.find((g) => g.services.web));
+    expect(moved.services.web!.generation).toBe(2);
+    expect(moved.grantedAt).toBeGreaterThanOrEqual(a.grants.at(-1)!.grantedAt + FENCE_MS);
+    const web = await running('web', 'srv-b');
+    expect(web.history[0]).toMatchObject({ agent: 'srv-a', generation: 1, restarts: 1, endReason: 'agent lost (heartbeats missed)' });
   });
 
   it.each(['sqlite', 'postgres'] as const)('keeps its services over a hub restart and places nothing twice (%s)', async (storeKind) => {
