@@ -137,6 +137,17 @@ async function servicesHub(cleanup: Cleanup, kind: BrokerKind, overrides: Record
   return { hub, opUrl, ask, agent, show, running, account };
 }
 
+/** Service web running on srv-a, and srv-b leased with room for it. */
+async function webOnAWithB(cleanup: Cleanup) {
+  const fleet = await servicesHub(cleanup, 'aedes');
+  const a = await fleet.agent('srv-a', { maxWorkers: 1 });
+  await fleet.ask({ op: 'add', service: { name: 'web', action: 'work' } });
+  await fleet.running('web', 'srv-a');
+  const b = await fleet.agent('srv-b', { maxWorkers: 1 });
+  await waitFor('b leased', () => b.grants.length > 0);
+  return { ...fleet, a, b };
+}
+
 describe('services engine over a real broker, agents played by the test', () => {
   const cleanup = new Cleanup();
   afterEach(() => cleanup.run());
@@ -219,12 +230,7 @@ describe('services engine over a real broker, agents played by the test', () => 
   });
 
   it("moves a lost agent's service elsewhere only after its fence: last grant + lease + stop timeout + drift", async () => {
-    const { ask, agent, running } = await servicesHub(cleanup, 'aedes');
-    const a = await agent('srv-a', { maxWorkers: 1 });
-    await ask({ op: 'add', service: { name: 'web', action: 'work' } });
-    await running('web', 'srv-a');
-    const b = await agent('srv-b', { maxWorkers: 1 });
-    await waitFor('b leased', () => b.grants.length > 0);
+    const { a, b, running } = await webOnAWithB(cleanup);
     a.kill();
     const killedAt = hubNow();
     const moved = await waitFor('web leased to b', () => b.grants.find((g) => g.services.web));
@@ -239,11 +245,7 @@ describe('services engine over a real broker, agents played by the test', () => 
   });
 
   it('treats an agent that stops renewing as lost, and restarts an exited copy on its agent with the next restart number', async () => {
-    const { ask, agent, running } = await servicesHub(cleanup, 'aedes');
-    const a = await agent('srv-a', { maxWorkers: 1 });
-    await ask({ op: 'add', service: { name: 'web', action: 'work' } });
-    await running('web', 'srv-a');
-    const b = await agent('srv-b', { maxWorkers: 1 });
+    const { a, b, running } = await webOnAWithB(cleanup);
     a.report('web', 1, 0, 'ended', { code: 1 });
     const restarted = await waitFor('web restarted on a', () => a.grants.find((g) => g.services.web?.restarts === 1));
     expect(restarted.services.web!.generation).toBe(1);
