@@ -178,6 +178,7 @@ describe('services REST API', () => {
     const post = (body: string | Buffer, type?: string) => call(port, { ...as, method: 'POST', path: '/api/v1/services', body, ...(type && { type }) });
     const cases: [string, number, string, RegExp][] = [
       ['{"name": "sensor-1", "action": ', 400, 'invalid', /^body: malformed JSON$/],
+      ['{}', 400, 'invalid', /^name: .*; action: /],
       ['"just a string"', 400, 'invalid', /^body: malformed JSON$/],
       [JSON.stringify({ ...SERVICE, name: 'Bad Name' }), 400, 'invalid', /^name: use 1-63 lowercase/],
       [JSON.stringify({ ...SERVICE, name: 'request' }), 400, 'invalid', /^name: .*reserved/],
@@ -186,7 +187,7 @@ describe('services REST API', () => {
       [JSON.stringify({ ...SERVICE, arg: 'a\u0000b' }), 400, 'invalid', /^arg: holds a NUL/],
       [JSON.stringify({ ...SERVICE, selector: { zone: 7 } }), 400, 'invalid', /^selector\.zone: /],
       [JSON.stringify({ ...SERVICE, shell: 'sh -c x' }), 400, 'invalid', /^shell: unknown key$/],
-      [JSON.stringify([SERVICE]), 400, 'invalid', /^\(root\): /],
+      [JSON.stringify([SERVICE]), 400, 'invalid', /^body: Invalid input: expected object, received array$/],
     ];
     for (const [body, status, code, error] of cases) {
       const r = await post(body);
@@ -204,15 +205,16 @@ describe('services REST API', () => {
     expect(await call(port, { ...as, method: 'POST', path: '/api/v1/services', body: huge, headers: { 'transfer-encoding': 'chunked' } })).toMatchObject({ status: 413 });
 
     const queries: [string, RegExp][] = [
-      ['/api/v1/services?limit=0', /^query: limit: /],
-      ['/api/v1/services?limit=1001', /^query: limit: /],
-      ['/api/v1/services?offset=-1', /^query: offset: /],
-      ['/api/v1/services?offset=two', /^query: offset: /],
+      ['/api/v1/services?limit=0', /^query limit: /],
+      ['/api/v1/services?limit=1001', /^query limit: /],
+      ['/api/v1/services?offset=-1', /^query offset: /],
+      ['/api/v1/services?offset=two', /^query offset: /],
       ['/api/v1/services?status=sleeping', /^query status: /],
       ['/api/v1/services?limit=1&limit=2', /^query limit: give it once/],
       ['/api/v1/services?sort=name', /^query sort: unknown parameter \(known: offset, limit, status\)$/],
       ['/api/v1/servers?status=running', /^query status: unknown parameter/],
-      ['/api/v1/services/Not_A_Name', /^name: /],
+      ['/api/v1/services/Not_A_Name', /^name: use 1-63 lowercase/],
+      ['/api/v1/services/sensor-1/logs?generation=0x10', /^query generation: expected a generation number$/],
     ];
     for (const [path, error] of queries) expect(await call(port, { ...as, path }), path).toMatchObject({ status: 400, body: { code: 'invalid', error: expect.stringMatching(error) } });
     expect(api.calls).toEqual([]);

@@ -3,18 +3,16 @@ import { z } from 'zod';
 import { Page, ServiceCreate, ServiceStatusName } from '../../shared/contract/services-engine-messages.js';
 import { ServiceName } from '../../shared/contract/services-messages.js';
 import type { Logger } from '../../shared/logger.js';
-import { describeIssues } from '../../shared/messages.js';
 import { ServicesError, type ServicesApi } from '../engines/services/services-api.js';
 import type { Users } from '../users/users-file.js';
 import { ApiError, sendError, SERVICES_STATUS } from './api-error.js';
-import { OperatorAuth, type OperatorAuthOptions } from './operator-auth.js';
+import { OperatorAuth } from './operator-auth.js';
 
 export type ServicesRoutesDeps = {
   /** The services engine's API, or undefined when engines.services is off (then every route answers 503). */
   services(): ServicesApi | undefined;
   users(): Users;
   log: Logger;
-  auth?: Pick<OperatorAuthOptions, 'now' | 'cacheMs' | 'throttle'>;
 };
 
 /** How the services engine offers its API to the REST door: the engine named `services` has `api`. */
@@ -35,7 +33,7 @@ export const MAX_BODY_BYTES = 64 * 1024;
  */
 export function servicesRoutes(deps: ServicesRoutesDeps): Router {
   const router = Router();
-  const auth = new OperatorAuth({ users: deps.users, log: deps.log, ...deps.auth });
+  const auth = new OperatorAuth({ users: deps.users, log: deps.log });
   const api = (): ServicesApi => {
     const services = deps.services();
     if (!services) throw new ApiError(503, 'unavailable', 'services engine is not enabled (engines.services.enabled in the hub config)');
@@ -64,7 +62,7 @@ export function servicesRoutes(deps: ServicesRoutesDeps): Router {
   });
   router.get('/services/:name/logs', async (req, res) => {
     const { generation } = queryOf(req, ['generation']);
-    const g = checked(z.coerce.number().int().positive().optional(), generation, 'query generation');
+    const g = checked(Generation.optional(), generation, 'query generation');
     res.json(await api().logs(nameOf(req), g));
   });
   router.get('/servers', async (req, res) => {
@@ -76,6 +74,8 @@ export function servicesRoutes(deps: ServicesRoutesDeps): Router {
   router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => answerError(err, req, res, deps.log));
   return router;
 }
+
+const Generation = z.string().regex(/^[0-9]{1,9}$/, 'expected a generation number').transform(Number).pipe(z.number().positive('expected a generation number'));
 
 const TOO_LARGE = new ApiError(413, 'too-large', `body: larger than ${MAX_BODY_BYTES} bytes`);
 const parseJson = express.json({ limit: MAX_BODY_BYTES, strict: true });
@@ -90,10 +90,16 @@ function jsonBody(req: Request, res: Response, next: NextFunction): void {
   parseJson(req, res, next);
 }
 
+/**
+ * `value` as `schema` takes it, or a 400 naming each bad field: a body's by its key (`selector.zone: …`),
+ * anything else by `what` (`query limit: …`, `name: …`).
+ */
 function checked<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
   const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new ApiError(400, 'invalid', `${what === 'body' ? '' : `${what}: `}${describeIssues(parsed.error)}`);
-  return parsed.data;
+  if (parsed.success) return parsed.data;
+  const at = (path: readonly PropertyKey[]) => (what === 'body' && path.length ? path.map(String).join('.') : [what, ...path.map(String)].join(' '));
+  const lines = parsed.error.issues.flatMap((i) => (i.code === 'unrecognized_keys' ? i.keys.map((k) => `${at([...i.path, k])}: unknown key`) : [`${at(i.path)}: ${i.message}`]));
+  throw new ApiError(400, 'invalid', lines.join('; '));
 }
 
 const nameOf = (req: Request): string => checked(ServiceName, req.params.name, 'name');

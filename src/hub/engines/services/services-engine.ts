@@ -42,7 +42,7 @@ const ServerStatus = AgentStatus.extend({ services: AgentServicesOffer.optional(
 
 export type ServicesEngineDeps = {
   store: ServiceStore;
-  /** The hub's monotonic epoch clock (ms): fences must not move with a wall-clock step. */
+  /** The hub's monotonic epoch clock in whole ms (the store keeps integers): fences must not move with a wall-clock step. */
   now?: () => number;
 };
 
@@ -71,6 +71,8 @@ export class ServicesEngine implements Engine, ServicesApi {
   private readonly kept = new Set<string>();
   private wakeTimer: unknown;
   private forgetTimer: unknown;
+  /** Ends the wait before a store write is tried again (a stop does not wait out the backoff). */
+  private retryNow: (() => void) | undefined;
   private ready = false;
   private stopped = false;
   private storeProblem = 'the services engine is starting';
@@ -83,7 +85,8 @@ export class ServicesEngine implements Engine, ServicesApi {
     private readonly config: ServicesConfig,
     private readonly deps: ServicesEngineDeps,
   ) {
-    this.now = deps.now ?? preciseNow;
+    // Rounded up: a grant is never recorded earlier than it was made, so no fence ends early.
+    this.now = deps.now ?? (() => Math.ceil(preciseNow()));
   }
 
   /** What the REST API and the MQTT requests call. */
@@ -93,8 +96,7 @@ export class ServicesEngine implements Engine, ServicesApi {
 
   async start(): Promise<void> {
     const loaded = await this.deps.store.load();
-    const machine = new ServiceMachine(machineSettings(this.config), loaded, this.now());
-    this.machine = machine;
+    this.machine = new ServiceMachine(machineSettings(this.config), loaded, this.now());
     // Everything is fenced from now (the machine's constructor); agents get back what they hold.
     for (const s of loaded) {
       if (s.status === 'cancelled') this.kept.add(s.name);
@@ -103,13 +105,15 @@ export class ServicesEngine implements Engine, ServicesApi {
     }
     this.ready = true;
     if (loaded.length) this.ctx.log.info({ engine: this.name, services: loaded.length }, 'services: loaded from the store');
-    await this.enqueue(() => this.apply((m, now) => m.tick(now)));
+    // Sets the first timer: holders that do not renew within heartbeatMissMs are lost.
+    this.event((m, now) => m.tick(now));
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.ctx.clock.clearTimeout(this.wakeTimer);
     this.ctx.clock.clearTimeout(this.forgetTimer);
+    this.retryNow?.();
     await this.queue;
     await this.deps.store.close();
   }
@@ -292,7 +296,10 @@ export class ServicesEngine implements Engine, ServicesApi {
           for (const tell of this.waiting) tell(this.unavailable());
         }
         if (this.stopped) throw new Stopped(`stopped while storing ${what}`);
-        await new Promise<void>((resolve) => this.ctx.clock.setTimeout(resolve, delay));
+        await new Promise<void>((resolve) => {
+          this.retryNow = resolve;
+          this.ctx.clock.setTimeout(resolve, delay);
+        });
       }
     }
   }
