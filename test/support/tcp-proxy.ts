@@ -38,13 +38,6 @@ export class TcpProxy {
     return u.toString();
   }
 
-  get isCut(): boolean {
-    return this.cutNow;
-  }
-
-  /** Connections forwarded since the start (a client that reconnects adds one). */
-  connections = 0;
-
   cut(): void {
     this.cutNow = true;
   }
@@ -60,7 +53,6 @@ export class TcpProxy {
   }
 
   private accept(client: Socket, target: { host: string; port: number }): void {
-    this.connections++;
     const upstream = connect(target.port, target.host);
     const pair = new Pair(client, upstream, () => this.cutNow, () => this.pairs.delete(pair));
     this.pairs.add(pair);
