@@ -12,13 +12,12 @@ import { HUB_STATUS } from '../shared/topics.js';
 import { VERSION } from '../shared/version.js';
 import { listenError, startOrUndo, type Teardown } from '../shared/startup.js';
 import { lockStateDir } from '../shared/state-dir-lock.js';
-import { findServicesApi } from './api/services-routes.js';
 import type { HubConfig } from './config.js';
 import type { Refusals } from './broker/broker-access.js';
 import { readTlsFiles, startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded-broker.js';
 import { Dispatcher } from './engines/dispatcher.js';
 import { systemClock, type Publisher } from './engines/engine.js';
-import { createEngines } from './engines/registry.js';
+import { createEngines, servicesApiOf } from './engines/registry.js';
 import type { ServicesApi } from './engines/services/services-api.js';
 import { createHttpServer } from './http-server.js';
 import { HeadStore } from './engines/heads/head-store.js';
@@ -179,7 +178,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   const apiUsers = new LiveUsers(config.broker.usersFile ?? defaultUsersFile(config.stateDir), log, () => undefined);
   apiUsers.start();
   teardown.add('API users', () => apiUsers.stop());
-  const servicesApi = findServicesApi(engines);
+  const servicesApi = servicesApiOf(engines);
 
   // Runs right after the webhook server closed: no mark-published retry outlives the stop.
   teardown.add('delivery log', () => deliveries.close());

@@ -16,13 +16,6 @@ export type ServicesRoutesDeps = {
 };
 
 /** How the services engine offers its API to the REST door: the engine named `services` has `api`. */
-type ServicesEngineLike = { readonly name: string; readonly api?: ServicesApi };
-
-/** The services engine's API among the hub's engines, if that engine runs. */
-export function findServicesApi(engines: readonly { readonly name: string }[]): ServicesApi | undefined {
-  return (engines.find((e) => e.name === 'services') as ServicesEngineLike | undefined)?.api;
-}
-
 /** A ServiceCreate is a few hundred bytes; a body past this is refused (413) before it is parsed. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
