@@ -17,10 +17,14 @@ const SeenFile = z.object({ v: z.literal(1), topics: z.array(z.tuple([z.string()
 export class SeenSequenceFile implements SeenStore {
   readonly path: string;
   private readonly entries = new Map<string, SeenEntry>();
+  /** One entry per replay-safe topic this agent reads (its own lease): not bounded by `max`, never on disk. */
+  private readonly memory = new Map<string, SeenEntry>();
 
   constructor(
     private readonly stateDir: string,
     private readonly max = MAX_SEEN_TOPICS,
+    /** Topics kept in memory only (TopicSpec.replaySafe). */
+    private readonly inMemory: (topic: string) => boolean = () => false,
   ) {
     this.path = join(stateDir, 'signed-seen.json');
   }
@@ -44,11 +48,15 @@ export class SeenSequenceFile implements SeenStore {
   }
 
   get(topic: string): SeenEntry | undefined {
-    return this.entries.get(topic);
+    return this.inMemory(topic) ? this.memory.get(topic) : this.entries.get(topic);
   }
 
   /** Recorded only once it is on disk: a failed write (a full disk) leaves memory as it was, and throws. */
   put(topic: string, entry: SeenEntry): void {
+    if (this.inMemory(topic)) {
+      this.memory.set(topic, entry);
+      return;
+    }
     const previous = this.entries.get(topic);
     this.entries.delete(topic);
     this.entries.set(topic, entry);

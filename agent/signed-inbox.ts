@@ -47,7 +47,7 @@ export class SignedInbox {
       } catch (err) {
         throw new StartupError(`hubPublicKey: cannot use ${settings.hubPublicKey}: ${(err as Error).message}`, 2);
       }
-      const seen = new SeenSequenceFile(settings.stateDir);
+      const seen = new SeenSequenceFile(settings.stateDir, undefined, (topic) => contract.lookup(topic)?.spec.replaySafe === true);
       try {
         seen.load();
       } catch (err) {

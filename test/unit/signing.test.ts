@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -196,6 +196,20 @@ describe('key files and the seen-sequence file', () => {
     expect(() => file.put('a', { seq: 2, sig: 's2' })).toThrow();
     expect(() => file.put('b', { seq: 3, sig: 's3' })).toThrow();
     expect([file.get('a'), file.get('b')]).toEqual([{ seq: 1, sig: 's1' }, undefined]);
+  });
+
+  it("keeps a replay-safe topic's seq in memory only: the services lease writes nothing to disk", () => {
+    const dir = tempDir();
+    const contract = new TopicContract();
+    const lease = 'pushfleet/agents/web-1/services/lease';
+    const file = new SeenSequenceFile(dir, undefined, (t) => contract.lookup(t)?.spec.replaySafe === true);
+    file.put(lease, { seq: 7, sig: 's7' });
+    expect(file.get(lease)).toEqual({ seq: 7, sig: 's7' });
+    expect(existsSync(join(dir, 'signed-seen.json'))).toBe(false);
+    file.put(ROLLBACK, { seq: 8, sig: 's8' });
+    const again = new SeenSequenceFile(dir, undefined, (t) => contract.lookup(t)?.spec.replaySafe === true);
+    again.load();
+    expect([again.get(lease), again.get(ROLLBACK)?.seq]).toEqual([undefined, 8]);
   });
 
   it('refuses to start from a damaged file rather than forget what it accepted', () => {

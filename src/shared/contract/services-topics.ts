@@ -38,7 +38,7 @@ export function servicesTopics(): TopicSpec[] {
     }),
     spec('services.state', 'pushfleet/services/{service}/state', { about: "a service's status, placement and history", payload: anything, publish: NOBODY, subscribe: [operator], retained: true }),
     spec('agent.services-renew', 'pushfleet/agents/{agent}/services/renew', { about: "renew the agent's services lease (its services heartbeat)", payload: json(LeaseRenewal), publish: [ownAgent], subscribe: NOBODY }),
-    spec('agent.services-lease', 'pushfleet/agents/{agent}/services/lease', { about: 'the lease: every service the agent is to run, until when', payload: json(LeaseGrant), publish: NOBODY, subscribe: [ownAgent], signed: true }),
+    spec('agent.services-lease', 'pushfleet/agents/{agent}/services/lease', { about: 'the lease: every service the agent is to run, until when', payload: json(LeaseGrant), publish: NOBODY, subscribe: [ownAgent], signed: true, replaySafe: true }),
     spec('agent.service-state', 'pushfleet/agents/{agent}/services/{service}/state', {
       about: "one service copy's state on the agent running it",
       payload: orEmpty(AgentServiceState),

@@ -44,6 +44,12 @@ export type TopicSpec = {
    * moves an agent (unpinning), the clear is signed too.
    */
   readonly clearMovesAgent?: boolean;
+  /**
+   * A signed topic whose own protocol refuses a replay from before the agent's start (the services
+   * lease echoes a session drawn at each start): the agent remembers its last sequence in memory
+   * only, so the message (every renewMs) costs no fsync.
+   */
+  readonly replaySafe?: boolean;
 };
 
 export type ContractOptions = {
