@@ -91,9 +91,10 @@ export class LeaseHolder {
     const a0 = grant.session === this.deps.session ? this.pending.get(grant.seq) : undefined;
     if (a0 === undefined) return this.deps.log.debug({ seq: grant.seq }, 'lease grant for no request of this agent: ignored');
     this.holdUntil = Math.max(this.holdUntil, a0 + grant.leaseMs);
-    // Grants may arrive out of order: the newest by (seq, grantedAt) says what to run.
+    // Grants may arrive out of order: the newest by (seq, grantedAt) says what to run. Equal ones
+    // (two grants in one hub millisecond) came in the order the hub sent them on this one topic.
     const { seq, grantedAt } = this.applied;
-    if (grant.seq > seq || (grant.seq === seq && grant.grantedAt > grantedAt)) {
+    if (grant.seq > seq || (grant.seq === seq && grant.grantedAt >= grantedAt)) {
       this.applied = { seq: grant.seq, grantedAt: grant.grantedAt };
       // An older request's a0 can hold no longer than this one's.
       for (const old of this.pending.keys()) if (old < grant.seq) this.pending.delete(old);

@@ -310,4 +310,20 @@ describe('ServiceMachine: restarts', () => {
       [2, 'a'],
     ]);
   });
+
+  it('keeps a placement refused twice in a row away from that agent for a restart delay', () => {
+    // An agent still stopping an old copy refuses every new generation until it is gone.
+    const m = fleet(['a', 'b'], 1);
+    create(m, { name: 'web', action: 'work' }, 0);
+    const first = m.get('web')!.current!.agent;
+    m.report({ agent: first, name: 'web', generation: 1, restarts: 0, state: 'refused', reason: 'a copy of web (generation 1) is still running or stopping here' }, 10);
+    expect(m.get('web')!.current).toMatchObject({ agent: first, generation: 2 });
+    m.report({ agent: first, name: 'web', generation: 2, restarts: 0, state: 'refused', reason: 'a copy of web (generation 1) is still running or stopping here' }, 20);
+    const other = first === 'a' ? 'b' : 'a';
+    expect(m.get('web')!.current).toMatchObject({ agent: other, generation: 3 });
+    expect(m.get('web')!.history.map((p) => p.endReason)).toEqual([
+      'refused: a copy of web (generation 1) is still running or stopping here',
+      'refused: a copy of web (generation 1) is still running or stopping here',
+    ]);
+  });
 });

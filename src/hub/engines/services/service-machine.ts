@@ -32,6 +32,9 @@ export type ServiceEffect =
 export type AgentReport = { agent: string; name: string; generation: number; restarts: number; state: 'running' | 'exited' | 'refused'; reason?: string };
 export type Result = { error?: string; effects: ServiceEffect[] };
 
+/** How a refused placement's end reason starts (the agent's supervisor words it so too). */
+const REFUSED = 'refused: ';
+
 /** Statuses whose placement the agent holds a lease for. */
 export const GRANTED: readonly ServiceStatus[] = ['placed', 'running', 'restarting'];
 
@@ -186,7 +189,15 @@ export class ServiceMachine {
     // again at its place in creation order, for a new generation (the agent never runs this one).
     if (r.state === 'refused') {
       if (s.status === 'stopping') this.end(s, 'cancelled', 'cancelled', now, true);
-      else this.end(s, 'queued', r.reason ?? 'refused by the agent', now, true);
+      else {
+        const before = s.history[0];
+        const again = before?.agent === r.agent && before.endReason?.startsWith(REFUSED) === true && before.endedAt! > now - this.settings.restart.delayMs;
+        const reason = r.reason ?? 'by the agent';
+        this.end(s, 'queued', reason.startsWith(REFUSED) ? reason : `${REFUSED}${reason}`, now, true);
+        // Refused twice in a row: not back to that agent for a restart delay. One still stopping
+        // an old copy (or busy) would refuse again at once, burning a generation per round trip.
+        if (again) this.retry.set(s.name, { at: now + this.settings.restart.delayMs, avoid: r.agent });
+      }
       return this.done(now);
     }
     if (r.state === 'running') {

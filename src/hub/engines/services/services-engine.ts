@@ -401,7 +401,7 @@ export class ServicesEngine implements Engine, ServicesApi {
 
   private viewOf(s: Service): ServiceView {
     const now = this.now();
-    return serviceView(s, this.machine!.serverList(now), now);
+    return serviceView(s, () => this.machine!.serverList(now), now);
   }
 }
 

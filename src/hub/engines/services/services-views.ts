@@ -20,7 +20,8 @@ export function placementView(p: Placement): PlacementView {
   };
 }
 
-export function serviceView(s: Service, servers: readonly ListedServer[], now: number): ServiceView {
+/** `servers` is asked only for a queued service's reason: listing them costs a pass over every service. */
+export function serviceView(s: Service, servers: () => readonly ListedServer[], now: number): ServiceView {
   const reason = waitReason(s, servers, now);
   return {
     name: s.name,
@@ -41,12 +42,12 @@ export function serverView(s: ListedServer): ServerView {
 }
 
 /** Why a service waits (queued) or was moved (failing), in words an operator can act on. */
-export function waitReason(s: Service, servers: readonly ListedServer[], now: number): string | undefined {
+export function waitReason(s: Service, listServers: () => readonly ListedServer[], now: number): string | undefined {
   if (s.status === 'failing') return s.history[0]?.endReason;
   if (s.status !== 'queued') return undefined;
   const fence = s.history.filter((p) => p.safeAt !== undefined && p.safeAt > now).sort((a, b) => b.safeAt! - a.safeAt!)[0];
   if (fence) return `waiting until ${iso(fence.safeAt!)} for its copy on ${fence.agent} to be stopped (${fence.endReason ?? 'ended'})`;
-  const offering = servers.filter((server) => server.online && server.actions[s.action] !== undefined);
+  const offering = listServers().filter((server) => server.online && server.actions[s.action] !== undefined);
   if (offering.length === 0) return `no live agent offers action ${s.action} (agent config services.actions)`;
   const fitting = offering.filter((server) => matches(s, server));
   if (fitting.length === 0) return `no live agent offering ${s.action} has the labels ${Object.entries(s.selector).map(([k, v]) => `${k}=${v}`).join(', ')}`;
