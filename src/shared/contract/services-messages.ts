@@ -10,7 +10,7 @@ import { ActionName } from './jobs-messages.js';
 
 /** A service's unique name: one topic level, also a file and process name on the agent. */
 export const SERVICE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-/** Names that are topic levels of the engine's own beside the services' (pushfleet/services/request, …/replies/…). */
+/** Names kept for the engine's own topics under pushfleet/services/ (its request topic; replies, once there), so a service's topics never read as the engine's. */
 export const RESERVED_SERVICE_NAMES: readonly string[] = ['request', 'replies'];
 export const ServiceName = z
   .string()
