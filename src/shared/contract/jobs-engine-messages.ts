@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SCHEMA_VERSION } from '../messages.js';
+import { replyEnvelope, requestEnvelope } from './request-envelope.js';
 
 /** Where the jobs engine's operator requests go, and its answers (`pushfleet jobs …`). */
 export const JOBS_REQUEST = 'pushfleet/jobs/request';
@@ -34,7 +35,7 @@ export const JobCompletion = z.object({
 /** `{prefix}/error`: a bad row, an unreadable table, a run that could not be carried out. */
 export type JobsErrorEvent = { v: 1; kind: 'row' | 'table' | 'run'; line?: number; job?: string; reason: string };
 
-const Envelope = { v: z.literal(SCHEMA_VERSION), requestId: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/), by: z.string().max(200) };
+const Envelope = requestEnvelope;
 
 export const JobsRequest = z.discriminatedUnion('op', [
   z.object({ ...Envelope, op: z.literal('list') }).strict(),
@@ -67,10 +68,7 @@ export const RowView = z.object({ line: z.number(), jobName: z.string(), mqttTop
 export type RowView = z.infer<typeof RowView>;
 
 export const JobsReply = z.object({
-  v: z.literal(SCHEMA_VERSION),
-  requestId: z.string(),
-  ok: z.boolean(),
-  error: z.string().nullable(),
+  ...replyEnvelope,
   table: z.object({ location: z.string(), version: z.string().nullable(), error: z.string().nullable() }).optional(),
   rows: z.array(RowView).optional(),
   errors: z.array(z.object({ line: z.number(), jobName: z.string().optional(), reason: z.string() })).optional(),

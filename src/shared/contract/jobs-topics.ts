@@ -1,7 +1,6 @@
-import { decode } from '../messages.js';
 import { JobCompletion, JobsRequest, JOBS_REQUEST } from './jobs-engine-messages.js';
 import type { Rule, TopicSpec } from './topic-table.js';
-import { TopicPattern } from './topic-pattern.js';
+import { anything, json, topicSpec } from './topic-spec.js';
 
 const operator: Rule = { role: 'operator' };
 const everyone: readonly Rule[] = [operator, { role: 'agent' }, { role: 'client' }];
@@ -13,15 +12,14 @@ const NOBODY: readonly Rule[] = [];
  * table's, not listed here: the engine tells the contract (TopicContract.setJobTriggers).
  */
 export function jobsTopics(prefix: string): TopicSpec[] {
-  const spec = (name: string, pattern: string, rest: Pick<TopicSpec, 'about' | 'payload' | 'publish' | 'subscribe'>): TopicSpec => ({ name, pattern: new TopicPattern(pattern), signed: false, retained: false, ...rest });
-  const completion = (raw: Buffer) => decode(JobCompletion, raw);
-  const anything = (raw: Buffer) => ({ ok: true as const, value: raw });
+  const spec = topicSpec;
+  const completion = json(JobCompletion);
   return [
     spec('jobs.complete', `${prefix}/job_complete/{job}`, { about: 'a run of the job ended (any status)', payload: completion, publish: NOBODY, subscribe: everyone }),
     spec('jobs.failed', `${prefix}/job_failed/{job}`, { about: 'a run of the job failed', payload: completion, publish: NOBODY, subscribe: everyone }),
     spec('jobs.refresh', `${prefix}/refresh`, { about: 'read the jobs table again', payload: anything, publish: [operator], subscribe: NOBODY }),
     spec('jobs.error', `${prefix}/error`, { about: 'a bad row, an unreadable table, a run that could not be carried out', payload: anything, publish: NOBODY, subscribe: everyone }),
-    spec('jobs.request', JOBS_REQUEST, { about: 'list, runs, show, logs, trigger', payload: (raw) => decode(JobsRequest, raw), publish: [operator], subscribe: NOBODY }),
+    spec('jobs.request', JOBS_REQUEST, { about: 'list, runs, show, logs, trigger', payload: json(JobsRequest), publish: [operator], subscribe: NOBODY }),
     spec('jobs.reply', 'pushfleet/jobs/replies/{request}', { about: "the hub's answer to a jobs request", payload: anything, publish: NOBODY, subscribe: [operator] }),
   ];
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SCHEMA_VERSION, Sha, RepoName, GitRef, Timestamp } from '../messages.js';
+import { replyEnvelope } from './request-envelope.js';
 
 // ─────────────────────────────────────────────────────────────────────────────────────────────
 // Rollouts: one app × one environment × one SHA, admitted host by host through a semaphore
@@ -142,10 +143,7 @@ export type RolloutControl = z.infer<typeof RolloutControl>;
 
 /** On `pushfleet/rollouts/replies/{requestId}`. */
 export const RolloutReply = z.object({
-  v: z.literal(SCHEMA_VERSION),
-  requestId: z.string(),
-  ok: z.boolean(),
-  error: z.string().nullable(),
+  ...replyEnvelope,
   rollouts: z.array(RolloutSnapshot.omit({ hosts: true, policy: true }).extend({ counts: z.partialRecord(RolloutHostState, z.number().int()) })).optional(),
 });
 export type RolloutReply = z.infer<typeof RolloutReply>;

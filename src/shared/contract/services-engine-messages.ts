@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SCHEMA_VERSION } from '../messages.js';
+import { replyEnvelope, requestEnvelope } from './request-envelope.js';
 import { ActionName } from './jobs-messages.js';
 import { ServiceArg, ServiceName } from './services-messages.js';
 
@@ -115,7 +116,7 @@ export const Page = z.object({ offset: z.coerce.number().int().min(0).default(0)
 export type Page = z.infer<typeof Page>;
 export type Paged<T> = { items: T[]; total: number; offset: number; limit: number };
 
-const Envelope = { v: z.literal(SCHEMA_VERSION), requestId: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/), by: z.string().max(200) };
+const Envelope = requestEnvelope;
 
 export const ServicesRequest = z.discriminatedUnion('op', [
   z.object({ ...Envelope, op: z.literal('add'), service: ServiceCreate }).strict(),
@@ -132,10 +133,7 @@ export const ServicesErrorCode = z.enum(['invalid', 'not-found', 'exists', 'unav
 export type ServicesErrorCode = z.infer<typeof ServicesErrorCode>;
 
 export const ServicesReply = z.object({
-  v: z.literal(SCHEMA_VERSION),
-  requestId: z.string(),
-  ok: z.boolean(),
-  error: z.string().nullable(),
+  ...replyEnvelope,
   code: ServicesErrorCode.optional(),
   service: ServiceView.optional(),
   services: z.object({ items: z.array(ServiceView), total: z.number(), offset: z.number(), limit: z.number() }).optional(),

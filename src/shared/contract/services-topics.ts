@@ -1,9 +1,7 @@
-import { decode } from '../messages.js';
 import { AgentServiceState, LeaseGrant, LeaseRenewal } from './services-messages.js';
 import { SERVICES_REQUEST, ServiceOutput, ServicePlacement, ServicesRequest } from './services-engine-messages.js';
 import type { Rule, TopicSpec } from './topic-table.js';
-import { TopicPattern } from './topic-pattern.js';
-import type { z } from 'zod';
+import { anything, json, orEmpty, topicSpec } from './topic-spec.js';
 
 const operator: Rule = { role: 'operator' };
 const ownAgent: Rule = { role: 'agent', own: 'agent' };
@@ -15,22 +13,13 @@ const NOBODY: readonly Rule[] = [];
  * own id, and the engine checks that the payload names the same agent.
  */
 export function servicesTopics(): TopicSpec[] {
-  const spec = (name: string, pattern: string, rest: Omit<TopicSpec, 'name' | 'pattern' | 'signed' | 'retained'> & Partial<Pick<TopicSpec, 'signed' | 'retained'>>): TopicSpec => ({
-    name,
-    pattern: new TopicPattern(pattern),
-    signed: false,
-    retained: false,
-    ...rest,
-  });
-  const json = <T>(schema: z.ZodType<T>) => (raw: Buffer) => decode(schema, raw);
-  const orEmpty = <T>(schema: z.ZodType<T>) => (raw: Buffer) => (raw.length === 0 ? { ok: true as const, value: null } : decode(schema, raw));
-  const anything = (raw: Buffer) => ({ ok: true as const, value: raw });
+  const spec = topicSpec;
   return [
     spec('services.request', SERVICES_REQUEST, { about: 'add, rm, ls, show, logs, servers', payload: json(ServicesRequest), publish: [operator], subscribe: NOBODY }),
     spec('services.reply', 'pushfleet/services-replies/{request}', { about: "the hub's answer to a services request", payload: anything, publish: NOBODY, subscribe: [operator] }),
     spec('services.placement', 'pushfleet/services/{service}/placement', {
       about: 'who runs a service now (a lower generation elsewhere stops at once)',
-      payload: orEmpty(ServicePlacement),
+      payload: orEmpty(json(ServicePlacement)),
       publish: NOBODY,
       subscribe: [operator, { role: 'agent' }],
       signed: true,
@@ -41,14 +30,14 @@ export function servicesTopics(): TopicSpec[] {
     spec('agent.services-lease', 'pushfleet/agents/{agent}/services/lease', { about: 'the lease: every service the agent is to run, until when', payload: json(LeaseGrant), publish: NOBODY, subscribe: [ownAgent], signed: true, replaySafe: true }),
     spec('agent.service-state', 'pushfleet/agents/{agent}/services/{service}/state', {
       about: "one service copy's state on the agent running it",
-      payload: orEmpty(AgentServiceState),
+      payload: orEmpty(json(AgentServiceState)),
       publish: [ownAgent],
       subscribe: [operator],
       retained: true,
     }),
     spec('agent.service-output', 'pushfleet/agents/{agent}/services/{service}/output', {
       about: "the tail of one service copy's output",
-      payload: orEmpty(ServiceOutput),
+      payload: orEmpty(json(ServiceOutput)),
       publish: [ownAgent],
       subscribe: [operator],
       retained: true,

@@ -1,15 +1,15 @@
 import { AgentDirective, RetryRequest, RolloutControl } from './rollout-messages.js';
-import { AgentStatus, AppState, decode, Heartbeat, HubStatus, PushMessage, type Decoded } from '../messages.js';
+import { AgentStatus, AppState, Heartbeat, HubStatus, PushMessage, type Decoded } from '../messages.js';
 import { decodeSemConcurrency, decodeSemUid, SemRegister } from './semaphore-messages.js';
 import { NodeCommand, NodeInfo, NodeResult, RunCancel, RunRequest, TimeReply, TimeRequest } from './orchestrator-messages.js';
 import { NotifyRequest } from './notify-messages.js';
 import { agentJobTopicSpecs } from './jobs-messages.js';
-import type { z } from 'zod';
 import { ROLLOUT_CHANNEL_PREFIX, SEED_DEFAULT_ROOT, SEM_DEFAULT_PREFIX } from '../topics.js';
 import type { Role } from './roles.js';
 import { TopicPattern, type Params } from './topic-pattern.js';
 import { jobsTopics } from './jobs-topics.js';
 import { servicesTopics } from './services-topics.js';
+import { anything, json, orEmpty, topicSpec } from './topic-spec.js';
 import { JOBS_DEFAULT_PREFIX } from './jobs-engine-messages.js';
 import { topicMatches } from '../topic-match.js';
 
@@ -61,16 +61,6 @@ export type ContractOptions = {
   jobsPrefix?: string;
 };
 
-const json =
-  <T>(schema: z.ZodType<T>): PayloadCheck =>
-  (raw) =>
-    decode(schema, raw);
-/** A retained topic is cleared with an empty payload. */
-const orEmpty =
-  (check: PayloadCheck): PayloadCheck =>
-  (raw) =>
-    raw.length === 0 ? { ok: true, value: null } : check(raw);
-const anything: PayloadCheck = (raw) => ({ ok: true, value: raw });
 const empty: PayloadCheck = (raw) => (raw.length === 0 ? { ok: true, value: null } : { ok: false, error: 'expected an empty payload' });
 
 const operator: Rule = { role: 'operator' };
@@ -89,13 +79,7 @@ export const isRolloutChannel = (channel: string): boolean => channel.startsWith
 export function topicTable(opts: ContractOptions = {}): readonly TopicSpec[] {
   const seed = opts.seedRoot ?? SEED_DEFAULT_ROOT;
   const sem = opts.semaphorePrefix ?? SEM_DEFAULT_PREFIX;
-  const spec = (name: string, pattern: string, rest: Omit<TopicSpec, 'name' | 'pattern' | 'signed' | 'retained'> & Partial<Pick<TopicSpec, 'signed' | 'retained'>>): TopicSpec => ({
-    name,
-    pattern: new TopicPattern(pattern),
-    signed: false,
-    retained: false,
-    ...rest,
-  });
+  const spec = topicSpec;
   const semaphore = (route: string): TopicSpec[] => {
     const at = (action: string) => `${route}/{channel}/${action}`;
     // Agents take part in rollouts only, clients in their own channels; rollout limits are the hub's,
