@@ -8,6 +8,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     fileParallelism: true,
-    maxWorkers: 2,
+    // Most of a test's time is spent waiting (leases, timeouts, child processes), not computing:
+    // three files at once on two cores took the suite from 543 s to 435 s with no failure.
+    maxWorkers: 3,
   },
 });
