@@ -50,7 +50,7 @@ describe('ServiceSupervisor (real processes)', () => {
       stubborn: ActionConfig.parse({ command: [RECORD], env: { ...env, STUBBORN: '1' } }),
       crash: ActionConfig.parse({ command: [RECORD], env: { ...env, EXIT_WITH: '3' } }),
       leaver: ActionConfig.parse({ command: ['/bin/sh', '-c', 'sleep 30 </dev/null >/dev/null 2>&1 & echo "child $! pgid=$$" >> "$RECORDS"'], env }),
-      pinger: ActionConfig.parse({ command: [process.execPath, WATCHDOG], env: { ...env, UNIX_DGRAM_FROM: join(ROOT, 'package.json') }, watchdogSec: 0.6 }),
+      pinger: ActionConfig.parse({ command: [process.execPath, WATCHDOG], env: { ...env, UNIX_DGRAM_FROM: join(ROOT, 'package.json') }, watchdogSec: 2 }),
     };
     const exits: ServiceExit[] = [];
     const notes: CopyState[] = [];
@@ -171,7 +171,7 @@ describe('ServiceSupervisor (real processes)', () => {
   it('stops a service that stops sending WATCHDOG=1 for watchdogSec, and passes on READY=1 and STATUS=', async () => {
     const { supervisor, lines, line, exit, notes } = setup();
     supervisor.start({ name: 'pinger', generation: 4, restarts: 0, action: 'pinger', arg: '' });
-    expect(await line('start 4')).toBe('start 4 watchdog=600000');
+    expect(await line('start 4')).toBe('start 4 watchdog=2000000');
     const ended = await exit('pinger');
     expect(ended).toMatchObject({ generation: 4, reason: 'watchdog timeout', signal: 'SIGTERM' });
     // It was kept while it pinged: the timeout came only after its last ping.

@@ -38,7 +38,7 @@ describe('services: restarts', () => {
   it('restarts a copy that stops sending WATCHDOG=1 (watchdogSec) on the same placement, and its history shows the watchdog timeouts', async () => {
     // One restart allowed: the second timeout is a crash loop, which ends the placement into the history.
     const fleet = await startServicesFleet(cleanup, { agents: [{ id: 'a1' }], engine: { restart: { attempts: 1, delayMs: 200, rescheduleDelayMs: 300 } } });
-    // Three pings at a third of the 1 s watchdog, then silence: the agent stops it a second later.
+    // Pings at a third of the 2 s watchdog (the first at start), three more, then silence: the agent stops it 2 s later.
     await fleet.add('dog', 'watchdog=3', 'watched');
     const first = (await fleet.waitRunning(['dog']))[0]!;
     const again = await fleet.waitForView('dog', 'restarted on its placement', (v) => v.status === 'running' && v.current?.generation === first.generation && v.current.restarts === 1);

@@ -35,7 +35,7 @@ export type FleetOptions = {
   stopTimeout?: number;
 };
 
-/** Actions every fleet agent offers: `svc` runs the fixture, `watched` the same with a 1 s watchdog. */
+/** Actions every fleet agent offers: `svc` runs the fixture, `watched` the same with a 2 s watchdog. */
 export const FLEET_ACTIONS = ['svc', 'watched'] as const;
 
 export type ServicesFleet = {
@@ -100,7 +100,7 @@ export async function startServicesFleet(cleanup: Cleanup, opts: FleetOptions): 
   for (const spec of opts.agents) if (spec.proxied) proxies.set(spec.id, await TcpProxy.start(cleanup, { host: broker.hostname, port: Number(broker.port) }));
   const command = [process.execPath, SERVICE_SCRIPT];
   const env = { RECORDS: records };
-  const actions = { svc: { command, env }, watched: { command, env, watchdogSec: 1 } };
+  const actions = { svc: { command, env }, watched: { command, env, watchdogSec: 2 } };
   const stateDirs = new Map(opts.agents.map((s) => [s.id, join(dir, `agent-${s.id}`)]));
   const agents = new Map<string, CliProcess>();
   const startAgent = async (id: string) => {
