@@ -59,7 +59,9 @@ describe.each(BROKERS)('semaphore jobs across hub kill -9 over %s', (broker) => 
       const p = new CliProcess(['hub', '--config', config]);
       hub = p;
       cleanup.defer(() => p.stop('SIGKILL'));
-      await p.waitForLog('the hub listening', (l) => l.msg === 'webhook listening');
+      // A restart meets every job's client reconnecting at once; on a loaded 2-core CI machine that
+      // start once took over the default 20 s (connected, then engines and subscriptions).
+      await p.waitForLog('the hub listening', (l) => l.msg === 'webhook listening', 60_000);
     };
     await startHub();
 
