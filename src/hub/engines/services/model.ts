@@ -63,6 +63,16 @@ export type Service = {
   history: Placement[];
 };
 
+/** The placement in force, then the earlier ones, newest first. */
+export const placementsOf = (s: Service): Placement[] => (s.current ? [s.current, ...s.history] : s.history);
+
+/** The ended copy that may still run longest after `now` (its fence, `safeAt`, ends last), if any. */
+export function latestFence(s: Service, now: number): Placement | undefined {
+  let latest: Placement | undefined;
+  for (const p of s.history) if (p.safeAt !== undefined && p.safeAt > now && (latest === undefined || p.safeAt > latest.safeAt!)) latest = p;
+  return latest;
+}
+
 /** What an operator gives to create a service. */
 export type ServiceRequest = { name: string; action: string; arg?: string; selector?: Record<string, string> };
 

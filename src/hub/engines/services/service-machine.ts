@@ -1,5 +1,5 @@
 import { Fencing, staleCopies, type CopyRef, type FencingSettings } from './fencing.js';
-import { SERVICE_NAME, type Placement, type Service, type ServiceServer, type ServiceStatus } from './model.js';
+import { latestFence, SERVICE_NAME, type Placement, type Service, type ServiceServer, type ServiceStatus } from './model.js';
 import { planQueue, type QueueItem } from './placement.js';
 import { onExit, rescheduleDelayMs, type RestartPolicy } from './restart-policy.js';
 
@@ -308,15 +308,10 @@ export class ServiceMachine {
     return load;
   }
 
-  /** The time before which no new copy may start: the latest fence of an unconfirmed earlier copy. */
-  private fencedUntil(s: Service): number {
-    return Math.max(Number.NEGATIVE_INFINITY, ...s.history.map((h) => h.safeAt ?? Number.NEGATIVE_INFINITY));
-  }
-
   private schedule(now: number): void {
     const queue: QueueItem[] = [];
     for (const s of this.services.values()) {
-      if ((s.status !== 'queued' && s.status !== 'failing') || this.fencedUntil(s) > now) continue;
+      if ((s.status !== 'queued' && s.status !== 'failing') || latestFence(s, now)) continue;
       const retry = this.retry.get(s.name);
       queue.push({ name: s.name, seq: s.seq, action: s.action, selector: s.selector, ...(retry && retry.at > now ? { avoid: retry.avoid } : {}) });
     }
@@ -336,8 +331,9 @@ export class ServiceMachine {
     const times = [this.fencing.nextMissAt(), ...this.restartAt.values(), ...[...this.retry.values()].map((r) => r.at)];
     for (const s of this.services.values()) {
       if (s.status === 'stopping') times.push(s.current!.safeAt);
-      const fence = this.fencedUntil(s);
-      if ((s.status === 'queued' || s.status === 'failing') && fence > now) times.push(fence);
+      // No new copy before the latest fence of an unconfirmed earlier copy.
+      const fence = latestFence(s, now);
+      if ((s.status === 'queued' || s.status === 'failing') && fence) times.push(fence.safeAt);
     }
     const future = times.filter((t): t is number => t !== undefined && Number.isFinite(t));
     return future.length ? Math.max(now, Math.min(...future)) : undefined;

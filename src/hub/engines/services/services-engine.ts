@@ -1,5 +1,5 @@
 import { TopicContract } from '../../../shared/contract/topic-table.js';
-import { AgentServicesOffer, AgentServiceState, LeaseRenewal, type LeaseGrant } from '../../../shared/contract/services-messages.js';
+import { AgentServiceState, LeaseRenewal, type LeaseGrant } from '../../../shared/contract/services-messages.js';
 import {
   SERVICES_REQUEST,
   ServiceOutput,
@@ -20,7 +20,7 @@ import { AGENT_STATUS_ALL } from '../../../shared/topics.js';
 import { publishAndForget, type Engine, type EngineContext } from '../engine.js';
 import { preciseNow } from '../orchestrator/precise-time.js';
 import { machineSettings, type ServicesConfig } from './config.js';
-import { newService, type Service, type ServiceStatus, type ServiceStore } from './model.js';
+import { latestFence, newService, placementsOf, type Service, type ServiceStatus, type ServiceStore } from './model.js';
 import { OutputTails } from './output-tails.js';
 import { GRANTED, ServiceMachine, type Result, type ServiceEffect } from './service-machine.js';
 import { ServicesError, type ServicesApi } from './services-api.js';
@@ -36,9 +36,6 @@ const OUTPUT_ALL = 'pushfleet/agents/+/services/+/output';
 /** A failed store write is tried again after this, doubling up to STORE_RETRY_MAX_MS. */
 const STORE_RETRY_MS = 250;
 const STORE_RETRY_MAX_MS = 5000;
-
-/** An agent's status as this engine reads it: the shared one, with the services offer of agents that have a `services:` section. */
-const ServerStatus = AgentStatus.extend({ services: AgentServicesOffer.optional() });
 
 export type ServicesEngineDeps = {
   store: ServiceStore;
@@ -139,7 +136,7 @@ export class ServicesEngine implements Engine, ServicesApi {
 
   private onStatus(agent: string, payload: Buffer): void {
     if (payload.length === 0) return void this.event((m, now) => m.serverDown(agent, 'status cleared', now));
-    const d = decode(ServerStatus, payload);
+    const d = decode(AgentStatus, payload);
     if (!d.ok || d.value.agent !== agent) return this.ignored('agent status', agent, d.ok ? `names agent ${d.value.agent}` : d.error);
     const status = d.value;
     const offer = status.services;
@@ -185,7 +182,7 @@ export class ServicesEngine implements Engine, ServicesApi {
     const d = decode(ServiceOutput, payload);
     if (!d.ok || d.value.agent !== agent || d.value.name !== name) return this.ignored('service output', agent, d.ok ? `names ${d.value.agent}/${d.value.name}` : d.error);
     const s = this.machine?.get(name);
-    const placed = s && [...(s.current ? [s.current] : []), ...s.history].some((p) => p.agent === agent && p.generation === d.value.generation);
+    const placed = s && placementsOf(s).some((p) => p.agent === agent && p.generation === d.value.generation);
     if (placed) this.outputs.put(d.value);
   }
 
@@ -251,7 +248,7 @@ export class ServicesEngine implements Engine, ServicesApi {
     if (service.status !== 'cancelled') {
       await this.deps.store.save(service);
       this.kept.delete(service.name);
-    } else if (fencedAfter(service, this.now()) !== undefined) {
+    } else if (latestFence(service, this.now())) {
       await this.deps.store.save(service);
       this.kept.add(service.name);
     } else {
@@ -261,7 +258,7 @@ export class ServicesEngine implements Engine, ServicesApi {
   }
 
   private scheduleForget(): void {
-    const fences = [...this.kept].map((name) => this.machine!.get(name)).map((s) => (s?.status === 'cancelled' ? fencedAfter(s, this.now()) : undefined));
+    const fences = [...this.kept].map((name) => this.machine!.get(name)).map((s) => (s?.status === 'cancelled' ? latestFence(s, this.now())?.safeAt : undefined));
     this.ctx.clock.clearTimeout(this.forgetTimer);
     if (this.kept.size === 0) return;
     const at = Math.min(...fences.map((f) => f ?? this.now()));
@@ -272,7 +269,7 @@ export class ServicesEngine implements Engine, ServicesApi {
     for (const name of [...this.kept]) {
       const s = this.machine!.get(name);
       if (s?.status !== 'cancelled') this.kept.delete(name);
-      else if (fencedAfter(s, this.now()) === undefined) await this.durably(`removal of service ${name}`, () => this.persist(s));
+      else if (!latestFence(s, this.now())) await this.durably(`removal of service ${name}`, () => this.persist(s));
     }
     this.scheduleForget();
   }
@@ -366,7 +363,7 @@ export class ServicesEngine implements Engine, ServicesApi {
   async logs(name: string, generation?: number): Promise<ServiceLogsView> {
     this.started();
     const s = this.found(name);
-    const copy = generation === undefined ? (s.current ?? s.history[0]) : [...(s.current ? [s.current] : []), ...s.history].find((p) => p.generation === generation);
+    const copy = generation === undefined ? (s.current ?? s.history[0]) : placementsOf(s).find((p) => p.generation === generation);
     if (!copy) throw new ServicesError('not-found', generation === undefined ? `service ${name} has not been placed yet` : `service ${name} has no placement of generation ${generation} (see pushfleet services show ${name})`);
     const out = this.outputs.get(name, copy.agent, copy.generation);
     if (!out) throw new ServicesError('not-found', `no output of service ${name} generation ${copy.generation} on ${copy.agent} has reached the hub`);
@@ -405,18 +402,13 @@ export class ServicesEngine implements Engine, ServicesApi {
   }
 }
 
-/** The latest fence of a copy that may still run, if one is still ahead. */
-function fencedAfter(s: Service, now: number): number | undefined {
-  const fences = s.history.map((p) => p.safeAt ?? 0).filter((at) => at > now);
-  return fences.length ? Math.max(...fences) : undefined;
-}
-
 function paged<T, V>(all: readonly T[], page: Page, view: (t: T) => V): Paged<V> {
   return { items: all.slice(page.offset, page.offset + page.limit).map(view), total: all.length, offset: page.offset, limit: page.limit };
 }
 
 function endReason(s: AgentServiceState): string {
-  if (s.state === 'refused') return `refused: ${s.reason ?? 'by the agent'}`;
+  // A refusal is worded once, by the machine (its agent's words may already start with "refused: ").
+  if (s.state === 'refused') return s.reason ?? 'by the agent';
   if (s.reason) return s.reason;
   if (s.signal) return `killed by ${s.signal}`;
   return s.code === undefined || s.code === null ? 'ended' : `exit ${s.code}`;

@@ -1,5 +1,5 @@
 import type { PlacementView, ServerView, ServiceView } from '../../../shared/contract/services-engine-messages.js';
-import type { Placement, Service, ServiceServer } from './model.js';
+import { latestFence, type Placement, type Service, type ServiceServer } from './model.js';
 import { matches } from './placement.js';
 
 /** A server as the machine lists it for the monitor. */
@@ -45,7 +45,7 @@ export function serverView(s: ListedServer): ServerView {
 export function waitReason(s: Service, listServers: () => readonly ListedServer[], now: number): string | undefined {
   if (s.status === 'failing') return s.history[0]?.endReason;
   if (s.status !== 'queued') return undefined;
-  const fence = s.history.filter((p) => p.safeAt !== undefined && p.safeAt > now).sort((a, b) => b.safeAt! - a.safeAt!)[0];
+  const fence = latestFence(s, now);
   if (fence) return `waiting until ${iso(fence.safeAt!)} for its copy on ${fence.agent} to be stopped (${fence.endReason ?? 'ended'})`;
   const offering = listServers().filter((server) => server.online && server.actions[s.action] !== undefined);
   if (offering.length === 0) return `no live agent offers action ${s.action} (agent config services.actions)`;

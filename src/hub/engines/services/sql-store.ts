@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Placement, Service, ServiceStatus } from './model.js';
+import { placementsOf, type Placement, type Service, type ServiceStatus } from './model.js';
 
 /**
  * The services store in SQL for any driver (SQLite, PostgreSQL): one schema, and each operation
@@ -177,7 +177,7 @@ const bounded = (history: readonly Placement[], limit: number): Placement[] => [
 
 /** What the engine must never hand over: a placement above the service's generation, or two placements sharing one. */
 function check(service: Service): void {
-  const generations = [...(service.current ? [service.current] : []), ...service.history].map((p) => p.generation);
+  const generations = placementsOf(service).map((p) => p.generation);
   const above = generations.find((g) => g > service.generation);
   if (above !== undefined) throw new ServiceStoreError(`service ${service.name}: a placement has generation ${above}, above the service's ${service.generation}`);
   if (new Set(generations).size !== generations.length) throw new ServiceStoreError(`service ${service.name}: two placements share a generation`);
@@ -199,7 +199,7 @@ function columns(s: Service) {
     status: s.status,
     generation: s.generation,
     current: s.current ? JSON.stringify(s.current) : null,
-    generationAgent: [...(s.current ? [s.current] : []), ...s.history].find((p) => p.generation === s.generation)?.agent ?? '',
+    generationAgent: placementsOf(s).find((p) => p.generation === s.generation)?.agent ?? '',
   };
 }
 
