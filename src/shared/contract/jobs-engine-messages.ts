@@ -35,14 +35,12 @@ export const JobCompletion = z.object({
 /** `{prefix}/error`: a bad row, an unreadable table, a run that could not be carried out. */
 export type JobsErrorEvent = { v: 1; kind: 'row' | 'table' | 'run'; line?: number; job?: string; reason: string };
 
-const Envelope = requestEnvelope;
-
 export const JobsRequest = z.discriminatedUnion('op', [
-  z.object({ ...Envelope, op: z.literal('list') }).strict(),
-  z.object({ ...Envelope, op: z.literal('runs'), job: JobName.optional(), limit: z.number().int().positive().max(1000).default(50) }).strict(),
-  z.object({ ...Envelope, op: z.literal('show'), run: RunId }).strict(),
-  z.object({ ...Envelope, op: z.literal('logs'), run: RunId }).strict(),
-  z.object({ ...Envelope, op: z.literal('trigger'), job: JobName, payload: z.string() }).strict(),
+  z.object({ ...requestEnvelope, op: z.literal('list') }).strict(),
+  z.object({ ...requestEnvelope, op: z.literal('runs'), job: JobName.optional(), limit: z.number().int().positive().max(1000).default(50) }).strict(),
+  z.object({ ...requestEnvelope, op: z.literal('show'), run: RunId }).strict(),
+  z.object({ ...requestEnvelope, op: z.literal('logs'), run: RunId }).strict(),
+  z.object({ ...requestEnvelope, op: z.literal('trigger'), job: JobName, payload: z.string() }).strict(),
 ]);
 export type JobsRequest = z.infer<typeof JobsRequest>;
 

@@ -115,16 +115,15 @@ export type ServiceLogsView = z.infer<typeof ServiceLogsView>;
 export const Page = z.object({ offset: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().positive().max(1000).default(50) }).strict();
 export type Page = z.infer<typeof Page>;
 export type Paged<T> = { items: T[]; total: number; offset: number; limit: number };
-
-const Envelope = requestEnvelope;
+const pagedOf = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), total: z.number(), offset: z.number(), limit: z.number() });
 
 export const ServicesRequest = z.discriminatedUnion('op', [
-  z.object({ ...Envelope, op: z.literal('add'), service: ServiceCreate }).strict(),
-  z.object({ ...Envelope, op: z.literal('rm'), name: ServiceName }).strict(),
-  z.object({ ...Envelope, op: z.literal('ls'), page: Page.prefault({}), status: ServiceStatusName.optional() }).strict(),
-  z.object({ ...Envelope, op: z.literal('show'), name: ServiceName }).strict(),
-  z.object({ ...Envelope, op: z.literal('logs'), name: ServiceName, generation: z.number().int().positive().optional() }).strict(),
-  z.object({ ...Envelope, op: z.literal('servers'), page: Page.prefault({}) }).strict(),
+  z.object({ ...requestEnvelope, op: z.literal('add'), service: ServiceCreate }).strict(),
+  z.object({ ...requestEnvelope, op: z.literal('rm'), name: ServiceName }).strict(),
+  z.object({ ...requestEnvelope, op: z.literal('ls'), page: Page.prefault({}), status: ServiceStatusName.optional() }).strict(),
+  z.object({ ...requestEnvelope, op: z.literal('show'), name: ServiceName }).strict(),
+  z.object({ ...requestEnvelope, op: z.literal('logs'), name: ServiceName, generation: z.number().int().positive().optional() }).strict(),
+  z.object({ ...requestEnvelope, op: z.literal('servers'), page: Page.prefault({}) }).strict(),
 ]);
 export type ServicesRequest = z.infer<typeof ServicesRequest>;
 
@@ -136,8 +135,8 @@ export const ServicesReply = z.object({
   ...replyEnvelope,
   code: ServicesErrorCode.optional(),
   service: ServiceView.optional(),
-  services: z.object({ items: z.array(ServiceView), total: z.number(), offset: z.number(), limit: z.number() }).optional(),
-  servers: z.object({ items: z.array(ServerView), total: z.number(), offset: z.number(), limit: z.number() }).optional(),
+  services: pagedOf(ServiceView).optional(),
+  servers: pagedOf(ServerView).optional(),
   logs: ServiceLogsView.optional(),
 });
 export type ServicesReply = z.infer<typeof ServicesReply>;
