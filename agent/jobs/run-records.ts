@@ -1,8 +1,9 @@
-import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AgentJobStatus, RunId } from '../../src/shared/contract/jobs-messages.js';
 import { writePrivateFile } from '../../src/shared/private-file.js';
+import { readStateFile } from '../state-file.js';
 
 export const RunRecord = z.object({
   v: z.literal(1),
@@ -37,16 +38,7 @@ export class RunRecords {
   }
 
   get(run: string): RunRecord | undefined {
-    let text: string;
-    try {
-      text = readFileSync(this.file(run), 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
-    const parsed = RunRecord.safeParse(JSON.parse(text));
-    if (!parsed.success) throw new Error(`${this.file(run)} is damaged: ${parsed.error.issues[0]?.message}`);
-    return parsed.data;
+    return readStateFile(this.file(run), RunRecord, undefined);
   }
 
   /** Durable before it returns; throws when it cannot be written (a full disk): the caller then does not act. */

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { writePrivateFile } from '../../src/shared/private-file.js';
 import type { ProcessGroup } from '../process-group.js';
-import { readStateFile } from './state-file.js';
+import { readStateFile } from '../state-file.js';
 
 const CopyGroup = z
   .object({

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { writePrivateFile } from '../../src/shared/private-file.js';
 import type { GenerationLog, GenerationRecord } from './lease-holder.js';
-import { readStateFile } from './state-file.js';
+import { readStateFile } from '../state-file.js';
 
 const Generations = z.record(z.string(), z.object({ generation: z.number().int().nonnegative(), restarts: z.number().int().min(-1), ended: z.boolean() }).strict());
 
