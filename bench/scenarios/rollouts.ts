@@ -10,17 +10,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt from 'mqtt';
 import { HubConfig } from '../../src/hub/config.js';
 import { startHub } from '../../src/hub/hub.js';
-import { parseEnvelope } from '../../src/shared/signing/envelope.js';
 import { harnessUrl } from '../../test/support/broker-users.js';
-import { SemaphoreClient } from '../../src/semaphore-client/client.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { decode, PushMessage, SCHEMA_VERSION, type AgentStatus, type AppState } from '../../src/shared/messages.js';
+import { decode } from '../../src/shared/messages.js';
 import { RolloutSnapshot } from '../../src/shared/contract/rollout-messages.js';
-import { agentStatusTopic, appStateTopic, pushTopic, rolloutChannel, rolloutId, rolloutStateTopic } from '../../src/shared/topics.js';
+import { rolloutId, rolloutStateTopic } from '../../src/shared/topics.js';
+import { emptyLog, newSha, SIM_APP, SIM_ENV, SIM_REPO, SimAgent, type RoundLog } from '../fleet/sim-agent.js';
 import { Cleanup } from '../../test/support/cleanup.js';
 import { freePort } from '../../test/support/ports.js';
 import { githubPushPayload, postWebhook, signedRequest } from '../../test/support/push-payload.js';
@@ -36,75 +34,9 @@ const LEVELS: Level[] = [
   { hosts: 100, batch: 10, stepMs: 20 },
 ];
 const ROUNDS = 3;
-const ENV = 'bench';
-const APP = 'web';
-const REPO = 'acme/web';
 const ROUND_TIMEOUT_MS = 60_000;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const newSha = () => randomBytes(20).toString('hex');
-
-/** Times (performance.now) of one round, shared by the simulated agents. */
-type RoundLog = { pushedAt: number; pushSeen: number[]; grants: number[]; releases: number[]; updating: number; maxUpdating: number; errors: string[] };
-const emptyLog = (): RoundLog => ({ pushedAt: 0, pushSeen: [], grants: [], releases: [], updating: 0, maxUpdating: 0, errors: [] });
-
-/** One simulated agent: retained status and app state, and a fake update on each push, admitted by the rollout. */
-class SimAgent {
-  private sha = newSha();
-  private readonly sem: SemaphoreClient;
-
-  constructor(
-    readonly id: string,
-    private readonly client: MqttClient,
-    private readonly stepMs: number,
-    private readonly log: () => RoundLog,
-  ) {
-    // Grants on rollout channels come signed; a simulated host reads them as the real agent does after checking.
-    this.sem = new SemaphoreClient(client, { open: (_topic, payload, deliver) => deliver(parseEnvelope(payload) ? Buffer.from(parseEnvelope(payload)!.payload) : payload) });
-  }
-
-  static async connect(id: string, url: string, stepMs: number, log: () => RoundLog): Promise<SimAgent> {
-    const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: `bench-${id}` });
-    const agent = new SimAgent(id, client, stepMs, log);
-    client.on('message', (topic, payload) => {
-      if (topic !== pushTopic(REPO)) return;
-      log().pushSeen.push(performance.now());
-      const push = decode(PushMessage, payload);
-      if (push.ok) void agent.update(push.value.after).catch((err: Error) => log().errors.push(`${id}: ${err.message}`));
-    });
-    await client.subscribeAsync(pushTopic(REPO), { qos: 1 });
-    const status: AgentStatus = { v: SCHEMA_VERSION, agent: id, state: 'online', labels: { env: ENV }, version: 'bench', startedAt: null, at: new Date().toISOString() };
-    await client.publishAsync(agentStatusTopic(id), JSON.stringify(status), { qos: 1, retain: true });
-    await agent.report('deployed', null);
-    return agent;
-  }
-
-  private report(state: AppState['state'], targetSha: string | null): Promise<unknown> {
-    const msg: AppState = {
-      v: SCHEMA_VERSION, agent: this.id, app: APP, repo: REPO, ref: 'refs/heads/main', state, sha: this.sha, targetSha, lastError: null, durations: {},
-      updatedAt: new Date().toISOString(), follows: { kind: 'branch', pattern: 'main' }, rollout: true, pinnedSha: null, deliveryId: null, retrying: null, interrupted: null, refusedHead: null, retryRequest: null, refused: null,
-    };
-    return this.client.publishAsync(appStateTopic(this.id, APP), JSON.stringify(msg), { qos: 1, retain: true });
-  }
-
-  /** Waits for the grant, runs the fake step, reports, then gives the slot back (as agent/app-runner does). */
-  private async update(sha: string): Promise<void> {
-    const lease = await this.sem.acquire(rolloutChannel(rolloutId(APP, ENV, sha)), { uid: this.id, timeout: 600, replace: true });
-    const log = this.log();
-    log.grants.push(performance.now());
-    log.maxUpdating = Math.max(log.maxUpdating, ++log.updating);
-    await sleep(this.stepMs);
-    this.sha = sha;
-    await this.report('deployed', sha);
-    log.updating--;
-    log.releases.push(performance.now());
-    await lease.release();
-  }
-
-  close(): Promise<void> {
-    return this.client.endAsync(true);
-  }
-}
 
 async function measure(level: Level): Promise<Figures> {
   const cleanup = new Cleanup();
@@ -152,9 +84,9 @@ async function measure(level: Level): Promise<Figures> {
     let before = '0'.repeat(40);
     const round1 = async (): Promise<RoundLog & { ms: number; hosts: number }> => {
       const sha = newSha();
-      const id = rolloutId(APP, ENV, sha);
+      const id = rolloutId(SIM_APP, SIM_ENV, sha);
       log = emptyLog();
-      const req = signedRequest(BENCH_SECRET, 'push', githubPushPayload({ repo: REPO, after: sha, before }));
+      const req = signedRequest(BENCH_SECRET, 'push', githubPushPayload({ repo: SIM_REPO, after: sha, before }));
       before = sha;
       log.pushedAt = performance.now();
       const res = await postWebhook(webhookUrl, req);
