@@ -4,6 +4,9 @@
  * push is deployed first (so the update path has been loaded and run once), then the agent is left
  * alone and its RSS and CPU are sampled from /proc. The heartbeat runs every 5 s (the default
  * is 30 s), so the window holds two heartbeats and their host facts.
+ *
+ * `agent-idle: host facts`: what one heartbeat's host facts cost, read in this process; the
+ * event loop (which also times orchestrator starts) waits for whatever part of it is synchronous.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +14,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
 import { stringify } from 'yaml';
+import { readHostFacts } from '../../agent/host-facts.js';
 import { AppState, decode } from '../../src/shared/messages.js';
 import { appStateTopic } from '../../src/shared/topics.js';
 import { Cleanup } from '../../test/support/cleanup.js';
@@ -55,7 +59,7 @@ async function agentIdle(withNode: boolean): Promise<Figures> {
     const orchestrator = withNode ? { orchestrator: { actions: { TICK: { command: ['true'] } } } } : {};
     const app = { name: APP, repo: 'acme/web', branch: 'main', path: git.workdir(APP), remote: git.bare, restart: ['true'] };
     writeFileSync(config, stringify({ id: AGENT, hubPublicKey: hub.hubPublicKey, mqtt: { url: hub.mqttUrl }, stateDir: join(dir, 'state'), heartbeatSeconds: 5, log: { level: 'warn' }, apps: [app], ...orchestrator }));
-    const agent = new BenchProcess(['agent', '--config', config]);
+    const agent = new BenchProcess(['agent', '--config', config], {}, (process.env.BENCH_AGENT_FLAGS ?? '').split(' ').filter(Boolean));
     cleanup.defer(() => agent.stop());
 
     const before = git.head();
@@ -89,7 +93,30 @@ async function agentIdle(withNode: boolean): Promise<Figures> {
   }
 }
 
+async function hostFacts(): Promise<Figures> {
+  await readHostFacts(); // warm-up: first imports and reads
+  const wall: number[] = [];
+  const blocked: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    // Event-loop blocking: how late a timer due at once fires while the read is under way.
+    let lateness = 0;
+    const t0 = performance.now();
+    const probe = new Promise<void>((r) => setImmediate(() => ((lateness = performance.now() - t0), r())));
+    await readHostFacts();
+    wall.push(performance.now() - t0);
+    await probe;
+    blocked.push(lateness);
+  }
+  return {
+    'host facts read p50 (ms)': round(percentile(wall, 50), 2),
+    'host facts read max (ms)': round(Math.max(...wall), 2),
+    'event loop held by it p50 (ms)': round(percentile(blocked, 50), 2),
+    'event loop held by it max (ms)': round(Math.max(...blocked), 2),
+  };
+}
+
 export const agentIdleScenarios: Scenario[] = [
+  { name: 'agent-idle: host facts for one heartbeat', run: hostFacts },
   { name: 'agent-idle: one app', run: () => agentIdle(false) },
   { name: 'agent-idle: one app and an orchestrator node', run: () => agentIdle(true) },
 ];
