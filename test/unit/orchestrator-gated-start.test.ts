@@ -74,24 +74,16 @@ describe('a timed start on real processes', () => {
     expect(existsSync(join(dir, 'ran'))).toBe(true);
   });
 
-  it('a step stopped before T leaves no waiting process, and its action never runs', async () => {
+  it.each([
+    ['the hub stops the step', (exec: NodeExecutor) => exec.nativeStop('run-1', 's1')],
+    ['the agent shuts down', (exec: NodeExecutor) => exec.stopAll()],
+  ])('stopped before T (%s): no waiting process is left, and the action never runs', async (_how, stop) => {
     const dir = cleanup.tempDir('pushfleet-gated-');
     const { exec, start, procs, finished } = realNode(dir);
     start(preciseNow() + 5000);
     const pgid = procs[0]!.pid!;
     expect(groupAlive(pgid)).toBe(true);
-    exec.nativeStop('run-1', 's1');
-    expect(await finished()).toMatchObject({ outcome: 'stopped', startedAt: null });
-    expect(groupAlive(pgid)).toBe(false);
-    expect(existsSync(join(dir, 'ran'))).toBe(false);
-  });
-
-  it('an agent shutting down before T leaves no waiting process either', async () => {
-    const dir = cleanup.tempDir('pushfleet-gated-');
-    const { exec, start, procs, finished } = realNode(dir);
-    start(preciseNow() + 5000);
-    const pgid = procs[0]!.pid!;
-    await exec.stopAll();
+    await stop(exec);
     expect(await finished()).toMatchObject({ outcome: 'stopped', startedAt: null });
     expect(groupAlive(pgid)).toBe(false);
     expect(existsSync(join(dir, 'ran'))).toBe(false);
