@@ -11,8 +11,9 @@ import { rolloutsScenarios } from './scenarios/rollouts.js';
 import { signingScenarios } from './scenarios/signing.js';
 import { jobsScenarios } from './scenarios/jobs.js';
 import { servicesScenarios } from './scenarios/services.js';
+import { agentIdleScenarios } from './scenarios/agent-idle.js';
 
-const registry: Scenario[] = [...webhookScenarios, ...deployLatencyScenarios, ...semaphoreScenarios, ...orchestratorScenarios, ...rolloutsScenarios, ...signingScenarios, ...jobsScenarios, ...servicesScenarios];
+const registry: Scenario[] = [...webhookScenarios, ...deployLatencyScenarios, ...semaphoreScenarios, ...orchestratorScenarios, ...rolloutsScenarios, ...signingScenarios, ...jobsScenarios, ...servicesScenarios, ...agentIdleScenarios];
 
 const filter = process.argv[2];
 const selected = registry.filter((s) => !filter || s.name.includes(filter));
