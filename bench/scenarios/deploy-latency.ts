@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { stringify } from 'yaml';
 import { AgentStatus, AppState, decode } from '../../src/shared/messages.js';
-import { agentStatusTopic, appStateTopic } from '../../src/shared/topics.js';
+import { agentStatusTopic, appStateTopic, headTopic } from '../../src/shared/topics.js';
 import { Cleanup } from '../../test/support/cleanup.js';
 import { GitFixture } from '../../test/support/git-fixture.js';
 import { freePort } from '../../test/support/ports.js';
@@ -34,7 +34,7 @@ const ROUND_TIMEOUT_MS = 20_000;
 const RESTART = ['sh', '-c', 'echo "$PUSHFLEET_SHA" >> "$RESTART_LOG"'];
 
 type Deployed = { at: number; state: AppState };
-type Round = { restarted: number; answered: number; deployed?: number; state?: AppState };
+type Round = { restarted: number; answered: number; head?: number; deployed?: number; state?: AppState };
 
 async function deployLatency(): Promise<Figures> {
   const cleanup = new Cleanup();
@@ -49,10 +49,19 @@ async function deployLatency(): Promise<Figures> {
     const watcher = await mqtt.connectAsync(hub.mqttUrl, { reconnectPeriod: 0 });
     cleanup.defer(() => watcher.endAsync(true));
     const deployed = new Map<string, Deployed>();
+    /** When the hub's signed retained head for each SHA reached a subscriber (the agent gets it then too). */
+    const heads = new Map<string, number>();
     const failures: string[] = [];
     let online = false;
+    const HEAD = headTopic('acme/web', 'refs/heads/main');
     watcher.on('message', (topic, payload) => {
       const at = performance.now();
+      if (topic === HEAD) {
+        // A signed envelope around the push (src/shared/signing/envelope.ts).
+        const sha = /\\"after\\":\\"([0-9a-f]{40})\\"/.exec(payload.toString('utf8'))?.[1];
+        if (sha && !heads.has(sha)) heads.set(sha, at);
+        return;
+      }
       if (topic === agentStatusTopic(AGENT)) {
         const s = decode(AgentStatus, payload);
         online = s.ok && s.value.state === 'online';
@@ -63,7 +72,7 @@ async function deployLatency(): Promise<Figures> {
       if (s.value.state === 'deployed' && s.value.sha && !deployed.has(s.value.sha)) deployed.set(s.value.sha, { at, state: s.value });
       if (s.value.state === 'failed' || s.value.state === 'rolled-back') failures.push(`${s.value.state} at ${s.value.targetSha}: ${JSON.stringify(s.value.lastError)}`);
     });
-    await watcher.subscribeAsync([appStateTopic(AGENT, APP), agentStatusTopic(AGENT)], { qos: 1 });
+    await watcher.subscribeAsync([appStateTopic(AGENT, APP), agentStatusTopic(AGENT), HEAD], { qos: 1 });
 
     const agentMarks = new RestartMarks(join(dir, 'restarted-agent'));
     cleanup.defer(() => agentMarks.close());
@@ -109,7 +118,7 @@ async function deployLatency(): Promise<Figures> {
       const what = () => `round ${i}: agent restarted at ${sha}; failures: ${failures.slice(-3).join('; ')}\n${agent.tail()}`;
       const restarted = await restartedAt(agentMarks, sha, what);
       const done = await waitFor(what, () => deployed.get(sha) ?? (failures.length > 0 && Promise.reject(new Error(`round ${i}: ${failures.at(-1)}`))), ROUND_TIMEOUT_MS);
-      return { restarted: restarted - sent, answered, deployed: done.at - sent, state: done.state };
+      return { restarted: restarted - sent, answered, head: heads.get(sha)! - sent, deployed: done.at - sent, state: done.state };
     };
     const hookRound = async (i: number): Promise<Round> => {
       const { sha, sent, answered } = await push(hook.url, i);
@@ -135,7 +144,7 @@ async function deployLatency(): Promise<Figures> {
       }
       if (i % 50 === 0) progress(`deploy-latency: ${i}/${ROUNDS}, p50 so far pushfleet ${round(percentile(pf.map((r) => r.restarted), 50), 1)} ms, script ${round(percentile(sh.map((r) => r.restarted), 50), 1)} ms`);
     }
-    const p = (rs: Round[], k: 'restarted' | 'answered' | 'deployed', q: number) => round(percentile(rs.map((r) => r[k]!), q), 1);
+    const p = (rs: Round[], k: 'restarted' | 'answered' | 'head' | 'deployed', q: number) => round(percentile(rs.map((r) => r[k]!), q), 1);
     const mean = (xs: number[]) => (xs.length ? round(xs.reduce((a, b) => a + b, 0) / xs.length, 1) : 'n/a');
     const step = (k: 'fetch' | 'checkout' | 'restart' | 'total') => mean(pf.flatMap((r) => r.state?.durations[k] ?? []));
     return {
@@ -149,6 +158,7 @@ async function deployLatency(): Promise<Figures> {
       'pushfleet POST → state deployed p50 (ms)': p(pf, 'deployed', 50),
       'pushfleet POST → state deployed p99 (ms)': p(pf, 'deployed', 99),
       'pushfleet webhook answer p50 (ms)': p(pf, 'answered', 50),
+      'pushfleet POST → signed head out p50 (ms)': p(pf, 'head', 50),
       'script hook answer p50 (ms)': p(sh, 'answered', 50),
       'agent step mean fetch (ms)': step('fetch'),
       'agent step mean checkout (ms)': step('checkout'),
