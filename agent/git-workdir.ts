@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { StepName } from '../src/shared/messages.js';
 import { describeExit, launch, type Track } from './run-command.js';
+import type { SpareProcesses } from './spare-process.js';
 import { StepError } from './step-error.js';
 
 /** A git command's time limit, and how its process is recorded before it runs. */
@@ -26,6 +27,8 @@ export class GitWorkdir {
   constructor(
     private readonly path: string,
     private readonly remote: string,
+    /** Where the tracked git processes start from (see spare-process.ts); none: forked each time. */
+    private readonly spares?: SpareProcesses,
   ) {}
 
   async head(): Promise<string | null> {
@@ -90,7 +93,7 @@ export class GitWorkdir {
   }
 
   private async run(step: StepName, args: string[], limits: GitLimits, cwd = this.path): Promise<void> {
-    const exit = await (await launch(['git', ...args], { cwd, env: process.env, timeoutMs: limits.timeoutMs, killGraceMs: KILL_GRACE_MS }, limits.track)).exited;
+    const exit = await (await launch(['git', ...args], { cwd, env: process.env, timeoutMs: limits.timeoutMs, killGraceMs: KILL_GRACE_MS, spares: this.spares }, limits.track)).exited;
     if (exit.code === 0 && !exit.error) return;
     const command = args.find((a) => !a.startsWith('-') && !a.includes('=')) ?? args[0];
     const why = exit.timedOut ? `timed out after ${limits.timeoutMs / 1000} s` : describeExit(['git'], exit);
