@@ -5,20 +5,6 @@ import { launch } from '../../agent/run-command.js';
 import { SpareProcesses, spareSpec } from '../../agent/spare-process.js';
 import { Cleanup } from '../support/cleanup.js';
 
-describe('spareSpec', () => {
-  it('puts the directory, each variable and each argument on a line of its own', () => {
-    expect(spareSpec(['echo', 'a b', ''], '/srv', { A: '1', B: 'x=$y "z"', C: undefined })).toBe('/srv\n2\nA=1\nB=x=$y "z"\n3\necho\na b\n\n');
-  });
-
-  it('gives up on what cannot travel as a line or be exported, so such a command is forked as before', () => {
-    expect(spareSpec(['sh', '-c', 'echo 1\necho 2'], '/srv', {})).toBeNull();
-    expect(spareSpec(['true'], '/srv', { 'A-B': '1' })).toBeNull();
-    expect(spareSpec(['true'], '/srv', { _pf_n: '3' })).toBeNull();
-    expect(spareSpec(['true'], '/srv', { A: 'a\nb' })).toBeNull();
-    expect(spareSpec([], '/srv', {})).toBeNull();
-  });
-});
-
 describe('a command started from a spare', () => {
   const cleanup = new Cleanup();
   afterEach(() => cleanup.run());
