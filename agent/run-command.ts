@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Logger } from '../src/shared/logger.js';
 import type { StepName } from '../src/shared/messages.js';
-import type { SpareProcesses } from './spare-process.js';
-import { spareSpec } from './spare-process.js';
+import { spareSpec, type SpareProcesses } from './spare-process.js';
 import { StepError } from './step-error.js';
 
 const TAIL_BYTES = 4096;
