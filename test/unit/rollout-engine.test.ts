@@ -37,7 +37,8 @@ type Sent = { topic: string; payload: string; retain: boolean };
 /**
  * The semaphore and rollouts engines over an in-memory SQLite file, a recording publisher and a
  * manual clock; `send` routes a message to the engines subscribed to it, as the dispatcher does.
- * Pass `db` and `clock` of an earlier hub to simulate a restart.
+ * Pass `db` and `clock` of an earlier hub to simulate a restart. Snapshots are republished on every
+ * change here (snapshotIntervalMs 0), so each step can be read from the last one.
  */
 async function startHub(
   defaults: Omit<RolloutPolicyRule, 'app' | 'env'> = {},
@@ -54,7 +55,7 @@ async function startHub(
   };
   const semaphore = new SemaphoreEngine(ctx, SemaphoreConfig.parse({ positionUpdateMs: 0 }));
   const heads = { list: () => opts.heads ?? [] };
-  const rollouts = new RolloutsEngine(ctx, RolloutsConfig.parse({ defaults: { hostTimeout: 60, ...defaults }, ...opts.config }), semaphore, undefined, heads);
+  const rollouts = new RolloutsEngine(ctx, RolloutsConfig.parse({ defaults: { hostTimeout: 60, ...defaults }, snapshotIntervalMs: 0, ...opts.config }), semaphore, undefined, heads);
   const engines = [semaphore, rollouts];
   for (const e of engines) await e.start();
 
