@@ -331,10 +331,12 @@ export class RolloutsEngine implements Engine {
     }
     for (const agent of changes.hosts) this.deadlines.set(hostKey(r.id, agent), r.deadlineOf(agent));
     this.armDeadline();
-    this.pacer.changed(r.id, urgent || changes.rollout, () => this.publishSnapshot(r));
-    if (!r.ended) return;
     // Kept while hosts still update: they count against the maxUnavailable of its successor.
-    if (r.inState('updating') === 0) {
+    const done = r.ended && r.inState('updating') === 0;
+    // A rollout leaving `live` is published at once: its pacer entry goes with it.
+    this.pacer.changed(r.id, urgent || done || changes.rollout, () => this.publishSnapshot(r));
+    if (!r.ended) return;
+    if (done) {
       this.live.delete(r.id);
       this.admitted.delete(r.id);
       this.pacer.forget(r.id);
