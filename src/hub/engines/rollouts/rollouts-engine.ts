@@ -146,9 +146,12 @@ export class RolloutsEngine implements Engine {
     const app = entry?.apps.get(appName);
     // updating and retrying are still on their way (an interrupted update is redone as updating).
     if (!entry || !app?.sha || app.state === 'updating' || app.state === 'retrying' || !app.rollout) return;
-    const r = this.find(rolloutId(app.app, envOf(entry), app.sha));
-    const h = r?.host(agent);
-    if (r?.snap.status === 'aborted' && h?.state === 'rolled-back' && h.fromSha && h.fromSha !== app.sha) this.sendBack(r, agent, h.fromSha);
+    // Every app state comes here: one row of the rollout, not the whole of an ended one.
+    const id = rolloutId(app.app, envOf(entry), app.sha);
+    const live = this.live.get(id);
+    if ((live?.snap.status ?? this.store.status(id)) !== 'aborted') return;
+    const h = live ? live.host(agent) : this.store.host(id, agent);
+    if (h?.state === 'rolled-back' && h.fromSha && h.fromSha !== app.sha) this.sendBack(id, app.app, agent, h.fromSha);
   }
 
   private onPush(repo: string, topic: string, payload: Buffer): void {
@@ -326,7 +329,7 @@ export class RolloutsEngine implements Engine {
     this.admit(r);
     for (const effect of r.takeEffects()) {
       if (effect.kind === 'evict') this.semaphore.evict(channel, effect.agent, 'cancelled');
-      else if (effect.kind === 'rollback') this.sendBack(r, effect.agent, effect.sha);
+      else if (effect.kind === 'rollback') this.sendBack(r.id, r.snap.app, effect.agent, effect.sha);
       else this.publish(rolloutEventsTopic(r.id), JSON.stringify(effect.event), false);
     }
     for (const agent of changes.hosts) this.deadlines.set(hostKey(r.id, agent), r.deadlineOf(agent));
@@ -394,9 +397,9 @@ export class RolloutsEngine implements Engine {
     this.armDeadline();
   }
 
-  private sendBack(r: Rollout, agent: string, sha: string): void {
-    const directive: AgentDirective = { v: SCHEMA_VERSION, kind: 'rollback', app: r.snap.app, sha, rolloutId: r.id, by: 'rollouts', at: new Date(this.ctx.clock.now()).toISOString() };
-    this.ctx.log.info({ rollout: r.id, agent, sha }, 'sending host back to its previous SHA');
+  private sendBack(id: string, app: string, agent: string, sha: string): void {
+    const directive: AgentDirective = { v: SCHEMA_VERSION, kind: 'rollback', app, sha, rolloutId: id, by: 'rollouts', at: new Date(this.ctx.clock.now()).toISOString() };
+    this.ctx.log.info({ rollout: id, agent, sha }, 'sending host back to its previous SHA');
     this.publish(agentRollbackTopic(agent), JSON.stringify(directive), false);
   }
 

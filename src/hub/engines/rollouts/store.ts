@@ -1,5 +1,5 @@
 import { decode } from '../../../shared/messages.js';
-import { RolloutHost, RolloutSnapshot, type HostCounts, type RolloutHostState } from '../../../shared/contract/rollout-messages.js';
+import { RolloutHost, RolloutSnapshot, type HostCounts, type RolloutHostState, type RolloutStatus } from '../../../shared/contract/rollout-messages.js';
 import type { StateDb } from '../../state-db.js';
 
 export type Pin = { agent: string; app: string; sha: string; by: string; at: string };
@@ -40,6 +40,8 @@ export class RolloutStore {
         'INSERT INTO rollout_hosts (rollout, agent, pos, state, seq, at, host) VALUES (@rollout, @agent, @pos, @state, @seq, @at, @host) ON CONFLICT(rollout, agent) DO UPDATE SET state = excluded.state, seq = excluded.seq, at = excluded.at, host = excluded.host',
       ),
       hosts: db.prepare<[string], HostRow>('SELECT host, seq, at FROM rollout_hosts WHERE rollout = ? ORDER BY pos'),
+      host: db.prepare<[string, string], { host: string }>('SELECT host FROM rollout_hosts WHERE rollout = ? AND agent = ?'),
+      status: db.prepare<[string], { status: RolloutStatus }>('SELECT status FROM rollouts WHERE id = ?'),
       counts: db.prepare<[string], { state: RolloutHostState; n: number }>('SELECT state, count(*) AS n FROM rollout_hosts WHERE rollout = ? GROUP BY state'),
       active: db.prepare<[], { snapshot: string }>(
         "SELECT snapshot FROM rollouts WHERE status IN ('running', 'paused', 'frozen') OR id IN (SELECT rollout FROM rollout_hosts WHERE state = 'updating') ORDER BY created_at",
@@ -89,6 +91,18 @@ export class RolloutStore {
   get(id: string): RolloutSnapshot | undefined {
     const head = this.parse(this.stmt.one.all(id))[0];
     return head && this.withHosts(head);
+  }
+
+  /** The rollout's status alone, undefined when it is not in the history. */
+  status(id: string): RolloutStatus | undefined {
+    return this.stmt.status.get(id)?.status;
+  }
+
+  /** One host of a rollout, without reading the others. */
+  host(id: string, agent: string): RolloutHost | undefined {
+    const row = this.stmt.host.get(id, agent);
+    const h = row && decode(RolloutHost, row.host);
+    return h && h.ok ? h.value : undefined;
   }
 
   /** Forgets all but the newest `keep` rollouts; returns the ids forgotten. */
