@@ -109,7 +109,8 @@ async function measure(level: Level): Promise<Figures> {
       const at = performance.now();
       const snap = decode(RolloutSnapshot, payload);
       if (!snap.ok) return;
-      hostsIn.set(snap.value.id, snap.value.hosts.length);
+      // A large rollout's snapshot counts its hosts without listing them (hostsOmitted; absent before issue 14).
+      hostsIn.set(snap.value.id, snap.value.hosts.length + ((snap.value as { hostsOmitted?: number }).hostsOmitted ?? 0));
       if (snap.value.status === 'succeeded' && !succeededAt.has(snap.value.id)) succeededAt.set(snap.value.id, at);
       if (['failed', 'aborted'].includes(snap.value.status)) log.errors.push(`${snap.value.id} ${snap.value.status}: ${snap.value.reason}`);
     });
