@@ -116,16 +116,17 @@ export type HubProcess = { proc: BenchProcess; webhookUrl: string; mqttUrl: stri
  * bench's own clients log in as a `harness` account (role hub) made before the start. Off: an
  * anonymous broker and no signing, to measure what the two cost side by side.
  */
-export async function startHubProcess(cleanup: Cleanup, opts: { mqttUrl?: string; logLevel?: string; secure?: boolean } = {}): Promise<HubProcess> {
+export async function startHubProcess(cleanup: Cleanup, opts: { mqttUrl?: string; logLevel?: string; secure?: boolean; config?: Record<string, unknown> } = {}): Promise<HubProcess> {
   const stateDir = mkdtempSync(join(tmpdir(), 'pushfleet-bench-hub-'));
   cleanup.defer(() => rmSync(stateDir, { recursive: true, force: true }));
   const httpPort = await freePort();
   const brokerPort = await freePort();
   const args = ['hub', '--host', '127.0.0.1', '--port', String(httpPort), '--state-dir', stateDir, '--log-level', opts.logLevel ?? 'warn'];
   const secure = opts.secure ?? true;
-  if (!secure) {
+  // `config`: more of the hub's config file (engines' settings), beside what `secure` off sets.
+  if (!secure || opts.config) {
     const config = join(stateDir, 'hub.json');
-    writeFileSync(config, JSON.stringify({ signing: { enabled: false }, broker: { allowAnonymous: true } }));
+    writeFileSync(config, JSON.stringify({ ...opts.config, ...(!secure && { signing: { enabled: false }, broker: { allowAnonymous: true } }) }));
     args.push('--config', config);
   }
   if (opts.mqttUrl) args.push('--mqtt-url', opts.mqttUrl);

@@ -17,9 +17,11 @@ export function renderRollout(snap: RolloutSnapshot): string {
     `rollout ${snap.id}: ${snap.status}${snap.reason ? ` (${snap.reason})` : ''}`,
     `  ${snap.repo} ${snap.ref} → ${short(snap.sha)}, pushed by ${snap.pusher}, ${snap.createdAt}`,
     `  policy: batch ${policy.batchSize}, canary ${policy.canary}, maxUnavailable ${policy.maxUnavailable}, hostTimeout ${policy.hostTimeout}s, abort after ${policy.failureThreshold} failed (${policy.onAbort})`,
-    `  ${progressLine(countHosts(snap.hosts))}`,
+    `  ${progressLine(snap.counts ?? countHosts(snap.hosts))}`,
     '',
   ].join('\n');
+  // Past engines.rollouts.snapshotMaxBytes the hub sends counts only; the hosts' changes are on the events topic.
+  if (snap.hostsOmitted > 0) return `${head}\n  ${snap.hostsOmitted} hosts (not listed: the rollout is too large for one message; follow pushfleet/rollouts/${snap.id}/events)\n`;
   const rows = snap.hosts.map((h) => [h.agent, h.state, h.canary ? 'yes' : '', short(h.fromSha), h.startedAt ?? '-', h.endedAt ?? '-', h.error ?? '']);
   return `${head}\n${formatTable(['HOST', 'STATE', 'CANARY', 'FROM', 'STARTED', 'ENDED', 'ERROR'], rows)}`;
 }

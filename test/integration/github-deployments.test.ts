@@ -31,6 +31,8 @@ function snapshot(status: RolloutStatus): RolloutSnapshot {
     createdAt: at,
     updatedAt: at,
     endedAt: null,
+    seq: 0,
+    hostsOmitted: 0,
   };
 }
 

@@ -7,7 +7,7 @@ import { RolloutsEngine } from '../../src/hub/engines/rollouts/rollouts-engine.j
 import { SemaphoreConfig } from '../../src/hub/engines/semaphore/config.js';
 import { SemaphoreEngine } from '../../src/hub/engines/semaphore/semaphore-engine.js';
 import { SCHEMA_VERSION, type AppState, type PushMessage } from '../../src/shared/messages.js';
-import { type RolloutEvent, type RolloutHostState, type RolloutPolicyRule, type RolloutReply, type RolloutSnapshot } from '../../src/shared/contract/rollout-messages.js';
+import { applyRolloutEvent, type RolloutEvent, type RolloutHostState, type RolloutPolicyRule, type RolloutReply, type RolloutSnapshot } from '../../src/shared/contract/rollout-messages.js';
 import { topicMatches } from '../../src/shared/topic-match.js';
 import {
   agentPinTopic,
@@ -37,7 +37,8 @@ type Sent = { topic: string; payload: string; retain: boolean };
 /**
  * The semaphore and rollouts engines over an in-memory SQLite file, a recording publisher and a
  * manual clock; `send` routes a message to the engines subscribed to it, as the dispatcher does.
- * Pass `db` and `clock` of an earlier hub to simulate a restart.
+ * Pass `db` and `clock` of an earlier hub to simulate a restart. Snapshots are republished on every
+ * change here (snapshotIntervalMs 0), so each step can be read from the last one.
  */
 async function startHub(
   defaults: Omit<RolloutPolicyRule, 'app' | 'env'> = {},
@@ -54,7 +55,7 @@ async function startHub(
   };
   const semaphore = new SemaphoreEngine(ctx, SemaphoreConfig.parse({ positionUpdateMs: 0 }));
   const heads = { list: () => opts.heads ?? [] };
-  const rollouts = new RolloutsEngine(ctx, RolloutsConfig.parse({ defaults: { hostTimeout: 60, ...defaults }, ...opts.config }), semaphore, undefined, heads);
+  const rollouts = new RolloutsEngine(ctx, RolloutsConfig.parse({ defaults: { hostTimeout: 60, ...defaults }, snapshotIntervalMs: 0, ...opts.config }), semaphore, undefined, heads);
   const engines = [semaphore, rollouts];
   for (const e of engines) await e.start();
 
@@ -520,6 +521,85 @@ describe('rollouts engine', () => {
     const fourth = await startHub(defaults, { db, clock });
     expect(JSON.parse(fourth.sent.find((s) => s.topic === ROLLOUT_SETTINGS)!.payload)).toMatchObject({ frozen: ['prod'] });
     await fourth.stop();
+  });
+
+  it('killed (no stop) and started again, resumes from the host rows and numbers its events on', async () => {
+    const db = new Database(':memory:');
+    const defaults = { batchSize: 2, canary: 0, maxUnavailable: 2, failureThreshold: 3 };
+    const first = await startHub(defaults, { db });
+    first.agents(ids(4));
+    first.push();
+    for (const a of ids(4)) first.register(a);
+    first.finish('a1');
+    const before = first.events();
+    expect(before.map((e) => e.seq)).toEqual(before.map((_, i) => i + 1));
+    // A fresh clock: the killed hub's timers never run.
+    const second = await startHub(defaults, { db, clock: new ManualClock(first.clock.time) });
+    expect(second.hosts()).toEqual({ a1: 'succeeded', a2: 'updating', a3: 'updating', a4: 'queued' });
+    expect(second.snapshot()!.seq).toBe(before.length);
+    second.agents(ids(4));
+    second.finish('a2');
+    expect(second.events()[0]!.seq).toBe(before.length + 1);
+    expect(second.hosts()).toMatchObject({ a2: 'succeeded', a4: 'updating' });
+    await second.stop();
+  });
+
+  it('counts a host the semaphore granted before the hub died, whose row still says queued, as updating; its result counts', async () => {
+    const db = new Database(':memory:');
+    const defaults = { batchSize: 1, canary: 0, maxUnavailable: 1 };
+    const first = await startHub(defaults, { db });
+    first.agents(ids(2));
+    first.push();
+    for (const a of ids(2)) first.register(a);
+    expect(first.gos()).toEqual(['a1']);
+    // The semaphore stores and publishes the grant before the rollout writes the host's row: killed in between.
+    db.prepare(`UPDATE rollout_hosts SET state = 'queued', host = json_set(host, '$.state', 'queued', '$.startedAt', NULL) WHERE agent = 'a1'`).run();
+    const second = await startHub(defaults, { db, clock: new ManualClock(first.clock.time) });
+    expect(second.hosts()).toEqual({ a1: 'updating', a2: 'queued' });
+    second.agents(ids(2));
+    second.finish('a1');
+    expect(second.hosts()).toEqual({ a1: 'succeeded', a2: 'updating' });
+    second.finish('a2');
+    expect(second.snapshot()).toMatchObject({ status: 'succeeded' });
+    await second.stop();
+  });
+
+  it('rewrites the retained snapshot at most every snapshotIntervalMs, at once on a status change; the events carry every change', async () => {
+    const hub = await startHub({ batchSize: 3, canary: 0, maxUnavailable: 3 }, { config: { snapshotIntervalMs: 250 } });
+    const states = () => hub.sent.filter((m) => m.topic === rolloutStateTopic(ID) && m.payload).map((m) => JSON.parse(m.payload) as RolloutSnapshot);
+    hub.agents(ids(6));
+    hub.push();
+    expect(states()).toHaveLength(1);
+    for (const a of ids(6)) hub.register(a);
+    hub.finish('a1');
+    hub.finish('a2');
+    expect(states()).toHaveLength(1);
+    hub.clock.advance(250);
+    expect(states()).toHaveLength(2);
+    expect(states()[1]!.seq).toBe(hub.events().at(-1)!.seq);
+    for (const a of ['a3', 'a4', 'a5']) hub.finish(a);
+    hub.clock.advance(100);
+    hub.finish('a6');
+    // succeeded: published at once, 100 ms after the last one.
+    expect(states()).toHaveLength(3);
+    expect(states()[2]).toMatchObject({ status: 'succeeded', counts: { succeeded: 6 } });
+    let replay = states()[0]!;
+    for (const e of hub.events()) replay = applyRolloutEvent(replay, e);
+    expect(replay).toEqual(states()[2]);
+    hub.clock.advance(1000);
+    expect(states()).toHaveLength(3);
+  });
+
+  it('leaves the hosts out of a snapshot past snapshotMaxBytes, with their counts', async () => {
+    const hub = await startHub({ batchSize: 2, canary: 0 }, { config: { snapshotMaxBytes: 1500 } });
+    hub.agents(ids(12));
+    hub.push();
+    expect(hub.snapshot()).toMatchObject({ hosts: [], hostsOmitted: 12, counts: { pending: 12 }, status: 'running' });
+    const small = await startHub({ batchSize: 2, canary: 0 }, { config: { snapshotMaxBytes: 1500 } });
+    small.agents(ids(2));
+    small.push();
+    expect(small.snapshot()).toMatchObject({ hostsOmitted: 0, counts: { pending: 2 } });
+    expect(small.snapshot()!.hosts).toHaveLength(2);
   });
 
   it('keeps `history` rollouts and clears the retained state of older ones', async () => {

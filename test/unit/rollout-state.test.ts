@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { PlannedRollout } from '../../src/hub/engines/rollouts/plan.js';
 import { Rollout, type RolloutEffect } from '../../src/hub/engines/rollouts/rollout.js';
 import { decode } from '../../src/shared/messages.js';
-import { RolloutSnapshot, type RolloutHostState, type RolloutPolicy } from '../../src/shared/contract/rollout-messages.js';
+import { applyRolloutEvent, countHosts, RolloutSnapshot, type RolloutHostState, type RolloutPolicy } from '../../src/shared/contract/rollout-messages.js';
 import { rolloutId } from '../../src/shared/topics.js';
 
 const SHA = 'a'.repeat(40);
@@ -25,6 +25,8 @@ function rollout(hosts: number, policy: Partial<RolloutPolicy> = {}, frozen = fa
 
 const states = (r: Rollout): Record<string, RolloutHostState> => Object.fromEntries(r.snap.hosts.map((h) => [h.agent, h.state]));
 const evicted = (effects: RolloutEffect[]) => effects.flatMap((e) => (e.kind === 'evict' ? [e.agent] : []));
+/** The events among `effects`, without the fields each carries for readers (seq, host copy). */
+const events = (effects: RolloutEffect[]) => effects.flatMap((e) => (e.kind === 'event' ? [{ agent: e.event.agent, state: e.event.state, detail: e.event.detail }] : []));
 const rollbacks = (effects: RolloutEffect[]) => effects.flatMap((e) => (e.kind === 'rollback' ? [[e.agent, e.sha]] : []));
 
 /** Grants then finishes `agent` (the two halves of one host's turn). */
@@ -38,7 +40,7 @@ describe('Rollout.create', () => {
     const r = rollout(3);
     expect(r.snap).toMatchObject({ id: 'web.prod.aaaaaaaaaaaa', status: 'running', reason: null, endedAt: null, pusher: 'alice' });
     expect(states(r)).toEqual({ h1: 'pending', h2: 'pending', h3: 'pending' });
-    expect(r.takeEffects()).toEqual([{ kind: 'event', agent: null, state: 'running', detail: '3 hosts, 2 at a time after 1 canary' }]);
+    expect(events(r.takeEffects())).toEqual([{ agent: null, state: 'running', detail: '3 hosts, 2 at a time after 1 canary' }]);
     expect(decode(RolloutSnapshot, JSON.stringify(r.snap)).ok).toBe(true);
     expect(r.ended).toBe(false);
   });
@@ -147,7 +149,7 @@ describe('Rollout failures', () => {
     expect(r.host('h2')!.error).toBe(r.snap.reason);
     const effects = r.takeEffects();
     expect(evicted(effects)).toEqual(['h2']);
-    expect(effects).toContainEqual({ kind: 'event', agent: null, state: 'aborted', detail: 'canary h1 failed: health: 503' });
+    expect(events(effects)).toContainEqual({ agent: null, state: 'aborted', detail: 'canary h1 failed: health: 503' });
     expect(r.admission()).toBe(0);
     expect(r.abort(T0, 'again')).toMatch(/already aborted/);
   });
@@ -214,7 +216,7 @@ describe('Rollout abort with onAbort: rollback', () => {
     expect(r.snap.status).toBe('aborted');
     let effects = r.takeEffects();
     expect(rollbacks(effects)).toEqual([['h1', OLD]]);
-    expect(effects).toContainEqual({ kind: 'event', agent: 'h1', state: 'rolled-back', detail: 'sent back to bbbbbbbb' });
+    expect(events(effects)).toContainEqual({ agent: 'h1', state: 'rolled-back', detail: 'sent back to bbbbbbbb' });
     expect(states(r)).toEqual({ h1: 'rolled-back', h2: 'updating', h3: 'failed', h4: 'skipped' });
     r.succeeded('h2', T0);
     effects = r.takeEffects();
@@ -294,7 +296,7 @@ describe('Rollout hosts coming and going', () => {
     r.queued('late', OLD, T0 + 10);
     expect(r.snap).toMatchObject({ status: 'running', endedAt: null });
     expect(r.host('late')).toMatchObject({ state: 'queued', fromSha: OLD });
-    expect(r.takeEffects()).toContainEqual({ kind: 'event', agent: 'late', state: 'queued', detail: 'joined after the rollout was planned' });
+    expect(events(r.takeEffects())).toContainEqual({ agent: 'late', state: 'queued', detail: 'joined after the rollout was planned' });
     expect(r.admission()).toBe(2);
     succeed(r, 'late', T0 + 20);
     expect(r.snap).toMatchObject({ status: 'succeeded', endedAt: new Date(T0 + 20).toISOString() });
@@ -430,5 +432,59 @@ describe('Rollout.deadlineOf', () => {
     expect(r.host('h1')).toMatchObject({ state: 'timed-out', endedAt: new Date(T0 + 60_000).toISOString(), error: 'no result within 60 s', down: true });
     expect(r.snap.updatedAt).toBe(new Date(T0 + 60_000).toISOString());
     expect(decode(RolloutSnapshot, JSON.stringify(r.snap)).ok).toBe(true);
+  });
+});
+
+describe('Rollout events', () => {
+  /** A rollout's life with every kind of change: canary, rolling hosts, a late joiner, a failure, an abort that rolls back. */
+  function eventful(): { first: RolloutSnapshot; r: Rollout; effects: RolloutEffect[] } {
+    const r = rollout(6, { canary: 1, batchSize: 2, failureThreshold: 2, onAbort: 'rollback' });
+    const first = structuredClone(r.snap);
+    const effects = r.takeEffects();
+    const take = () => effects.push(...r.takeEffects());
+    for (const h of ['h1', 'h2', 'h3', 'h4']) r.queued(h, OLD, T0 + 1);
+    succeed(r, 'h1', T0 + 2);
+    r.granted('h2', OLD, T0 + 3);
+    r.queued('late', OLD, T0 + 4);
+    r.succeeded('h2', T0 + 5);
+    r.granted('h3', OLD, T0 + 6);
+    r.failed('h3', 'failed', 'health: 503', true, T0 + 7);
+    r.offline('h5', T0 + 8);
+    take();
+    r.abort(T0 + 9, 'aborted by bob');
+    take();
+    return { first, r, effects };
+  }
+
+  it('numbers every change from 1 without gaps, and snap.seq is the last', () => {
+    const { r, effects } = eventful();
+    const seqs = effects.flatMap((e) => (e.kind === 'event' ? [e.event.seq] : []));
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
+    expect(r.snap.seq).toBe(seqs.length);
+  });
+
+  it('applied in order to the first snapshot, gives the rollout as it is now (hosts, status, counts)', () => {
+    const { first, r, effects } = eventful();
+    let replay = first;
+    for (const e of effects) if (e.kind === 'event') replay = applyRolloutEvent(replay, e.event);
+    expect(replay).toEqual({ ...r.snap, counts: r.counts() });
+    expect(r.counts()).toEqual(countHosts(r.snap.hosts));
+    expect(replay.status).toBe('aborted');
+  });
+
+  it('counts only, for a snapshot without its hosts', () => {
+    const { first, r, effects } = eventful();
+    let replay: RolloutSnapshot = { ...first, hosts: [], hostsOmitted: first.hosts.length, counts: countHosts(first.hosts) };
+    for (const e of effects) if (e.kind === 'event') replay = applyRolloutEvent(replay, e.event);
+    expect(replay.counts).toEqual(r.counts());
+    expect(replay.hostsOmitted).toBe(r.snap.hosts.length);
+  });
+
+  it('restored from its snapshot, decides as before (indexes and counts rebuilt)', () => {
+    const { r } = eventful();
+    const again = new Rollout(structuredClone(r.snap));
+    expect(again.counts()).toEqual(r.counts());
+    expect(again.admission()).toBe(r.admission());
+    expect(again.host('late')).toEqual(r.host('late'));
   });
 });

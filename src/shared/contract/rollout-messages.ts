@@ -84,14 +84,23 @@ export const RolloutHost = z.object({
 });
 export type RolloutHost = z.infer<typeof RolloutHost>;
 
+/** Hosts per state. */
+export const HostCounts = z.partialRecord(RolloutHostState, z.number().int().nonnegative());
+export type HostCounts = z.infer<typeof HostCounts>;
+
 /** How many hosts are in each state. */
-export function countHosts(hosts: readonly Pick<RolloutHost, 'state'>[]): Partial<Record<RolloutHostState, number>> {
-  const counts: Partial<Record<RolloutHostState, number>> = {};
+export function countHosts(hosts: readonly Pick<RolloutHost, 'state'>[]): HostCounts {
+  const counts: HostCounts = {};
   for (const h of hosts) counts[h.state] = (counts[h.state] ?? 0) + 1;
   return counts;
 }
 
-/** Retained on `pushfleet/rollouts/{id}/state`: the whole rollout, republished on every change. */
+/**
+ * Retained on `pushfleet/rollouts/{id}/state`: the whole rollout, rewritten at a bounded rate
+ * (engines.rollouts.snapshotIntervalMs, longer for a large one) and at once when its status
+ * changes. `seq` is the last event (`pushfleet/rollouts/{id}/events`) it includes: a reader
+ * applies the events with a higher seq to get the rollout as it is now (see RolloutEvent).
+ */
 export const RolloutSnapshot = z.object({
   v: z.literal(SCHEMA_VERSION),
   id: RolloutId,
@@ -106,25 +115,70 @@ export const RolloutSnapshot = z.object({
   /** Why it ended or stopped, in words. */
   reason: z.string().nullable(),
   policy: RolloutPolicy,
+  /** Every host, in the order they joined; empty when `hostsOmitted` (the snapshot would be too large). */
   hosts: z.array(RolloutHost),
   createdAt: Timestamp,
   updatedAt: Timestamp,
   endedAt: Timestamp.nullable(),
+  /** The seq of the last event this snapshot includes (0: none, or a hub before sequences). */
+  seq: z.number().int().nonnegative().default(0),
+  /** Hosts per state, also when `hosts` is left out. */
+  counts: HostCounts.optional(),
+  /**
+   * Hosts left out of `hosts` because the snapshot would pass engines.rollouts.snapshotMaxBytes
+   * (brokers bound a message's size); their states are in `counts`, their changes in the events.
+   */
+  hostsOmitted: z.number().int().nonnegative().default(0),
 });
 export type RolloutSnapshot = z.infer<typeof RolloutSnapshot>;
 
-/** On `pushfleet/rollouts/{id}/events`: one change of the rollout or of one host. */
+/**
+ * On `pushfleet/rollouts/{id}/events`: one change of the rollout or of one host, numbered by
+ * `seq` (1, 2, … per rollout, without gaps, kept across hub restarts). Applied to a snapshot whose
+ * `seq` is lower, in seq order: a host event (`agent` set) replaces that host with `host` (or
+ * appends it, for a host that joined); a rollout event sets `status` to `state`, `reason`,
+ * `endedAt` and, like every event, `updatedAt` to `at`. Events with a seq the snapshot has are
+ * already in it.
+ */
 export const RolloutEvent = z.object({
   v: z.literal(SCHEMA_VERSION),
   id: RolloutId,
+  /** 0 from a hub before sequences. */
+  seq: z.number().int().nonnegative().default(0),
   at: Timestamp,
   /** Set for a host event. */
   agent: z.string().nullable(),
   /** The rollout's status for a rollout event, the host's state for a host event. */
   state: z.union([RolloutStatus, RolloutHostState]),
   detail: z.string().nullable(),
+  /** Host events: the host as it is after the change, and its state before (null: it joined). */
+  host: RolloutHost.optional(),
+  from: RolloutHostState.nullable().optional(),
+  /** Rollout events: the rollout's reason and end time after the change. */
+  reason: z.string().nullable().optional(),
+  endedAt: Timestamp.nullable().optional(),
 });
 export type RolloutEvent = z.infer<typeof RolloutEvent>;
+
+/**
+ * `snap` with `event` applied, as the contract above says (a new object; `snap` is not changed).
+ * An event the snapshot already has (seq ≤ snap.seq) changes nothing. With hosts omitted only
+ * the counts follow the host events.
+ */
+export function applyRolloutEvent(snap: RolloutSnapshot, event: RolloutEvent): RolloutSnapshot {
+  if (event.seq <= snap.seq) return snap;
+  const next: RolloutSnapshot = { ...snap, seq: event.seq, updatedAt: event.at };
+  if (event.agent === null) return { ...next, status: event.state as RolloutStatus, reason: event.reason ?? null, endedAt: event.endedAt ?? null };
+  const { host } = event;
+  if (!host) return next;
+  const counts = { ...(snap.counts ?? countHosts(snap.hosts)) };
+  // As countHosts: no key for a state no host is in.
+  if (event.from && !(counts[event.from] = (counts[event.from] ?? 0) - 1)) delete counts[event.from];
+  counts[host.state] = (counts[host.state] ?? 0) + 1;
+  if (snap.hostsOmitted > 0) return { ...next, counts, hostsOmitted: snap.hostsOmitted + (event.from === null ? 1 : 0) };
+  const at = snap.hosts.findIndex((h) => h.agent === host.agent);
+  return { ...next, counts, hosts: at < 0 ? [...snap.hosts, host] : snap.hosts.map((h, i) => (i === at ? host : h)) };
+}
 
 const AgentName = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'use letters, digits, ".", "_" or "-"');
 
@@ -144,7 +198,7 @@ export type RolloutControl = z.infer<typeof RolloutControl>;
 /** On `pushfleet/rollouts/replies/{requestId}`. */
 export const RolloutReply = z.object({
   ...replyEnvelope,
-  rollouts: z.array(RolloutSnapshot.omit({ hosts: true, policy: true }).extend({ counts: z.partialRecord(RolloutHostState, z.number().int()) })).optional(),
+  rollouts: z.array(RolloutSnapshot.omit({ hosts: true, policy: true, counts: true, hostsOmitted: true }).extend({ counts: HostCounts })).optional(),
 });
 export type RolloutReply = z.infer<typeof RolloutReply>;
 

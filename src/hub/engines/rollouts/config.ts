@@ -27,6 +27,18 @@ export const RolloutsConfig = z
      * otherwise hold places of engines.semaphore.maxChannels for good.
      */
     unknownRolloutWait: z.number().positive().default(300),
+    /**
+     * Least ms between two rewrites of a rollout's retained snapshot (a large one waits longer: its
+     * size at 1 MB/s); a status change rewrites it at once. Every change is an event meanwhile.
+     * 0: rewritten on every change.
+     */
+    snapshotIntervalMs: z.number().int().nonnegative().default(250),
+    /**
+     * A snapshot larger than this leaves its hosts out (`hosts: []`, `hostsOmitted`, states in
+     * `counts`; each host's changes are in the events): brokers bound a message's size (EMQX 1 MB
+     * by default, AWS IoT 128 KB) and every subscriber receives it whole. About 230 bytes a host.
+     */
+    snapshotMaxBytes: z.number().int().positive().default(1024 * 1024),
     /** Report each rollout to GitHub as a Deployment of its SHA to its environment, with statuses. */
     github: z
       .object({

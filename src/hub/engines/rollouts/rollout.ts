@@ -1,10 +1,10 @@
-import { HOST_FAILED, ROLLOUT_ENDED, type RolloutHost, type RolloutHostState, type RolloutSnapshot, type RolloutStatus } from '../../../shared/contract/rollout-messages.js';
+import { HOST_FAILED, ROLLOUT_ENDED, type HostCounts, type RolloutEvent, type RolloutHost, type RolloutHostState, type RolloutSnapshot, type RolloutStatus } from '../../../shared/contract/rollout-messages.js';
 import { SCHEMA_VERSION } from '../../../shared/messages.js';
 import type { PlannedRollout } from './plan.js';
 
 /** What the engine must do after a change: publish an event, take a host out of the channel, send one back. */
 export type RolloutEffect =
-  | { kind: 'event'; agent: string | null; state: RolloutStatus | RolloutHostState; detail: string | null }
+  | { kind: 'event'; event: RolloutEvent }
   | { kind: 'evict'; agent: string }
   | { kind: 'rollback'; agent: string; sha: string };
 
@@ -19,15 +19,32 @@ const JOINABLE: readonly RolloutHostState[] = ['pending', 'offline', 'skipped'];
 const iso = (ms: number) => new Date(ms).toISOString();
 const short = (sha: string) => sha.slice(0, 8);
 
+/** What changed since the last `takeChanges()`: the hosts (by agent) and whether the rollout's own fields did. */
+export type RolloutChanges = { hosts: Set<string>; rollout: boolean };
+
 /**
  * One rollout's decisions, without I/O: which hosts may start (the semaphore limit it wants),
  * when the canaries pass, when failures cross the threshold, what pause, abort and supersede
- * do. Every method takes `now`; the engine drains `takeEffects()` after each call.
+ * do. Every method takes `now`; the engine drains `takeEffects()` and `takeChanges()` after
+ * each call. Each change is one numbered event (snap.seq is the last); hosts are indexed and
+ * counted, so a change costs the same in a rollout of 10 hosts or 10,000.
  */
 export class Rollout {
   private effects: RolloutEffect[] = [];
+  private changes: RolloutChanges = { hosts: new Set(), rollout: false };
+  /** Position of each agent in snap.hosts. */
+  private readonly index = new Map<string, number>();
+  private readonly states: Record<RolloutHostState, number> = { pending: 0, queued: 0, updating: 0, succeeded: 0, failed: 0, 'timed-out': 0, skipped: 0, offline: 0, 'rolled-back': 0 };
+  private down = 0;
+  private canaries = 0;
+  private canariesSucceeded = 0;
 
-  constructor(readonly snap: RolloutSnapshot) {}
+  constructor(readonly snap: RolloutSnapshot) {
+    snap.hosts.forEach((h, i) => {
+      this.index.set(h.agent, i);
+      this.count(h, 1);
+    });
+  }
 
   static create(plan: PlannedRollout, push: PushFacts, now: number): Rollout {
     const at = iso(now);
@@ -47,8 +64,11 @@ export class Rollout {
       createdAt: at,
       updatedAt: at,
       endedAt: null,
+      seq: 0,
+      hostsOmitted: 0,
     });
-    rollout.effects.push({ kind: 'event', agent: null, state: status, detail: `${hosts.length} hosts, ${plan.policy.batchSize} at a time after ${plan.policy.canary} canary` });
+    rollout.event(null, status, `${hosts.length} hosts, ${plan.policy.batchSize} at a time after ${plan.policy.canary} canary`, null);
+    rollout.changes = { hosts: new Set(hosts.map((h) => h.agent)), rollout: true };
     return rollout;
   }
 
@@ -71,18 +91,37 @@ export class Rollout {
     return effects;
   }
 
+  takeChanges(): RolloutChanges {
+    const changes = this.changes;
+    this.changes = { hosts: new Set(), rollout: false };
+    return changes;
+  }
+
   host(agent: string): RolloutHost | undefined {
-    return this.snap.hosts.find((h) => h.agent === agent);
+    const i = this.index.get(agent);
+    return i === undefined ? undefined : this.snap.hosts[i];
+  }
+
+  /** Where `agent` is in snap.hosts (the order hosts joined). */
+  position(agent: string): number | undefined {
+    return this.index.get(agent);
+  }
+
+  /** Hosts in `state` now. */
+  inState(state: RolloutHostState): number {
+    return this.states[state];
+  }
+
+  counts(): HostCounts {
+    return Object.fromEntries(Object.entries(this.states).filter(([, n]) => n > 0));
   }
 
   /** How many hosts may update at once right now: the semaphore limit of the rollout's channel. */
   admission(): number {
-    const { policy, hosts, status } = this.snap;
+    const { policy, status } = this.snap;
     if (!ADMITTING.includes(status)) return 0;
-    const succeededCanaries = hosts.filter((h) => h.canary && h.state === 'succeeded').length;
-    if (succeededCanaries < policy.canary) return policy.canary - succeededCanaries;
-    const down = hosts.filter((h) => h.down).length;
-    return Math.max(0, Math.min(policy.batchSize, policy.maxUnavailable - down));
+    if (this.canariesSucceeded < policy.canary) return policy.canary - this.canariesSucceeded;
+    return Math.max(0, Math.min(policy.batchSize, policy.maxUnavailable - this.down));
   }
 
   /** When an updating host counts as timed out. */
@@ -106,10 +145,8 @@ export class Rollout {
     if (this.turnedAway(agent, h, now)) return;
     h ??= this.join(agent, fromSha, now);
     if (this.ended) this.reopen(now);
-    const canaries = this.snap.hosts.filter((x) => x.canary).length;
-    if (canaries < this.snap.policy.canary) h.canary = true;
-    h.startedAt = iso(now);
-    this.setHost(h, 'updating', now, h.canary ? 'canary' : null);
+    const canary = h.canary || this.canaries < this.snap.policy.canary;
+    this.setHost(h, 'updating', now, canary ? 'canary' : null, { canary, startedAt: iso(now) });
   }
 
   succeeded(agent: string, now: number): void {
@@ -124,9 +161,8 @@ export class Rollout {
   failed(agent: string, state: 'failed' | 'timed-out', error: string, recovered: boolean, now: number): void {
     const h = this.host(agent);
     if (!h || h.state !== 'updating') return;
-    h.down = !recovered;
-    this.setHost(h, state, now, error);
-    const failures = this.snap.hosts.filter((x) => HOST_FAILED.includes(x.state)).length;
+    this.setHost(h, state, now, error, { down: !recovered });
+    const failures = this.failures();
     if (h.canary) this.abort(now, `canary ${agent} failed: ${error}`);
     else if (failures >= this.snap.policy.failureThreshold) this.abort(now, `${failures} host(s) failed (threshold ${this.snap.policy.failureThreshold}); last: ${agent}: ${error}`);
     this.settle(now);
@@ -195,7 +231,6 @@ export class Rollout {
   /** Hosts that have not started are left out; updating ones finish and are counted. */
   private cancel(status: 'aborted' | 'superseded', now: number, reason: string): void {
     this.setStatus(status, now, reason);
-    this.snap.endedAt = iso(now);
     for (const h of this.snap.hosts) {
       if (h.state === 'queued') this.effects.push({ kind: 'evict', agent: h.agent });
       if (h.state === 'queued' || h.state === 'pending' || h.state === 'offline') this.setHost(h, 'skipped', now, reason);
@@ -228,15 +263,17 @@ export class Rollout {
 
   private join(agent: string, fromSha: string | null, now: number): RolloutHost {
     const h: RolloutHost = { agent, state: 'queued', canary: false, fromSha, startedAt: null, endedAt: null, error: null, down: false };
+    this.index.set(agent, this.snap.hosts.length);
     this.snap.hosts.push(h);
-    this.effects.push({ kind: 'event', agent, state: 'queued', detail: 'joined after the rollout was planned' });
+    this.count(h, 1);
+    this.changes.hosts.add(agent);
     this.touch(now);
+    this.event(h, 'queued', 'joined after the rollout was planned', null);
     return h;
   }
 
   /** A host came back to a completed rollout: it runs again until that host is done. */
   private reopen(now: number): void {
-    this.snap.endedAt = null;
     this.setStatus('running', now, null);
   }
 
@@ -244,28 +281,56 @@ export class Rollout {
   private settle(now: number): void {
     const { status, hosts, policy } = this.snap;
     if (status !== 'running' && status !== 'paused') return;
-    const failures = hosts.filter((h) => HOST_FAILED.includes(h.state)).length;
-    if (!hosts.some((h) => ACTIVE.includes(h.state))) {
+    const failures = this.failures();
+    if (!ACTIVE.some((s) => this.states[s] > 0)) {
       this.setStatus(failures ? 'failed' : 'succeeded', now, failures ? `${failures} of ${hosts.length} hosts failed` : null);
-      this.snap.endedAt = iso(now);
-    } else if (status === 'running' && this.admission() === 0 && !hosts.some((h) => h.state === 'updating')) {
-      this.abort(now, `${hosts.filter((h) => h.down).length} host(s) down: maxUnavailable (${policy.maxUnavailable}) reached`);
+    } else if (status === 'running' && this.admission() === 0 && this.states.updating === 0) {
+      this.abort(now, `${this.down} host(s) down: maxUnavailable (${policy.maxUnavailable}) reached`);
     }
   }
 
+  private failures(): number {
+    return HOST_FAILED.reduce((n, s) => n + this.states[s], 0);
+  }
+
+  /** An ended status stamps endedAt; any other clears it (a reopened rollout runs again). */
   private setStatus(status: RolloutStatus, now: number, reason: string | null): void {
     this.snap.status = status;
     this.snap.reason = reason;
-    this.effects.push({ kind: 'event', agent: null, state: status, detail: reason });
+    this.snap.endedAt = ROLLOUT_ENDED.includes(status) ? iso(now) : null;
+    this.changes.rollout = true;
     this.touch(now);
+    this.event(null, status, reason, null);
   }
 
-  private setHost(h: RolloutHost, state: RolloutHostState, now: number, detail: string | null): void {
+  private setHost(h: RolloutHost, state: RolloutHostState, now: number, detail: string | null, patch: Partial<Pick<RolloutHost, 'canary' | 'down' | 'startedAt'>> = {}): void {
+    const from = h.state;
+    this.count(h, -1);
+    Object.assign(h, patch);
     h.state = state;
     if (!ACTIVE.includes(state)) h.endedAt = iso(now);
     if (HOST_FAILED.includes(state) || state === 'skipped' || state === 'offline') h.error = detail;
-    this.effects.push({ kind: 'event', agent: h.agent, state, detail });
+    this.count(h, 1);
+    this.changes.hosts.add(h.agent);
     this.touch(now);
+    this.event(h, state, detail, from);
+  }
+
+  /** The next numbered event; a host event carries a copy of the host as it is now, so a reader can apply it. */
+  private event(h: RolloutHost | null, state: RolloutStatus | RolloutHostState, detail: string | null, from: RolloutHostState | null): void {
+    const { snap } = this;
+    const base = { v: SCHEMA_VERSION, id: snap.id, seq: ++snap.seq, at: snap.updatedAt, state, detail } as const;
+    const event: RolloutEvent = h ? { ...base, agent: h.agent, host: { ...h }, from } : { ...base, agent: null, reason: snap.reason, endedAt: snap.endedAt };
+    this.effects.push({ kind: 'event', event });
+  }
+
+  private count(h: RolloutHost, by: 1 | -1): void {
+    this.states[h.state] += by;
+    if (h.down) this.down += by;
+    if (h.canary) {
+      this.canaries += by;
+      if (h.state === 'succeeded') this.canariesSucceeded += by;
+    }
   }
 
   private touch(now: number): void {

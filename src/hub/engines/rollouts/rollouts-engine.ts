@@ -1,6 +1,6 @@
 import { TopicContract } from '../../../shared/contract/topic-table.js';
 import { collectAgentMessage, emptySnapshot, type FleetBound } from '../../../shared/fleet.js';
-import { countHosts, RolloutControl, type AgentDirective, type RolloutEvent, type RolloutReply, type RolloutSettings, type RolloutSnapshot } from '../../../shared/contract/rollout-messages.js';
+import { RolloutControl, type AgentDirective, type RolloutReply, type RolloutSettings, type RolloutSnapshot } from '../../../shared/contract/rollout-messages.js';
 import { decode, PushMessage, SCHEMA_VERSION } from '../../../shared/messages.js';
 import {
   AGENT_APPS_ALL,
@@ -23,12 +23,19 @@ import type { ChannelObserver, JobEnd, SemaphoreEngine } from '../semaphore/sema
 import type { RolloutsConfig } from './config.js';
 import type { GitHubDeployments } from './github-deployments.js';
 import { envOf, planPush } from './plan.js';
+import { DeadlineQueue } from './deadlines.js';
 import { Rollout } from './rollout.js';
+import { SnapshotPacer } from './snapshot-pacer.js';
 import { RolloutStore } from './store.js';
 
 const contract = new TopicContract();
 /** Pushes as the hub publishes them: `github/{owner}/{repo}`. */
 const PUSHES = contract.specs.find((s) => s.name === 'push')!.pattern.filter();
+/** A large snapshot is rewritten no faster than this, so it alone never floods the broker's store and subscribers. */
+const SNAPSHOT_BYTES_PER_SECOND = 1024 * 1024;
+/** No host's JSON in a snapshot is shorter (name, SHA, flags): past snapshotMaxBytes by this estimate, it is not even built. */
+const MIN_HOST_BYTES = 120;
+const hostKey = (id: string, agent: string) => `${id}\u0000${agent}`;
 
 /**
  * Rollouts: each push becomes one rollout per app × environment, and hosts are admitted through
@@ -44,7 +51,12 @@ export class RolloutsEngine implements Engine {
   /** Rollouts under way, and ended ones a late host touched. */
   private readonly live = new Map<string, Rollout>();
   private readonly admitted = new Map<string, number>();
+  /** Timers of channels of unknown rollouts (withdrawUnknown). */
   private readonly timers = new Map<string, unknown>();
+  /** When each updating host times out (hostKey), run by one timer set for the earliest. */
+  private readonly deadlines = new DeadlineQueue<string>();
+  private deadlineTimer: { handle: unknown; at: number } | undefined;
+  private readonly pacer: SnapshotPacer;
   private frozen: string[] = [];
   private readonly bounds: Record<'agents' | 'apps' | 'pins' | 'frozen', TableBound>;
   private readonly fleetBound: FleetBound;
@@ -58,6 +70,7 @@ export class RolloutsEngine implements Engine {
     private readonly heads?: { list(): { payload: string }[] },
   ) {
     this.store = new RolloutStore(ctx.db);
+    this.pacer = new SnapshotPacer(ctx.clock, { intervalMs: config.snapshotIntervalMs, bytesPerSecond: SNAPSHOT_BYTES_PER_SECOND });
     const bound = (table: string, key: 'maxAgents' | 'maxAppsPerAgent' | 'maxPins' | 'maxFrozen', past?: string) =>
       new TableBound(ctx, `rollouts ${table}`, `engines.rollouts.${key}`, config[key], past);
     this.bounds = {
@@ -74,9 +87,10 @@ export class RolloutsEngine implements Engine {
   async start(): Promise<void> {
     this.frozen = this.store.frozen();
     for (const snap of this.store.active()) {
-      const r = new Rollout(snap);
+      const r = this.load(snap);
       this.live.set(r.id, r);
-      this.commit(r);
+      this.catchUpGrants(r);
+      this.commit(r, true);
     }
     if (this.live.size) this.ctx.log.info({ rollouts: [...this.live.keys()] }, 'rollouts resumed');
     for (const channel of this.semaphore.channelsStartingWith(ROLLOUT_CHANNEL_PREFIX)) if (!this.find(channel.slice(ROLLOUT_CHANNEL_PREFIX.length))) this.withdrawUnknown(channel);
@@ -86,7 +100,27 @@ export class RolloutsEngine implements Engine {
   async stop(): Promise<void> {
     for (const t of this.timers.values()) this.ctx.clock.clearTimeout(t);
     this.timers.clear();
+    if (this.deadlineTimer) this.ctx.clock.clearTimeout(this.deadlineTimer.handle);
+    this.deadlineTimer = undefined;
+    this.deadlines.clear();
+    // The retained snapshots say the last state before the hub goes.
+    this.pacer.flush();
+    this.pacer.stop();
     await this.github?.idle();
+  }
+
+  /**
+   * A host the semaphore granted whose row does not say so: the hub stopped between the grant
+   * (stored and published by the semaphore) and the host's row. Without this its result would be
+   * ignored (it would not be updating here) and the rollout would wait for it forever.
+   */
+  private catchUpGrants(r: Rollout): void {
+    const now = this.ctx.clock.now();
+    for (const w of this.semaphore.info(rolloutChannel(r.id)).working) {
+      if (r.host(w.uid)?.state === 'updating') continue;
+      this.ctx.log.info({ rollout: r.id, agent: w.uid }, 'host granted before the hub stopped: counted as updating');
+      r.granted(w.uid, this.fromSha(w.uid, r.snap.app), now);
+    }
   }
 
   handle(topic: string, payload: Buffer): void {
@@ -112,9 +146,12 @@ export class RolloutsEngine implements Engine {
     const app = entry?.apps.get(appName);
     // updating and retrying are still on their way (an interrupted update is redone as updating).
     if (!entry || !app?.sha || app.state === 'updating' || app.state === 'retrying' || !app.rollout) return;
-    const r = this.find(rolloutId(app.app, envOf(entry), app.sha));
-    const h = r?.host(agent);
-    if (r?.snap.status === 'aborted' && h?.state === 'rolled-back' && h.fromSha && h.fromSha !== app.sha) this.sendBack(r, agent, h.fromSha);
+    // Every app state comes here: one row of the rollout, not the whole of an ended one.
+    const id = rolloutId(app.app, envOf(entry), app.sha);
+    const live = this.live.get(id);
+    if ((live?.snap.status ?? this.store.status(id)) !== 'aborted') return;
+    const h = live ? live.host(agent) : this.store.host(id, agent);
+    if (h?.state === 'rolled-back' && h.fromSha && h.fromSha !== app.sha) this.sendBack(id, app.app, agent, h.fromSha);
   }
 
   private onPush(repo: string, topic: string, payload: Buffer): void {
@@ -146,7 +183,10 @@ export class RolloutsEngine implements Engine {
       for (const w of this.semaphore.info(rolloutChannel(r.id)).waiting) r.queued(w.uid, this.fromSha(w.uid, r.snap.app), now);
       this.ctx.log.info({ rollout: r.id, sha: r.snap.sha, hosts: r.snap.hosts.length, status: r.snap.status }, 'rollout planned');
       this.commit(r);
-      for (const id of this.store.prune(this.config.history)) this.publish(rolloutStateTopic(id), '', true);
+      for (const id of this.store.prune(this.config.history)) {
+        this.pacer.forget(id);
+        this.publish(rolloutStateTopic(id), '', true);
+      }
     }
     if (plan.rollouts.length === 0 && plan.immediate.length === 0) this.ctx.log.debug({ repo: push.repo, ref: push.ref }, 'push updates no managed app');
   }
@@ -242,7 +282,7 @@ export class RolloutsEngine implements Engine {
     this.ctx.log.info({ op: req.op, by: req.by, ...('id' in req && { rollout: req.id }), ...('env' in req && { env: req.env }) }, 'rollout control');
     switch (req.op) {
       case 'list':
-        return reply(null, { rollouts: this.store.recent(req.limit).map(summary) });
+        return reply(null, { rollouts: this.store.recent(req.limit).map(({ hosts: _hosts, policy: _policy, hostsOmitted: _omitted, ...rest }) => rest) });
       case 'pause':
       case 'resume':
       case 'abort': {
@@ -276,27 +316,33 @@ export class RolloutsEngine implements Engine {
     }
   }
 
-  /** Applies a rollout's effects: semaphore limit first, so an eviction never lets the old limit grant. */
-  private commit(r: Rollout): void {
+  /**
+   * Stores what changed, then applies the rollout's effects: its rows are written before any go,
+   * eviction or event they allow is published; the semaphore limit before the evictions, so an
+   * eviction never lets the old limit grant. The retained snapshot follows at the pacer's rate
+   * (at once for a status change, or `urgent`); the events carry every change meanwhile.
+   */
+  private commit(r: Rollout, urgent = false): void {
     const channel = rolloutChannel(r.id);
+    const changes = r.takeChanges();
+    this.store.save({ snap: r.snap, rollout: changes.rollout, hosts: [...changes.hosts].map((agent) => ({ pos: r.position(agent)!, host: r.host(agent)! })) });
     this.admit(r);
     for (const effect of r.takeEffects()) {
       if (effect.kind === 'evict') this.semaphore.evict(channel, effect.agent, 'cancelled');
-      else if (effect.kind === 'rollback') this.sendBack(r, effect.agent, effect.sha);
-      else {
-        const event: RolloutEvent = { v: SCHEMA_VERSION, id: r.id, at: r.snap.updatedAt, agent: effect.agent, state: effect.state, detail: effect.detail };
-        this.publish(rolloutEventsTopic(r.id), JSON.stringify(event), false);
-      }
+      else if (effect.kind === 'rollback') this.sendBack(r.id, r.snap.app, effect.agent, effect.sha);
+      else this.publish(rolloutEventsTopic(r.id), JSON.stringify(effect.event), false);
     }
-    this.armTimeouts(r);
-    this.store.save(r.snap);
-    this.publish(rolloutStateTopic(r.id), JSON.stringify(r.snap), true);
-    this.github?.report(r.snap);
-    if (!r.ended) return;
+    for (const agent of changes.hosts) this.deadlines.set(hostKey(r.id, agent), r.deadlineOf(agent));
+    this.armDeadline();
     // Kept while hosts still update: they count against the maxUnavailable of its successor.
-    if (!r.snap.hosts.some((h) => h.state === 'updating')) {
+    const done = r.ended && r.inState('updating') === 0;
+    // A rollout leaving `live` is published at once: its pacer entry goes with it.
+    this.pacer.changed(r.id, urgent || done || changes.rollout, () => this.publishSnapshot(r));
+    if (!r.ended) return;
+    if (done) {
       this.live.delete(r.id);
       this.admitted.delete(r.id);
+      this.pacer.forget(r.id);
       // Back to the claim's closed default: no override row per rollout forever. A late host's
       // registration reopens the rollout, which sets the limit again.
       this.semaphore.setConcurrency(channel, null);
@@ -304,9 +350,23 @@ export class RolloutsEngine implements Engine {
     for (const s of this.siblings(r)) if (!s.ended) this.admit(s);
   }
 
+  /**
+   * The retained snapshot, with host counts; without its hosts past snapshotMaxBytes. Returns its
+   * size, which paces the next one. GitHub hears of it at the same rate (it keys on the status).
+   */
+  private publishSnapshot(r: Rollout): number {
+    const view: RolloutSnapshot = { ...r.snap, counts: r.counts(), hostsOmitted: 0 };
+    const omit = (payload?: string) => !payload || Buffer.byteLength(payload) > this.config.snapshotMaxBytes;
+    let payload = r.snap.hosts.length * MIN_HOST_BYTES > this.config.snapshotMaxBytes ? undefined : JSON.stringify(view);
+    if (omit(payload)) payload = JSON.stringify({ ...view, hosts: [], hostsOmitted: r.snap.hosts.length } satisfies RolloutSnapshot);
+    this.publish(rolloutStateTopic(r.id), payload!, true);
+    this.github?.report(r.snap);
+    return payload!.length;
+  }
+
   /** Sets the channel's limit: what the rollout allows, less hosts still updating for an earlier rollout of the same app and environment. */
   private admit(r: Rollout): void {
-    const elsewhere = r.ended ? 0 : this.siblings(r).reduce((n, s) => n + (s.ended ? s.snap.hosts.filter((h) => h.state === 'updating').length : 0), 0);
+    const elsewhere = r.ended ? 0 : this.siblings(r).reduce((n, s) => n + (s.ended ? s.inState('updating') : 0), 0);
     const limit = Math.max(0, r.admission() - elsewhere);
     if (this.admitted.get(r.id) === limit) return;
     this.admitted.set(r.id, limit);
@@ -317,31 +377,29 @@ export class RolloutsEngine implements Engine {
     return [...this.live.values()].filter((s) => s !== r && s.snap.app === r.snap.app && s.snap.env === r.snap.env);
   }
 
-  /** One timer per updating host: past hostTimeout it is failed and its slot taken back. */
-  private armTimeouts(r: Rollout): void {
-    for (const h of r.snap.hosts) {
-      const key = `${r.id}\u0000${h.agent}`;
-      const deadline = r.deadlineOf(h.agent);
-      if (deadline === null) {
-        if (this.timers.has(key)) this.ctx.clock.clearTimeout(this.timers.get(key));
-        this.timers.delete(key);
-      } else if (!this.timers.has(key)) {
-        const { id } = r;
-        const agent = h.agent;
-        const timer = this.ctx.clock.setTimeout(() => {
-          this.timers.delete(key);
-          // Not `r`: an ended rollout is reloaded from the store on its next change, so `r` may be stale.
-          this.onHost(rolloutChannel(id), (cur, now) => cur.failed(agent, 'timed-out', `no result within ${cur.snap.policy.hostTimeout} s`, false, now));
-          this.semaphore.evict(rolloutChannel(id), agent, 'timeout');
-        }, Math.max(0, deadline - this.ctx.clock.now()));
-        this.timers.set(key, timer);
-      }
-    }
+  /** One timer, for the earliest deadline: set again only when that one changes. */
+  private armDeadline(): void {
+    const at = this.deadlines.next();
+    if (at === this.deadlineTimer?.at) return;
+    if (this.deadlineTimer) this.ctx.clock.clearTimeout(this.deadlineTimer.handle);
+    this.deadlineTimer = at === undefined ? undefined : { at, handle: this.ctx.clock.setTimeout(() => this.timeOut(), Math.max(0, at - this.ctx.clock.now())) };
   }
 
-  private sendBack(r: Rollout, agent: string, sha: string): void {
-    const directive: AgentDirective = { v: SCHEMA_VERSION, kind: 'rollback', app: r.snap.app, sha, rolloutId: r.id, by: 'rollouts', at: new Date(this.ctx.clock.now()).toISOString() };
-    this.ctx.log.info({ rollout: r.id, agent, sha }, 'sending host back to its previous SHA');
+  /** Hosts past hostTimeout are failed and their slots taken back. */
+  private timeOut(): void {
+    this.deadlineTimer = undefined;
+    for (const key of this.deadlines.due(this.ctx.clock.now())) {
+      const [id, agent] = key.split('\u0000') as [string, string];
+      // Looked up again: an ended rollout is reloaded from the store on its next change.
+      this.onHost(rolloutChannel(id), (cur, now) => cur.failed(agent, 'timed-out', `no result within ${cur.snap.policy.hostTimeout} s`, false, now));
+      this.semaphore.evict(rolloutChannel(id), agent, 'timeout');
+    }
+    this.armDeadline();
+  }
+
+  private sendBack(id: string, app: string, agent: string, sha: string): void {
+    const directive: AgentDirective = { v: SCHEMA_VERSION, kind: 'rollback', app, sha, rolloutId: id, by: 'rollouts', at: new Date(this.ctx.clock.now()).toISOString() };
+    this.ctx.log.info({ rollout: id, agent, sha }, 'sending host back to its previous SHA');
     this.publish(agentRollbackTopic(agent), JSON.stringify(directive), false);
   }
 
@@ -349,7 +407,14 @@ export class RolloutsEngine implements Engine {
     const live = this.live.get(id);
     if (live) return live;
     const stored = this.store.get(id);
-    return stored && new Rollout(stored);
+    return stored && this.load(stored);
+  }
+
+  /** A rollout from the store, with the deadlines of its updating hosts. */
+  private load(snap: RolloutSnapshot): Rollout {
+    const r = new Rollout(snap);
+    if (r.inState('updating') > 0) for (const h of snap.hosts) this.deadlines.set(hostKey(r.id, h.agent), r.deadlineOf(h.agent));
+    return r;
   }
 
   /** Applies `change` to every live rollout; only those it changed are stored and republished. */
@@ -375,9 +440,4 @@ export class RolloutsEngine implements Engine {
   private publish(topic: string, payload: string, retain: boolean): void {
     publishAndForget(this.ctx, this.name, topic, payload, { qos: 1, retain });
   }
-}
-
-function summary(snap: RolloutSnapshot): NonNullable<RolloutReply['rollouts']>[number] {
-  const { hosts, policy: _policy, ...rest } = snap;
-  return { ...rest, counts: countHosts(hosts) };
 }
