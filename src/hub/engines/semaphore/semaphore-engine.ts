@@ -5,6 +5,7 @@ import { publishAndForget, type Engine, type EngineContext } from '../engine.js'
 import { channelOptionsResolver, type ChannelOptions, type SemaphoreConfig } from './config.js';
 import { isKeptExpiry, SemaphoreState, type ExpiryReason, type Job, type KeptExpiry, type SemaphoreEvents } from './semaphore-state.js';
 import { SqliteSemaphoreStore } from './store.js';
+import { GroupCommit } from './group-commit.js';
 import { parseSemaphoreTopic } from './topic.js';
 import { TableBound } from '../table-bound.js';
 
@@ -31,6 +32,7 @@ export class SemaphoreEngine implements Engine {
   private readonly state: SemaphoreState;
   private readonly claims: Claim[] = [];
   private readonly overrides: TableBound;
+  private readonly commit: GroupCommit;
   private stopped = false;
 
   constructor(
@@ -41,10 +43,11 @@ export class SemaphoreEngine implements Engine {
     const configured = channelOptionsResolver(config);
     const bound = (table: string, key: 'maxChannels' | 'maxJobsPerChannel' | 'maxEndedJobs', past?: string) => new TableBound(ctx, `semaphore ${table}`, `engines.semaphore.${key}`, config[key], past);
     this.overrides = bound('channels with a concurrency override', 'maxChannels');
+    this.commit = new GroupCommit(ctx.db, ctx.batch, (err, withheld) => ctx.log.error({ err, withheld }, 'semaphore state not stored; its messages are not sent'));
     this.state = new SemaphoreState({
       options: (channel) => this.claimOf(channel)?.options ?? configured(channel),
       clock: ctx.clock,
-      store: new SqliteSemaphoreStore(ctx.db),
+      store: new SqliteSemaphoreStore(ctx.db, (write) => this.commit.write(write)),
       events: this.events,
       positionUpdateMs: config.positionUpdateMs,
       keepEndedMs: config.retainExpiredSeconds * 1000,
@@ -105,6 +108,7 @@ export class SemaphoreEngine implements Engine {
   async stop(): Promise<void> {
     this.stopped = true;
     this.state.stop();
+    this.commit.flush();
   }
 
   handle(topic: string, payload: Buffer): void {
@@ -233,8 +237,9 @@ export class SemaphoreEngine implements Engine {
     this.send(channel === undefined ? semaphoreRootErrorTopic(route) : semaphoreTopic(route, channel, 'error'), JSON.stringify(msg));
   }
 
+  /** Every message waits for the commit of the changes made before it (see GroupCommit). */
   private send(topic: string, payload: string): void {
-    publishAndForget(this.ctx, this.name, topic, payload);
+    this.commit.send(() => publishAndForget(this.ctx, this.name, topic, payload));
   }
 
   /**
@@ -243,7 +248,7 @@ export class SemaphoreEngine implements Engine {
    * older one for that client as a duplicate.
    */
   private retain(topic: string, payload: string): void {
-    publishAndForget(this.ctx, this.name, topic, payload, { qos: 1, retain: true });
+    this.commit.send(() => publishAndForget(this.ctx, this.name, topic, payload, { qos: 1, retain: true }));
   }
 }
 
