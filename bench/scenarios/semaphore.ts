@@ -102,22 +102,19 @@ async function measure(level: Level, broker: Broker): Promise<Figures> {
     let cpuTo = NaN;
     let clientsFrom: NodeJS.CpuUsage | undefined;
     let clientsCpu = NaN;
-    const edges = [
-      setTimeout(() => {
+    const at = (t: number, read: () => void) => new Promise<void>((resolve) => setTimeout(() => resolve(read()), t - performance.now()));
+    const edges = Promise.all([
+      at(from, () => {
         cpuFrom = cpuSeconds(hub.proc.pid);
         clientsFrom = process.cpuUsage();
-      }, from - performance.now()),
-      setTimeout(() => {
+      }),
+      at(to, () => {
         cpuTo = cpuSeconds(hub.proc.pid);
         const used = process.cpuUsage(clientsFrom);
         clientsCpu = (used.user + used.system) / 1e6;
-      }, to - performance.now()),
-    ];
-    try {
-      await Promise.all(clients.map((c, i) => cycle(c, channel, `c${i}`, to, samples)));
-    } finally {
-      edges.forEach(clearTimeout);
-    }
+      }),
+    ]);
+    await Promise.all([edges, ...clients.map((c, i) => cycle(c, channel, `c${i}`, to, samples))]);
     const inWindow = samples.filter((s) => s.at >= from && s.at < to);
     const latencies = inWindow.map((s) => s.latency);
     const grants = inWindow.length;

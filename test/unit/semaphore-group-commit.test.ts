@@ -73,6 +73,25 @@ describe('GroupCommit', () => {
     expect(committed()).toEqual([3]);
   });
 
+  it('withdraws a keyed message of the turn still taking writes, not one already committed', async () => {
+    const { db } = stateDb();
+    const commit = new GroupCommit(db, new TickBatch(db), () => undefined);
+    const sent: string[] = [];
+    commit.write(() => undefined);
+    commit.send(() => sent.push('clear'), 'k');
+    commit.send(() => sent.push('other'));
+    expect(commit.withdraw('k')).toBe(true);
+    expect(commit.withdraw('k')).toBe(false);
+    commit.send(() => sent.push('go'));
+    await turn();
+    expect(sent).toEqual(['other', 'go']);
+    commit.write(() => undefined);
+    commit.send(() => sent.push('late clear'), 'k');
+    await turn();
+    expect(commit.withdraw('k')).toBe(false);
+    expect(sent.at(-1)).toBe('late clear');
+  });
+
   it('without a batch writes and sends each at once', () => {
     const { db, committed } = stateDb();
     const commit = new GroupCommit(db, undefined, () => undefined);
@@ -119,5 +138,35 @@ describe('SemaphoreEngine over the hub’s batch', () => {
     expect(problems).toEqual([]);
     expect(sent.filter((s) => s.endsWith(' go'))).toHaveLength(30);
     expect(sent.filter((s) => s.endsWith(' cleared'))).toHaveLength(30);
+  });
+
+  it('drops the clear of a go that the same commit publishes again unchanged (finished, then register of the same uid)', async () => {
+    const { db } = stateDb();
+    const sent: string[] = [];
+    const publisher = { publish: async (topic: string, payload: string) => void sent.push(`${topic.replace('coordinosaur/c/', '')} ${payload}`) };
+    const engine = new SemaphoreEngine({ publisher, db, batch: new TickBatch(db), clock: systemClock, log: createLogger('test', 'silent') }, SemaphoreConfig.parse({ positionUpdateMs: 0 }));
+    await engine.start();
+    cleanup.defer(() => engine.stop());
+    const send = (action: string, payload: string) => engine.handle(`coordinosaur/c/${action}`, Buffer.from(payload));
+    send('register', '{"uid":"a","timeout":60}');
+    send('register', '{"uid":"t","timeout":60,"token":"t1"}');
+    await turn();
+    expect(sent.splice(0)).toEqual(['go/a a', 'queued/t {"v":1,"uid":"t","token":"t1","position":1,"waiting":1}']);
+    // One read: a's finished hands the slot to t; a registers again and waits.
+    send('finished', 'a');
+    send('register', '{"uid":"a","timeout":60}');
+    await turn();
+    expect(sent.splice(0)).toEqual(['go/a ', 'go/t {"v":1,"uid":"t","token":"t1"}', 'queued/a {"v":1,"uid":"a","position":1,"waiting":1}']);
+    // t's job ends and a new one of t (another token) starts in one read: its go differs, the clear stays.
+    send('finished', 't');
+    send('register', '{"uid":"t","timeout":60,"token":"t2"}');
+    await turn();
+    expect(sent.splice(0)).toEqual(['go/t ', 'go/a a', 'queued/t {"v":1,"uid":"t","token":"t2","position":1,"waiting":1}']);
+    // a finishes and registers again while nobody waits before it: the same go again, without a clear.
+    send('aborted', 't');
+    send('finished', 'a');
+    send('register', '{"uid":"a","timeout":60}');
+    await turn();
+    expect(sent.splice(0)).toEqual(['go/a a']);
   });
 });

@@ -1,7 +1,8 @@
 import type { StateDb } from '../../state-db.js';
 import type { TickBatch } from '../../tick-batch.js';
 
-type Turn = { writes: (() => void)[]; sends: (() => void)[] };
+/** `keyed`: where each message sent with a key sits in `sends`, so it can be withdrawn. */
+type Turn = { writes: (() => void)[]; sends: (() => void)[]; keyed: Map<string, number> };
 
 /**
  * The semaphore's writes of one event-loop turn in the hub's per-turn transaction (TickBatch),
@@ -47,11 +48,27 @@ export class GroupCommit {
     (this.open ?? this.begin(this.batch)).writes.push(write);
   }
 
-  /** Sends after the writes made so far have committed; at once when none is pending. */
-  send(send: () => void): void {
+  /**
+   * Sends after the writes made so far have committed; at once when none is pending. A `key`
+   * lets a later change of the same turn withdraw the message (see `withdraw`).
+   */
+  send(send: () => void, key?: string): void {
     const behind = this.open ?? this.unsent;
-    if (behind) behind.sends.push(send);
-    else send();
+    if (!behind) return send();
+    if (key !== undefined && behind === this.open) behind.keyed.set(key, behind.sends.length);
+    behind.sends.push(send);
+  }
+
+  /**
+   * Withdraws the message sent with `key` in the turn still taking writes: a later change in the
+   * same commit made it moot. False when there is none (it was sent, or belongs to a committed turn).
+   */
+  withdraw(key: string): boolean {
+    const at = this.open?.keyed.get(key);
+    if (at === undefined) return false;
+    this.open!.keyed.delete(key);
+    this.open!.sends[at] = () => undefined;
+    return true;
   }
 
   /** Commits what is pending now (at stop, while the broker is still there); its messages follow in this tick's microtasks. */
@@ -60,7 +77,7 @@ export class GroupCommit {
   }
 
   private begin(batch: TickBatch): Turn {
-    const turn: Turn = { writes: [], sends: [] };
+    const turn: Turn = { writes: [], sends: [], keyed: new Map() };
     this.open = turn;
     const settled = () => {
       if (this.unsent === turn) this.unsent = undefined;

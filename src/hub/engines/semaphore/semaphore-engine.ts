@@ -209,7 +209,13 @@ export class SemaphoreEngine implements Engine {
    */
   private readonly events: SemaphoreEvents = {
     granted: (channel, job) => {
-      this.retain(semaphoreTopic(job.route, channel, 'go', job.uid), goPayload(job));
+      const topic = semaphoreTopic(job.route, channel, 'go', job.uid);
+      const payload = goPayload(job);
+      // A client that finished and registered again under its uid (no token) in one read: the go
+      // it held is cleared and published again, the same bytes, in one commit. The clear is
+      // dropped: the broker keeps the go throughout, and a live subscriber hears only the new one.
+      this.commit.withdraw(clearOf(topic, payload));
+      this.retain(topic, payload);
       this.claimOf(channel)?.observer.granted(channel, job.uid);
     },
     restored: (channel, job) => this.retain(semaphoreTopic(job.route, channel, 'go', job.uid), goPayload(job)),
@@ -218,13 +224,13 @@ export class SemaphoreEngine implements Engine {
       this.send(semaphoreTopic(job.route, channel, 'queued', job.uid), JSON.stringify(msg));
     },
     released: (channel, job) => {
-      if (job.grantedAt !== null) this.retain(semaphoreTopic(job.route, channel, 'go', job.uid), '');
+      if (job.grantedAt !== null) this.clearGo(channel, job);
     },
     expired: (channel, job, reason, at) => {
       this.ctx.log.info({ channel, uid: job.uid, reason }, 'semaphore job expired');
       // Before the go is cleared: a client seeing its go cleared with no expired first knows the hub lost its job.
       this.retain(semaphoreTopic(job.route, channel, 'expired', job.uid), expiredPayload({ uid: job.uid, token: job.token, reason, at }));
-      if (job.grantedAt !== null) this.retain(semaphoreTopic(job.route, channel, 'go', job.uid), '');
+      if (job.grantedAt !== null) this.clearGo(channel, job);
       this.claimOf(channel)?.observer.ended(channel, job.uid, reason, heldBy(job));
     },
     keptExpiry: (job) => this.retain(semaphoreTopic(job.route, job.channel, 'expired', job.uid), expiredPayload(job)),
@@ -247,10 +253,18 @@ export class SemaphoreEngine implements Engine {
    * may deliver a QoS 0 message ahead of a QoS 1 one published just before it, and then drops the
    * older one for that client as a duplicate.
    */
-  private retain(topic: string, payload: string): void {
-    this.commit.send(() => publishAndForget(this.ctx, this.name, topic, payload, { qos: 1, retain: true }));
+  private retain(topic: string, payload: string, key?: string): void {
+    this.commit.send(() => publishAndForget(this.ctx, this.name, topic, payload, { qos: 1, retain: true }), key);
+  }
+
+  private clearGo(channel: string, job: Job): void {
+    const topic = semaphoreTopic(job.route, channel, 'go', job.uid);
+    this.retain(topic, '', clearOf(topic, goPayload(job)));
   }
 }
+
+/** Names the clear of the go `payload` on `topic`, which a grant of the same bytes in the same commit withdraws. */
+const clearOf = (topic: string, payload: string) => `${topic}\u0000${payload}`;
 
 /** The seed's go is the raw uid; a registration that sent a token gets it back, so its client can tell its own go. */
 function goPayload(job: Job): string {
