@@ -1,14 +1,10 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CliProcess } from '../support/cli-process.js';
 import { Cleanup } from '../support/cleanup.js';
 import { mostWorkingAtOnce, type JobEvent } from '../support/coordinosaur-job.js';
 import { coordinosaurClient } from '../support/coordinosaur-client.js';
 import { startMosquitto } from '../support/mosquitto.js';
-import { freePort } from '../support/ports.js';
-import { SECRET } from '../support/test-hub.js';
+import { RestartableHub } from '../support/restartable-hub.js';
 import { waitFor } from '../support/wait.js';
 
 const CHANNEL = 'burst';
@@ -65,30 +61,11 @@ describe('semaphore grants across a hub kill -9 in the middle of a burst', () =>
   // The hub commits a turn's grants together and sends their go after: a kill at any instant of a
   // burst of grants must leave every go a client heard in the restarted hub's state.
   it('every go a client heard is a slot the restarted hub counts; never more than max hold one', async () => {
-    const dir = cleanup.tempDir('pushfleet-sem-burst-');
     // Clients stay connected to mosquitto while only the hub dies.
     const broker = await startMosquitto();
     cleanup.defer(() => broker.stop());
-    const config = join(dir, 'hub.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        http: { host: '127.0.0.1', port: await freePort() },
-        mqtt: { url: broker.url },
-        webhook: { secret: SECRET },
-        stateDir: join(dir, 'state'),
-        log: { level: 'info' },
-        engines: { semaphore: { maxConcurrentJobs: MAX, positionUpdateMs: 0 } },
-      }),
-    );
-    let hub: CliProcess | undefined;
-    const startHub = async () => {
-      const p = new CliProcess(['hub', '--config', config]);
-      hub = p;
-      cleanup.defer(() => p.stop('SIGKILL'));
-      await p.waitForLog('the hub listening', (l) => l.msg === 'webhook listening', 60_000);
-    };
-    await startHub();
+    const hub = await RestartableHub.create(cleanup, broker.url, { config: { engines: { semaphore: { maxConcurrentJobs: MAX, positionUpdateMs: 0 } } } });
+    await hub.start();
 
     const log: JobEvent[] = [];
     let holding = false;
@@ -112,11 +89,11 @@ describe('semaphore grants across a hub kill -9 in the middle of a burst', () =>
       await sleep(Math.random() * 300);
       // From here on a go is held: one the hub sends in its last instant must still be held when we look.
       holding = true;
-      await hub!.stop('SIGKILL');
+      await hub.kill();
       grantsBefore = log.filter((e) => e.kind === 'go').length;
       await sleep(300); // gos the hub sent before it died reach their clients
       const heard = cyclers.filter((c) => c.state === 'working').map((c) => c.uid);
-      await startHub();
+      await hub.start();
       const info = await observer.infos(CHANNEL);
       const counted = new Set(info.working.map((j) => j.uid));
       for (const uid of heard) if (!counted.has(uid)) problems.push(`kill ${k + 1}: ${uid} heard its go, the restarted hub does not count its slot`);
