@@ -156,7 +156,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   // Only the copies the broker kept: a live message read meanwhile is no retained one.
   const readBack = (filters: string[], onMessage: (topic: string, payload: Buffer) => void) =>
     readRetained(mqtt, filters, (topic, payload, retained) => retained && onMessage(topic, payload));
-  const ctx = { publisher, db, clock: systemClock, log, readRetained: readBack, unseal: (topic: string, payload: Buffer) => signer.unseal(topic, payload), contract };
+  const ctx = { publisher, db, batch, clock: systemClock, log, readRetained: readBack, unseal: (topic: string, payload: Buffer) => signer.unseal(topic, payload), contract };
   const notify = new NotifyRequests(ctx, {
     deliveries,
     sendPush: (push) => sendPush(publish, push),

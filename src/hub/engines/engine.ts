@@ -1,5 +1,6 @@
 import type { Logger } from '../../shared/logger.js';
 import type { StateDb } from '../state-db.js';
+import type { TickBatch } from '../tick-batch.js';
 import type { TopicContract } from '../../shared/contract/topic-table.js';
 
 /** What an engine may publish with; the hub's MQTT client satisfies it, tests pass a fake. */
@@ -23,6 +24,8 @@ export const systemClock: Clock = {
 export type EngineContext = {
   publisher: Publisher;
   db: StateDb;
+  /** The hub's one commit per event-loop turn, for engines that group their writes (the semaphore); without it they commit each. */
+  batch?: TickBatch;
   clock: Clock;
   log: Logger;
   /** Reads the retained messages the broker keeps on `filters`, once (subscribe, collect, unsubscribe); the hub passes it. */

@@ -5,6 +5,7 @@ import { publishAndForget, type Engine, type EngineContext } from '../engine.js'
 import { channelOptionsResolver, type ChannelOptions, type SemaphoreConfig } from './config.js';
 import { isKeptExpiry, SemaphoreState, type ExpiryReason, type Job, type KeptExpiry, type SemaphoreEvents } from './semaphore-state.js';
 import { SqliteSemaphoreStore } from './store.js';
+import { GroupCommit } from './group-commit.js';
 import { parseSemaphoreTopic } from './topic.js';
 import { TableBound } from '../table-bound.js';
 
@@ -31,6 +32,7 @@ export class SemaphoreEngine implements Engine {
   private readonly state: SemaphoreState;
   private readonly claims: Claim[] = [];
   private readonly overrides: TableBound;
+  private readonly commit: GroupCommit;
   private stopped = false;
 
   constructor(
@@ -41,10 +43,11 @@ export class SemaphoreEngine implements Engine {
     const configured = channelOptionsResolver(config);
     const bound = (table: string, key: 'maxChannels' | 'maxJobsPerChannel' | 'maxEndedJobs', past?: string) => new TableBound(ctx, `semaphore ${table}`, `engines.semaphore.${key}`, config[key], past);
     this.overrides = bound('channels with a concurrency override', 'maxChannels');
+    this.commit = new GroupCommit(ctx.db, ctx.batch, (err, withheld) => ctx.log.error({ err, withheld }, 'semaphore state not stored; its messages are not sent'));
     this.state = new SemaphoreState({
       options: (channel) => this.claimOf(channel)?.options ?? configured(channel),
       clock: ctx.clock,
-      store: new SqliteSemaphoreStore(ctx.db),
+      store: new SqliteSemaphoreStore(ctx.db, (write) => this.commit.write(write)),
       events: this.events,
       positionUpdateMs: config.positionUpdateMs,
       keepEndedMs: config.retainExpiredSeconds * 1000,
@@ -105,6 +108,7 @@ export class SemaphoreEngine implements Engine {
   async stop(): Promise<void> {
     this.stopped = true;
     this.state.stop();
+    this.commit.flush();
   }
 
   handle(topic: string, payload: Buffer): void {
@@ -205,7 +209,13 @@ export class SemaphoreEngine implements Engine {
    */
   private readonly events: SemaphoreEvents = {
     granted: (channel, job) => {
-      this.retain(semaphoreTopic(job.route, channel, 'go', job.uid), goPayload(job));
+      const topic = semaphoreTopic(job.route, channel, 'go', job.uid);
+      const payload = goPayload(job);
+      // A client that finished and registered again under its uid (no token) in one read: the go
+      // it held is cleared and published again, the same bytes, in one commit. The clear is
+      // dropped: the broker keeps the go throughout, and a live subscriber hears only the new one.
+      this.commit.withdraw(clearOf(topic, payload));
+      this.retain(topic, payload);
       this.claimOf(channel)?.observer.granted(channel, job.uid);
     },
     restored: (channel, job) => this.retain(semaphoreTopic(job.route, channel, 'go', job.uid), goPayload(job)),
@@ -214,13 +224,13 @@ export class SemaphoreEngine implements Engine {
       this.send(semaphoreTopic(job.route, channel, 'queued', job.uid), JSON.stringify(msg));
     },
     released: (channel, job) => {
-      if (job.grantedAt !== null) this.retain(semaphoreTopic(job.route, channel, 'go', job.uid), '');
+      if (job.grantedAt !== null) this.clearGo(channel, job);
     },
     expired: (channel, job, reason, at) => {
       this.ctx.log.info({ channel, uid: job.uid, reason }, 'semaphore job expired');
       // Before the go is cleared: a client seeing its go cleared with no expired first knows the hub lost its job.
       this.retain(semaphoreTopic(job.route, channel, 'expired', job.uid), expiredPayload({ uid: job.uid, token: job.token, reason, at }));
-      if (job.grantedAt !== null) this.retain(semaphoreTopic(job.route, channel, 'go', job.uid), '');
+      if (job.grantedAt !== null) this.clearGo(channel, job);
       this.claimOf(channel)?.observer.ended(channel, job.uid, reason, heldBy(job));
     },
     keptExpiry: (job) => this.retain(semaphoreTopic(job.route, job.channel, 'expired', job.uid), expiredPayload(job)),
@@ -233,8 +243,9 @@ export class SemaphoreEngine implements Engine {
     this.send(channel === undefined ? semaphoreRootErrorTopic(route) : semaphoreTopic(route, channel, 'error'), JSON.stringify(msg));
   }
 
+  /** Every message waits for the commit of the changes made before it (see GroupCommit). */
   private send(topic: string, payload: string): void {
-    publishAndForget(this.ctx, this.name, topic, payload);
+    this.commit.send(() => publishAndForget(this.ctx, this.name, topic, payload));
   }
 
   /**
@@ -242,10 +253,18 @@ export class SemaphoreEngine implements Engine {
    * may deliver a QoS 0 message ahead of a QoS 1 one published just before it, and then drops the
    * older one for that client as a duplicate.
    */
-  private retain(topic: string, payload: string): void {
-    publishAndForget(this.ctx, this.name, topic, payload, { qos: 1, retain: true });
+  private retain(topic: string, payload: string, key?: string): void {
+    this.commit.send(() => publishAndForget(this.ctx, this.name, topic, payload, { qos: 1, retain: true }), key);
+  }
+
+  private clearGo(channel: string, job: Job): void {
+    const topic = semaphoreTopic(job.route, channel, 'go', job.uid);
+    this.retain(topic, '', clearOf(topic, goPayload(job)));
   }
 }
+
+/** Names the clear of the go `payload` on `topic`, which a grant of the same bytes in the same commit withdraws. */
+const clearOf = (topic: string, payload: string) => `${topic}\u0000${payload}`;
 
 /** The seed's go is the raw uid; a registration that sent a token gets it back, so its client can tell its own go. */
 function goPayload(job: Job): string {

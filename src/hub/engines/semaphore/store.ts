@@ -57,12 +57,18 @@ export interface SemaphoreStore {
   load(): StoredState;
 }
 
-/** Each call is one autocommitted statement: every change is on disk before its event is published. */
+/**
+ * Each change runs through `write`: at once (its own autocommit, the default), or queued into the
+ * turn's transaction (the engine's GroupCommit), which commits before the events it causes are sent.
+ */
 export class SqliteSemaphoreStore implements SemaphoreStore {
   private readonly stmt;
   private readonly end: (channel: string, uid: string, ended: EndedJob | null) => void;
 
-  constructor(private readonly db: StateDb) {
+  constructor(
+    private readonly db: StateDb,
+    private readonly write: (change: () => void) => void = (change) => change(),
+  ) {
     db.exec(`
       CREATE TABLE IF NOT EXISTS semaphore_jobs (
         channel TEXT NOT NULL, uid TEXT NOT NULL, route TEXT NOT NULL, timeout_ms INTEGER NOT NULL,
@@ -107,34 +113,32 @@ export class SqliteSemaphoreStore implements SemaphoreStore {
   }
 
   insertJob(job: StoredJob): void {
-    this.stmt.insert.run(job);
+    this.write(() => this.stmt.insert.run(job));
   }
 
   markGranted(channel: string, uid: string, at: number): void {
-    this.stmt.grant.run(at, channel, uid);
+    this.write(() => this.stmt.grant.run(at, channel, uid));
   }
 
   endJob(channel: string, uid: string, ended: EndedJob | null): void {
-    // Without a row to keep, one autocommitted statement suffices: the common case stays cheap.
-    if (ended) this.end(channel, uid, ended);
-    else this.stmt.remove.run(channel, uid);
+    // Without a row to keep, one statement suffices: the common case stays cheap.
+    this.write(() => (ended ? this.end(channel, uid, ended) : this.stmt.remove.run(channel, uid)));
   }
 
   deleteEnded(channel: string, uid: string): void {
-    this.stmt.dropEnded.run(channel, uid);
+    this.write(() => this.stmt.dropEnded.run(channel, uid));
   }
 
   recordGrant(channel: string, at: number): void {
-    this.stmt.record.run(channel, at);
+    this.write(() => this.stmt.record.run(channel, at));
   }
 
   pruneGrants(channel: string, before: number): void {
-    this.stmt.prune.run(channel, before);
+    this.write(() => this.stmt.prune.run(channel, before));
   }
 
   setConcurrency(channel: string, max: number | null): void {
-    if (max === null) this.stmt.clearMax.run(channel);
-    else this.stmt.setMax.run(channel, max);
+    this.write(() => (max === null ? this.stmt.clearMax.run(channel) : this.stmt.setMax.run(channel, max)));
   }
 
   load(): StoredState {
