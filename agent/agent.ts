@@ -15,6 +15,7 @@ import type { AppRunner } from './app-runner.js';
 import type { AgentConfig } from './config.js';
 import { readHostFacts } from './host-facts.js';
 import { openApp } from './open-app.js';
+import { SpareProcesses } from './spare-process.js';
 import { RolloutGate } from './rollout-gate.js';
 import { SignedInbox } from './signed-inbox.js';
 // Only some agents run a playbook node, jobs or services: those modules are loaded when configured.
@@ -57,7 +58,9 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   const gate = config.apps.some((a) => a.rollout)
     ? new RolloutGate(new SemaphoreClient(mqtt, { prefix: config.semaphore.prefix, open: (topic, payload, deliver) => inbox.open(topic, payload, deliver) }), config.id, config.labels[ENV_LABEL] ?? DEFAULT_ENV, rolloutBudgetSeconds(config), log.child({ role: 'rollout' }))
     : null;
-  const apps = await Promise.all(config.apps.map((app) => openApp(app, config.id, config.stateDir, log, publishState, gate)));
+  // Every app's steps (git, update, restart) start from these shells forked ahead of time.
+  const spares = new SpareProcesses();
+  const apps = await Promise.all(config.apps.map((app) => openApp(app, config.id, config.stateDir, log, publishState, gate, spares)));
   const byName = new Map(apps.map((a) => [a.app.name, a]));
   /** The newest push per retained head topic: what an app goes back to when it is unpinned. */
   const heads = new Map<string, PushMessage>();
@@ -182,6 +185,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
       inbox.stop();
       // Running updates finish; waits for a rollout grant or a retry end (see AppRunner.stop).
       await Promise.all(apps.map((a) => a.stop()));
+      spares.close();
       await node?.stop();
       await jobs?.stop();
       await services?.stop();

@@ -36,8 +36,6 @@ export type RunnerDeps = {
   gate: Gate | null;
   publish(state: AppState): void;
   clock: Clock;
-  /** The app's spare gates (agent/spare-process.ts), killed once the runner stopped. */
-  spares?: { close(): void };
 };
 
 /** The journal could not be written: nothing that depends on it may go on. */
@@ -170,7 +168,6 @@ export class AppRunner {
     this.halt.abort();
     this.wake.abort();
     await this.idle();
-    this.deps.spares?.close();
     const grant = this.grant;
     this.grant = null;
     if (grant && this.journal.admission?.token !== grant.lease.token) await grant.lease.abort().catch(() => undefined);

@@ -47,8 +47,8 @@ const CAPACITY = 3;
 const QUIET_MS = 50;
 
 /**
- * Spare gates for one app's steps, forked ahead in a quiet moment (between updates, or during a
- * long step) and killed by `close`. With none ready, a step forks one at once, as before. A
+ * Spare gates for the apps' steps (one pool per agent), forked ahead in a quiet moment (between
+ * updates, or during a long step) and killed by `close`. With none ready, a step forks one at once, as before. A
  * waiting spare keeps neither the agent nor its event loop alive.
  */
 export class SpareProcesses {
