@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { HubConfig } from '../hub/config.js';
-import { generatePassword, hashPassword } from '../hub/users/password-hash.js';
+import { generateCredential, hashPassword } from '../hub/users/password-hash.js';
 import { defaultUsersFile, newUser, readUsers, UserName, writeUsers } from '../hub/users/users-file.js';
 import { readConfigFile, validateConfig } from '../shared/config-file.js';
 import { mosquittoAcl } from '../shared/contract/mosquitto-acl.js';
@@ -39,8 +39,7 @@ async function add(name: string, flags: AddFlags): Promise<number> {
   exists();
   const given = flags.passwordStdin ? await readStdin() : undefined;
   if (given !== undefined && given.length < 12) throw new CommandError('the password from stdin is shorter than 12 characters');
-  const password = given ?? generatePassword();
-  const hash = await hashPassword(password);
+  const { password, hash } = given === undefined ? generateCredential() : { password: given, hash: await hashPassword(given) };
   // Read again after the slow hash, and written at once: an edit made meanwhile is kept.
   exists();
   const users = readUsers(file);

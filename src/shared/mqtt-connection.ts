@@ -61,7 +61,7 @@ export function clientOptions(cfg: MqttConnectionConfig, will?: Will): IClientOp
     username,
     password,
     keepalive: cfg.keepalive,
-    reconnectPeriod: 1000,
+    reconnectPeriod: reconnectPeriodMs(),
     connectTimeout: 10_000,
     // Persistent session (clean: false) needs a stable clientId; without one, start clean.
     clean: cfg.clientId === undefined,
@@ -74,6 +74,16 @@ export function clientOptions(cfg: MqttConnectionConfig, will?: Will): IClientOp
     ...(will && { will: { ...will } }),
   };
 }
+
+/**
+ * A fresh random wait between reconnect attempts, for each outage: a broker (or hub) that comes
+ * back to 10,000 agents then sees their logins spread over two seconds instead of all in the same
+ * millisecond of every second. mqtt.js reads it when an outage begins and keeps it until the
+ * next CONNACK.
+ */
+export const reconnectPeriodMs = (random: () => number = Math.random): number => Math.round(RECONNECT_MIN_MS + random() * RECONNECT_SPREAD_MS);
+const RECONNECT_MIN_MS = 500;
+const RECONNECT_SPREAD_MS = 2000;
 
 export type ConnectOptions = {
   will?: Will;
@@ -93,7 +103,10 @@ export function connectMqtt(cfg: MqttConnectionConfig, opts: ConnectOptions = {}
   const stream = opts.stream;
   const client = stream ? new MqttClient(() => stream(), clientOptions(cfg, opts.will)) : mqtt.connect(splitCredentials(cfg.url).url, clientOptions(cfg, opts.will));
   // mqtt.js leaves Nagle's algorithm on; with delayed ACKs that stalls QoS 1 round trips ~40 ms.
-  client.on('connect', () => (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true));
+  client.on('connect', () => {
+    (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
+    client.options.reconnectPeriod = reconnectPeriodMs();
+  });
   return new Promise((resolve, reject) => {
     const fail = (err: Error) => {
       clearTimeout(timer);

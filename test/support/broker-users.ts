@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { join } from 'node:path';
-import { generatePassword, hashPassword } from '../../src/hub/users/password-hash.js';
+import { generateCredential } from '../../src/hub/users/password-hash.js';
 import { defaultUsersFile, newUser, readUsers, writeUsers } from '../../src/hub/users/users-file.js';
 import type { Role } from '../../src/shared/contract/roles.js';
 
@@ -33,8 +33,7 @@ const brokerKey = (url: string): string => new URL(url).host;
 
 /** Adds (or replaces) `name` in `file`; returns its password. */
 export async function addBrokerUser(file: string, name: string, role: Role): Promise<string> {
-  const password = generatePassword();
-  const hash = await hashPassword(password);
+  const { password, hash } = generateCredential();
   // Read and written with no await between: agents started at once do not lose each other's account.
   const users = readUsers(file);
   users.set(name, newUser(role, hash));

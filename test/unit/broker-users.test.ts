@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ensureOperator, operatorCredentialsFile, readOperatorCredentials } from '../../src/hub/users/operator-credential.js';
-import { generatePassword, hashPassword, verifyPassword } from '../../src/hub/users/password-hash.js';
+import { generateCredential, hashPassword, PasswordHash, verifyPassword } from '../../src/hub/users/password-hash.js';
 import { newUser, readUsers, UserName, writeUsers } from '../../src/hub/users/users-file.js';
 import { ConfigError } from '../../src/shared/config-file.js';
 
@@ -26,10 +26,22 @@ describe('password hashes', () => {
     expect(await verifyPassword('correct horse batterY', a)).toBe(false);
     expect(await verifyPassword('', a)).toBe(false);
   });
-  it('generates strong passwords that fit a URL as they are', () => {
-    const p = generatePassword();
-    expect(p).toMatch(/^[A-Za-z0-9_-]{32}$/);
-    expect(generatePassword()).not.toBe(p);
+  it('generates strong passwords that fit a URL as they are, with a fast salted hash that checks only them', async () => {
+    const a = generateCredential();
+    const b = generateCredential();
+    expect(a.password).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(b.password).not.toBe(a.password);
+    expect(a.hash).toMatchObject({ alg: 'hmac-sha256' });
+    expect(a.hash.salt).not.toBe(b.hash.salt);
+    expect(PasswordHash.safeParse(a.hash).success).toBe(true);
+    expect(await verifyPassword(a.password, a.hash)).toBe(true);
+    expect(await verifyPassword(b.password, a.hash)).toBe(false);
+    expect(await verifyPassword(a.password.slice(0, -1), a.hash)).toBe(false);
+    expect(await verifyPassword('', a.hash)).toBe(false);
+  });
+  it('refuses a stored hash of an unknown kind or with scrypt parameters missing', () => {
+    expect(PasswordHash.safeParse({ alg: 'md5', salt: 'AAAAAAAAAAAAAAAAAAAAAA==', hash: 'A'.repeat(44) }).success).toBe(false);
+    expect(PasswordHash.safeParse({ alg: 'scrypt', salt: 'AAAAAAAAAAAAAAAAAAAAAA==', hash: 'A'.repeat(44) }).success).toBe(false);
   });
 });
 

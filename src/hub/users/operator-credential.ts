@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writePrivateFile } from '../../shared/private-file.js';
-import { generatePassword, hashPassword } from './password-hash.js';
+import { generateCredential } from './password-hash.js';
 import { newUser, readUsers, writeUsers } from './users-file.js';
 
 export const OPERATOR = 'operator';
@@ -21,10 +21,8 @@ export type OperatorCredentials = z.infer<typeof OperatorCredentials>;
 export async function ensureOperator(usersFile: string, stateDir: string): Promise<{ created: false; file: string } | { created: true; file: string; password: string }> {
   const file = operatorCredentialsFile(stateDir);
   if (readUsers(usersFile).has(OPERATOR)) return { created: false, file };
-  const password = generatePassword();
-  const hash = await hashPassword(password);
+  const { password, hash } = generateCredential();
   writePrivateFile(file, `${JSON.stringify({ username: OPERATOR, password } satisfies OperatorCredentials)}\n`);
-  // Read again after the slow hash and written at once, so a `users add` meanwhile is kept.
   const users = readUsers(usersFile);
   users.set(OPERATOR, newUser('operator', hash));
   writeUsers(usersFile, users);
