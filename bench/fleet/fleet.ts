@@ -6,7 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { generatePassword, hashPassword } from '../../src/hub/users/password-hash.js';
+import { generateCredential } from '../../src/hub/users/password-hash.js';
 import { newUser, readUsers, writeUsers } from '../../src/hub/users/users-file.js';
 import type { FleetReport, FromWorker, ToWorker } from './fleet-protocol.js';
 
@@ -17,13 +17,16 @@ export const fleetIds = (n: number): string[] => Array.from({ length: n }, (_, i
 
 /**
  * Adds an agent account (role agent, named as the agent) per id to the hub's users file, with
- * generated passwords; returns them. Hashed as `pushfleet users add` hashes a generated password.
+ * generated passwords as `pushfleet users add` makes them; returns the passwords.
  */
-export async function addFleetAccounts(usersFile: string, ids: readonly string[]): Promise<Map<string, string>> {
-  const passwords = new Map(ids.map((id) => [id, generatePassword()]));
-  const hashed = await Promise.all([...passwords].map(async ([id, pw]) => [id, await hashPassword(pw)] as const));
+export function addFleetAccounts(usersFile: string, ids: readonly string[]): Map<string, string> {
   const users = readUsers(usersFile);
-  for (const [id, hash] of hashed) users.set(id, newUser('agent', hash));
+  const passwords = new Map<string, string>();
+  for (const id of ids) {
+    const { password, hash } = generateCredential();
+    users.set(id, newUser('agent', hash));
+    passwords.set(id, password);
+  }
   writeUsers(usersFile, users);
   return passwords;
 }

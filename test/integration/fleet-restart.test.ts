@@ -28,7 +28,7 @@ const AGENTS = 300;
 describe('a fleet across a hub kill -9', () => {
   it('brings every agent back online, on the head pushed while it reconnected', async () => {
     const hub = await RestartableHub.create(cleanup);
-    const accounts = await addFleetAccounts(defaultUsersFile(hub.stateDir), fleetIds(AGENTS));
+    const accounts = addFleetAccounts(defaultUsersFile(hub.stateDir), fleetIds(AGENTS));
     await hub.start();
     const push = async (sha: string) => expect((await postWebhook(hub.webhookUrl, signedRequest(SECRET, 'push', githubPushPayload({ repo: SIM_REPO, after: sha })))).status).toBe(200);
 
