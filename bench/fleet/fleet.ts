@@ -83,14 +83,14 @@ export class Fleet {
     return { started: sum('started'), onlineSince: sum('onlineSince'), lastOnline: max('lastOnline'), atSha: sum('atSha'), lastHead: max('lastHead'), errorCount: sum('errorCount'), errors: parts.flatMap((p) => p.report.errors) };
   }
 
-  /** Polls until `done` holds for the fleet's report; the report it held for. */
+  /** Polls until `done` holds for the fleet's report; the report it held for, with the first errors seen while waiting. */
   async until(since: number, sha: string | null, done: (r: FleetReport) => boolean, timeoutMs: number, what: string): Promise<FleetReport> {
     const end = Date.now() + timeoutMs;
     const errors: string[] = [];
     for (;;) {
       const r = await this.report(since, sha);
       errors.push(...r.errors.slice(0, 5 - errors.length));
-      if (done(r)) return r;
+      if (done(r)) return { ...r, errors };
       if (Date.now() > end) throw new Error(`fleet: ${what} not reached in ${timeoutMs} ms: ${r.onlineSince} of ${this.size} online since, ${r.atSha} at the head; ${r.errorCount} errors: ${errors.join('; ')}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
