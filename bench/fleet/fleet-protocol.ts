@@ -15,6 +15,8 @@ export type FleetReport = {
   atSha: number;
   lastHead: number;
   errorCount: number;
+  /** Every error since the start, counted by kind. */
+  errorKinds: Record<string, number>;
   /** A few of the errors since the last report. */
   errors: string[];
 };

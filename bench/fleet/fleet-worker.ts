@@ -15,6 +15,8 @@ const announced = new Map<string, number>();
 const heads = new Map<string, { sha: string; at: number }>();
 const errors: string[] = [];
 let errorCount = 0;
+/** Errors by kind (their message with numbers taken out), to tell a reconnect storm from refusals. */
+const errorKinds: Record<string, number> = {};
 
 const send = (msg: unknown) => process.send!(msg);
 
@@ -33,7 +35,7 @@ function report(since: number, sha: string | null): FleetReport {
     atSha++;
     lastHead = Math.max(lastHead, h.at);
   }
-  return { started: agents.length, onlineSince, lastOnline, atSha, lastHead, errorCount, errors: errors.splice(0) };
+  return { started: agents.length, onlineSince, lastOnline, atSha, lastHead, errorCount, errorKinds: { ...errorKinds }, errors: errors.splice(0) };
 }
 
 async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
@@ -50,6 +52,8 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
         onHead: (a, sha) => heads.set(a.id, { sha, at: now() }),
         onError: (a, err) => {
           errorCount++;
+          const kind = err.message.replace(/\d+/g, '#');
+          errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
           if (errors.length < 5) errors.push(`${a.id}: ${err.message}`);
         },
       });

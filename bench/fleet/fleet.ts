@@ -80,7 +80,9 @@ export class Fleet {
     const parts = await Promise.all(this.workers.map((w) => this.ask(w, { type: 'report', since, sha }, 'report')));
     const sum = (key: 'started' | 'onlineSince' | 'atSha' | 'errorCount') => parts.reduce((n, p) => n + p.report[key], 0);
     const max = (key: 'lastOnline' | 'lastHead') => Math.max(0, ...parts.map((p) => p.report[key]));
-    return { started: sum('started'), onlineSince: sum('onlineSince'), lastOnline: max('lastOnline'), atSha: sum('atSha'), lastHead: max('lastHead'), errorCount: sum('errorCount'), errors: parts.flatMap((p) => p.report.errors) };
+    const errorKinds: Record<string, number> = {};
+    for (const [kind, count] of parts.flatMap((p) => Object.entries(p.report.errorKinds))) errorKinds[kind] = (errorKinds[kind] ?? 0) + count;
+    return { started: sum('started'), onlineSince: sum('onlineSince'), lastOnline: max('lastOnline'), atSha: sum('atSha'), lastHead: max('lastHead'), errorCount: sum('errorCount'), errorKinds, errors: parts.flatMap((p) => p.report.errors) };
   }
 
   /** Polls until `done` holds for the fleet's report; the report it held for, with the first errors seen while waiting. */

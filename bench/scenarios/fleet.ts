@@ -99,7 +99,7 @@ async function measure(n: number, broker: Broker, workers: number | undefined): 
     // On mosquitto the agents stay connected through a hub restart; only the push must reach them.
     const reconnects = broker === 'aedes';
     const back = await fleet.until(killedAt, next, (r) => r.atSha === n && (!reconnects || r.onlineSince === n), 600_000, 'the fleet back after the restart');
-    if (back.errorCount > 0) progress(`${broker}, ${n} agents: ${back.errorCount} agent errors, e.g. ${back.errors.slice(0, 3).join('; ')}`);
+    if (back.errorCount > 0) progress(`${broker}, ${n} agents: ${back.errorCount} agent errors: ${JSON.stringify(back.errorKinds)}`);
     const figures: Figures = {
       'all connected (s)': seconds(connected.lastOnline - t0),
       'push → last agent has it (ms)': round(reached.lastHead - pushedAt, 1),
