@@ -2,8 +2,10 @@
  * A few hundred simulated agents (the fleet simulator, bench/fleet/: each its own account, last
  * will, retained status and state, subscribed to its directives and heads) on a real hub process
  * with its embedded broker. The hub is killed (-9) and started again on its state dir; a push is
- * answered as soon as it is back, while the fleet is still reconnecting. Every agent must come
- * back online and run the newest head, and the broker must retain each one's status as online.
+ * answered as soon as it is back, while the fleet is still reconnecting. Meanwhile one more
+ * agent, on the same address as the fleet, keeps trying a stale password (a fleet behind one
+ * NAT). Every agent must come back online and run the newest head, and the broker must retain
+ * each one's status as online.
  */
 import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
@@ -13,7 +15,7 @@ import { AGENT_STATUS_ALL } from '../../src/shared/topics.js';
 import { defaultUsersFile } from '../../src/hub/users/users-file.js';
 import { addFleetAccounts, Fleet, fleetIds, wallNow } from '../../bench/fleet/fleet.js';
 import { SIM_REPO } from '../../bench/fleet/sim-agent.js';
-import { withoutCredentials } from '../support/broker-users.js';
+import { withCredentials, withoutCredentials } from '../support/broker-users.js';
 import { Cleanup } from '../support/cleanup.js';
 import { githubPushPayload, postWebhook, signedRequest } from '../support/push-payload.js';
 import { RestartableHub } from '../support/restartable-hub.js';
@@ -29,7 +31,10 @@ describe('a fleet across a hub kill -9', () => {
   it('brings every agent back online, on the head pushed while it reconnected', async () => {
     const hub = await RestartableHub.create(cleanup);
     const accounts = addFleetAccounts(defaultUsersFile(hub.stateDir), fleetIds(AGENTS));
+    const late = addFleetAccounts(defaultUsersFile(hub.stateDir), ['stale-agent', 'late-agent']).get('late-agent')!;
     await hub.start();
+    const stale = setInterval(() => void mqtt.connectAsync(withCredentials(hub.mqttUrl, 'stale-agent', 'not-its-password'), { reconnectPeriod: 0, connectTimeout: 20_000 }).then((c) => c.endAsync(true), () => undefined), 250);
+    cleanup.defer(() => clearInterval(stale));
     const push = async (sha: string) => expect((await postWebhook(hub.webhookUrl, signedRequest(SECRET, 'push', githubPushPayload({ repo: SIM_REPO, after: sha })))).status).toBe(200);
 
     const fleet = await Fleet.start({ url: withoutCredentials(hub.mqttUrl), accounts, workers: 2 });
@@ -59,5 +64,11 @@ describe('a fleet across a hub kill -9', () => {
     await waitFor(() => `${statuses.size} of ${AGENTS} statuses retained`, () => statuses.size === AGENTS, 10_000);
     const notOnline = [...statuses.values()].filter((s) => s.state !== 'online' || Date.parse(s.at) < killedAt - 1);
     expect(notOnline.map((s) => `${s.agent} ${s.state} ${s.at}`)).toEqual([]);
+
+    // An agent that joins once the stale one has failed for seconds (and nobody else logged in)
+    // logs in at once, not after the stale one's doubling wait, which would outlast its connect timeout.
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    const joined = await mqtt.connectAsync(withCredentials(hub.mqttUrl, 'late-agent', late), { reconnectPeriod: 0, connectTimeout: 4000 });
+    await joined.endAsync(true);
   }, 120_000);
 });
