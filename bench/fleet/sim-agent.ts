@@ -42,6 +42,7 @@ export type FleetAgentOptions = {
   password: string;
   /** Updates wait for the rollout's go (app state `rollout: true`); else a new head is deployed at once. */
   rollout: boolean;
+  /** The fake update step: how long after a new head it reports the SHA deployed. */
   stepMs: number;
   heartbeatMs: number;
   /** Each time it is connected and announced: status online, state, subscriptions acknowledged. */
@@ -102,10 +103,13 @@ export class SimAgent {
       const push = decode(PushMessage, unwrap(payload));
       if (!push.ok) return opts.onError(self, new Error(`${topic}: ${push.error}`));
       const sha = pushedSha(push.value);
-      if (sha === self.sha || sha === self.updatingTo) return opts.onHead(self, self.sha);
+      // Delivered again (a reconnect): it runs that head already, or is on its way to it.
+      if (sha === self.updatingTo) return;
+      if (sha === self.sha) return opts.onHead(self, sha);
       if (!self.rollout) {
         self.sha = sha;
-        void self.report('deployed', sha).catch((err: Error) => opts.onError(self, err));
+        // The fake update step, then its report (at once with stepMs 0, as an agent reports "updating").
+        void sleep(self.stepMs).then(() => self.report('deployed', sha)).catch((err: Error) => opts.onError(self, err));
         return opts.onHead(self, sha);
       }
       self.updatingTo = sha;

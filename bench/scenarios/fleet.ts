@@ -8,8 +8,10 @@
  * a push as soon as it answers, until every agent is online again (embedded broker: they all
  * reconnect, with the clients' reconnect jitter) and runs that push's head.
  *
- * `npm run bench fleet -- --agents 1000[,3000] [--broker aedes|mosquitto] [--workers 4]`;
- * without --agents the levels are 100, 1,000, 3,000 and 10,000.
+ * `npm run bench fleet -- --agents 1000[,3000] [--broker aedes|mosquitto] [--workers 4] [--step-ms 0]`;
+ * without --agents the levels are 100, 1,000, 3,000 and 10,000. `--step-ms`: how long each agent
+ * takes to "update" before it reports the new SHA deployed (default 0: it reports at once, so
+ * the fleet's reports compete with the push's own delivery, as "updating" reports do).
  */
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -31,7 +33,7 @@ const BROKERS = ['aedes', 'mosquitto'] as const;
 type Broker = (typeof BROKERS)[number];
 const WEBHOOK_SAMPLES = 200;
 
-type Options = { levels: number[]; brokers: Broker[]; workers: number | undefined };
+type Options = { levels: number[]; brokers: Broker[]; workers: number | undefined; stepMs: number };
 
 export function fleetOptions(args: readonly string[]): Options {
   const value = (flag: string) => {
@@ -44,7 +46,9 @@ export function fleetOptions(args: readonly string[]): Options {
   const broker = value('--broker');
   if (broker !== undefined && !BROKERS.includes(broker as Broker)) throw new Error(`--broker is aedes or mosquitto (not "${broker}")`);
   const workers = value('--workers');
-  return { levels, brokers: broker ? [broker as Broker] : [...BROKERS], workers: workers === undefined ? undefined : Number(workers) };
+  const stepMs = Number(value('--step-ms') ?? 0);
+  if (!Number.isFinite(stepMs) || stepMs < 0) throw new Error(`--step-ms takes milliseconds (not "${value('--step-ms')}")`);
+  return { levels, brokers: broker ? [broker as Broker] : [...BROKERS], workers: workers === undefined ? undefined : Number(workers), stepMs };
 }
 
 const seconds = (ms: number) => round(ms / 1000, 2);
@@ -64,7 +68,7 @@ async function mosquittoForFleet(cleanup: Cleanup): Promise<string> {
   return broker.url;
 }
 
-async function measure(n: number, broker: Broker, workers: number | undefined): Promise<Figures> {
+async function measure(n: number, broker: Broker, { workers, stepMs }: Options): Promise<Figures> {
   const cleanup = new Cleanup();
   try {
     const hub = await RestartableHub.create(cleanup, broker === 'mosquitto' ? await mosquittoForFleet(cleanup) : undefined);
@@ -74,7 +78,7 @@ async function measure(n: number, broker: Broker, workers: number | undefined): 
 
     progress(`${broker}, ${n} agents: connecting`);
     const t0 = wallNow();
-    const fleet = await Fleet.start({ url, accounts, ...(workers && { workers }) });
+    const fleet = await Fleet.start({ url, accounts, stepMs, ...(workers && { workers }) });
     cleanup.defer(() => fleet.stop());
     const connected = await fleet.until(t0, null, (r) => r.onlineSince === n, 600_000, 'all connected');
 
@@ -126,7 +130,7 @@ export const fleetScenarios: Scenario[] = [
       const figures: Figures = {};
       for (const n of opts.levels) {
         for (const broker of opts.brokers) {
-          for (const [key, value] of Object.entries(await measure(n, broker, opts.workers))) figures[`${broker} ${n}: ${key}`] = value;
+          for (const [key, value] of Object.entries(await measure(n, broker, opts))) figures[`${broker} ${n}: ${key}`] = value;
         }
       }
       return figures;
