@@ -15,11 +15,11 @@ import type { AppRunner } from './app-runner.js';
 import type { AgentConfig } from './config.js';
 import { readHostFacts } from './host-facts.js';
 import { openApp } from './open-app.js';
-import { startOrchestratorNode } from './node/orchestrator-node.js';
 import { RolloutGate } from './rollout-gate.js';
 import { SignedInbox } from './signed-inbox.js';
-import { startAgentJobs, type AgentJobs } from './jobs/agent-jobs.js';
-import { startAgentServicesOnMqtt, type AgentServicesOnMqtt } from './services/agent-services-mqtt.js';
+// Only some agents run a playbook node, jobs or services: those modules are loaded when configured.
+import type { AgentJobs } from './jobs/agent-jobs.js';
+import type { AgentServicesOnMqtt } from './services/agent-services-mqtt.js';
 import { redactUrl } from '../src/shared/mqtt-url.js';
 
 export type RunningAgent = { apps: AppRunner[]; mqtt: MqttClient; stop(): Promise<void> };
@@ -155,12 +155,12 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   mqtt.on('offline', () => log.warn('MQTT broker unreachable; retrying'));
   mqtt.on('error', (err) => log.warn({ err: err.message }, 'MQTT error'));
   // Ready before "agent online", so whoever waits for that can send it playbook commands.
-  const node = config.orchestrator ? await startOrchestratorNode(config, config.orchestrator, inbox, log.child({ role: 'orchestrator' })) : undefined;
+  const node = config.orchestrator && (await (await import('./node/orchestrator-node.js')).startOrchestratorNode(config, config.orchestrator, inbox, log.child({ role: 'orchestrator' })));
   if (node) teardown?.add('orchestrator node', () => node.stop());
   const republish = () => void mqtt.publishAsync(statusTopic, status('online'), { qos: 1, retain: true }).catch((err: Error) => log.warn({ err: err.message }, 'status not published'));
-  jobs = config.jobs && (await startAgentJobs({ ...config, jobs: config.jobs }, mqtt, inbox, republish, log.child({ role: 'jobs' })));
+  jobs = config.jobs && (await (await import('./jobs/agent-jobs.js')).startAgentJobs({ ...config, jobs: config.jobs }, mqtt, inbox, republish, log.child({ role: 'jobs' })));
   if (jobs) teardown?.add('jobs', () => jobs!.stop());
-  services = config.services && (await startAgentServicesOnMqtt({ ...config, services: config.services }, mqtt, inbox, republish, log.child({ role: 'services' })));
+  services = config.services && (await (await import('./services/agent-services-mqtt.js')).startAgentServicesOnMqtt({ ...config, services: config.services }, mqtt, inbox, republish, log.child({ role: 'services' })));
   if (services) teardown?.add('services', () => services!.stop());
   for (const app of apps) app.start();
   await announce();

@@ -36,6 +36,8 @@ export type RunnerDeps = {
   gate: Gate | null;
   publish(state: AppState): void;
   clock: Clock;
+  /** The app's spare gates (agent/spare-process.ts), killed once the runner stopped. */
+  spares?: { close(): void };
 };
 
 /** The journal could not be written: nothing that depends on it may go on. */
@@ -168,6 +170,7 @@ export class AppRunner {
     this.halt.abort();
     this.wake.abort();
     await this.idle();
+    this.deps.spares?.close();
     const grant = this.grant;
     this.grant = null;
     if (grant && this.journal.admission?.token !== grant.lease.token) await grant.lease.abort().catch(() => undefined);
@@ -229,7 +232,7 @@ export class AppRunner {
         return clock.sleep(step.until - clock.now(), wake);
       case 'begin':
         log.info({ sha: step.target.sha, ref: step.target.ref, from: step.previousSha, delivery: step.target.deliveryId }, 'update started');
-        return this.commit(record(this.journal, step, { ok: true, ms: 0 }, this.recordContext()));
+        return this.stage(record(this.journal, step, { ok: true, ms: 0 }, this.recordContext()));
       case 'abandon':
         log.info({ sha: this.journal.active?.target.sha, reason: step.reason }, 'update abandoned');
         return this.commit(record(this.journal, step, { ok: true, ms: 0 }, this.recordContext()));
@@ -258,7 +261,10 @@ export class AppRunner {
       result = { ok: false, ms: clock.now() - started, error, transient: exec.retry === 'backoff' && !e.permanent, ...(refused && { refused }) };
       log.warn({ err: e.message, transient: result.transient }, refused ? 'commit refused' : 'step failed');
     }
-    await this.commit({ ...record(this.journal, step, result, this.recordContext()), running: null });
+    const next = { ...record(this.journal, step, result, this.recordContext()), running: null };
+    // The next step of the same phase follows at once: its first process's record writes this one too.
+    if (result.ok && next.active) return this.stage(next);
+    await this.commit(next);
     if (!this.journal.active) await this.finished();
   }
 
@@ -366,6 +372,22 @@ export class AppRunner {
     const hadError = this.view.journalError !== null;
     this.view = { ...this.view, journalError: null };
     if (publish || hadError) this.publish();
+  }
+
+  /**
+   * An update's begin, or a step's successful end with the next step of its phase to come: kept
+   * in memory and shown, and written with the next step's first process record (`track`), one
+   * fsync where there were two. Still durable before it matters: the working copy and the app are
+   * changed only by processes, each recorded (with what is staged) before it runs. A kill in
+   * between finds the previous record: the update was begun but had run nothing, or the step whose
+   * end is lost had ended with nothing after it run; either way the restart redoes the phase from
+   * its first step (recover), as it would from the staged record. Only a step's end is staged,
+   * never an outcome, a retry's time or an admission, so the loop never ends or waits with a
+   * record unwritten.
+   */
+  private stage(next: Journal): void {
+    this.journal = next;
+    this.publish();
   }
 
   /** The journal cannot be written (a full disk, say): report it and try again with backoff. */

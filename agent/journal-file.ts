@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
-import { open, readFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { check } from '../src/shared/messages.js';
+import { SlotFile } from '../src/shared/slot-file.js';
 import { Journal } from './journal.js';
 
 export type JournalStore = { save(journal: Journal): Promise<void> };
@@ -9,53 +9,35 @@ export type JournalStore = { save(journal: Journal): Promise<void> };
 export type LoadedJournal = { journal: Journal | null; problem: string | null };
 
 /**
- * One app's journal on disk, replaced atomically: written to a temp file, fsynced, renamed over
- * the old one, and the directory fsynced, so after a crash or power loss it is the old or the
- * new record, never a torn one.
+ * One app's journal on disk, in a slot file (src/shared/slot-file.ts): each save overwrites the
+ * slot not holding the newest record and fdatasyncs it, so after a crash or power loss the file
+ * holds the old or the new record, never a torn one. A journal in the plain JSON of earlier
+ * versions is read as it is and turned into a slot file by the next save.
  */
 export class JournalFile implements JournalStore {
   readonly path: string;
+  private readonly file: SlotFile;
 
   constructor(stateDir: string, app: string) {
     this.path = join(stateDir, 'apps', `${app}.json`);
+    this.file = new SlotFile(this.path);
   }
 
   /** The stored journal; none (with the reason) when missing or unreadable. */
   async load(): Promise<LoadedJournal> {
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { journal: null, problem: null };
-      return { journal: null, problem: `cannot read ${this.path}: ${(err as Error).message}` };
-    }
     let json: unknown;
     try {
-      json = JSON.parse(text);
+      json = this.file.read();
     } catch (err) {
-      return { journal: null, problem: `${this.path} is not JSON: ${(err as Error).message}` };
+      return { journal: null, problem: (err as Error).message };
     }
+    if (json === undefined) return { journal: null, problem: null };
     const d = check(Journal, json);
     return d.ok ? { journal: d.value, problem: null } : { journal: null, problem: `${this.path}: ${d.error}` };
   }
 
   async save(journal: Journal): Promise<void> {
-    const dir = dirname(this.path);
-    mkdirSync(dir, { recursive: true });
-    const temp = `${this.path}.tmp`;
-    const file = await open(temp, 'w', 0o600);
-    try {
-      await file.writeFile(`${JSON.stringify(journal)}\n`);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temp, this.path);
-    const d = await open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
+    mkdirSync(dirname(this.path), { recursive: true });
+    this.file.write(journal);
   }
 }

@@ -11,6 +11,7 @@ import { stopLeftover } from './process-group.js';
 import { appExecutors } from './step-executors.js';
 import { shapeOf } from './update-plan.js';
 import { CommitVerifier } from './commit-verifier.js';
+import { SpareProcesses } from './spare-process.js';
 
 /** Real time; a sleep ends early (never rejects) when its signal fires. */
 export const SYSTEM_CLOCK: Clock = {
@@ -44,7 +45,9 @@ function withLeftover(j: Journal, leftover: string): { journal: Journal; note: s
  */
 export async function openApp(app: AppConfig, agentId: string, stateDir: string, log: Logger, publish: (s: AppState) => void, gate: Gate | null): Promise<AppRunner> {
   const appLog = log.child({ app: app.name });
-  const workdir = new GitWorkdir(app.path, app.remote);
+  // One spare gate per app: its steps start from it (its git commands, update and restart commands).
+  const spares = new SpareProcesses();
+  const workdir = new GitWorkdir(app.path, app.remote, spares);
   const verifier = app.verify ? new CommitVerifier(app.path, app.verify, join(stateDir, 'verify', app.name)) : null;
   const file = new JournalFile(stateDir, app.name);
   const head = await workdir.head();
@@ -61,5 +64,5 @@ export async function openApp(app: AppConfig, agentId: string, stateDir: string,
     if (note) appLog.warn({ journal: file.path, head }, note);
     await file.save(journal);
   }
-  return new AppRunner({ app, agentId, log: appLog, journal, store: file, executors: appExecutors(app, agentId, workdir, verifier), gate, publish, clock: SYSTEM_CLOCK });
+  return new AppRunner({ app, agentId, log: appLog, journal, store: file, executors: appExecutors(app, agentId, workdir, verifier, spares), gate, publish, clock: SYSTEM_CLOCK, spares });
 }

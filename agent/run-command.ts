@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Logger } from '../src/shared/logger.js';
 import type { StepName } from '../src/shared/messages.js';
+import { spareSpec, type SpareProcesses } from './spare-process.js';
 import { StepError } from './step-error.js';
 
 const TAIL_BYTES = 4096;
@@ -15,6 +16,8 @@ export type RunOptions = {
   signal?: AbortSignal;
   /** Records the started process before it may run (see launch). */
   track?: Track;
+  /** Spare gates to start the command from (see spare-process.ts). */
+  spares?: SpareProcesses;
 };
 
 /** Durably records a step's process group; the process runs only once this resolved. */
@@ -34,6 +37,8 @@ export type ProcessOptions = {
   tailChars?: number;
   /** Start the process now but hold it before exec until `open()` (see GATE). */
   gated?: boolean;
+  /** A gated process is taken from these when its values allow (see spare-process.ts), else forked. */
+  spares?: SpareProcesses;
   onLine?(stream: 'stdout' | 'stderr', line: string): void;
 };
 
@@ -84,7 +89,10 @@ class Tail {
 export function startProcess(argv: readonly string[], opts: ProcessOptions): RunningProcess {
   const [file, ...args] = opts.gated ? [...GATE, ...argv] : argv;
   const tail = new Tail(opts.tailChars ?? TAIL_BYTES);
-  const child = spawn(file!, args, { cwd: opts.cwd, env: opts.env, stdio: [opts.gated ? 'pipe' : 'ignore', 'pipe', 'pipe'], detached: true });
+  const spec = opts.gated && opts.spares ? spareSpec(argv, opts.cwd ?? process.cwd(), opts.env) : null;
+  const child =
+    (spec !== null && opts.spares!.take(spec)) ||
+    spawn(file!, args, { cwd: opts.cwd, env: opts.env, stdio: [opts.gated ? 'pipe' : 'ignore', 'pipe', 'pipe'], detached: true });
   child.stdin?.on('error', () => undefined); // the gate may be gone already: its exit says why
   let timedOut = false;
   let exited = false;
@@ -159,7 +167,7 @@ export async function launch(argv: readonly string[], opts: ProcessOptions, trac
 export async function runCommand(argv: readonly string[], opts: RunOptions): Promise<void> {
   const proc = await launch(
     argv,
-    { cwd: opts.cwd, env: opts.env, timeoutMs: opts.timeoutMs, onLine: (stream, line) => opts.log.info({ step: opts.step, stream }, line) },
+    { cwd: opts.cwd, env: opts.env, timeoutMs: opts.timeoutMs, spares: opts.spares, onLine: (stream, line) => opts.log.info({ step: opts.step, stream }, line) },
     opts.track,
   );
   const onAbort = () => proc.kill('SIGTERM');

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { writePrivateFile } from '../src/shared/private-file.js';
+import { SlotFile, SlotFileDamaged } from '../src/shared/slot-file.js';
 import type { SeenEntry, SeenStore } from '../src/shared/signing/verifier.js';
 
 /** Topics remembered at most; the one accepted longest ago is forgotten first (an old rollout's go). */
@@ -11,14 +11,16 @@ const SeenFile = z.object({ v: z.literal(1), topics: z.array(z.tuple([z.string()
 
 /**
  * The last signed message the agent accepted per topic, in `<stateDir>/signed-seen.json`, so a
- * restarted agent still refuses a replay of anything older. Replaced atomically (temp file,
- * fsync, rename, directory fsync) before the agent acts on the message it records.
+ * restarted agent still refuses a replay of anything older. Written durably (a slot file, see
+ * src/shared/slot-file.ts: one fdatasync) before the agent acts on the message it records.
  */
 export class SeenSequenceFile implements SeenStore {
   readonly path: string;
   private readonly entries = new Map<string, SeenEntry>();
   /** One entry per replay-safe topic this agent reads (its own lease): not bounded by `max`, never on disk. */
   private readonly memory = new Map<string, SeenEntry>();
+
+  private readonly file: SlotFile;
 
   constructor(
     private readonly stateDir: string,
@@ -27,24 +29,22 @@ export class SeenSequenceFile implements SeenStore {
     private readonly inMemory: (topic: string) => boolean = () => false,
   ) {
     this.path = join(stateDir, 'signed-seen.json');
+    this.file = new SlotFile(this.path);
   }
 
   /** Reads the file; a missing one is empty, a damaged one an error naming it (nothing is guessed). */
   load(): void {
-    let text: string;
+    const damaged = (why: string) => new Error(`${this.path} is damaged (${why}); remove it to start over, which lets each topic's newest retained message in once`);
+    let json: unknown;
     try {
-      text = readFileSync(this.path, 'utf8');
+      json = this.file.read();
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw new Error(`cannot read ${this.path}: ${(err as Error).message}`);
+      throw err instanceof SlotFileDamaged ? damaged(err.why) : err;
     }
-    let parsed: z.infer<typeof SeenFile>;
-    try {
-      parsed = SeenFile.parse(JSON.parse(text));
-    } catch (err) {
-      throw new Error(`${this.path} is damaged (${(err as Error).message.split('\n', 1)[0]}); remove it to start over, which lets each topic's newest retained message in once`);
-    }
-    for (const [topic, seq, sig] of parsed.topics.slice(-this.max)) this.entries.set(topic, { seq, sig });
+    if (json === undefined) return;
+    const parsed = SeenFile.safeParse(json);
+    if (!parsed.success) throw damaged(parsed.error.message.split('\n', 1)[0]!);
+    for (const [topic, seq, sig] of parsed.data.topics.slice(-this.max)) this.entries.set(topic, { seq, sig });
   }
 
   get(topic: string): SeenEntry | undefined {
@@ -76,6 +76,7 @@ export class SeenSequenceFile implements SeenStore {
   }
 
   private save(): void {
-    writePrivateFile(this.path, JSON.stringify({ v: 1, topics: [...this.entries].map(([t, e]) => [t, e.seq, e.sig]) }));
+    mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    this.file.write({ v: 1, topics: [...this.entries].map(([t, e]) => [t, e.seq, e.sig]) });
   }
 }

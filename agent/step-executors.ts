@@ -6,6 +6,7 @@ import type { GitWorkdir } from './git-workdir.js';
 import { waitHealthy } from './health-check.js';
 import type { Target } from './journal.js';
 import { runCommand, type Track } from './run-command.js';
+import type { SpareProcesses } from './spare-process.js';
 import type { WorkKind, WorkStep } from './update-plan.js';
 
 /** `track` records each process the step starts before it runs (see launch). */
@@ -30,7 +31,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * The executors of one app: git on its working copy, the signature check of apps with `verify`
  * (null: the plan has no verify step), its own configured commands, its health check.
  */
-export function appExecutors(app: AppConfig, agentId: string, workdir: GitWorkdir, verifier: CommitVerifier | null = null): Executors {
+export function appExecutors(app: AppConfig, agentId: string, workdir: GitWorkdir, verifier: CommitVerifier | null = null, spares?: SpareProcesses): Executors {
   // Only validated values (SHA, ref, names) are passed, and only as environment variables.
   const envFor = (sha: string, target: Target): NodeJS.ProcessEnv =>
     commandEnv({
@@ -43,7 +44,7 @@ export function appExecutors(app: AppConfig, agentId: string, workdir: GitWorkdi
       PUSHFLEET_AGENT: agentId,
     });
   const command = (argvOf: (s: WorkStep) => readonly string[]): Executor['run'] => (s, ctx) =>
-    runCommand(argvOf(s), { step: s.kind, cwd: app.path, env: envFor(s.sha, s.target), timeoutMs: ctx.timeoutMs, log: ctx.log, track: ctx.track });
+    runCommand(argvOf(s), { step: s.kind, cwd: app.path, env: envFor(s.sha, s.target), timeoutMs: ctx.timeoutMs, log: ctx.log, track: ctx.track, spares });
   const stepMs = app.stepTimeout * 1000;
   const health = app.health;
   return {

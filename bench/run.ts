@@ -12,9 +12,10 @@ import { rolloutsScenarios } from './scenarios/rollouts.js';
 import { signingScenarios } from './scenarios/signing.js';
 import { jobsScenarios } from './scenarios/jobs.js';
 import { servicesScenarios } from './scenarios/services.js';
+import { agentIdleScenarios } from './scenarios/agent-idle.js';
 import { fleetScenarios } from './scenarios/fleet.js';
 
-const registry: Scenario[] = [...webhookScenarios, ...deployLatencyScenarios, ...semaphoreScenarios, ...orchestratorScenarios, ...rolloutsScenarios, ...signingScenarios, ...jobsScenarios, ...servicesScenarios, ...fleetScenarios];
+const registry: Scenario[] = [...webhookScenarios, ...deployLatencyScenarios, ...semaphoreScenarios, ...orchestratorScenarios, ...rolloutsScenarios, ...signingScenarios, ...jobsScenarios, ...servicesScenarios, ...agentIdleScenarios, ...fleetScenarios];
 
 // A first argument that is a flag is a scenario's: no filter then.
 const [first, ...rest] = process.argv.slice(2);

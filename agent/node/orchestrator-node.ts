@@ -4,12 +4,11 @@ import { NodeCommand, TimeReply, type NodeInfo, type TimeRequest } from '../../s
 import { connectMqtt, type MqttConnectionConfig } from '../../src/shared/mqtt-connection.js';
 import { nodeCommandTopic, nodeInfoTopic, nodeResultTopic, seedCommandTopic, seedResultTopic, seedStatusTopic, TIME_REQUEST, timeReplyTopic } from '../../src/shared/topics.js';
 import { preciseNow } from '../../src/hub/engines/orchestrator/precise-time.js';
-import { startProcess } from '../run-command.js';
+import { actionLauncher } from './action-launcher.js';
 import { ClockSync } from './clock-sync.js';
 import { NodeExecutor, SEED_RUN } from './node-executor.js';
 import type { OrchestratorNodeConfig } from './node-config.js';
 import { runAt } from './precise-start.js';
-import { commandEnv } from '../command-env.js';
 import type { SignedInbox } from '../signed-inbox.js';
 
 export type OrchestratorNode = { stop(): Promise<void> };
@@ -62,14 +61,7 @@ export async function startOrchestratorNode(
     queueSize: cfg.queueSize,
     agent: agent.id,
     seedNode,
-    launch: (r, gated) =>
-      startProcess(r.argv, {
-        gated,
-        cwd: r.cwd,
-        env: commandEnv({ PUSHFLEET_AGENT: agent.id, PUSHFLEET_NODE: seedNode, PUSHFLEET_ACTION: r.action }),
-        killGraceMs: cfg.stopGrace * 1000,
-        onLine: (stream, line) => log.debug({ action: r.action, stream }, line),
-      }),
+    launch: actionLauncher({ agent: agent.id, seedNode }, cfg, log),
     status: (word) => publish(statusTopic, word, { qos: 1, retain: true }),
     result: (r) => publish(r.runId === SEED_RUN ? seedResultTopic(cfg.root, seedNode) : nodeResultTopic(agent.id), JSON.stringify(r), { qos: 1, retain: false }),
     clock: { now: preciseNow, offsetMs: () => clock.estimate?.offsetMs ?? null, errorMs: () => clock.estimate?.errorMs ?? null },

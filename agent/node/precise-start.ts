@@ -2,10 +2,10 @@ import { preciseNow } from '../../src/hub/engines/orchestrator/precise-time.js';
 
 /**
  * The timer wakes us this long before the start: Node timers have 1 ms steps, and run late while
- * the event loop is busy (a garbage collection; the agent's heartbeat, whose host facts block the
- * loop for 15-50 ms). Sleeping the rest in Atomics.wait keeps all of that away from the start
- * instant, at the price of blocking this agent's event loop that long once per timed start: only
- * a stall longer than this, already under way when the timer is due, can make a start late.
+ * the event loop is busy (a garbage collection, a burst of messages, an update's output).
+ * Sleeping the rest in Atomics.wait keeps all of that away from the start instant, at the price
+ * of blocking this agent's event loop that long once per timed start: only a stall longer than
+ * this, already under way when the timer is due, can make a start late.
  */
 const WAKE_EARLY_MS = 50;
 /** The last stretch is spun rather than slept: a futex wake-up has tens of microseconds of jitter. */

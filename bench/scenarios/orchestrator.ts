@@ -2,7 +2,12 @@
  * `orchestrator`: how close together N agents start one step, over 100 rounds, for N = 10 (the
  * issue's figure) and N = 2 (the seed's own measurement: 2 nodes on loopback). The hub runs as a
  * child process on its embedded aedes broker (as `pushfleet hub` would); the nodes are real
- * `pushfleet agent` processes on this machine whose action is /bin/true.
+ * `pushfleet agent` processes on this machine whose action is `date +%s%N`: the action's own
+ * first output is its start time, which reaches the bench in the node's report (outputTail).
+ *
+ * - observed: what the actions see. Skew = max − min of the actions' own timestamps per step, and
+ *   action start − T on each agent's own clock: the time from the gate opening to the action's
+ *   code running (an exec, the dynamic loader, date's start-up), which the hub's figures leave out.
  *
  * - native: one playbook of 100 steps, each on all N agents, one after the other; every step is
  *   "start at T" with T = now + MARGIN. Skew = max − min of the agents' actual start times (hub
@@ -39,6 +44,7 @@ const agentIds = (n: number) => Array.from({ length: n }, (_, i) => `bench-${Str
 const spread = (xs: number[]) => Math.max(...xs) - Math.min(...xs);
 const stats = (name: string, samples: number[]): Figures => ({
   [`${name} p50 (ms)`]: round(percentile(samples, 50), 3),
+  [`${name} p90 (ms)`]: round(percentile(samples, 90), 3),
   [`${name} p99 (ms)`]: round(percentile(samples, 99), 3),
   [`${name} max (ms)`]: round(Math.max(...samples), 3),
 });
@@ -51,7 +57,7 @@ async function startAgents(cleanup: Cleanup, hub: { mqttUrl: string; hubPublicKe
     const file = join(dir, `${id}.yaml`);
     // Seed mode sends the seed's plain-word commands, which carry no signature.
     // A state dir each: one agent per state dir (its lock).
-    const config = { id, mqtt: { url: mqttUrl }, hubPublicKey, stateDir: join(dir, `${id}-state`), labels: { bench: 'skew' }, log: { level: 'warn' }, orchestrator: { acceptSeedCommands: true, actions: { TICK: { command: ['true'] } } } };
+    const config = { id, mqtt: { url: mqttUrl }, hubPublicKey, stateDir: join(dir, `${id}-state`), labels: { bench: 'skew' }, log: { level: 'warn' }, orchestrator: { acceptSeedCommands: true, actions: { TICK: { command: ['date', '+%s%N'] } } } };
     writeFileSync(file, stringify(config));
     const agent = new BenchProcess(['agent', '--config', file]);
     cleanup.defer(() => agent.stop());
@@ -76,7 +82,15 @@ async function native(client: MqttClient): Promise<Figures> {
   if (report.status !== 'ok') throw new Error(`bench run ${report.status}: ${JSON.stringify(report.steps.find((s) => s.status !== 'ok'))}`);
   const steps = report.steps.filter((s) => s.kind === 'action');
   const nodes = steps.flatMap((s) => s.nodes);
+  const observed = (n: (typeof nodes)[number]) => {
+    const ns = /^(\d{19})\s*$/.exec(n.outputTail);
+    if (!ns) throw new Error(`${n.node}: the action printed ${JSON.stringify(n.outputTail.slice(0, 80))}, not date +%s%N`);
+    return Number(BigInt(ns[1]!) / 1000n) / 1000; // ms since the epoch, µs resolution
+  };
   return {
+    ...stats('observed start skew (actions\' own clocks)', steps.map((s) => spread(s.nodes.map(observed)))),
+    // T on the agent's own clock = its start time there minus how late the gate opened.
+    ...stats('observed action start − T', nodes.map((n) => observed(n) - (n.startedAt! - n.clockOffsetMs! - n.lateByMs!))),
     ...stats('native start skew', steps.map((s) => s.skewMs!)),
     // Every agent shares this machine's clock: its own start times show the skew without offset errors.
     ...stats('native start skew, own clocks', steps.map((s) => spread(s.nodes.map((n) => n.startedAt! - n.clockOffsetMs!)))),

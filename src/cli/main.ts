@@ -1,41 +1,37 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { agentCommand } from './agent-command.js';
-import { hubCommand } from './hub-command.js';
-import { jobsCommand } from './jobs-command.js';
-import { keysCommand } from './keys-command.js';
-import { notifyCommand } from './notify-command.js';
-import { playCommand } from './play-command.js';
-import { explainCommand } from './explain-command.js';
-import { doctorCommand } from './doctor-command.js';
-import { retryCommand } from './retry-command.js';
-import { rolloutCommand } from './rollout-command.js';
-import { semCommand } from './sem-command.js';
-import { servicesCommand } from './services-command.js';
-import { statusCommand } from './status-command.js';
-import { usersCommand } from './users-command.js';
 import { exitOnCommanderError } from './process-lifecycle.js';
 import { VERSION } from '../shared/version.js';
+
+/**
+ * Each subcommand's module, loaded only when it runs: an agent (on every machine) then does not load
+ * the hub's broker, web server, engines and their clients. Help and unknown names load them all.
+ */
+const commands: Record<string, () => Promise<Command>> = {
+  hub: async () => (await import('./hub-command.js')).hubCommand(),
+  agent: async () => (await import('./agent-command.js')).agentCommand(),
+  status: async () => (await import('./status-command.js')).statusCommand(),
+  notify: async () => (await import('./notify-command.js')).notifyCommand(),
+  keys: async () => (await import('./keys-command.js')).keysCommand(),
+  play: async () => (await import('./play-command.js')).playCommand(),
+  sem: async () => (await import('./sem-command.js')).semCommand(),
+  rollout: async () => (await import('./rollout-command.js')).rolloutCommand(),
+  jobs: async () => (await import('./jobs-command.js')).jobsCommand(),
+  services: async () => (await import('./services-command.js')).servicesCommand(),
+  retry: async () => (await import('./retry-command.js')).retryCommand(),
+  explain: async () => (await import('./explain-command.js')).explainCommand(),
+  users: async () => (await import('./users-command.js')).usersCommand(),
+  doctor: async () => (await import('./doctor-command.js')).doctorCommand(),
+};
+const named = process.argv[2];
+const wanted = named !== undefined && Object.hasOwn(commands, named) ? [named] : Object.keys(commands);
 
 const program = new Command('pushfleet')
   .description('GitOps fleet updater: push to a branch, every machine following it updates itself')
   .version(VERSION)
   .showHelpAfterError()
-  .exitOverride(exitOnCommanderError)
-  .addCommand(hubCommand())
-  .addCommand(agentCommand())
-  .addCommand(statusCommand())
-  .addCommand(notifyCommand())
-  .addCommand(keysCommand())
-  .addCommand(playCommand())
-  .addCommand(semCommand())
-  .addCommand(rolloutCommand())
-  .addCommand(jobsCommand())
-  .addCommand(servicesCommand())
-  .addCommand(retryCommand())
-  .addCommand(explainCommand())
-  .addCommand(usersCommand())
-  .addCommand(doctorCommand());
+  .exitOverride(exitOnCommanderError);
+for (const command of await Promise.all(wanted.map((name) => commands[name]!()))) program.addCommand(command);
 // Usage errors exit 2, in subcommands (`rollout pause …`) too.
 const usageExit = (cmd: Command): void => {
   cmd.exitOverride(exitOnCommanderError);

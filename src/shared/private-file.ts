@@ -6,13 +6,13 @@ import { basename, dirname, join } from 'node:path';
  * it, fsynced, renamed over it, and the directory fsynced. A reader (or the hub watching it) sees
  * the old file or the new one, never half, even after a crash.
  */
-export function writePrivateFile(file: string, text: string): void {
+export function writePrivateFile(file: string, text: string | Uint8Array): void {
   const dir = dirname(file);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const temp = join(dir, `.${basename(file)}.${process.pid}.tmp`);
   const fd = openSync(temp, 'w', 0o600);
   try {
-    writeSync(fd, text);
+    writeSync(fd, typeof text === 'string' ? Buffer.from(text) : text);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

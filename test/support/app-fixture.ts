@@ -32,7 +32,7 @@ export async function startAppFixture(cleanup: Cleanup, broker: BrokerKind, app:
   const until = (what: string, ok: (s: AppState) => boolean, from = 0, timeoutMs?: number) =>
     waitFor(() => `${what}; seen: ${JSON.stringify(states().map((s) => [s.state, s.sha?.slice(0, 7), s.targetSha?.slice(0, 7), s.lastError?.message, s.retrying, s.interrupted]))}`, () => states().slice(from).find(ok), timeoutMs);
   const reached = (state: AppState['state'], sha: string, from = 0) => until(`state ${state} at ${sha}`, (s) => s.state === state && s.sha === sha, from);
-  const push = (sha: string, before?: string) => postWebhook(hub.webhookUrl, signedRequest(SECRET, 'push', githubPushPayload({ after: sha, before })));
+  const push = (sha: string, before?: string, ref?: string) => postWebhook(hub.webhookUrl, signedRequest(SECRET, 'push', githubPushPayload({ after: sha, before, ref })));
   return { git, hub, path, restartLog, appConfig, states, until, reached, push };
 }
 

@@ -77,14 +77,23 @@ describe('AppRunner', () => {
     await t.r.idle();
     const tracked = t.saved.filter((j) => j.running).map((j) => [j.running!.step, j.running!.pgid, j.running!.argv0, j.active?.step]);
     expect(tracked).toEqual(['fetch', 'checkout', 'update', 'restart'].map((k, i) => [k, process.pid, k, i]));
-    // Every record of a step's end clears it: no journal names a process of a finished step.
-    expect(t.saved.filter((j, i) => j.running && t.saved[i + 1]?.running)).toEqual([]);
-    expect(t.saved.at(-1)).toMatchObject({ running: null, last: { state: 'deployed' } });
+    // A step's end is written with the next step's process record: each names the step it is at, the ones before timed.
+    expect(t.saved.filter((j) => j.running).map((j) => Object.keys(j.active!.durations))).toEqual([[], ['fetch'], ['fetch', 'checkout'], ['fetch', 'checkout', 'update']]);
+    expect(t.saved.at(-1)).toMatchObject({ running: null, last: { state: 'deployed', durations: { fetch: 0, checkout: 0, update: 0, restart: 0 } } });
   });
 
-  it('writes its intent to the journal before it touches the working copy', async () => {
+  it('writes the journal once per process and once for the outcome, not again at each begin and step end', async () => {
+    const t = runner(undefined, { track: true });
+    t.r.offer(target('b'));
+    await t.r.idle();
+    expect(t.saved.map((j) => j.running?.step ?? j.last?.state)).toEqual(['fetch', 'checkout', 'update', 'restart', 'deployed']);
+    // Shown as before: once begun, once after each step but the last, then the outcome.
+    expect(t.states.map((s) => s.state)).toEqual(['updating', 'updating', 'updating', 'updating', 'deployed']);
+  });
+
+  it('writes its intent to the journal before the first process of the update runs', async () => {
     let journalAtFetch: Journal | undefined;
-    const t = runner(undefined, { block: (s) => s.kind === 'fetch' });
+    const t = runner(undefined, { block: (s) => s.kind === 'fetch', track: true });
     t.r.offer(target('b'));
     await t.release().then(() => (journalAtFetch = t.saved.at(-1)));
     await t.r.idle();
@@ -229,6 +238,7 @@ describe('AppRunner', () => {
   it('holds a journal write failure: nothing runs until the journal can be written', async () => {
     const saves: boolean[] = [];
     const t = runner(undefined, {
+      track: true,
       save: async () => {
         const failing = saves.length < 2;
         saves.push(failing);

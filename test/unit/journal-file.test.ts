@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { emptyJournal } from '../../agent/journal.js';
@@ -42,8 +42,22 @@ describe('JournalFile', () => {
     const file = new JournalFile(dir, 'web');
     const journal = emptyJournal('web', '/srv/web', 'a'.repeat(40));
     await file.save(journal);
-    mkdirSync(`${file.path}.tmp`); // the temp file cannot be created
-    await expect(file.save({ ...journal, baseline: null })).rejects.toThrow(/EISDIR/);
+    // A record too big for its slot makes the file anew through a temp file, which cannot be created.
+    mkdirSync(join(dir, 'apps', `.web.json.${process.pid}.tmp`));
+    const big = { ...journal, path: `/srv/${'w'.repeat(20_000)}` };
+    await expect(file.save(big)).rejects.toThrow(/EISDIR/);
     expect((await file.load()).journal).toEqual(journal);
+  });
+
+  it('turns a journal in the JSON of earlier versions into a slot file on its next save, and reads both', async () => {
+    const dir = cleanup.tempDir('pushfleet-journal-');
+    mkdirSync(join(dir, 'apps'));
+    const journal = emptyJournal('web', '/srv/web', 'a'.repeat(40));
+    writeFileSync(join(dir, 'apps', 'web.json'), `${JSON.stringify(journal)}\n`);
+    const file = new JournalFile(dir, 'web');
+    expect((await file.load()).journal).toEqual(journal);
+    await file.save({ ...journal, baseline: null });
+    expect(readFileSync(file.path, 'utf8')).toMatch(/^\{"pushfleet":"pushfleet-slots\/1"/);
+    expect((await new JournalFile(dir, 'web').load()).journal).toEqual({ ...journal, baseline: null });
   });
 });
