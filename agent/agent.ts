@@ -197,7 +197,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
 }
 
 /** What the agent subscribes to: its directives (pins, rollback, retry) and the heads its apps follow (also what `pushfleet doctor` tries). */
-export function agentSubscriptions(config: Pick<AgentConfig, 'id' | 'apps'>): { directives: string[]; heads: string[] } {
+export function agentSubscriptions(config: { id: string; apps: readonly { repo: string }[] }): { directives: string[]; heads: string[] } {
   return {
     directives: [agentPinTopic(config.id, '+'), agentRollbackTopic(config.id), agentRetryTopic(config.id)],
     heads: [...new Set(config.apps.map((a) => headFilter(a.repo)))],

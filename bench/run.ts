@@ -1,6 +1,7 @@
 /**
- * `npm run bench [name-filter]`: runs every scenario (or those whose name contains the filter)
- * and prints each one's figures. Speed is measured here, never asserted in tests.
+ * `npm run bench [name-filter] [-- scenario args]`: runs every scenario (or those whose name
+ * contains the filter) and prints each one's figures; arguments after the filter go to each
+ * scenario (`npm run bench fleet -- --agents 1000`). Speed is measured here, never asserted in tests.
  */
 import type { Scenario } from './scenario.js';
 import { webhookScenarios } from './scenarios/webhook.js';
@@ -12,10 +13,14 @@ import { signingScenarios } from './scenarios/signing.js';
 import { jobsScenarios } from './scenarios/jobs.js';
 import { servicesScenarios } from './scenarios/services.js';
 import { agentIdleScenarios } from './scenarios/agent-idle.js';
+import { fleetScenarios } from './scenarios/fleet.js';
 
-const registry: Scenario[] = [...webhookScenarios, ...deployLatencyScenarios, ...semaphoreScenarios, ...orchestratorScenarios, ...rolloutsScenarios, ...signingScenarios, ...jobsScenarios, ...servicesScenarios, ...agentIdleScenarios];
+const registry: Scenario[] = [...webhookScenarios, ...deployLatencyScenarios, ...semaphoreScenarios, ...orchestratorScenarios, ...rolloutsScenarios, ...signingScenarios, ...jobsScenarios, ...servicesScenarios, ...agentIdleScenarios, ...fleetScenarios];
 
-const filter = process.argv[2];
+// A first argument that is a flag is a scenario's: no filter then.
+const [first, ...rest] = process.argv.slice(2);
+const filter = first?.startsWith('--') ? undefined : first;
+const args = filter === undefined && first !== undefined ? [first, ...rest] : rest;
 const selected = registry.filter((s) => !filter || s.name.includes(filter));
 if (selected.length === 0) {
   process.stderr.write(`no scenario matches "${filter}"; scenarios: ${registry.map((s) => s.name).join(', ')}\n`);
@@ -23,6 +28,6 @@ if (selected.length === 0) {
 }
 for (const scenario of selected) {
   process.stdout.write(`\n## ${scenario.name}\n`);
-  const figures = await scenario.run();
+  const figures = await scenario.run(args);
   for (const [key, value] of Object.entries(figures)) process.stdout.write(`  ${key.padEnd(40)} ${value}\n`);
 }

@@ -1,6 +1,7 @@
 /** One benchmark scenario: it runs against real processes and returns the figures it measured. */
 export type Figures = Record<string, number | string>;
-export type Scenario = { name: string; run(): Promise<Figures> };
+/** `args`: what follows the name filter on the command line (`npm run bench fleet -- --agents 1000`). */
+export type Scenario = { name: string; run(args?: readonly string[]): Promise<Figures> };
 
 /** p-th percentile (0..100) of the samples, nearest-rank. */
 export function percentile(samples: readonly number[], p: number): number {

@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './wait.js';
 
-export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+/** The built CLI, from this file's source or its compiled copy (benches use test support from dist/). */
+export const CLI = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../src/cli/main.js' : '../../dist/src/cli/main.js', import.meta.url));
 
 /** A real `pushfleet` process (built CLI), its JSON log lines parsed as they arrive. */
 export class CliProcess {

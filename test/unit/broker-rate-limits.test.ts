@@ -1,7 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { LoginThrottle, LogLimit } from '../../src/hub/broker/rate-limits.js';
+import { LoginThrottle, LogLimit, loginThrottleKey } from '../../src/hub/broker/rate-limits.js';
 
 describe('login throttle', () => {
+  it("slows only a generated-password account's own name, and chosen passwords and unknown names by address", () => {
+    const t = new LoginThrottle();
+    const generated = { alg: 'hmac-sha256' };
+    const chosen = { alg: 'scrypt' };
+    // One agent behind a NAT with a stale generated password, retrying.
+    for (let i = 0; i < 10; i++) t.failed(loginThrottleKey('10.0.0.9', 'stale-agent', generated), 1000);
+    expect(t.delayMs(loginThrottleKey('10.0.0.9', 'stale-agent', generated), 1000)).toBeGreaterThan(0);
+    expect(t.delayMs(loginThrottleKey('10.0.0.9', 'other-agent', generated), 1000)).toBe(0);
+    expect(t.delayMs(loginThrottleKey('10.0.0.9', 'ops', chosen), 1000)).toBe(0);
+    // Guesses at a chosen password or at names that do not exist slow the whole address.
+    for (let i = 0; i < 3; i++) t.failed(loginThrottleKey('10.0.0.7', i ? `nobody-${i}` : 'ops', i ? undefined : chosen), 1000);
+    expect(t.delayMs(loginThrottleKey('10.0.0.7', 'ops', chosen), 1000)).toBeGreaterThan(0);
+    expect(t.delayMs(loginThrottleKey('10.0.0.7', 'nobody-9', undefined), 1000)).toBeGreaterThan(0);
+  });
   it('lets a few mistakes pass, then doubles the wait per failure up to a ceiling, per address', () => {
     const t = new LoginThrottle();
     const delays: number[] = [];

@@ -10,9 +10,6 @@ export type SubRecord = Record<string, unknown> & { topic: string; qos: number }
 /** The part of aedes-persistence's in-memory implementation used here as the read index. */
 type MemoryIndex = {
   setup(broker: unknown): Promise<void>;
-  storeRetained(packet: StoredPacket): Promise<void>;
-  createRetainedStream(pattern: string): Readable;
-  createRetainedStreamCombi(patterns: string[]): Readable;
   addSubscriptions(client: ClientRef, subs: SubRecord[]): Promise<void>;
   removeSubscriptions(client: ClientRef, topics: string[]): Promise<void>;
   subscriptionsByClient(client: ClientRef): Promise<SubRecord[]>;

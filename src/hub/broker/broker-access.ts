@@ -9,7 +9,7 @@ import { decode } from '../../shared/messages.js';
 import { NO_SUCH_USER, verifyPassword } from '../users/password-hash.js';
 import type { LiveUsers } from '../users/live-users.js';
 import { ANONYMOUS_OWNER, type JobOwners } from './job-owners.js';
-import { LoginThrottle, LogLimit } from './rate-limits.js';
+import { LoginThrottle, LogLimit, loginThrottleKey } from './rate-limits.js';
 
 const HUB: Identity = { name: 'hub', role: 'hub' };
 
@@ -110,16 +110,17 @@ export class BrokerAccess {
       this.note('login', ANONYMOUS, address, { ...(certName !== undefined && { certificate: certName }) }, 'broker refused an anonymous client (broker.allowAnonymous is off)');
       throw authError(5, 'not authorized');
     }
-    const wait = this.throttle.delayMs(address, this.now());
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     const entry = users.get(username);
+    const key = loginThrottleKey(address, username, entry?.password);
+    const wait = this.throttle.delayMs(key, this.now());
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     const matches = await verifyPassword(password?.toString('utf8') ?? '', entry?.password ?? NO_SUCH_USER);
     if (entry && matches) {
-      this.throttle.succeeded(address);
+      this.throttle.succeeded(key);
       return { name: username, role: entry.role };
     }
     this.refused.logins++;
-    const failures = this.throttle.failed(address, this.now());
+    const failures = this.throttle.failed(key, this.now());
     // The name is logged (it may be a typo of a real one), the password never.
     this.note('login', undefined, address, { user: username.slice(0, 128), failures, reason: entry ? 'wrong password' : 'no such user' }, 'broker refused a login');
     throw authError(4, 'bad user name or password');

@@ -14,6 +14,7 @@ import { LiveUsers } from '../users/live-users.js';
 import { BrokerAccess, type Refusals } from './broker-access.js';
 import { BrokerStore } from './broker-store.js';
 import { boundBeforeLogin } from './connect-bound.js';
+import { ConnectGate } from './connect-gate.js';
 import { JobOwners } from './job-owners.js';
 import { SqlitePersistence } from './sqlite-persistence.js';
 
@@ -137,10 +138,11 @@ export async function startEmbeddedBroker({ host, port, state, heartbeatInterval
     // persistence read); without a listener an EventEmitter 'error' would end the process.
     (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err: err.message }, 'embedded MQTT broker error'));
     // No Nagle: small QoS 1 acks would otherwise wait for delayed ACKs (~40 ms a round trip).
-    const serve = aedes.handle;
+    const gate = new ConnectGate((socket) => aedes!.handle(socket as Socket));
+    aedes.on('connackSent', (_packet: unknown, client: Client) => gate.done(client.conn as Socket));
     const handle = (socket: Socket) => {
       boundBeforeLogin(socket, loggedIn);
-      serve(socket);
+      gate.admit(socket);
     };
     server = createServer({ noDelay: true }, handle);
     server.listen(port, host);

@@ -49,6 +49,17 @@ export class LoginThrottle {
 }
 
 /**
+ * What a failed broker login counts against. A password pushfleet generated (192 random bits)
+ * cannot be guessed, so its failures slow only that name from that address: a fleet behind one
+ * NAT, or the fleet simulator on loopback, is not held up by one agent with a stale password
+ * retrying every few seconds. Chosen passwords and unknown names count against the address, as
+ * a guesser would try them.
+ */
+export function loginThrottleKey(address: string, username: string, hash: { alg: string } | undefined): string {
+  return hash?.alg === 'hmac-sha256' ? `${address}\u0000${username}` : address;
+}
+
+/**
  * One log line per key per interval: a client refused in a reconnect loop, or a flood, does not
  * fill the log; the line that gets through says how many were left out since the last one.
  */

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { MemoryPersistence, Packet, stored, type ClientRef, type Sub, type SubRecord } from './aedes-memory.js';
 import type { BrokerStore, StoredPacket } from './broker-store.js';
+import { RetainedIndex } from './retained-index.js';
 
 /** A queued message, stored once however many queues hold it. */
 type Message = { id: number; packet: StoredPacket; refs: number; keys: string[] };
@@ -31,11 +32,11 @@ export type SqlitePersistenceOptions = {
 /**
  * An aedes persistence that keeps sessions, subscriptions, retained messages, wills and
  * unacknowledged QoS 1/2 messages in SQLite (`BrokerStore`). Reads come from memory (the
- * in-memory persistence's indexes for subscriptions, retained and incoming; own queues for
- * outgoing and wills), loaded at start; each change is written through in per-turn batches and
- * applied to memory once committed (a retained message is shown at once and taken back if its
- * write fails). aedes' acknowledgements (PUBACK, SUBACK, the in-process publish callback) and its
- * deliveries of a QoS 1/2 message wait for the disk.
+ * in-memory persistence's indexes for subscriptions and incoming; a topic tree for retained,
+ * `RetainedIndex`; own queues for outgoing and wills), loaded at start; each change is written
+ * through in per-turn batches and applied to memory once committed (a retained message is shown
+ * at once and taken back if its write fails). aedes' acknowledgements (PUBACK, SUBACK, the
+ * in-process publish callback) and its deliveries of a QoS 1/2 message wait for the disk.
  */
 export class SqlitePersistence {
   private readonly memory = new MemoryPersistence();
@@ -43,8 +44,8 @@ export class SqlitePersistence {
   private readonly wills = new Map<string, StoredPacket>();
   private readonly withIncoming = new Set<string>();
   private readonly staged = new WeakMap<Buffer, Staged>();
-  /** The retained messages as shown (the index's own copies are not reachable from here). */
-  private readonly retained = new Map<string, StoredPacket>();
+  /** The retained messages as shown. */
+  private readonly retained = new RetainedIndex();
   private readonly retainedWrites = new WeakMap<object, Promise<void>>();
   private nextMessage = 0;
   private nextSeq = 0;
@@ -63,7 +64,7 @@ export class SqlitePersistence {
     this.broker = broker;
     await this.memory.setup(broker);
     const snap = this.store.load();
-    for (const packet of snap.retained) this.setRetained(packet.topic!, packet);
+    for (const packet of snap.retained) this.retained.set(packet.topic!, packet);
     for (const { clientId, subs } of snap.subscriptions) await this.memory.addSubscriptions({ id: clientId }, subs as SubRecord[]);
     for (const { clientId, packet } of snap.incoming) {
       await this.memory.incomingStorePacket({ id: clientId }, packet);
@@ -98,11 +99,12 @@ export class SqlitePersistence {
     }
     const topic = packet.topic!;
     const previous = this.retained.get(topic);
-    const current = packet.payload?.length ? packet : undefined;
-    this.setRetained(topic, current);
+    // A copy: aedes goes on using its packet (and changes it) after this.
+    const current = packet.payload?.length ? { ...packet } : undefined;
+    this.retained.set(topic, current);
     const written = this.store.storeRetained(topic, current && stored(current)).catch((err: unknown) => {
       // Not on disk: take it back, unless a newer one replaced it meanwhile.
-      if (this.retained.get(topic) === current) this.setRetained(topic, previous);
+      if (this.retained.get(topic) === current) this.retained.set(topic, previous);
       throw err;
     });
     // A QoS 0 publish has no next step to report the failure to.
@@ -110,18 +112,12 @@ export class SqlitePersistence {
     this.retainedWrites.set(packet, written);
   }
 
-  private setRetained(topic: string, packet: StoredPacket | undefined): void {
-    if (packet) this.retained.set(topic, packet);
-    else this.retained.delete(topic);
-    void this.memory.storeRetained(packet ?? { topic, payload: Buffer.alloc(0) });
-  }
-
   createRetainedStream(pattern: string): Readable {
-    return this.memory.createRetainedStream(pattern);
+    return Readable.from(this.retained.match(pattern));
   }
 
   createRetainedStreamCombi(patterns: string[]): Readable {
-    return this.memory.createRetainedStreamCombi(patterns);
+    return Readable.from(patterns.flatMap((p) => this.retained.match(p)));
   }
 
   // Subscriptions (aedes calls these for clean: false clients only).
@@ -207,7 +203,7 @@ export class SqlitePersistence {
   private async enqueue(subs: { clientId: string }[], packet: StoredPacket | undefined, retained?: StoredPacket): Promise<Message | undefined> {
     const message: Message | undefined = packet && subs.length > 0 ? { id: ++this.nextMessage, packet, refs: 0, keys: [] } : undefined;
     const entries = message ? subs.map((s) => ({ clientId: s.clientId, entry: { seq: ++this.nextSeq, message, messageId: undefined, sentTo: undefined } as Entry })) : [];
-    const kept = retained?.payload?.length ? retained : undefined;
+    const kept = retained?.payload?.length ? { ...retained } : undefined;
     await Promise.all([
       this.store.enqueue(
         message && { id: message.id, packet: message.packet },
@@ -220,7 +216,7 @@ export class SqlitePersistence {
       message.refs = entries.length;
       this.known(message, identity(packet!));
     }
-    if (retained) this.setRetained(retained.topic!, kept);
+    if (retained) this.retained.set(retained.topic!, kept);
     return message;
   }
 
