@@ -131,7 +131,16 @@ export function connectMqtt(cfg: MqttConnectionConfig, opts: ConnectOptions = {}
     const onError = (err: Error) => (opts.onRetry ? opts.onRetry(err) : fail(err));
     // mqtt.js gives up for good on a refused login (CONNACK 4 or 5); a service keeps trying, so
     // an account added or fixed in the broker's users file lets it in without a restart.
-    if (opts.onRetry) client.on('error', (err) => refusedLogin(err) && setTimeout(() => client.disconnecting || client.connected || client.reconnect(), LOGIN_RETRY_MS).unref());
+    // The timer holds the process: an agent that loads nothing else yet waits on this alone.
+    if (opts.onRetry) {
+      let retry: NodeJS.Timeout | undefined;
+      client.on('error', (err) => {
+        if (!refusedLogin(err)) return;
+        clearTimeout(retry);
+        retry = setTimeout(() => client.disconnecting || client.connected || client.reconnect(), LOGIN_RETRY_MS);
+      });
+      client.on('end', () => clearTimeout(retry));
+    }
     client.once('connect', onConnect);
     client.on('error', onError);
   });
