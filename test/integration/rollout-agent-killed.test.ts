@@ -77,7 +77,8 @@ describe.each(BROKERS)('a rollout host killed -9 while it holds its grant, over 
     /** Kills the victim in its update command, which runs only once its grant came; returns how many of its app states came before. */
     const killVictimWhileGranted = async () => {
       await waitFor('the victim running its update command', () => linesOf(updateLog).includes(`${VICTIM} ${sha}`));
-      expect(hostOf(snapshots().at(-1), VICTIM)?.state).toBe('updating');
+      // The retained snapshot is paced (snapshotIntervalMs): it says so within that, not at once.
+      await until('the victim counted as updating', (s) => hostOf(s, VICTIM)?.state === 'updating', 5000);
       await agents.get(VICTIM)!.stop('SIGKILL');
       return apps.messages.length;
     };
