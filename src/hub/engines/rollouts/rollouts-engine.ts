@@ -355,13 +355,13 @@ export class RolloutsEngine implements Engine {
    * size, which paces the next one. GitHub hears of it at the same rate (it keys on the status).
    */
   private publishSnapshot(r: Rollout): number {
+    const max = this.config.snapshotMaxBytes;
     const view: RolloutSnapshot = { ...r.snap, counts: r.counts(), hostsOmitted: 0 };
-    const omit = (payload?: string) => !payload || Buffer.byteLength(payload) > this.config.snapshotMaxBytes;
-    let payload = r.snap.hosts.length * MIN_HOST_BYTES > this.config.snapshotMaxBytes ? undefined : JSON.stringify(view);
-    if (omit(payload)) payload = JSON.stringify({ ...view, hosts: [], hostsOmitted: r.snap.hosts.length } satisfies RolloutSnapshot);
-    this.publish(rolloutStateTopic(r.id), payload!, true);
+    const whole = r.snap.hosts.length * MIN_HOST_BYTES > max ? undefined : JSON.stringify(view);
+    const payload = whole !== undefined && Buffer.byteLength(whole) <= max ? whole : JSON.stringify({ ...view, hosts: [], hostsOmitted: r.snap.hosts.length } satisfies RolloutSnapshot);
+    this.publish(rolloutStateTopic(r.id), payload, true);
     this.github?.report(r.snap);
-    return payload!.length;
+    return Buffer.byteLength(payload);
   }
 
   /** Sets the channel's limit: what the rollout allows, less hosts still updating for an earlier rollout of the same app and environment. */
