@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { SlotFile, SlotFileDamaged } from '../src/shared/slot-file.js';
@@ -23,7 +22,7 @@ export class SeenSequenceFile implements SeenStore {
   private readonly file: SlotFile;
 
   constructor(
-    private readonly stateDir: string,
+    stateDir: string,
     private readonly max = MAX_SEEN_TOPICS,
     /** Topics kept in memory only (TopicSpec.replaySafe). */
     private readonly inMemory: (topic: string) => boolean = () => false,
@@ -76,7 +75,6 @@ export class SeenSequenceFile implements SeenStore {
   }
 
   private save(): void {
-    mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
     this.file.write({ v: 1, topics: [...this.entries].map(([t, e]) => [t, e.seq, e.sig]) });
   }
 }

@@ -137,8 +137,8 @@ export class SlotFile {
     if (known) {
       const slot = known.slot === 0 ? 1 : 0;
       const bytes = encodeSlot(seq, record, known.layout.slot);
-      if (bytes) {
-        const fd = openSync(this.path, 'r+');
+      const fd = bytes ? openExisting(this.path) : undefined;
+      if (bytes && fd !== undefined) {
         try {
           writeSync(fd, bytes, 0, bytes.length, BLOCK + slot * known.layout.slot);
           fdatasyncSync(fd);
@@ -149,7 +149,7 @@ export class SlotFile {
         return;
       }
     }
-    // New, in the old format, or outgrown: made whole, atomically.
+    // New, in the old format, outgrown, or removed since it was read: made whole, atomically.
     const layout = { slot: slotSizeFor(Buffer.byteLength(JSON.stringify(record))) };
     const first = encodeSlot(seq, record, layout.slot)!;
     writePrivateFile(this.path, Buffer.concat([headerLine(layout), first, padded('', layout.slot)!]));
@@ -163,5 +163,15 @@ export class SlotFile {
     } catch {
       this.known = null; // unreadable: made anew by the write
     }
+  }
+}
+
+/** The file opened for writing in place; undefined when it is gone (removed while its owner ran). */
+function openExisting(path: string): number | undefined {
+  try {
+    return openSync(path, 'r+');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
   }
 }

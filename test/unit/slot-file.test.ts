@@ -1,4 +1,4 @@
-import { openSync, closeSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeSlot, encodeSlot, parseSlotFile, SlotFile, SlotFileDamaged, slotSizeFor } from '../../src/shared/slot-file.js';
@@ -77,6 +77,15 @@ describe('SlotFile', () => {
     after.write({ n: 4 });
     expect(parseSlotFile(readFileSync(f.path))).toMatchObject({ newest: { slot: 1, seq: 4 } });
     expect(new SlotFile(f.path).read()).toEqual({ n: 4 });
+  });
+
+  it('makes the file anew when it was removed while its owner ran', () => {
+    const f = file();
+    f.write({ n: 1 });
+    rmSync(f.path);
+    f.write({ n: 2 });
+    expect(new SlotFile(f.path).read()).toEqual({ n: 2 });
+    expect(statSync(f.path).mode & 0o777).toBe(0o600);
   });
 
   it('makes the file anew with larger slots for a record that does not fit', () => {
