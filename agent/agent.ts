@@ -58,8 +58,9 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   const gate = config.apps.some((a) => a.rollout)
     ? new RolloutGate(new SemaphoreClient(mqtt, { prefix: config.semaphore.prefix, open: (topic, payload, deliver) => inbox.open(topic, payload, deliver) }), config.id, config.labels[ENV_LABEL] ?? DEFAULT_ENV, rolloutBudgetSeconds(config), log.child({ role: 'rollout' }))
     : null;
-  // Every app's steps (git, update, restart) start from these shells forked ahead of time.
-  const spares = new SpareProcesses();
+  // Every app's steps (git, update, restart) start from these shells forked ahead of time; an
+  // agent with no apps (only jobs, services or a playbook node) forks none.
+  const spares = config.apps.length > 0 ? new SpareProcesses() : undefined;
   const apps = await Promise.all(config.apps.map((app) => openApp(app, config.id, config.stateDir, log, publishState, gate, spares)));
   const byName = new Map(apps.map((a) => [a.app.name, a]));
   /** The newest push per retained head topic: what an app goes back to when it is unpinned. */
@@ -185,7 +186,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
       inbox.stop();
       // Running updates finish; waits for a rollout grant or a retry end (see AppRunner.stop).
       await Promise.all(apps.map((a) => a.stop()));
-      spares.close();
+      spares?.close();
       await node?.stop();
       await jobs?.stop();
       await services?.stop();

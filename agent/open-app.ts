@@ -43,7 +43,7 @@ function withLeftover(j: Journal, leftover: string): { journal: Journal; note: s
  * a journal nothing counts as deployed: the working copy's HEAD is only where a first update
  * would roll back to.
  */
-export async function openApp(app: AppConfig, agentId: string, stateDir: string, log: Logger, publish: (s: AppState) => void, gate: Gate | null, spares: SpareProcesses): Promise<AppRunner> {
+export async function openApp(app: AppConfig, agentId: string, stateDir: string, log: Logger, publish: (s: AppState) => void, gate: Gate | null, spares?: SpareProcesses): Promise<AppRunner> {
   const appLog = log.child({ app: app.name });
   const workdir = new GitWorkdir(app.path, app.remote, spares);
   const verifier = app.verify ? new CommitVerifier(app.path, app.verify, join(stateDir, 'verify', app.name)) : null;
