@@ -14,7 +14,12 @@ const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'si
 export const HubConfig = z
   .object({
     http: z
-      .object({ host: z.string().default('0.0.0.0'), port: Port.default(3000) })
+      .object({
+        host: z.string().default('0.0.0.0'),
+        port: Port.default(3000),
+        /** Where people reach this hub (behind a proxy, its public address): links to its page (GitHub deployments' log_url) start with it. */
+        publicUrl: z.url({ protocol: /^https?$/, error: 'expected an absolute http(s) URL, e.g. https://hub.example.com' }).optional(),
+      })
       .strict()
       .prefault({}),
     webhook: z
