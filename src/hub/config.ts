@@ -7,6 +7,7 @@ import { OrchestratorConfig } from './engines/orchestrator/config.js';
 import { RolloutsConfig } from './engines/rollouts/config.js';
 import { JobsConfig } from './engines/jobs/config.js';
 import { ServicesConfig } from './engines/services/config.js';
+import { MetricsConfig } from './metrics/config.js';
 
 const Port = z.number().int().min(0).max(65535);
 const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -79,6 +80,8 @@ export const HubConfig = z
       .prefault({}),
     stateDir: z.string().default(() => defaultStateDir('pushfleet')),
     log: z.object({ level: LogLevel.default('info') }).strict().prefault({}),
+    /** GET /metrics (Prometheus): who may scrape it, and the agents' label breakdown. */
+    metrics: MetricsConfig.prefault({}),
     /** Settings of the hub's engines, one key each (see src/hub/engines/<name>/README.md). */
     engines: z
       .object({ semaphore: SemaphoreConfig.prefault({}), orchestrator: OrchestratorConfig.prefault({}), rollouts: RolloutsConfig.prefault({}), jobs: JobsConfig.prefault({}), services: ServicesConfig.prefault({}) })

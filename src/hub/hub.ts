@@ -33,6 +33,9 @@ import { TickBatch } from './tick-batch.js';
 import { LiveUsers } from './users/live-users.js';
 import { ensureOperator } from './users/operator-credential.js';
 import { defaultUsersFile } from './users/users-file.js';
+import { FleetFollower } from './metrics/fleet-follower.js';
+import { HubMetrics } from './metrics/hub-metrics.js';
+import { metricSources } from './metrics/sources.js';
 import { DeliveryLog } from './webhook/deliveries.js';
 import { resolveWebhookSecret } from './webhook/secret.js';
 
@@ -164,7 +167,10 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     timeoutMs: config.webhook.publishTimeoutMs,
     maxPending: config.webhook.maxInFlight,
   });
-  const engines = [...(await createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState)), notify];
+  const metrics = new HubMetrics(config.metrics);
+  const fleet = new FleetFollower(ctx, config.metrics.maxAgents, metrics.updateEnded);
+  const engines = [...(await createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState)), notify, fleet];
+  metrics.readFrom(metricSources(engines, fleet));
   const dispatcher = new Dispatcher(mqtt, engines, log);
   // Before start: engines started before one that fails are stopped again.
   teardown.add('engines', () => dispatcher.stop());
@@ -199,6 +205,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
       return refusal() ?? (held > 0 ? `the MQTT broker has not acknowledged ${held} push(es) within webhook.publishTimeoutMs; they wait in the hub's client` : undefined);
     },
     unavailable: () => stateWatch.lost,
+    observer: metrics,
     api: { services: () => servicesApi, users: () => apiUsers.users },
     log,
   });

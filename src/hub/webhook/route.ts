@@ -28,6 +28,21 @@ export type WebhookDeps = {
   unavailable(): string | undefined;
   log: Logger;
   now?: () => Date;
+  /** Told what became of each request and how long each push took to be acknowledged (/metrics). */
+  observer?: WebhookObserver;
+};
+
+/**
+ * What became of a webhook request: a push's DeliveryOutcome (`duplicate` for a copy of one
+ * already handed over), `ignored` (ping, other events), `rejected` (4xx: signature, headers,
+ * body), `not-published` (503) or `error` (500).
+ */
+export type DeliveryResult = 'published' | 'publishing' | 'in-doubt' | 'duplicate' | 'not-published' | 'ignored' | 'rejected' | 'error';
+
+export type WebhookObserver = {
+  delivered(result: DeliveryResult): void;
+  /** Seconds from the request's arrival to the broker's PUBACK of its push (event and head), however late. */
+  published(seconds: number): void;
 };
 
 const SIGNATURE = /^sha256=[0-9a-f]{64}$/;
@@ -74,7 +89,9 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
   const now = deps.now ?? (() => new Date());
   const budget = new ByteBudget(deps.maxBufferedBytes);
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  /** The result of a push is its outcome; the other answers are told by their status. */
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<DeliveryResult | void> => {
+    const received = performance.now();
     const unavailable = deps.unavailable();
     if (unavailable !== undefined) return replyAndClose(req, res, 503, { error: unavailable });
     let body: Buffer;
@@ -115,7 +132,7 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
     if (!payload.ok) return reply(res, 400, { error: `not a valid push payload: ${payload.error}` });
     const push = toPushMessage(payload.value, delivery, now());
     const outcome = await deps.deliveries.accept(delivery, pushTopic(push.repo), {
-      publish: () => deps.publish(push),
+      publish: () => deps.publish(push).then(() => deps.observer?.published((performance.now() - received) / 1000)),
       canPublish: deps.isConnected,
       timeoutMs: deps.publishTimeoutMs,
       maxPending: deps.maxInFlight,
@@ -124,12 +141,17 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
     if (outcome.state === 'not-published') deps.log.warn({ ...fields, reason: outcome.reason }, 'push not published');
     else if (!outcome.duplicate) deps.log.info({ ...fields, pusher: push.pusher.name, state: outcome.state }, outcome.state === 'published' ? 'push published' : 'push handed to the MQTT client, not acknowledged yet');
     answer(res, delivery, outcome);
+    return outcome.state === 'not-published' ? outcome.state : outcome.duplicate ? 'duplicate' : outcome.state;
   };
 
+  const resultOf = (status: number): DeliveryResult => (status < 300 ? 'ignored' : status === 503 ? 'not-published' : status >= 500 ? 'error' : 'rejected');
+
   return (req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      deps.log.error({ err, path: req.url }, 'unhandled error in webhook request');
-      if (!res.headersSent) reply(res, 500, { error: 'internal error; see the hub log' });
-    });
+    handle(req, res)
+      .catch((err: unknown) => {
+        deps.log.error({ err, path: req.url }, 'unhandled error in webhook request');
+        if (!res.headersSent) reply(res, 500, { error: 'internal error; see the hub log' });
+      })
+      .then((result) => deps.observer?.delivered(result ?? resultOf(res.statusCode)));
   };
 }
