@@ -170,6 +170,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     maxPending: config.webhook.maxInFlight,
   });
   const metrics = new HubMetrics(config.metrics);
+  if (config.metrics.allowAnonymous) log.warn("metrics.allowAnonymous is on: GET /metrics answers anyone who reaches the hub's HTTP port, without a token");
   const fleet = new FleetFollower(ctx, config.metrics.maxAgents, metrics.updateEnded);
   const engines = [...(await createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState)), notify, fleet];
   metrics.readFrom(metricSources(engines, fleet));
@@ -209,6 +210,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     },
     unavailable: () => stateWatch.lost,
     observer: metrics,
+    metrics: { registry: metrics, allowAnonymous: config.metrics.allowAnonymous },
     api: { auth: new ApiAuth({ users: () => apiUsers.users, log }), events, services: () => servicesApi },
     log,
   });
