@@ -19,8 +19,11 @@ out = [{'name': f.name, 'type': f.type, 'help': f.documentation,
 json.dump(out, sys.stdout)
 `;
 
+/** Debian's own: its package installs the client for that interpreter only (a pyenv python3 on PATH would not have it). */
+const DEBIAN_PYTHON = '/usr/bin/python3';
+
 export function parsePrometheusText(text: string): Family[] {
-  return JSON.parse(execFileSync('python3', ['-c', PARSE], { input: text, encoding: 'utf8' })) as Family[];
+  return JSON.parse(execFileSync(DEBIAN_PYTHON, ['-c', PARSE], { input: text, encoding: 'utf8' })) as Family[];
 }
 
 /** The family named `name` (a counter's without its _total), or a failed test naming what there is. */

@@ -3,7 +3,7 @@ import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { FleetFollower } from '../../src/hub/metrics/fleet-follower.js';
 import { HubMetrics } from '../../src/hub/metrics/hub-metrics.js';
 import { labelSeries, OTHER, UNSET } from '../../src/hub/metrics/label-series.js';
-import { endedUpdate, updateKey } from '../../src/hub/metrics/update-outcomes.js';
+import { fileAppState, type AppUpdates } from '../../src/hub/metrics/update-outcomes.js';
 import { MetricsConfig } from '../../src/hub/metrics/config.js';
 import { HubConfig } from '../../src/hub/config.js';
 import { createLogger } from '../../src/shared/logger.js';
@@ -47,17 +47,28 @@ describe('agents by label: a bounded breakdown', () => {
 });
 
 describe('updates ended, from app state transitions', () => {
-  it('counts an outcome state once per update, not its republishing nor where the app stood at the start', () => {
-    expect(endedUpdate(undefined, app(), true)).toBeUndefined(); // a retained copy at the start: where it stands
-    expect(endedUpdate(undefined, app(), false)).toEqual({ outcome: 'deployed', seconds: 4.2 });
-    const updating = updateKey(app({ state: 'updating', deliveryId: 'd2' }));
-    expect(endedUpdate(updating, app({ deliveryId: 'd2' }), false)).toEqual({ outcome: 'deployed', seconds: 4.2 });
+  it('counts an outcome once per update, not its republishing nor where the app stood at the start', () => {
+    /** The updates a sequence of app states (live unless `retained`) ends, from what the hub knew. */
+    const ends = (states: (Partial<AppState> & { retained?: boolean })[]) => {
+      let known: AppUpdates | undefined;
+      return states.flatMap(({ retained = false, ...patch }) => {
+        const filed = fileAppState(known, app(patch), retained);
+        known = filed.known;
+        return filed.ended ? [`${filed.ended.outcome} ${filed.ended.seconds}`] : [];
+      });
+    };
+    expect(ends([{ retained: true }])).toEqual([]); // the start: where it stands
+    expect(ends([{}])).toEqual(['deployed 4.2']); // an agent new to the hub, just deployed
+    // A push: waiting for the grant, back to "deployed" a moment, then the update.
+    const next = { targetSha: 'c'.repeat(40), deliveryId: 'd2' };
+    expect(ends([{ retained: true }, { state: 'waiting', ...next }, {}, { state: 'updating', ...next }, { ...next, durations: { total: 1500 } }])).toEqual(['deployed 1.5']);
     // Republished (agent restart, a pin): a new updatedAt, the same update.
-    expect(endedUpdate(updateKey(app()), app({ updatedAt: '2026-01-02T00:00:00.000Z', pinnedSha: SHA }), false)).toBeUndefined();
+    expect(ends([{ retained: true }, { updatedAt: '2026-01-02T00:00:00.000Z', pinnedSha: SHA }, { retained: true }])).toEqual([]);
+    // A retry of the same push fails again: two updates ran.
+    expect(ends([{ state: 'updating' }, { state: 'failed', durations: {} }, { state: 'retrying' }, { state: 'failed', durations: {} }])).toEqual(['failed undefined', 'failed undefined']);
     // Ended while the hub's connection was down: the retained copy differs from what the hub knew.
-    expect(endedUpdate(updating, app({ state: 'failed', deliveryId: 'd2', durations: {} }), true)).toEqual({ outcome: 'failed' });
-    expect(endedUpdate(updateKey(app({ state: 'failed' })), app({ state: 'rolled-back' }), false)?.outcome).toBe('rolled-back');
-    for (const state of ['idle', 'waiting', 'updating', 'retrying', 'held'] as const) expect(endedUpdate(undefined, app({ state }), false)).toBeUndefined();
+    expect(ends([{ retained: true }, { ...next, state: 'rolled-back', retained: true }])).toEqual(['rolled-back 4.2']);
+    for (const state of ['idle', 'waiting', 'updating', 'retrying', 'held'] as const) expect(ends([{ state }])).toEqual([]);
   });
 
   it('follows agents over MQTT messages: presence, labels and updates; malformed payloads and heartbeats change nothing', () => {

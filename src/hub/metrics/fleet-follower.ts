@@ -4,10 +4,10 @@ import { AGENT_APPS_ALL, AGENT_STATUS_ALL } from '../../shared/topics.js';
 import type { Delivery, Engine, EngineContext } from '../engines/engine.js';
 import { TableBound } from '../engines/table-bound.js';
 import type { LabelledAgent } from './label-series.js';
-import { endedUpdate, updateKey, type UpdateOutcome } from './update-outcomes.js';
+import { fileAppState, type AppUpdates, type UpdateOutcome } from './update-outcomes.js';
 
 /** `presence`: from the retained status, once one came (app states may come first). */
-type Followed = { presence?: LabelledAgent; apps: Map<string, string> };
+type Followed = { presence?: LabelledAgent; apps: Map<string, AppUpdates> };
 
 /** An agent runs a handful of apps; past this one agent's further apps are not followed. */
 const MAX_APPS_PER_AGENT = 1000;
@@ -56,8 +56,8 @@ export class FleetFollower implements Engine {
       const d = decode(AppState, payload);
       const agent = d.ok ? this.agent(msg.agent) : undefined;
       if (!d.ok || !agent || (!agent.apps.has(msg.app!) && !this.bounds.apps.admits(agent.apps.size, `${msg.agent}/${msg.app}`))) return;
-      const ended = endedUpdate(agent.apps.get(msg.app!), d.value, delivery?.retained === true);
-      agent.apps.set(msg.app!, updateKey(d.value));
+      const { known, ended } = fileAppState(agent.apps.get(msg.app!), d.value, delivery?.retained === true);
+      agent.apps.set(msg.app!, known);
       if (ended) this.onUpdate(ended.outcome, ended.seconds);
       return;
     }

@@ -6,21 +6,30 @@ export type UpdateOutcome = (typeof UPDATE_OUTCOMES)[number];
 
 const isOutcome = (state: AppState['state']): state is UpdateOutcome => (UPDATE_OUTCOMES as readonly string[]).includes(state);
 
-/** What one update was: its state, the SHA it aimed for and the push it came from (updatedAt changes on every republish). */
-export const updateKey = (s: AppState): string => `${s.state}\u0000${s.targetSha ?? ''}\u0000${s.deliveryId ?? ''}`;
+/**
+ * What the hub knows of one app's updates: the last outcome it saw (its state, target SHA and
+ * push; updatedAt changes on every republish), and whether an update ran since (updating or
+ * retrying seen).
+ */
+export type AppUpdates = { outcome?: string; ran: boolean };
+
+export type Ended = { outcome: UpdateOutcome; seconds?: number };
 
 /**
- * The update an app state message ends, if it is news: an outcome state unlike the app's previous
- * one (`previous`: its updateKey, undefined when the hub knew nothing of the app). A retained copy
- * of an app the hub knew nothing of (its start) is where the app stands, not an update seen
- * ending, so it is not counted; a retained copy that differs from what the hub knew is (the
- * update ended while the hub's connection was down). The agent republishes
- * the same state on a restart or a pin: same key, not counted again. `seconds`: the agent's own
- * measure of the update (durations.total), when it sent one.
+ * Files one app state message: the app's new AppUpdates, and the update it ends if it is news.
+ * An outcome is news when an update ran since the last one (a retry of the same push ends anew)
+ * or it differs from the last one (an update the hub did not see run). Not news: an outcome
+ * republished (an agent restart, a pin, the app going back to "deployed" after a wait that ended
+ * without an update), and the retained copy of an app the hub knew nothing of (its start), which
+ * is where the app stands; a retained copy that differs from what the hub knew is news (the update
+ * ended while the hub's connection was down). `seconds`: the agent's own measure of the update
+ * (durations.total), when it sent one.
  */
-export function endedUpdate(previous: string | undefined, next: AppState, retained: boolean): { outcome: UpdateOutcome; seconds?: number } | undefined {
-  if (!isOutcome(next.state)) return undefined;
-  if (previous === undefined ? retained : previous === updateKey(next)) return undefined;
+export function fileAppState(known: AppUpdates | undefined, next: AppState, retained: boolean): { known: AppUpdates; ended?: Ended } {
+  if (next.state === 'updating' || next.state === 'retrying') return { known: { ...known, ran: true } };
+  if (!isOutcome(next.state)) return { known: known ?? { ran: false } };
+  const outcome = `${next.state}\u0000${next.targetSha ?? ''}\u0000${next.deliveryId ?? ''}`;
+  const news = known === undefined ? !retained : known.ran || known.outcome !== outcome;
   const total = next.durations.total;
-  return total === undefined ? { outcome: next.state } : { outcome: next.state, seconds: total / 1000 };
+  return { known: { outcome, ran: false }, ...(news && { ended: total === undefined ? { outcome: next.state } : { outcome: next.state, seconds: total / 1000 } }) };
 }
