@@ -1,12 +1,12 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { RolloutStatus } from '../../shared/contract/rollout-messages.js';
 import { ServiceStatusName } from '../../shared/contract/services-engine-messages.js';
-import type { DeliveryResult, WebhookObserver } from '../webhook/route.js';
+import { FINISHED, type RunStatus } from '../engines/jobs/model.js';
+import { DELIVERY_RESULTS, type DeliveryResult, type WebhookObserver } from '../webhook/route.js';
 import { labelSeries, type LabelledAgent } from './label-series.js';
 import { UPDATE_OUTCOMES, type UpdateOutcome } from './update-outcomes.js';
 
-const DELIVERY_RESULTS: readonly DeliveryResult[] = ['published', 'publishing', 'in-doubt', 'duplicate', 'not-published', 'ignored', 'rejected', 'error'];
-const JOB_RUN_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+const JOB_RUN_STATUSES: readonly RunStatus[] = ['pending', 'running', ...FINISHED];
 
 /**
  * Where the gauges are read at each scrape: the engines' own state, so a count is what the hub

@@ -37,7 +37,8 @@ export type WebhookDeps = {
  * already handed over), `ignored` (ping, other events), `rejected` (4xx: signature, headers,
  * body), `not-published` (503) or `error` (500).
  */
-export type DeliveryResult = 'published' | 'publishing' | 'in-doubt' | 'duplicate' | 'not-published' | 'ignored' | 'rejected' | 'error';
+export const DELIVERY_RESULTS = ['published', 'publishing', 'in-doubt', 'duplicate', 'not-published', 'ignored', 'rejected', 'error'] as const;
+export type DeliveryResult = (typeof DELIVERY_RESULTS)[number];
 
 export type WebhookObserver = {
   delivered(result: DeliveryResult): void;
