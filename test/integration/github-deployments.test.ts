@@ -96,6 +96,18 @@ describe('GitHub Deployments reporting, against a local server speaking GitHub R
     expect(statuses().slice(8)).toEqual([`1012 in_progress ${page(d)}`, `1012 success ${page(d)}`, `1008 inactive ${page(c)}`]);
   });
 
+  it("takes a state file from before inactive deployments: its rows are kept and never retired, the new ones are", async () => {
+    const github = await startFakeGitHub(cleanup, TOKEN);
+    const db = new Database(':memory:');
+    db.exec("CREATE TABLE rollout_github (id TEXT PRIMARY KEY, deployment_id INTEGER NOT NULL, state TEXT); INSERT INTO rollout_github VALUES ('web.production.old', 7, 'success')");
+    const reporter = new GitHubDeployments({ apiUrl: github.url, token: TOKEN }, db, log);
+    for (const sha of ['c'.repeat(40), 'd'.repeat(40)]) {
+      reporter.report(snapshot('succeeded', sha));
+      await reporter.idle();
+    }
+    expect(github.calls.filter((c) => c.body.state === 'inactive').map((c) => c.path)).toEqual(['/repos/acme/web/deployments/1000/statuses']);
+  });
+
   it('sends no log_url without http.publicUrl', async () => {
     const github = await startFakeGitHub(cleanup, TOKEN);
     const reporter = new GitHubDeployments({ apiUrl: github.url, token: TOKEN }, new Database(':memory:'), log);
