@@ -1,0 +1,66 @@
+import { ApiFailure, type ApiClient } from './api.js';
+import { append, byId, note, type Child } from './dom.js';
+import type { Change } from './live.js';
+
+export type ViewContext = { api: ApiClient; operator: boolean };
+
+/** One section of the page: the element it fills, the hub areas whose changes it shows, how it loads. */
+export type View = { section: string; areas: readonly string[]; load(ctx: ViewContext): Promise<Child[]> };
+
+/**
+ * The sections on the page, each reloaded when a notice names one of its areas. A section loads
+ * once at a time: notices arriving while it loads make one more load afterwards, not one each, so
+ * a burst of changes costs two requests.
+ */
+export class Board {
+  private readonly loading = new Map<string, Promise<void>>();
+  private readonly again = new Set<string>();
+
+  constructor(
+    private readonly views: readonly View[],
+    private readonly ctx: ViewContext,
+  ) {}
+
+  refreshAll(): Promise<void> {
+    return Promise.all(this.views.map((v) => this.refresh(v))).then(() => undefined);
+  }
+
+  changed(change: Change | 'all'): void {
+    if (change === 'all') return void this.refreshAll();
+    for (const view of this.views) if (view.areas.includes(change.area)) void this.refresh(view);
+  }
+
+  private refresh(view: View): Promise<void> {
+    const running = this.loading.get(view.section);
+    if (running) {
+      this.again.add(view.section);
+      return running;
+    }
+    const run = this.load(view).finally(() => {
+      this.loading.delete(view.section);
+      if (this.again.delete(view.section)) void this.refresh(view);
+    });
+    this.loading.set(view.section, run);
+    return run;
+  }
+
+  private async load(view: View): Promise<void> {
+    const body = byId(view.section).querySelector('.body')!;
+    let content: Child[];
+    try {
+      content = await view.load(this.ctx);
+    } catch (err) {
+      content = [note(refusal(err), 'error')];
+    }
+    const fragment = document.createDocumentFragment();
+    append(fragment, content);
+    body.replaceChildren(fragment);
+    byId(view.section).setAttribute('data-loaded', String(Date.now()));
+  }
+}
+
+function refusal(err: unknown): string {
+  if (!(err instanceof ApiFailure)) return `could not show this: ${String(err)}`;
+  if (err.status === 404) return 'not offered by this hub (its API has no such route, or the engine is off)';
+  return `${err.message} (HTTP ${err.status || 'unreachable'})`;
+}

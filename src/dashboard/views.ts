@@ -1,0 +1,183 @@
+import { seg, type ApiClient, type Page } from './api.js';
+import { actionButton } from './actions.js';
+import type { View } from './board.js';
+import { h, note, table, type Child } from './dom.js';
+import { pairs, shortSha } from './format.js';
+import { code, state, when } from './cells.js';
+import { rolloutsView } from './rollouts-view.js';
+
+// The shapes the page reads (src/hub/api/openapi.yaml has the full ones); only the fields shown.
+type AgentApp = { app: string; state: string; sha: string | null; lastError?: string | null };
+type Agent = { id: string; online: boolean; version: string | null; labels: Record<string, string>; hostFacts?: Record<string, unknown> | null; lastHeartbeat: string | null; apps: AgentApp[] };
+type AppHost = { agent: string; sha: string | null; state: string; matchesHead: boolean; lastError?: string | null };
+type AppRow = { app: string; environment: string; repo: string; branch: string | null; head: string | null; frozen?: boolean; hosts: AppHost[] };
+type Delivery = { id: string; event?: string; repo?: string | null; result: string; reason?: string | null; receivedAt?: string; at?: string };
+type Run = { id: string; name?: string; playbook?: string; job?: string; status: string; reason?: string | null; error?: string | null; startedAt?: string | null; endedAt?: string | null; trigger?: string | null };
+type Placement = { agent: string; generation: number; restarts: number; placedAt: string; runningAt?: string; endedAt?: string; endReason?: string };
+type Service = { name: string; action: string; arg: string; status: string; current?: Placement; history: Placement[]; reason?: string };
+type AuditEntry = { at: string; who: string; action: string; target?: string | null; outcome: string; detail?: string | null };
+
+const more = (page: Page<unknown>): Child => (page.total > page.items.length ? note(`showing ${page.items.length} of ${page.total}`) : null);
+
+const agents: View = {
+  section: 'agents',
+  areas: ['agents'],
+  async load({ api }) {
+    const page = await api.get<Page<Agent>>('/agents?limit=500');
+    if (page.items.length === 0) return [note('no agent has reported to this hub yet')];
+    const online = page.items.filter((a) => a.online).length;
+    return [
+      h('p', { class: 'summary' }, `${online} of ${page.total} online`),
+      table('Agents', [
+        { title: 'Agent', cell: (a) => h('strong', {}, a.id) },
+        { title: 'State', cell: (a) => state(a.online ? 'online' : 'offline') },
+        { title: 'Version', cell: (a) => a.version ?? '—' },
+        { title: 'Labels', cell: (a) => pairs(a.labels) },
+        { title: 'Host', cell: (a) => pairs(a.hostFacts ?? {}), class: 'wrap' },
+        { title: 'Last heartbeat', cell: (a) => when(a.lastHeartbeat) },
+        { title: 'Apps', cell: (a) => a.apps.map((x) => h('span', { class: 'chip' }, `${x.app} `, state(x.state), ` ${shortSha(x.sha)}`)) },
+      ], page.items),
+      more(page),
+    ];
+  },
+};
+
+const apps: View = {
+  section: 'apps',
+  areas: ['apps', 'agents'],
+  async load({ api, operator }) {
+    const page = await api.get<Page<AppRow>>('/apps?limit=500');
+    if (page.items.length === 0) return [note('no app is deployed by an agent of this hub yet')];
+    const byEnv = new Map<string, AppRow[]>();
+    for (const row of page.items) byEnv.set(row.environment, [...(byEnv.get(row.environment) ?? []), row]);
+    const out: Child[] = [];
+    for (const [env, rows] of byEnv) {
+      const frozen = rows.some((r) => r.frozen);
+      const actions = operator
+        ? frozen
+          ? actionButton('Unfreeze', `Unfreeze environment ${env}?`, () => api.post(`/environments/${seg(env)}/unfreeze`))
+          : actionButton('Freeze', `Freeze environment ${env}? No rollout starts in it until it is unfrozen.`, () => api.post(`/environments/${seg(env)}/freeze`), true)
+        : null;
+      out.push(
+        h('h3', { class: 'env' }, `Environment ${env}`, frozen ? state('frozen') : null, actions),
+        table(`Apps in ${env}`, [
+          { title: 'App', cell: (r) => h('strong', {}, r.app) },
+          { title: 'Repository', cell: (r) => `${r.repo}${r.branch ? ` @ ${r.branch}` : ''}` },
+          { title: 'Head', cell: (r) => code(shortSha(r.head), r.head ?? undefined) },
+          { title: 'Hosts', cell: (r) => h('ul', { class: 'hosts' }, ...r.hosts.map((host) => hostLine(r, host, operator ? api : undefined))) },
+        ], rows),
+      );
+    }
+    out.push(more(page));
+    return out;
+  },
+};
+
+function hostLine(row: AppRow, host: AppHost, api: ApiClient | undefined): HTMLElement {
+  return h(
+    'li',
+    { class: host.matchesHead ? 'match' : 'behind' },
+    h('span', { class: 'agent' }, host.agent),
+    ' ',
+    code(shortSha(host.sha), host.sha ?? undefined),
+    ' ',
+    state(host.state),
+    ' ',
+    h('span', { class: host.matchesHead ? 'ok' : 'warn' }, host.matchesHead ? 'at head' : 'not at head'),
+    host.lastError ? h('span', { class: 'reason' }, host.lastError) : null,
+    api && !host.matchesHead ? actionButton('Retry', `Retry ${row.app} on ${host.agent}?`, () => api.post(`/agents/${seg(host.agent)}/apps/${seg(row.app)}/retry`)) : null,
+  );
+}
+
+const deliveries: View = {
+  section: 'deliveries',
+  areas: ['deliveries'],
+  async load({ api }) {
+    const page = await api.get<Page<Delivery>>('/deliveries?limit=25');
+    if (page.items.length === 0) return [note('no webhook delivery yet')];
+    return [
+      table('Webhook deliveries', [
+        { title: 'Received', cell: (d) => when(d.receivedAt ?? d.at) },
+        { title: 'Delivery', cell: (d) => code(d.id) },
+        { title: 'Event', cell: (d) => d.event ?? '—' },
+        { title: 'Repository', cell: (d) => d.repo ?? '—' },
+        { title: 'Result', cell: (d) => state(d.result) },
+        { title: 'Why', cell: (d) => d.reason ?? '', class: 'wrap' },
+      ], page.items),
+      more(page),
+    ];
+  },
+};
+
+const runColumns = (what: (r: Run) => string) => [
+  { title: 'Started', cell: (r: Run) => when(r.startedAt) },
+  { title: 'Run', cell: (r: Run) => code(r.id) },
+  { title: 'What', cell: what },
+  { title: 'Status', cell: (r: Run) => state(r.status) },
+  { title: 'Ended', cell: (r: Run) => when(r.endedAt) },
+  { title: 'Why', cell: (r: Run) => r.reason ?? r.error ?? '', class: 'wrap' },
+];
+
+const playbooks: View = {
+  section: 'playbooks',
+  areas: ['playbooks'],
+  async load({ api }) {
+    const page = await api.get<Page<Run>>('/playbooks/runs?limit=25');
+    if (page.items.length === 0) return [note('no playbook run yet')];
+    return [table('Playbook runs', runColumns((r) => r.playbook ?? r.name ?? '—'), page.items), more(page)];
+  },
+};
+
+const jobs: View = {
+  section: 'jobs',
+  areas: ['jobs'],
+  async load({ api }) {
+    const page = await api.get<Page<Run>>('/jobs/runs?limit=25');
+    if (page.items.length === 0) return [note('no job run yet')];
+    return [table('Job runs', runColumns((r) => r.job ?? r.name ?? '—'), page.items), more(page)];
+  },
+};
+
+const services: View = {
+  section: 'services',
+  areas: ['services'],
+  async load({ api, operator }) {
+    const page = await api.get<Page<Service>>('/services?limit=200');
+    if (page.items.length === 0) return [note('no service')];
+    return [
+      table('Services', [
+        { title: 'Service', cell: (s) => h('strong', {}, s.name) },
+        { title: 'Action', cell: (s) => `${s.action} ${s.arg}` },
+        { title: 'Status', cell: (s) => state(s.status) },
+        { title: 'Placed on', cell: (s) => (s.current ? [s.current.agent, ` (generation ${s.current.generation}, ${s.current.restarts} restarts, since `, when(s.current.runningAt ?? s.current.placedAt), ')'] : '—') },
+        { title: 'Earlier', cell: (s) => s.history.slice(0, 3).map((p) => h('span', { class: 'chip' }, `${p.agent}: ${p.endReason ?? 'ended'}`)) },
+        { title: 'Why', cell: (s) => s.reason ?? '', class: 'wrap' },
+        ...(operator ? [{ title: 'Actions', cell: (s: Service) => (s.status === 'cancelled' ? null : actionButton('Cancel', `Cancel service ${s.name}? Its copy is stopped.`, () => api.delete(`/services/${seg(s.name)}`), true)) }] : []),
+      ], page.items),
+      more(page),
+    ];
+  },
+};
+
+const audit: View = {
+  section: 'audit',
+  areas: ['audit'],
+  async load({ api }) {
+    const page = await api.get<Page<AuditEntry>>('/audit?limit=50');
+    if (page.items.length === 0) return [note('nothing recorded yet')];
+    return [
+      table('Audit log', [
+        { title: 'When', cell: (e) => when(e.at) },
+        { title: 'Who', cell: (e) => e.who },
+        { title: 'What', cell: (e) => e.action },
+        { title: 'On', cell: (e) => e.target ?? '' },
+        { title: 'Outcome', cell: (e) => state(e.outcome) },
+        { title: 'Detail', cell: (e) => e.detail ?? '', class: 'wrap' },
+      ], page.items),
+      more(page),
+    ];
+  },
+};
+
+/** Every section, in page order. */
+export const VIEWS: readonly View[] = [agents, apps, rolloutsView, deliveries, playbooks, jobs, services, audit];
