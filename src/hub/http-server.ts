@@ -3,6 +3,8 @@ import type { Duplex } from 'node:stream';
 import express, { type Express, type Request, type Response, type NextFunction } from 'express';
 import type { Logger } from '../shared/logger.js';
 import { servicesRoutes, type ServicesRoutesDeps } from './api/services-routes.js';
+import type { DashboardAssets } from './dashboard/dashboard-assets.js';
+import { dashboardRoutes } from './dashboard/dashboard-routes.js';
 import { webhookHandler, type WebhookDeps } from './webhook/route.js';
 
 type HttpDeps = WebhookDeps & {
@@ -11,6 +13,8 @@ type HttpDeps = WebhookDeps & {
   notReady(): string | undefined;
   /** The operators' REST API under /api/v1 (services); without it those paths are 404 like any other. */
   api?: Omit<ServicesRoutesDeps, 'log'>;
+  /** The page at `/` and its files under /assets (dashboard-routes.ts). */
+  dashboard?: DashboardAssets;
   log: Logger;
 };
 
@@ -71,6 +75,7 @@ function createProbesApp(deps: HttpDeps): Express {
     res.status(reason === undefined ? 200 : 503).json({ ok: reason === undefined, broker: deps.isConnected() ? 'connected' : 'disconnected', ...(reason !== undefined && { error: reason }) });
   });
   if (deps.api) app.use('/api/v1', servicesRoutes({ ...deps.api, log: deps.log }));
+  if (deps.dashboard) app.use(dashboardRoutes(deps.dashboard));
   app.use((req, res) => {
     res.status(404).json({ error: `no route for ${req.method} ${req.path}` });
   });

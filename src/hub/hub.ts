@@ -20,6 +20,7 @@ import { systemClock, type Publisher } from './engines/engine.js';
 import { createEngines, servicesApiOf } from './engines/registry.js';
 import type { ServicesApi } from './engines/services/services-api.js';
 import { createHttpServer } from './http-server.js';
+import { loadDashboardAssets } from './dashboard/dashboard-assets.js';
 import { HeadStore } from './engines/heads/head-store.js';
 import { sendPush, withdrawPushesOnConnectionLoss } from './push-publisher.js';
 import { NotifyRequests } from './engines/notify/notify-engine.js';
@@ -200,6 +201,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     },
     unavailable: () => stateWatch.lost,
     api: { services: () => servicesApi, users: () => apiUsers.users },
+    dashboard: loadDashboardAssets(),
     log,
   });
   server.listen(config.http.port, config.http.host);

@@ -29,14 +29,17 @@ function isPackageRoot(dir: string): boolean {
   return (JSON.parse(readFileSync(file, 'utf8')) as { name?: string }).name === 'pushfleet';
 }
 
+/** The page's files by name, or why there is no page (a source checkout not built yet). */
+export type DashboardAssets = Map<string, Asset> | { unavailable: string };
+
 /**
  * Every file of the page, read once into memory (some 40 kB): the hub serves only these names,
- * so no request path ever reaches the file system. Missing compiled modules are an error here,
- * at start-up, rather than a blank page later.
+ * so no request path ever reaches the file system. Without the compiled modules the hub still
+ * runs (its tests run from sources) and `/` says what is missing.
  */
-export function loadDashboardAssets(dirs: AssetDirs): Map<string, Asset> {
+export function loadDashboardAssets(dirs: AssetDirs = packageAssetDirs()): DashboardAssets {
   const files = [...listed(dirs.pageDir, ['.html', '.css']), ...listed(dirs.scriptDir, ['.js'])];
-  if (!files.some((f) => f.endsWith('main.js'))) throw new Error(`the dashboard is not built: no main.js in ${dirs.scriptDir} (run npm run build)`);
+  if (!files.some((f) => f.endsWith('/main.js')) || !files.some((f) => f.endsWith('/index.html'))) return { unavailable: `the dashboard is not built: no main.js in ${dirs.scriptDir} (run npm run build)` };
   const assets = new Map<string, Asset>();
   for (const file of files) {
     const body = readFileSync(file);

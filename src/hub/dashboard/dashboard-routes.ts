@@ -1,5 +1,6 @@
 import { Router, type Request, type Response } from 'express';
-import type { Asset } from './dashboard-assets.js';
+import { sendError } from '../api/api-error.js';
+import type { Asset, DashboardAssets } from './dashboard-assets.js';
 
 /**
  * The page's own rules for the browser: its scripts, styles and requests come from this hub
@@ -31,8 +32,12 @@ const SECURITY_HEADERS: Record<string, string> = {
  * a token and reads everything through the API). Revalidated on each load (ETag, 304), gzipped
  * for clients that take it.
  */
-export function dashboardRoutes(assets: Map<string, Asset>): Router {
+export function dashboardRoutes(assets: DashboardAssets): Router {
   const router = Router();
+  if (!(assets instanceof Map)) {
+    router.get('/', (_req, res) => sendError(res, 503, 'unavailable', assets.unavailable));
+    return router;
+  }
   router.get('/', (req, res) => send(req, res, assets.get('index.html')));
   router.get('/assets/:file', (req, res, next) => {
     const name = req.params.file;
