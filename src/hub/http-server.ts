@@ -2,7 +2,7 @@ import { createServer, type Server, type ServerOptions } from 'node:http';
 import type { Duplex } from 'node:stream';
 import express, { type Express, type Request, type Response, type NextFunction } from 'express';
 import type { Logger } from '../shared/logger.js';
-import { servicesRoutes, type ServicesRoutesDeps } from './api/services-routes.js';
+import { apiRouter, type ApiDeps } from './api/api-router.js';
 import type { DashboardAssets } from './dashboard/dashboard-assets.js';
 import { dashboardRoutes } from './dashboard/dashboard-routes.js';
 import { webhookHandler, type WebhookDeps } from './webhook/route.js';
@@ -11,8 +11,8 @@ type HttpDeps = WebhookDeps & {
   webhookPath: string;
   /** Why the hub does not take pushes right now (for /readyz), or undefined when it does. */
   notReady(): string | undefined;
-  /** The operators' REST API under /api/v1 (services); without it those paths are 404 like any other. */
-  api?: Omit<ServicesRoutesDeps, 'log'>;
+  /** The REST API under /api/v1; without it those paths are 404 like any other. */
+  api?: Omit<ApiDeps, 'log'>;
   /** The page at `/` and its files under /assets (dashboard-routes.ts). */
   dashboard?: DashboardAssets;
   log: Logger;
@@ -74,7 +74,7 @@ function createProbesApp(deps: HttpDeps): Express {
     const reason = deps.notReady();
     res.status(reason === undefined ? 200 : 503).json({ ok: reason === undefined, broker: deps.isConnected() ? 'connected' : 'disconnected', ...(reason !== undefined && { error: reason }) });
   });
-  if (deps.api) app.use('/api/v1', servicesRoutes({ ...deps.api, log: deps.log }));
+  if (deps.api) app.use('/api/v1', apiRouter({ ...deps.api, log: deps.log }));
   if (deps.dashboard) app.use(dashboardRoutes(deps.dashboard));
   app.use((req, res) => {
     res.status(404).json({ error: `no route for ${req.method} ${req.path}` });
