@@ -22,6 +22,7 @@ import type { ServicesApi } from './engines/services/services-api.js';
 import { createHttpServer } from './http-server.js';
 import { ApiAuth } from './api/api-auth.js';
 import { HubEvents } from './hub-events.js';
+import { EventStreams } from './api/event-streams.js';
 import { loadDashboardAssets } from './dashboard/dashboard-assets.js';
 import { HeadStore } from './engines/heads/head-store.js';
 import { sendPush, withdrawPushesOnConnectionLoss } from './push-publisher.js';
@@ -183,6 +184,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   teardown.add('API users', () => apiUsers.stop());
   const servicesApi = servicesApiOf(engines);
   const events = new HubEvents();
+  const streams = new EventStreams(events);
 
   // Runs right after the webhook server closed: no mark-published retry outlives the stop.
   teardown.add('delivery log', () => deliveries.close());
@@ -203,7 +205,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
       return refusal() ?? (held > 0 ? `the MQTT broker has not acknowledged ${held} push(es) within webhook.publishTimeoutMs; they wait in the hub's client` : undefined);
     },
     unavailable: () => stateWatch.lost,
-    api: { auth: new ApiAuth({ users: () => apiUsers.users, log }), events, services: () => servicesApi },
+    api: { auth: new ApiAuth({ users: () => apiUsers.users, log }), events, streams, services: () => servicesApi },
     dashboard: loadDashboardAssets(),
     log,
   });
@@ -213,6 +215,9 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   });
   // Stop taking pushes first (the undo runs first), let in-flight ones finish publishing, then drop the broker.
   teardown.add('webhook server', () => new Promise<void>((resolve) => server.close(() => resolve())));
+  // Ended before the server closes, which waits for every open connection.
+  streams.start();
+  teardown.add('event streams', () => streams.stop());
   const httpPort = (server.address() as AddressInfo).port;
   log.info({ host: config.http.host, port: httpPort, path: config.webhook.path }, 'webhook listening');
   if (signingKey?.source === 'generated') {

@@ -3,6 +3,8 @@ import type { Logger } from '../../shared/logger.js';
 import type { HubEvents } from '../hub-events.js';
 import { ApiError } from './api-error.js';
 import type { ApiAuth } from './api-auth.js';
+import type { EventStreams } from './event-streams.js';
+import { eventsRoutes } from './events-routes.js';
 import { errorAnswer } from './request-parsing.js';
 import { servicesRoutes, type ServicesRoutesDeps } from './services-routes.js';
 
@@ -12,6 +14,8 @@ export type ApiDeps = {
   log: Logger;
   /** Notices of what changed, for the live stream; areas that change read models call `changed`. */
   events: HubEvents;
+  /** The open live streams (GET /events), which the hub ends when it stops; without it GET /events answers 503. */
+  streams?: EventStreams;
   services: ServicesRoutesDeps['services'];
 };
 
@@ -26,7 +30,9 @@ const AREAS: readonly ApiArea[] = [servicesRoutes];
  */
 export function apiRouter(deps: ApiDeps): Router {
   const router = Router();
-  // First, so a client without a token cannot make the hub read a body or learn which routes exist.
+  // The live stream checks a token or a stream ticket itself (a browser's EventSource sends no header).
+  router.use(eventsRoutes(deps));
+  // Then, before any other route, so a client without a token cannot make the hub read a body or learn which routes exist.
   router.use(deps.auth.require('viewer'));
   for (const area of AREAS) router.use(area(deps));
   router.use((req, _res) => {
