@@ -8,11 +8,7 @@ export function ago(at: string | number | null | undefined, now = Date.now()): s
   const t = typeof at === 'number' ? at : Date.parse(at);
   if (Number.isNaN(t)) return String(at);
   const s = Math.round((now - t) / 1000);
-  if (s < 0) return 'just now';
-  if (s < 60) return `${s} s ago`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
-  if (s < 86_400) return `${Math.floor(s / 3600)} h ago`;
-  return `${Math.floor(s / 86_400)} d ago`;
+  return s < 1 ? 'just now' : `${duration(s)} ago`;
 }
 
 export const isoOf = (at: string | number | null | undefined): string | undefined => (at === null || at === undefined || at === '' ? undefined : new Date(at).toISOString());
@@ -21,3 +17,13 @@ export const pairs = (record: Record<string, unknown> | null | undefined): strin
   Object.entries(record ?? {})
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(', ') || '—';
+
+export const gb = (bytes: number): string => (bytes / 1024 ** 3).toFixed(1);
+
+/** Seconds as the largest whole unit: "40 s", "12 min", "5 h", "3 d". */
+export function duration(seconds: number): string {
+  if (seconds < 60) return `${Math.floor(seconds)} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)} h`;
+  return `${Math.floor(seconds / 86_400)} d`;
+}

@@ -5,11 +5,14 @@ import { code, state, when } from './cells.js';
 import { h, note, type Child } from './dom.js';
 import { shortSha } from './format.js';
 
-type RolloutHost = { agent: string; state: string; canary: boolean; error: string | null; startedAt: string | null; endedAt: string | null; batch?: number | null };
-type Rollout = { id: string; app: string; env: string; sha: string; status: string; reason: string | null; pusher?: string; createdAt: string; hosts?: RolloutHost[]; counts?: Record<string, number> };
+type RolloutHost = { agent: string; state: string; canary: boolean; error: string | null; startedAt: string | null; endedAt: string | null };
+type Progress = { hosts: number; done: number; succeeded: number; failed: number };
+/** The canaries, then the rest as one rolling wave of batchSize hosts at a time. */
+type Batch = { name: 'canary' | 'wave'; size: number; done: number };
+/** A rollout as the list has it; the detail adds hosts and batches. */
+type Rollout = { id: string; app: string; env: string; sha: string; status: string; reason: string | null; pusher: string; createdAt: string; counts: Record<string, number>; progress: Progress; hosts?: RolloutHost[]; batches?: Batch[]; policy?: { batchSize: number } };
 
 const ENDED = ['succeeded', 'failed', 'aborted', 'superseded'];
-const DONE_HOST = ['succeeded', 'failed', 'timed-out', 'skipped', 'offline', 'rolled-back'];
 const FAILED_HOST = ['failed', 'timed-out', 'rolled-back'];
 /** Rollouts shown with every host: those still going, and the newest, up to this many. */
 const DETAILED = 5;
@@ -28,18 +31,16 @@ export const rolloutsView: View = {
 };
 
 function rolloutCard(r: Rollout, api: ApiClient | undefined): HTMLElement {
-  const counts = r.hosts ? countOf(r.hosts) : (r.counts ?? {});
-  const total = Object.values(counts).reduce((a, b) => a + b, 0);
-  const done = Object.entries(counts).reduce((a, [s, n]) => a + (DONE_HOST.includes(s) ? n : 0), 0);
-  const summary = Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(' · ') || 'no host yet';
+  const { hosts: total, done } = r.progress;
+  const summary = Object.entries(r.counts).map(([s, n]) => `${n} ${s}`).join(' · ') || 'no host yet';
   return h(
     'article',
     { class: 'rollout', attrs: { 'data-rollout': r.id, 'data-status': r.status, 'aria-label': `rollout ${r.id}` } },
-    h('header', {}, h('h3', {}, `${r.app} → ${r.env} `, code(shortSha(r.sha), r.sha)), state(r.status), ' ', when(r.createdAt), r.pusher ? ` by ${r.pusher}` : null),
+    h('header', {}, h('h3', {}, `${r.app} → ${r.env} `, code(shortSha(r.sha), r.sha)), state(r.status), ' ', when(r.createdAt), ` by ${r.pusher}`),
     r.reason ? h('p', { class: 'reason' }, r.reason) : null,
     h('div', { class: 'progress-line' }, h('progress', { attrs: { max: String(Math.max(total, 1)), value: String(done), 'aria-label': `${done} of ${total} hosts done` } }), h('span', { class: 'counts' }, `${done}/${total} done: ${summary}`)),
     api ? actionsOf(r, api) : null,
-    r.hosts ? hostsOf(r.hosts) : null,
+    r.hosts ? hostsOf(r.hosts, r.batches ?? [], r.policy?.batchSize) : null,
   );
 }
 
@@ -56,24 +57,18 @@ function actionsOf(r: Rollout, api: ApiClient): Child {
   );
 }
 
-/** The hosts, grouped by batch when the hub says which batch each is in. */
-function hostsOf(hosts: RolloutHost[]): HTMLElement {
-  const groups = new Map<string, RolloutHost[]>();
-  for (const host of hosts) {
-    const key = host.canary ? 'canary' : host.batch === undefined || host.batch === null ? 'hosts' : `batch ${host.batch}`;
-    groups.set(key, [...(groups.get(key) ?? []), host]);
-  }
+/** Each batch (canaries, then the wave) with its hosts: state, when it finished, and why it failed. */
+function hostsOf(hosts: RolloutHost[], batches: Batch[], batchSize: number | undefined): HTMLElement {
   return h(
     'div',
     { class: 'batches' },
-    ...[...groups].map(([name, members]) =>
-      h('div', { class: 'batch' }, h('h4', {}, name), h('ul', { class: 'hosts' }, ...members.map((host) => h('li', { attrs: { 'data-host': host.agent, 'data-state': host.state } }, h('span', { class: 'agent' }, host.agent), ' ', state(host.state), host.endedAt ? [' ', when(host.endedAt)] : null, host.error && FAILED_HOST.includes(host.state) ? h('span', { class: 'reason' }, host.error) : null)))),
-    ),
+    batches.map((batch) => {
+      const members = hosts.filter((host) => host.canary === (batch.name === 'canary'));
+      const title = batch.name === 'canary' ? 'Canary' : `Wave${batchSize ? ` (${batchSize} at a time)` : ''}`;
+      return h('div', { class: 'batch' }, h('h4', {}, `${title}: ${batch.done}/${batch.size} done`), h('ul', { class: 'hosts' }, members.map(hostLine)));
+    }),
   );
 }
 
-function countOf(hosts: RolloutHost[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const host of hosts) counts[host.state] = (counts[host.state] ?? 0) + 1;
-  return counts;
-}
+const hostLine = (host: RolloutHost): HTMLElement =>
+  h('li', { attrs: { 'data-host': host.agent, 'data-state': host.state } }, h('span', { class: 'agent' }, host.agent), ' ', state(host.state), host.endedAt ? [' ', when(host.endedAt)] : null, host.error && FAILED_HOST.includes(host.state) ? h('span', { class: 'reason' }, host.error) : null);

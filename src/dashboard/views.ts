@@ -2,17 +2,19 @@ import { seg, type ApiClient, type Page } from './api.js';
 import { actionButton } from './actions.js';
 import type { View } from './board.js';
 import { h, note, table, type Child } from './dom.js';
-import { pairs, shortSha } from './format.js';
+import { duration, gb, pairs, shortSha } from './format.js';
 import { code, state, when } from './cells.js';
 import { rolloutsView } from './rollouts-view.js';
 
 // The shapes the page reads (src/hub/api/openapi.yaml has the full ones); only the fields shown.
-type AgentApp = { app: string; state: string; sha: string | null; lastError?: string | null };
-type Agent = { id: string; online: boolean; version: string | null; labels: Record<string, string>; hostFacts?: Record<string, unknown> | null; lastHeartbeat: string | null; apps: AgentApp[] };
-type AppHost = { agent: string; sha: string | null; state: string; matchesHead: boolean; lastError?: string | null };
+type AgentApp = { app: string; state: string; sha: string | null };
+type HostFacts = { hostname: string; os: string; kernel: string; arch: string; cpuLoadPercent: number; memTotalBytes: number; memUsedBytes: number; uptimeSeconds: number };
+type Agent = { id: string; online: boolean; version: string | null; labels: Record<string, string>; hostFacts: HostFacts | null; lastHeartbeat: string | null; apps: AgentApp[] };
+type AppHost = { agent: string; online: boolean; sha: string | null; state: string; matchesHead: boolean | null; error: string | null };
 type AppRow = { app: string; environment: string; repo: string; branch: string | null; head: string | null; frozen?: boolean; hosts: AppHost[] };
-type Delivery = { id: string; event?: string; repo?: string | null; result: string; reason?: string | null; receivedAt?: string; at?: string };
-type Run = { id: string; name?: string; playbook?: string; job?: string; status: string; reason?: string | null; error?: string | null; startedAt?: string | null; endedAt?: string | null; trigger?: string | null };
+type Delivery = { at: string; delivery: string | null; event: string | null; result: string; status: number; reason: string | null; repo: string | null; ref: string | null; sha: string | null; pusher: string | null };
+/** A playbook run or a job run: the fields both have, give or take a name. */
+type Run = { runId: string; name?: string | null; file?: string | null; job?: string | null; status: string; error?: string | null; reason?: string | null; startedAt: string | null; endedAt: string | null; steps?: number; stepsDone?: number };
 type Placement = { agent: string; generation: number; restarts: number; placedAt: string; runningAt?: string; endedAt?: string; endReason?: string };
 type Service = { name: string; action: string; arg: string; status: string; current?: Placement; history: Placement[]; reason?: string };
 type AuditEntry = { at: string; who: string; action: string; target?: string | null; outcome: string; detail?: string | null };
@@ -33,7 +35,7 @@ const agents: View = {
         { title: 'State', cell: (a) => state(a.online ? 'online' : 'offline') },
         { title: 'Version', cell: (a) => a.version ?? '—' },
         { title: 'Labels', cell: (a) => pairs(a.labels) },
-        { title: 'Host', cell: (a) => pairs(a.hostFacts ?? {}), class: 'wrap' },
+        { title: 'Host', cell: (a) => hostFacts(a.hostFacts), class: 'wrap' },
         { title: 'Last heartbeat', cell: (a) => when(a.lastHeartbeat) },
         { title: 'Apps', cell: (a) => a.apps.map((x) => h('span', { class: 'chip' }, `${x.app} `, state(x.state), ` ${shortSha(x.sha)}`)) },
       ], page.items),
@@ -73,19 +75,24 @@ const apps: View = {
   },
 };
 
+const hostFacts = (f: HostFacts | null): string =>
+  f ? `${f.hostname} · ${f.os} ${f.arch} · CPU ${Math.round(f.cpuLoadPercent)}% · memory ${gb(f.memUsedBytes)}/${gb(f.memTotalBytes)} GB · up ${duration(f.uptimeSeconds)}` : '—';
+
 function hostLine(row: AppRow, host: AppHost, api: ApiClient | undefined): HTMLElement {
   return h(
     'li',
-    { class: host.matchesHead ? 'match' : 'behind' },
+    { attrs: { 'data-agent': host.agent } },
     h('span', { class: 'agent' }, host.agent),
     ' ',
     code(shortSha(host.sha), host.sha ?? undefined),
     ' ',
     state(host.state),
     ' ',
-    h('span', { class: host.matchesHead ? 'ok' : 'warn' }, host.matchesHead ? 'at head' : 'not at head'),
-    host.lastError ? h('span', { class: 'reason' }, host.lastError) : null,
-    api && !host.matchesHead ? actionButton('Retry', `Retry ${row.app} on ${host.agent}?`, () => api.post(`/agents/${seg(host.agent)}/apps/${seg(row.app)}/retry`)) : null,
+    host.online ? null : state('offline'),
+    ' ',
+    host.matchesHead === null ? h('span', { class: 'muted' }, 'head unknown') : h('span', { class: host.matchesHead ? 'ok' : 'warn' }, host.matchesHead ? 'at head' : 'not at head'),
+    host.error ? h('span', { class: 'reason' }, host.error) : null,
+    api && host.matchesHead !== true ? actionButton('Retry', `Retry ${row.app} on ${host.agent}?`, () => api.post(`/agents/${seg(host.agent)}/apps/${seg(row.app)}/retry`)) : null,
   );
 }
 
@@ -97,11 +104,11 @@ const deliveries: View = {
     if (page.items.length === 0) return [note('no webhook delivery yet')];
     return [
       table('Webhook deliveries', [
-        { title: 'Received', cell: (d) => when(d.receivedAt ?? d.at) },
-        { title: 'Delivery', cell: (d) => code(d.id) },
+        { title: 'Received', cell: (d) => when(d.at) },
+        { title: 'Delivery', cell: (d) => (d.delivery ? code(d.delivery) : '—') },
         { title: 'Event', cell: (d) => d.event ?? '—' },
-        { title: 'Repository', cell: (d) => d.repo ?? '—' },
-        { title: 'Result', cell: (d) => state(d.result) },
+        { title: 'Push', cell: (d) => (d.repo ? [`${d.repo} ${d.ref ?? ''} `, code(shortSha(d.sha), d.sha ?? undefined), d.pusher ? ` by ${d.pusher}` : null] : '—') },
+        { title: 'Result', cell: (d) => [state(d.result), ` ${d.status}`] },
         { title: 'Why', cell: (d) => d.reason ?? '', class: 'wrap' },
       ], page.items),
       more(page),
@@ -111,9 +118,9 @@ const deliveries: View = {
 
 const runColumns = (what: (r: Run) => string) => [
   { title: 'Started', cell: (r: Run) => when(r.startedAt) },
-  { title: 'Run', cell: (r: Run) => code(r.id) },
+  { title: 'Run', cell: (r: Run) => code(r.runId) },
   { title: 'What', cell: what },
-  { title: 'Status', cell: (r: Run) => state(r.status) },
+  { title: 'Status', cell: (r: Run) => [state(r.status), r.steps ? ` ${r.stepsDone ?? 0}/${r.steps} steps` : null] },
   { title: 'Ended', cell: (r: Run) => when(r.endedAt) },
   { title: 'Why', cell: (r: Run) => r.reason ?? r.error ?? '', class: 'wrap' },
 ];
@@ -124,7 +131,7 @@ const playbooks: View = {
   async load({ api }) {
     const page = await api.get<Page<Run>>('/playbooks/runs?limit=25');
     if (page.items.length === 0) return [note('no playbook run yet')];
-    return [table('Playbook runs', runColumns((r) => r.playbook ?? r.name ?? '—'), page.items), more(page)];
+    return [table('Playbook runs', runColumns((r) => r.name ?? r.file ?? '—'), page.items), more(page)];
   },
 };
 
