@@ -7,10 +7,13 @@ export type ViewContext = { api: ApiClient; operator: boolean };
 /** One section of the page: the element it fills, the hub areas whose changes it shows, how it loads. */
 export type View = { section: string; areas: readonly string[]; load(ctx: ViewContext): Promise<Child[]> };
 
+/** A section is loaded again at most this often, however fast its area changes (a large fleet's heartbeats). */
+const MIN_GAP_MS = 1000;
+
 /**
  * The sections on the page, each reloaded when a notice names one of its areas. A section loads
- * once at a time: notices arriving while it loads make one more load afterwards, not one each, so
- * a burst of changes costs two requests.
+ * once at a time, and not again within MIN_GAP_MS: notices arriving meanwhile make one more load
+ * afterwards, not one each.
  */
 export class Board {
   private readonly loading = new Map<string, Promise<void>>();
@@ -30,18 +33,22 @@ export class Board {
     for (const view of this.views) if (view.areas.includes(change.area)) void this.refresh(view);
   }
 
+  /** Loads the section now, or once its load under way and the gap after it are over; resolves when its content is shown. */
   private refresh(view: View): Promise<void> {
-    const running = this.loading.get(view.section);
-    if (running) {
+    const busy = this.loading.get(view.section);
+    if (busy) {
       this.again.add(view.section);
-      return running;
+      return busy;
     }
-    const run = this.load(view).finally(() => {
-      this.loading.delete(view.section);
-      if (this.again.delete(view.section)) void this.refresh(view);
-    });
-    this.loading.set(view.section, run);
-    return run;
+    const shown = this.load(view);
+    const busyUntil = shown
+      .then(() => new Promise((resolve) => window.setTimeout(resolve, MIN_GAP_MS)))
+      .finally(() => {
+        this.loading.delete(view.section);
+        if (this.again.delete(view.section)) void this.refresh(view);
+      });
+    this.loading.set(view.section, busyUntil.then(() => undefined));
+    return shown;
   }
 
   private async load(view: View): Promise<void> {
