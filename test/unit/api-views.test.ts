@@ -4,7 +4,7 @@ import type { RolloutSnapshot } from '../../src/shared/contract/rollout-messages
 import { SCHEMA_VERSION, type PushMessage } from '../../src/shared/messages.js';
 import { agentHeartbeatTopic, agentStatusTopic, appStateTopic, headTopic } from '../../src/shared/topics.js';
 import { appRows, followedRef } from '../../src/hub/views/apps-view.js';
-import { DeliveryView, type DeliveryRecord } from '../../src/hub/views/delivery-view.js';
+import { deliveryRecord, DeliveryView, type DeliveryRecord } from '../../src/hub/views/delivery-view.js';
 import { FleetView } from '../../src/hub/views/fleet-view.js';
 import { HeadView } from '../../src/hub/views/head-view.js';
 import { PlaybookRunsView } from '../../src/hub/views/playbook-runs-view.js';
@@ -121,6 +121,21 @@ describe('DeliveryView', () => {
     expect(view.list({ offset: 0, limit: 10 })).toMatchObject({ total: 3, items: [{ delivery: 'd5' }, { delivery: 'd4' }, { delivery: 'd3' }] });
     expect(view.list({ offset: 0, limit: 10 }, 'rejected').items.map((r) => r.delivery)).toEqual(['d4']);
     expect(view.list({ offset: 1, limit: 1 }).items.map((r) => r.delivery)).toEqual(['d4']);
+  });
+});
+
+describe('deliveryRecord', () => {
+  const when = new Date(0);
+  it('tells accepted, duplicate, rejected (with the error the sender got) and ignored apart', () => {
+    const p = push('refs/heads/main', A);
+    const published = { state: 'published' as const, duplicate: false, topic: 'github/acme/web' };
+    expect(deliveryRecord({ status: 200, verified: true, delivery: 'g1', event: 'push', push: p, outcome: published, address: '10.0.0.1' }, when)).toMatchObject({
+      result: 'accepted', state: 'published', repo: 'acme/web', ref: 'refs/heads/main', sha: A, pusher: 'ada', address: '10.0.0.1', reason: null,
+    });
+    expect(deliveryRecord({ status: 202, verified: true, delivery: 'g1', event: 'push', push: p, outcome: { ...published, state: 'in-doubt', duplicate: true } }, when)).toMatchObject({ result: 'duplicate', state: 'in-doubt' });
+    expect(deliveryRecord({ status: 401, verified: false, delivery: 'g2', event: 'push', error: 'signature does not match' }, when)).toMatchObject({ result: 'rejected', status: 401, reason: 'signature does not match', repo: null });
+    expect(deliveryRecord({ status: 503, verified: true, delivery: 'g3', event: 'push', push: p, outcome: { state: 'not-published', reason: 'x' }, error: 'x: nothing was published' }, when)).toMatchObject({ result: 'rejected', state: null });
+    expect(deliveryRecord({ status: 200, verified: true, delivery: 'g4', event: 'ping' }, when)).toMatchObject({ result: 'ignored', reason: 'ping' });
   });
 });
 

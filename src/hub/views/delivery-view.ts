@@ -1,3 +1,5 @@
+import type { WebhookAnswer } from '../webhook/route.js';
+import { pushedSha } from '../../shared/push-match.js';
 import { paged, type Paged } from './paged.js';
 
 /**
@@ -26,6 +28,28 @@ export type DeliveryRecord = {
   pusher: string | null;
   address: string | null;
 };
+
+/** What one answer of the webhook path says about its delivery. */
+export function deliveryRecord(answer: WebhookAnswer, at: Date): DeliveryRecord {
+  const { push, outcome } = answer;
+  const taken = outcome && outcome.state !== 'not-published' ? outcome : undefined;
+  const result: DeliveryResult = answer.status >= 400 ? 'rejected' : taken ? (taken.duplicate ? 'duplicate' : 'accepted') : 'ignored';
+  const reason = answer.error ?? (result === 'ignored' ? (answer.event === 'ping' ? 'ping' : `a ${answer.event ?? 'non-push'} event, not a push`) : null);
+  return {
+    at: at.toISOString(),
+    delivery: answer.delivery ?? null,
+    event: answer.event ?? null,
+    result,
+    status: answer.status,
+    reason,
+    state: taken?.state ?? null,
+    repo: push?.repo ?? null,
+    ref: push?.ref ?? null,
+    sha: push ? pushedSha(push) : null,
+    pusher: push?.pusher.name ?? null,
+    address: answer.address ?? null,
+  };
+}
 
 /** The newest webhook deliveries since the hub started, `max` at most (the oldest goes first). */
 export class DeliveryView {
