@@ -8,7 +8,7 @@ import { closeMqtt, connectMqtt } from '../shared/mqtt-connection.js';
 import { TopicContract } from '../shared/contract/topic-table.js';
 import { redactUrl } from '../shared/mqtt-url.js';
 import { readRetained } from '../shared/retained.js';
-import { HUB_STATUS } from '../shared/topics.js';
+import { agentRetryTopic, HUB_STATUS } from '../shared/topics.js';
 import { VERSION } from '../shared/version.js';
 import { listenError, startOrUndo, type Teardown } from '../shared/startup.js';
 import { lockStateDir } from '../shared/state-dir-lock.js';
@@ -17,7 +17,11 @@ import type { Refusals } from './broker/broker-access.js';
 import { readTlsFiles, startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded-broker.js';
 import { Dispatcher } from './engines/dispatcher.js';
 import { systemClock, type Publisher } from './engines/engine.js';
-import { createEngines, servicesApiOf } from './engines/registry.js';
+import { createEngines, engineNamed, servicesApiOf } from './engines/registry.js';
+import type { JobsEngine } from './engines/jobs/jobs-engine.js';
+import type { RolloutsEngine } from './engines/rollouts/rollouts-engine.js';
+import { deliveryRecord } from './views/delivery-view.js';
+import { ViewsEngine } from './views/views-engine.js';
 import type { ServicesApi } from './engines/services/services-api.js';
 import { createHttpServer } from './http-server.js';
 import { ApiAuth } from './api/api-auth.js';
@@ -160,7 +164,9 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   // Only the copies the broker kept: a live message read meanwhile is no retained one.
   const readBack = (filters: string[], onMessage: (topic: string, payload: Buffer) => void) =>
     readRetained(mqtt, filters, (topic, payload, retained) => retained && onMessage(topic, payload));
-  const ctx = { publisher, db, batch, clock: systemClock, log, readRetained: readBack, unseal: (topic: string, payload: Buffer) => signer.unseal(topic, payload), contract };
+  const events = new HubEvents();
+  const changed = events.changed.bind(events);
+  const ctx = { publisher, db, batch, clock: systemClock, log, readRetained: readBack, unseal: (topic: string, payload: Buffer) => signer.unseal(topic, payload), contract, changed };
   const notify = new NotifyRequests(ctx, {
     deliveries,
     sendPush: (push) => sendPush(publish, push),
@@ -168,7 +174,8 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     timeoutMs: config.webhook.publishTimeoutMs,
     maxPending: config.webhook.maxInFlight,
   });
-  const engines = [...(await createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState)), notify];
+  const views = new ViewsEngine(ctx, changed);
+  const engines = [...(await createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState)), notify, views];
   const dispatcher = new Dispatcher(mqtt, engines, log);
   // Before start: engines started before one that fails are stopped again.
   teardown.add('engines', () => dispatcher.stop());
@@ -183,7 +190,6 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   apiUsers.start();
   teardown.add('API users', () => apiUsers.stop());
   const servicesApi = servicesApiOf(engines);
-  const events = new HubEvents();
   const streams = new EventStreams(events);
 
   // Runs right after the webhook server closed: no mark-published retry outlives the stop.
@@ -205,7 +211,17 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
       return refusal() ?? (held > 0 ? `the MQTT broker has not acknowledged ${held} push(es) within webhook.publishTimeoutMs; they wait in the hub's client` : undefined);
     },
     unavailable: () => stateWatch.lost,
-    api: { auth: new ApiAuth({ users: () => apiUsers.users, log }), events, streams, services: () => servicesApi },
+    answered: (answer) => views.delivered(deliveryRecord(answer, new Date())),
+    api: {
+      auth: new ApiAuth({ users: () => apiUsers.users, log }),
+      events,
+      streams,
+      services: () => servicesApi,
+      views,
+      sendRetry: (agent, request) => publisher.publish(agentRetryTopic(agent), JSON.stringify(request), { qos: 1 }),
+      rollouts: () => engineNamed<RolloutsEngine>(engines, 'rollouts'),
+      jobs: () => engineNamed<JobsEngine>(engines, 'jobs'),
+    },
     dashboard: loadDashboardAssets(),
     log,
   });

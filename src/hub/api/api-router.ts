@@ -7,6 +7,12 @@ import type { EventStreams } from './event-streams.js';
 import { eventsRoutes } from './events-routes.js';
 import { errorAnswer } from './request-parsing.js';
 import { servicesRoutes, type ServicesRoutesDeps } from './services-routes.js';
+import { agentsRoutes, type AgentsRoutesDeps } from './agents-routes.js';
+import { appsRoutes } from './apps-routes.js';
+import { rolloutsRoutes, type RolloutsRoutesDeps } from './rollouts-routes.js';
+import { deliveriesRoutes } from './deliveries-routes.js';
+import { playbooksRoutes } from './playbooks-routes.js';
+import { jobsRoutes, type JobsRoutesDeps } from './jobs-routes.js';
 
 /** What the API's areas read and act on; each area adds its own field. */
 export type ApiDeps = {
@@ -17,12 +23,12 @@ export type ApiDeps = {
   /** The open live streams (GET /events), which the hub ends when it stops; without it GET /events answers 503. */
   streams?: EventStreams;
   services: ServicesRoutesDeps['services'];
-};
+} & AgentsRoutesDeps & RolloutsRoutesDeps & JobsRoutesDeps;
 
 /** One area of the API: its routes, relative to /api/v1, behind the token check. */
 type ApiArea = (deps: ApiDeps) => Router;
 
-const AREAS: readonly ApiArea[] = [servicesRoutes];
+const AREAS: readonly ApiArea[] = [servicesRoutes, agentsRoutes, appsRoutes, rolloutsRoutes, deliveriesRoutes, playbooksRoutes, jobsRoutes];
 
 /**
  * `/api/v1`: every route needs a token (viewer or operator; actions check for operator
