@@ -57,7 +57,8 @@ export class Board {
     try {
       content = await view.load(this.ctx);
     } catch (err) {
-      content = [note(refusal(err), 'error')];
+      // An engine switched off (503) or a route this hub lacks (404) is a fact, not a fault.
+      content = [note(refusal(err), err instanceof ApiFailure && (err.status === 503 || err.status === 404) ? 'muted' : 'error')];
     }
     const fragment = document.createDocumentFragment();
     append(fragment, content);

@@ -14,6 +14,7 @@ type Rollout = { id: string; app: string; env: string; sha: string; status: stri
 
 const ENDED = ['succeeded', 'failed', 'aborted', 'superseded'];
 const FAILED_HOST = ['failed', 'timed-out', 'rolled-back'];
+const FAILED_ROLLOUT = ['failed', 'aborted'];
 /** Rollouts shown with every host: those still going, and the newest, up to this many. */
 const DETAILED = 5;
 
@@ -37,7 +38,7 @@ function rolloutCard(r: Rollout, api: ApiClient | undefined): HTMLElement {
     'article',
     { class: 'rollout', attrs: { 'data-rollout': r.id, 'data-status': r.status, 'aria-label': `rollout ${r.id}` } },
     h('header', {}, h('h3', {}, `${r.app} → ${r.env} `, code(shortSha(r.sha), r.sha)), state(r.status), ' ', when(r.createdAt), ` by ${r.pusher}`),
-    r.reason ? h('p', { class: 'reason' }, r.reason) : null,
+    r.reason ? h('p', { class: FAILED_ROLLOUT.includes(r.status) ? 'reason' : 'muted' }, r.reason) : null,
     h('div', { class: 'progress-line' }, h('progress', { attrs: { max: String(Math.max(total, 1)), value: String(done), 'aria-label': `${done} of ${total} hosts done` } }), h('span', { class: 'counts' }, `${done}/${total} done: ${summary}`)),
     api ? actionsOf(r, api) : null,
     r.hosts ? hostsOf(r.hosts, r.batches ?? [], r.policy?.batchSize) : null,

@@ -11,10 +11,11 @@ type AgentApp = { app: string; state: string; sha: string | null };
 type HostFacts = { hostname: string; os: string; kernel: string; arch: string; cpuLoadPercent: number; memTotalBytes: number; memUsedBytes: number; uptimeSeconds: number };
 type Agent = { id: string; online: boolean; version: string | null; labels: Record<string, string>; hostFacts: HostFacts | null; lastHeartbeat: string | null; apps: AgentApp[] };
 type AppHost = { agent: string; online: boolean; sha: string | null; state: string; matchesHead: boolean | null; error: string | null };
-type AppRow = { app: string; environment: string; repo: string; branch: string | null; head: string | null; frozen?: boolean; hosts: AppHost[] };
+type AppRow = { app: string; environment: string; repo: string; branch: string | null; head: string | null; hosts: AppHost[] };
+type Environment = { name: string; frozen: boolean };
 type Delivery = { at: string; delivery: string | null; event: string | null; result: string; status: number; reason: string | null; repo: string | null; ref: string | null; sha: string | null; pusher: string | null };
-/** A playbook run or a job run: the fields both have, give or take a name. */
-type Run = { runId: string; name?: string | null; file?: string | null; job?: string | null; status: string; error?: string | null; reason?: string | null; startedAt: string | null; endedAt: string | null; steps?: number; stepsDone?: number };
+type PlaybookRun = { runId: string; name: string | null; file: string | null; status: string; error: string | null; requestedAt: string | null; startedAt: string | null; endedAt: string | null; steps: number; stepsDone: number };
+type JobRun = { id: string; job: string; executor: string; agent: string | null; status: string; reason: string | null; createdAt: string; startedAt: string | null; endedAt: string | null };
 type Placement = { agent: string; generation: number; restarts: number; placedAt: string; runningAt?: string; endedAt?: string; endReason?: string };
 type Service = { name: string; action: string; arg: string; status: string; current?: Placement; history: Placement[]; reason?: string };
 type AuditEntry = { at: string; who: string; action: string; target?: string | null; outcome: string; detail?: string | null };
@@ -46,20 +47,26 @@ const agents: View = {
 
 const apps: View = {
   section: 'apps',
-  areas: ['apps', 'agents'],
+  // Freezing is the rollouts engine's: its notices are 'rollouts'.
+  areas: ['apps', 'agents', 'rollouts'],
   async load({ api, operator }) {
-    const page = await api.get<Page<AppRow>>('/apps?limit=500');
+    const [page, environments] = await Promise.all([
+      api.get<Page<AppRow>>('/apps?limit=500'),
+      // Without the rollouts engine there is nothing to freeze: no button then.
+      api.get<Page<Environment>>('/environments?limit=1000').catch(() => undefined),
+    ]);
     if (page.items.length === 0) return [note('no app is deployed by an agent of this hub yet')];
+    const frozenEnvs = new Set(environments?.items.filter((e) => e.frozen).map((e) => e.name));
     const byEnv = new Map<string, AppRow[]>();
     for (const row of page.items) byEnv.set(row.environment, [...(byEnv.get(row.environment) ?? []), row]);
     const out: Child[] = [];
     for (const [env, rows] of byEnv) {
-      const frozen = rows.some((r) => r.frozen);
-      const actions = operator
-        ? frozen
+      const frozen = frozenEnvs.has(env);
+      const actions = !operator || !environments
+        ? null
+        : frozen
           ? actionButton('Unfreeze', `Unfreeze environment ${env}?`, () => api.post(`/environments/${seg(env)}/unfreeze`))
-          : actionButton('Freeze', `Freeze environment ${env}? No rollout starts in it until it is unfrozen.`, () => api.post(`/environments/${seg(env)}/freeze`), true)
-        : null;
+          : actionButton('Freeze', `Freeze environment ${env}? No rollout starts in it until it is unfrozen.`, () => api.post(`/environments/${seg(env)}/freeze`), true);
       out.push(
         h('h3', { class: 'env' }, `Environment ${env}`, frozen ? state('frozen') : null, actions),
         table(`Apps in ${env}`, [
@@ -78,6 +85,9 @@ const apps: View = {
 const hostFacts = (f: HostFacts | null): string =>
   f ? `${f.hostname} · ${f.os} ${f.arch} · CPU ${Math.round(f.cpuLoadPercent)}% · memory ${gb(f.memUsedBytes)}/${gb(f.memTotalBytes)} GB · up ${duration(f.uptimeSeconds)}` : '—';
 
+/** An app whose last update failed or was rolled back: the states an operator retries. */
+const RETRYABLE = ['failed', 'rolled-back'];
+
 function hostLine(row: AppRow, host: AppHost, api: ApiClient | undefined): HTMLElement {
   return h(
     'li',
@@ -92,7 +102,7 @@ function hostLine(row: AppRow, host: AppHost, api: ApiClient | undefined): HTMLE
     ' ',
     host.matchesHead === null ? h('span', { class: 'muted' }, 'head unknown') : h('span', { class: host.matchesHead ? 'ok' : 'warn' }, host.matchesHead ? 'at head' : 'not at head'),
     host.error ? h('span', { class: 'reason' }, host.error) : null,
-    api && host.matchesHead !== true ? actionButton('Retry', `Retry ${row.app} on ${host.agent}?`, () => api.post(`/agents/${seg(host.agent)}/apps/${seg(row.app)}/retry`)) : null,
+    api && RETRYABLE.includes(host.state) ? actionButton('Retry', `Retry ${row.app} on ${host.agent}?`, () => api.post(`/agents/${seg(host.agent)}/apps/${seg(row.app)}/retry`)) : null,
   );
 }
 
@@ -116,22 +126,23 @@ const deliveries: View = {
   },
 };
 
-const runColumns = (what: (r: Run) => string) => [
-  { title: 'Started', cell: (r: Run) => when(r.startedAt) },
-  { title: 'Run', cell: (r: Run) => code(r.runId) },
-  { title: 'What', cell: what },
-  { title: 'Status', cell: (r: Run) => [state(r.status), r.steps ? ` ${r.stepsDone ?? 0}/${r.steps} steps` : null] },
-  { title: 'Ended', cell: (r: Run) => when(r.endedAt) },
-  { title: 'Why', cell: (r: Run) => r.reason ?? r.error ?? '', class: 'wrap' },
-];
-
 const playbooks: View = {
   section: 'playbooks',
   areas: ['playbooks'],
   async load({ api }) {
-    const page = await api.get<Page<Run>>('/playbooks/runs?limit=25');
+    const page = await api.get<Page<PlaybookRun>>('/playbooks/runs?limit=25');
     if (page.items.length === 0) return [note('no playbook run yet')];
-    return [table('Playbook runs', runColumns((r) => r.name ?? r.file ?? '—'), page.items), more(page)];
+    return [
+      table('Playbook runs', [
+        { title: 'Started', cell: (r) => when(r.startedAt ?? r.requestedAt) },
+        { title: 'Run', cell: (r) => code(r.runId) },
+        { title: 'Playbook', cell: (r) => r.name ?? r.file ?? '—' },
+        { title: 'Status', cell: (r) => [state(r.status), ` ${r.stepsDone}/${r.steps} steps`] },
+        { title: 'Ended', cell: (r) => when(r.endedAt) },
+        { title: 'Why', cell: (r) => r.error ?? '', class: 'wrap' },
+      ], page.items),
+      more(page),
+    ];
   },
 };
 
@@ -139,9 +150,20 @@ const jobs: View = {
   section: 'jobs',
   areas: ['jobs'],
   async load({ api }) {
-    const page = await api.get<Page<Run>>('/jobs/runs?limit=25');
+    const page = await api.get<Page<JobRun>>('/jobs/runs?limit=25');
     if (page.items.length === 0) return [note('no job run yet')];
-    return [table('Job runs', runColumns((r) => r.job ?? r.name ?? '—'), page.items), more(page)];
+    return [
+      table('Job runs', [
+        { title: 'Created', cell: (r) => when(r.createdAt) },
+        { title: 'Run', cell: (r) => code(r.id) },
+        { title: 'Job', cell: (r) => r.job },
+        { title: 'On', cell: (r) => `${r.executor}${r.agent ? `: ${r.agent}` : ''}` },
+        { title: 'Status', cell: (r) => state(r.status) },
+        { title: 'Ended', cell: (r) => when(r.endedAt) },
+        { title: 'Why', cell: (r) => r.reason ?? '', class: 'wrap' },
+      ], page.items),
+      more(page),
+    ];
   },
 };
 
