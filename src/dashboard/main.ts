@@ -41,6 +41,8 @@ async function start(token: string): Promise<void> {
   byId('logout').hidden = false;
   byId('who').textContent = `${caller.name} (${caller.role})`;
   document.body.dataset.role = caller.role;
+  // The sign-in form had the focus: a keyboard user goes on from the top of the board.
+  byId('main').focus();
   await board.refreshAll();
   document.body.dataset.ready = 'true';
 }

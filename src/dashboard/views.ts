@@ -1,7 +1,7 @@
 import { seg, type ApiClient, type Page } from './api.js';
 import { actionButton } from './actions.js';
-import type { View } from './board.js';
-import { h, note, table, type Child } from './dom.js';
+import type { View, ViewContext } from './board.js';
+import { h, note, table, type Child, type Column } from './dom.js';
 import { duration, gb, pairs, shortSha } from './format.js';
 import { code, state, when } from './cells.js';
 import { rolloutsView } from './rollouts-view.js';
@@ -18,7 +18,7 @@ type PlaybookRun = { runId: string; name: string | null; file: string | null; st
 type JobRun = { id: string; job: string; executor: string; agent: string | null; status: string; reason: string | null; createdAt: string; startedAt: string | null; endedAt: string | null };
 type Placement = { agent: string; generation: number; restarts: number; placedAt: string; runningAt?: string; endedAt?: string; endReason?: string };
 type Service = { name: string; action: string; arg: string; status: string; current?: Placement; history: Placement[]; reason?: string };
-type AuditEntry = { at: string; who: string; action: string; target?: string | null; outcome: string; detail?: string | null };
+type AuditEntry = { id: number; at: string; count: number; via: string; who: string | null; identity: string; address: string | null; action: string; target: string | null; outcome: string; reason: string | null };
 
 const more = (page: Page<unknown>): Child => (page.total > page.items.length ? note(`showing ${page.items.length} of ${page.total}`) : null);
 
@@ -106,107 +106,101 @@ function hostLine(row: AppRow, host: AppHost, api: ApiClient | undefined): HTMLE
   );
 }
 
-const deliveries: View = {
+/** A section that shows one page of a list: its table, or a line saying the list is empty. */
+function listView<T>(spec: { section: string; areas: string[]; path: string; caption: string; empty: string; columns(ctx: ViewContext): Column<T>[] }): View {
+  return {
+    section: spec.section,
+    areas: spec.areas,
+    async load(ctx) {
+      const page = await ctx.api.get<Page<T>>(spec.path);
+      if (page.items.length === 0) return [note(spec.empty)];
+      return [table(spec.caption, spec.columns(ctx), page.items), more(page)];
+    },
+  };
+}
+
+const deliveries = listView<Delivery>({
   section: 'deliveries',
   areas: ['deliveries'],
-  async load({ api }) {
-    const page = await api.get<Page<Delivery>>('/deliveries?limit=25');
-    if (page.items.length === 0) return [note('no webhook delivery yet')];
-    return [
-      table('Webhook deliveries', [
-        { title: 'Received', cell: (d) => when(d.at) },
-        { title: 'Delivery', cell: (d) => (d.delivery ? code(d.delivery) : '—') },
-        { title: 'Event', cell: (d) => d.event ?? '—' },
-        { title: 'Push', cell: (d) => (d.repo ? [`${d.repo} ${d.ref ?? ''} `, code(shortSha(d.sha), d.sha ?? undefined), d.pusher ? ` by ${d.pusher}` : null] : '—') },
-        { title: 'Result', cell: (d) => [state(d.result), ` ${d.status}`] },
-        { title: 'Why', cell: (d) => d.reason ?? '', class: 'wrap' },
-      ], page.items),
-      more(page),
-    ];
-  },
-};
+  path: '/deliveries?limit=25',
+  caption: 'Webhook deliveries',
+  empty: 'no webhook delivery yet',
+  columns: () => [
+    { title: 'Received', cell: (d) => when(d.at) },
+    { title: 'Delivery', cell: (d) => (d.delivery ? code(d.delivery) : '—') },
+    { title: 'Event', cell: (d) => d.event ?? '—' },
+    { title: 'Push', cell: (d) => (d.repo ? [`${d.repo} ${d.ref ?? ''} `, code(shortSha(d.sha), d.sha ?? undefined), d.pusher ? ` by ${d.pusher}` : null] : '—') },
+    { title: 'Result', cell: (d) => [state(d.result), ` ${d.status}`] },
+    { title: 'Why', cell: (d) => d.reason ?? '', class: 'wrap' },
+  ],
+});
 
-const playbooks: View = {
+const playbooks = listView<PlaybookRun>({
   section: 'playbooks',
   areas: ['playbooks'],
-  async load({ api }) {
-    const page = await api.get<Page<PlaybookRun>>('/playbooks/runs?limit=25');
-    if (page.items.length === 0) return [note('no playbook run yet')];
-    return [
-      table('Playbook runs', [
-        { title: 'Started', cell: (r) => when(r.startedAt ?? r.requestedAt) },
-        { title: 'Run', cell: (r) => code(r.runId) },
-        { title: 'Playbook', cell: (r) => r.name ?? r.file ?? '—' },
-        { title: 'Status', cell: (r) => [state(r.status), ` ${r.stepsDone}/${r.steps} steps`] },
-        { title: 'Ended', cell: (r) => when(r.endedAt) },
-        { title: 'Why', cell: (r) => r.error ?? '', class: 'wrap' },
-      ], page.items),
-      more(page),
-    ];
-  },
-};
+  path: '/playbooks/runs?limit=25',
+  caption: 'Playbook runs',
+  empty: 'no playbook run yet',
+  columns: () => [
+    { title: 'Started', cell: (r) => when(r.startedAt ?? r.requestedAt) },
+    { title: 'Run', cell: (r) => code(r.runId) },
+    { title: 'Playbook', cell: (r) => r.name ?? r.file ?? '—' },
+    { title: 'Status', cell: (r) => [state(r.status), ` ${r.stepsDone}/${r.steps} steps`] },
+    { title: 'Ended', cell: (r) => when(r.endedAt) },
+    { title: 'Why', cell: (r) => r.error ?? '', class: 'wrap' },
+  ],
+});
 
-const jobs: View = {
+const jobs = listView<JobRun>({
   section: 'jobs',
   areas: ['jobs'],
-  async load({ api }) {
-    const page = await api.get<Page<JobRun>>('/jobs/runs?limit=25');
-    if (page.items.length === 0) return [note('no job run yet')];
-    return [
-      table('Job runs', [
-        { title: 'Created', cell: (r) => when(r.createdAt) },
-        { title: 'Run', cell: (r) => code(r.id) },
-        { title: 'Job', cell: (r) => r.job },
-        { title: 'On', cell: (r) => `${r.executor}${r.agent ? `: ${r.agent}` : ''}` },
-        { title: 'Status', cell: (r) => state(r.status) },
-        { title: 'Ended', cell: (r) => when(r.endedAt) },
-        { title: 'Why', cell: (r) => r.reason ?? '', class: 'wrap' },
-      ], page.items),
-      more(page),
-    ];
-  },
-};
+  path: '/jobs/runs?limit=25',
+  caption: 'Job runs',
+  empty: 'no job run yet',
+  columns: () => [
+    { title: 'Created', cell: (r) => when(r.createdAt) },
+    { title: 'Run', cell: (r) => code(r.id) },
+    { title: 'Job', cell: (r) => r.job },
+    { title: 'On', cell: (r) => `${r.executor}${r.agent ? `: ${r.agent}` : ''}` },
+    { title: 'Status', cell: (r) => state(r.status) },
+    { title: 'Ended', cell: (r) => when(r.endedAt) },
+    { title: 'Why', cell: (r) => r.reason ?? '', class: 'wrap' },
+  ],
+});
 
-const services: View = {
+const services = listView<Service>({
   section: 'services',
   areas: ['services'],
-  async load({ api, operator }) {
-    const page = await api.get<Page<Service>>('/services?limit=200');
-    if (page.items.length === 0) return [note('no service')];
-    return [
-      table('Services', [
-        { title: 'Service', cell: (s) => h('strong', {}, s.name) },
-        { title: 'Action', cell: (s) => `${s.action} ${s.arg}` },
-        { title: 'Status', cell: (s) => state(s.status) },
-        { title: 'Placed on', cell: (s) => (s.current ? [s.current.agent, ` (generation ${s.current.generation}, ${s.current.restarts} restarts, since `, when(s.current.runningAt ?? s.current.placedAt), ')'] : '—') },
-        { title: 'Earlier', cell: (s) => s.history.slice(0, 3).map((p) => h('span', { class: 'chip' }, `${p.agent}: ${p.endReason ?? 'ended'}`)) },
-        { title: 'Why', cell: (s) => s.reason ?? '', class: 'wrap' },
-        ...(operator ? [{ title: 'Actions', cell: (s: Service) => (s.status === 'cancelled' ? null : actionButton('Cancel', `Cancel service ${s.name}? Its copy is stopped.`, () => api.delete(`/services/${seg(s.name)}`), true)) }] : []),
-      ], page.items),
-      more(page),
-    ];
-  },
-};
+  path: '/services?limit=200',
+  caption: 'Services',
+  empty: 'no service',
+  columns: ({ api, operator }) => [
+    { title: 'Service', cell: (s) => h('strong', {}, s.name) },
+    { title: 'Action', cell: (s) => `${s.action} ${s.arg}` },
+    { title: 'Status', cell: (s) => state(s.status) },
+    { title: 'Placed on', cell: (s) => (s.current ? [s.current.agent, ` (generation ${s.current.generation}, ${s.current.restarts} restarts, since `, when(s.current.runningAt ?? s.current.placedAt), ')'] : '—') },
+    { title: 'Earlier', cell: (s) => s.history.slice(0, 3).map((p) => h('span', { class: 'chip' }, `${p.agent}: ${p.endReason ?? 'ended'}`)) },
+    { title: 'Why', cell: (s) => s.reason ?? '', class: 'wrap' },
+    ...(operator ? [{ title: 'Actions', cell: (s: Service) => (s.status === 'cancelled' ? null : actionButton('Cancel', `Cancel service ${s.name}? Its copy is stopped.`, () => api.delete(`/services/${seg(s.name)}`), true)) }] : []),
+  ],
+});
 
-const audit: View = {
+const audit = listView<AuditEntry>({
   section: 'audit',
   areas: ['audit'],
-  async load({ api }) {
-    const page = await api.get<Page<AuditEntry>>('/audit?limit=50');
-    if (page.items.length === 0) return [note('nothing recorded yet')];
-    return [
-      table('Audit log', [
-        { title: 'When', cell: (e) => when(e.at) },
-        { title: 'Who', cell: (e) => e.who },
-        { title: 'What', cell: (e) => e.action },
-        { title: 'On', cell: (e) => e.target ?? '' },
-        { title: 'Outcome', cell: (e) => state(e.outcome) },
-        { title: 'Detail', cell: (e) => e.detail ?? '', class: 'wrap' },
-      ], page.items),
-      more(page),
-    ];
-  },
-};
+  path: '/audit?limit=50',
+  caption: 'Audit log',
+  empty: 'nothing recorded yet',
+  columns: () => [
+    { title: 'When', cell: (e) => [when(e.at), e.count > 1 ? ` (×${e.count})` : null] },
+    { title: 'Who', cell: (e) => h('span', { attrs: { title: `known by: ${e.identity}` } }, e.who ?? '—') },
+    { title: 'Via', cell: (e) => `${e.via}${e.address ? ` from ${e.address}` : ''}` },
+    { title: 'What', cell: (e) => e.action },
+    { title: 'On', cell: (e) => e.target ?? '' },
+    { title: 'Outcome', cell: (e) => state(e.outcome) },
+    { title: 'Why', cell: (e) => e.reason ?? '', class: 'wrap' },
+  ],
+});
 
 /** Every section, in page order. */
 export const VIEWS: readonly View[] = [agents, apps, rolloutsView, deliveries, playbooks, jobs, services, audit];
