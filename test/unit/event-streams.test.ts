@@ -32,8 +32,8 @@ describe('event streams', () => {
     const { events, streams } = started();
     const a = sink();
     const b = sink();
-    streams.add(a);
-    streams.add(b);
+    streams.add(a, 'ann');
+    streams.add(b, 'bo');
     expect(a.text).toBe('retry: 3000\n: open\n\n');
     for (let i = 0; i < 10; i++) events.changed('rollouts', 'web.production.0123456789ab');
     events.changed('agents');
@@ -51,7 +51,7 @@ describe('event streams', () => {
   it('names the whole area once more than maxIdsPerArea items of it changed', () => {
     const { events, streams } = started({ maxIdsPerArea: 3 });
     const a = sink();
-    streams.add(a);
+    streams.add(a, 'ann');
     for (const id of ['h1', 'h2', 'h3']) events.changed('agents', id);
     vi.advanceTimersByTime(250);
     expect(changes(a.text)).toEqual(['h1', 'h2', 'h3'].map((id) => ({ area: 'agents', id })));
@@ -64,7 +64,7 @@ describe('event streams', () => {
   it('sends a heartbeat comment while nothing changes', () => {
     const { streams } = started();
     const a = sink();
-    streams.add(a);
+    streams.add(a, 'ann');
     vi.advanceTimersByTime(45_000);
     expect(a.text.match(/^: heartbeat$/gm)).toHaveLength(3);
     streams.stop();
@@ -73,13 +73,20 @@ describe('event streams', () => {
   it('refuses streams beyond maxStreams, and takes one again once another left', () => {
     const { streams } = started({ maxStreams: 2 });
     const [a, b, c] = [sink(), sink(), sink()];
-    expect(streams.add(a)).toBe(true);
-    expect(streams.add(b)).toBe(true);
-    expect(streams.add(c)).toBe(false);
+    expect(streams.add(a, 'ann')).toBe('added');
+    expect(streams.add(b, 'bo')).toBe('added');
+    expect(streams.add(c, 'cy')).toBe('full');
     expect(c.text).toBe('');
     streams.remove(a);
-    expect(streams.add(c)).toBe(true);
+    expect(streams.add(c, 'cy')).toBe('added');
     expect(streams.open).toBe(2);
+    streams.stop();
+  });
+
+  it('takes at most maxPerOwner streams of one account, leaving room for the others', () => {
+    const { streams } = started({ maxStreams: 10, maxPerOwner: 2 });
+    expect([sink(), sink(), sink()].map((s) => streams.add(s, 'ann'))).toEqual(['added', 'added', 'owner-full']);
+    expect(streams.add(sink(), 'bo')).toBe('added');
     streams.stop();
   });
 
@@ -87,8 +94,8 @@ describe('event streams', () => {
     const { events, streams } = started({ maxBufferedBytes: 1000 });
     const slow = sink(5000);
     const fine = sink();
-    streams.add(slow);
-    streams.add(fine);
+    streams.add(slow, 'ann');
+    streams.add(fine, 'bo');
     events.changed('apps');
     vi.advanceTimersByTime(250);
     expect(slow.ended).toBe(true);
@@ -101,7 +108,7 @@ describe('event streams', () => {
   it('ends every stream on stop and hears no more notices', () => {
     const { events, streams } = started();
     const a = sink();
-    streams.add(a);
+    streams.add(a, 'ann');
     events.changed('audit');
     streams.stop();
     expect(a.ended).toBe(true);

@@ -2,7 +2,7 @@
  * The open `GET /api/v1/events` streams and what is sent on them: each HubEvents notice,
  * coalesced over a short window (a rollout that changes ten times in 200 ms is one `changed`
  * event per stream), a comment every heartbeatMs so proxies and the hub's own idle-socket timeout
- * keep the connection, and a bound on the streams open at once. A stream whose client does not
+ * keep the connection, and bounds on the streams open at once, in all and per account. A stream whose client does not
  * read (its buffered bytes pass maxBufferedBytes) is ended: the page opens a new one and reloads.
  */
 import type { HubArea, HubChange, HubEvents } from '../hub-events.js';
@@ -17,6 +17,8 @@ export type StreamSink = {
 
 export type EventStreamsOptions = {
   maxStreams: number;
+  /** Streams of one account at once (a dashboard in each of its tabs), so one token cannot take them all. */
+  maxPerOwner: number;
   coalesceMs: number;
   heartbeatMs: number;
   /** Past this many ids of one area in one window, one notice for the whole area goes out instead. */
@@ -26,12 +28,13 @@ export type EventStreamsOptions = {
   retryMs: number;
 };
 
-export const EVENT_STREAM_DEFAULTS: EventStreamsOptions = { maxStreams: 64, coalesceMs: 250, heartbeatMs: 15_000, maxIdsPerArea: 20, maxBufferedBytes: 256 * 1024, retryMs: 3000 };
+export const EVENT_STREAM_DEFAULTS: EventStreamsOptions = { maxStreams: 64, maxPerOwner: 16, coalesceMs: 250, heartbeatMs: 15_000, maxIdsPerArea: 20, maxBufferedBytes: 256 * 1024, retryMs: 3000 };
 
 type Timers = Pick<typeof globalThis, 'setTimeout' | 'clearTimeout' | 'setInterval' | 'clearInterval'>;
 
 export class EventStreams {
-  private readonly sinks = new Set<StreamSink>();
+  /** Each open stream, with the account it is for. */
+  private readonly sinks = new Map<StreamSink, string>();
   /** Areas changed in this window: the ids named, or null when the whole area is to be reloaded. */
   private pending = new Map<HubArea, Set<string> | null>();
   private flushTimer: ReturnType<typeof setTimeout> | undefined;
@@ -57,7 +60,7 @@ export class EventStreams {
     this.timers.clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     this.pending.clear();
-    for (const sink of this.sinks) sink.end();
+    for (const sink of this.sinks.keys()) sink.end();
     this.sinks.clear();
   }
 
@@ -65,12 +68,15 @@ export class EventStreams {
     return this.sinks.size;
   }
 
-  /** Takes a new stream, or answers false when maxStreams are open already. */
-  add(sink: StreamSink): boolean {
-    if (this.sinks.size >= this.opts.maxStreams) return false;
-    this.sinks.add(sink);
+  /** Takes a new stream of `owner`, or says which limit is reached (maxStreams in all, maxPerOwner of this owner). */
+  add(sink: StreamSink, owner: string): 'added' | 'full' | 'owner-full' {
+    if (this.sinks.size >= this.opts.maxStreams) return 'full';
+    let owned = 0;
+    for (const o of this.sinks.values()) if (o === owner) owned++;
+    if (owned >= this.opts.maxPerOwner) return 'owner-full';
+    this.sinks.set(sink, owner);
     sink.write(`retry: ${this.opts.retryMs}\n: open\n\n`);
-    return true;
+    return 'added';
   }
 
   remove(sink: StreamSink): void {
@@ -102,7 +108,7 @@ export class EventStreams {
   }
 
   private sendAll(text: string): void {
-    for (const sink of this.sinks) {
+    for (const sink of this.sinks.keys()) {
       if (sink.buffered() > this.opts.maxBufferedBytes) {
         this.sinks.delete(sink);
         sink.end();

@@ -50,9 +50,11 @@ function openStream(streams: EventStreams | undefined, req: Request, res: Respon
     buffered: () => res.writableLength,
     end: () => res.end(),
   };
-  if (!streams.add(sink)) {
+  const { name } = callerOf(res);
+  const added = streams.add(sink, name);
+  if (added !== 'added') {
     res.set('retry-after', '10');
-    throw new ApiError(503, 'too-many-streams', `${streams.open} event streams are open on this hub, its limit: close another tab of the dashboard, or retry later`);
+    throw new ApiError(503, 'too-many-streams', added === 'full' ? `${streams.open} event streams are open on this hub, its limit: retry later` : `user "${name}" has as many event streams open as one account may: close another tab of the dashboard`);
   }
   // Notices are small and few: sent at once rather than held for a fuller packet.
   req.socket.setNoDelay(true);
