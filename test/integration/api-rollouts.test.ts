@@ -40,11 +40,13 @@ describe('rollouts API: a real hub, three agent processes in one environment', (
       return rolloutId('web', 'production', sha);
     };
     const rollout = async (id: string) => (await api.get(`/rollouts/${id}`, viewer)).body;
-    const until = (id: string, what: string, ok: (r: any) => boolean, timeoutMs?: number) =>
-      waitFor(async () => `rollout ${id} ${what}: ${JSON.stringify(await rollout(id))}`, async () => {
-        const r = await rollout(id);
+    const until = (id: string, what: string, ok: (r: any) => boolean, timeoutMs?: number) => {
+      let last: unknown;
+      return waitFor(() => `rollout ${id} ${what}; last seen: ${JSON.stringify(last)}`, async () => {
+        const r = (last = await rollout(id));
         return r.id && ok(r) && r;
       }, timeoutMs);
+    };
 
     // Frozen: the push is recorded and waits; a viewer may not unfreeze it, nor resume it anyone.
     expect((await api.post('/environments/production/freeze', viewer)).status).toBe(403);
