@@ -4,6 +4,7 @@ import { rolloutId } from '../../src/shared/topics.js';
 import { rolloutWebApp, startAgentProcess } from '../support/agent-process.js';
 import { apiClient, apiTokens } from '../support/api-client.js';
 import { Cleanup } from '../support/cleanup.js';
+import { runCli } from '../support/cli-process.js';
 import { GitFixture } from '../support/git-fixture.js';
 import { loadSpec } from '../support/openapi.js';
 import { githubPushPayload, postWebhook, signedRequest } from '../support/push-payload.js';
@@ -86,5 +87,19 @@ describe('rollouts API: a real hub, three agent processes in one environment', (
     expect((await api.get('/rollouts/web.production.0123456789ab', viewer)).status).toBe(404);
     expect((await api.post('/rollouts/web.production.0123456789ab/pause', operator)).status).toBe(404);
     expect((await api.get('/rollouts/not-an-id', viewer)).body).toMatchObject({ code: 'invalid' });
+
+    // The CLI reads the same list and rollout through the API as over the broker.
+    const hubUrl = `http://127.0.0.1:${hub.httpPort}`;
+    const both = async (...args: string[]) => {
+      const [broker, viaApi] = await Promise.all([runCli([...args, '--json', '--mqtt-url', hub.mqttUrl]), runCli([...args, '--json', '--api', hubUrl], { PUSHFLEET_TOKEN: viewer })]);
+      expect(viaApi.code, viaApi.stderr).toBe(broker.code);
+      return [JSON.parse(broker.stdout), JSON.parse(viaApi.stdout)];
+    };
+    const [listedBroker, listedApi] = await both('rollout', 'list');
+    expect(listedApi).toEqual(listedBroker);
+    expect(listedApi.map((r: any) => r.id)).toEqual([second, id]);
+    const [shownBroker, shownApi] = await both('rollout', 'status', id, '--no-watch');
+    expect(shownApi).toEqual(shownBroker);
+    expect(shownApi.hosts).toHaveLength(3);
   });
 });
