@@ -3,6 +3,7 @@ import { defaultUsersFile } from '../../src/hub/users/users-file.js';
 import { recordingRestart, startAgentProcess, type TestApp } from '../support/agent-process.js';
 import { apiClient, apiTokens } from '../support/api-client.js';
 import { Cleanup } from '../support/cleanup.js';
+import { runCli } from '../support/cli-process.js';
 import { GitFixture } from '../support/git-fixture.js';
 import { loadSpec } from '../support/openapi.js';
 import { githubPushPayload, postWebhook, signedRequest } from '../support/push-payload.js';
@@ -82,5 +83,22 @@ describe.each(BROKERS)('fleet API on %s: agents, apps, heads, deliveries, retry 
       return got?.id === retried.body.requestId && got;
     });
     expect(answer).toMatchObject({ id: retried.body.requestId, accepted: false });
+
+    // `status` reads the same document through the API as from the broker (the hub's status line aside, whose `at` moves).
+    const hubUrl = `http://127.0.0.1:${hub.httpPort}`;
+    const doc = (r: { stdout: string }) => ({ ...JSON.parse(r.stdout), hub: null });
+    // Read at once, and again should a heartbeat land between the two.
+    const viaApi = await waitFor('the same document both ways', async () => {
+      const [broker, api] = await Promise.all([runCli(['status', '--json', '--mqtt-url', hub.mqttUrl]), runCli(['status', '--json', '--api', hubUrl], { PUSHFLEET_TOKEN: viewer })]);
+      expect(api.code, api.stderr).toBe(0);
+      return JSON.stringify(doc(api)) === JSON.stringify(doc(broker)) && api;
+    });
+    expect(JSON.parse(viaApi.stdout).hub).toMatchObject({ state: 'online' });
+    expect(Object.keys(doc(viaApi).agents)).toEqual(['prod-1', 'stage-1']);
+    const table = await runCli(['status', '--api', hubUrl, '--token', viewer, '--wide']);
+    expect(table.stdout).toMatch(new RegExp(`prod-1\\s+online.*web\\s+main\\s+${sha}\\s+deployed`));
+    const refused = await runCli(['status', '--api', hubUrl, '--token', 'ci-viewer:wrong']);
+    expect([refused.code, refused.stderr.trim()]).toEqual([1, 'pushfleet: hub API /api/v1/agents: wrong user name or password (HTTP 401)']);
+    expect((await runCli(['status', '--api', hubUrl])).stderr).toContain('PUSHFLEET_TOKEN');
   });
 });

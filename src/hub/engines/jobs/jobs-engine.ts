@@ -70,7 +70,12 @@ export class JobsEngine implements Engine {
   /** The runs as the REST API reads them: newest first (of one job), and one run. */
   readonly runs = {
     recent: (offset: number, limit: number, job?: string): { items: Run[]; total: number } => ({ items: this.store.recent(limit, job, offset), total: this.store.count(job) }),
-    get: (id: string): Run | undefined => this.store.get(id),
+    get: (id: string): Run | undefined => {
+      const found = this.store.get(id);
+      if (!found) return undefined;
+      const { duties: _duties, ...run } = found;
+      return run;
+    },
   };
 
   onSubscriptionsChange(resubscribe: () => Promise<void>): void {
