@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { gunzipSync } from 'node:zlib';
 import { request } from 'node:http';
+import { readOperatorCredentials } from '../../src/hub/users/operator-credential.js';
 import { Cleanup } from '../support/cleanup.js';
 import { startTestHub } from '../support/test-hub.js';
 
@@ -49,5 +50,21 @@ describe('the dashboard page, as the hub serves it', () => {
       expect(res.status, path).toBe(404);
       expect(JSON.parse(res.body.toString()), path).toMatchObject({ error: expect.any(String) });
     }
+  });
+
+  it('stops with a live stream open: the stream is ended, not waited for', async () => {
+    const hub = await startTestHub(cleanup, 'aedes');
+    const op = readOperatorCredentials(hub.stateDir)!;
+    const base = `http://127.0.0.1:${hub.httpPort}/api/v1`;
+    const issued = await fetch(`${base}/events/tickets`, { method: 'POST', headers: { authorization: `Bearer ${op.username}:${op.password}` } });
+    const { ticket } = (await issued.json()) as { ticket: string };
+    const stream = await fetch(`${base}/events?ticket=${ticket}`);
+    expect(stream.status).toBe(200);
+    const reader = stream.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('retry: 3000\n: open\n\n');
+    const started = Date.now();
+    await hub.stop();
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect((await reader.read()).done).toBe(true);
   });
 });
