@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
@@ -50,8 +51,9 @@ describe('the dashboard in headless Chromium, on a real hub', () => {
     await context.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP refused ${e.violatedDirective}: ${e.blockedURI}`)));
     const page = await context.newPage();
     const errors: string[] = [];
-    // Chromium logs each HTTP error answer (a 401 to a wrong token, a 503 of an engine that is off): not the page's errors.
-    page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource: the server responded with a status of') && errors.push(m.text()));
+    // Chromium logs each HTTP error answer (a 401 to a wrong token, a 503 of an engine that is off)
+    // and each connection cut (as the test does to the stream): not the page's errors.
+    page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource: ') && errors.push(m.text()));
     page.on('pageerror', (e) => errors.push(e.message));
     let documents = 0;
     page.on('request', (r) => r.resourceType() === 'document' && documents++);
@@ -151,7 +153,7 @@ describe('the dashboard in headless Chromium, on a real hub', () => {
     expect(tab.documents()).toBe(1);
   });
 
-  it('refuses a wrong token, and shows a viewer the fleet without actions (which the API refuses too)', async () => {
+  it('refuses a wrong token, shows a viewer the fleet without actions (which the API refuses too), and opens a new stream when one is cut', async () => {
     const hub = await startTestHub(cleanup, 'aedes');
     // Two agents announced on their retained topics, so there is something to act on.
     const client = await mqtt.connectAsync(hub.mqttUrl, { reconnectPeriod: 0 });
@@ -182,6 +184,13 @@ describe('the dashboard in headless Chromium, on a real hub', () => {
     await page.reload();
     await page.waitForSelector('body[data-ready="true"]');
     await page.screenshot({ path: `${SHOTS}viewer-phone.png`, fullPage: true });
+    // The stream cut (its socket destroyed on the hub's side): the page opens a new one with a new
+    // ticket and reloads what it shows; notices flow again.
+    execFileSync('ss', ['-K', 'src', `127.0.0.1:${hub.httpPort}`]);
+    await page.locator('#live[data-state="reconnecting"]').waitFor();
+    await page.locator('#live[data-state="live"]').waitFor({ timeout: 15_000 });
+    await client.publishAsync(agentStatusTopic('edge-3'), fakeStatus('edge-3', { env: 'production' }), { qos: 1, retain: true });
+    await waitFor('the third agent on the page, live', async () => (await page.locator('#agents tbody tr').count()) === 3);
     // What a viewer's own request gets: refused, as the page never offers it.
     const refused = await page.evaluate(async (token) => (await fetch('/api/v1/environments/production/freeze', { method: 'POST', headers: { authorization: `Bearer ${token}` } })).status, viewerToken);
     expect(refused).toBe(403);
