@@ -21,6 +21,7 @@ const HOSTS = ['h1', 'h2', 'h3'];
 /** Each host's restart takes this long, so a batch of one is seen updating. */
 const HOLD_MS = 2500;
 const HOLD = [process.execPath, '-e', 'setTimeout(() => {}, Number(process.env.HOLD_MS))'];
+const HEALTH = { command: ['grep', '-qx', 'healthy', 'health.txt'], timeout: 1, interval: 0.2 };
 
 describe('the dashboard in headless Chromium, on a real hub', () => {
   const cleanup = new Cleanup();
@@ -82,10 +83,10 @@ describe('the dashboard in headless Chromium, on a real hub', () => {
   };
 
   it("shows the hub's real agents, a rollout advancing live as they update, and pauses one from the page", async () => {
-    const git = new GitFixture({ 'app.txt': 'v0\n' });
+    const git = new GitFixture({ 'app.txt': 'v0\n', 'health.txt': 'healthy\n' });
     cleanup.defer(() => git.remove());
     const hub = await startTestHub(cleanup, 'aedes', { engines: { rollouts: { defaults: { batchSize: 1, canary: 0 } } } });
-    await Promise.all(HOSTS.map((id) => startAgentProcess(cleanup, { id, mqttUrl: hub.mqttUrl, apps: [rolloutWebApp(git, id, { restart: HOLD, env: { HOLD_MS: String(HOLD_MS) } })], labels: { env: 'production' }, logLevel: 'info' })));
+    await Promise.all(HOSTS.map((id) => startAgentProcess(cleanup, { id, mqttUrl: hub.mqttUrl, apps: [rolloutWebApp(git, id, { restart: HOLD, health: HEALTH, env: { HOLD_MS: String(HOLD_MS) } })], labels: { env: 'production' }, logLevel: 'info' })));
     const tab = await openPage(hub);
     const { page } = tab;
     await signIn(page, operatorToken(hub));
@@ -146,6 +147,16 @@ describe('the dashboard in headless Chromium, on a real hub', () => {
     expect(pausedAt!.done).toBeLessThan(3);
     expect(HOSTS.filter((h) => git.headOf(git.workdir(h)) === v2).length).toBe(pausedAt!.done);
     await page.screenshot({ path: `${SHOTS}rollout-paused.png`, fullPage: true });
+
+    // A push that fails its health check: the page says which host failed, and why.
+    const v3 = git.commit('sick', { 'health.txt': 'sick\n' });
+    await postWebhook(hub.webhookUrl, signedRequest(SECRET, 'push', githubPushPayload({ after: v3, before: v2 })));
+    const third = rolloutId('web', 'production', v3);
+    const failed = card(page, third).locator('li[data-state="failed"]');
+    await failed.waitFor({ timeout: 30_000 });
+    expect(await failed.locator('.reason').textContent()).toMatch(/health/);
+    await page.locator(`article[data-rollout="${third}"][data-status="aborted"]`).waitFor({ timeout: 10_000 });
+    expect(await card(page, third).locator('p.reason').textContent()).toMatch(/^1 host\(s\) failed \(threshold 1\); last: h\d: .*health/);
     await page.locator('#rollouts').screenshot({ path: `${SHOTS}rollouts-section.png` });
 
     expect(tab.hosts()).toEqual([tab.origin]);
