@@ -82,7 +82,7 @@ describe('the dashboard in headless Chromium, on a real hub', () => {
     return { status: await c.getAttribute('data-status'), done: Number(await bar.getAttribute('value')), hosts: Number(await bar.getAttribute('max')) };
   };
 
-  it("shows the hub's real agents, a rollout advancing live as they update, and pauses one from the page", async () => {
+  it("shows the hub's real agents, a rollout advancing live as they update, pauses one from the page, and says why a host failed", async () => {
     const git = new GitFixture({ 'app.txt': 'v0\n', 'health.txt': 'healthy\n' });
     cleanup.defer(() => git.remove());
     const hub = await startTestHub(cleanup, 'aedes', { engines: { rollouts: { defaults: { batchSize: 1, canary: 0 } } } });
