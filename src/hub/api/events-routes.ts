@@ -1,12 +1,11 @@
 import { Router, type Request, type Response } from 'express';
-import type { Logger } from '../../shared/logger.js';
 import { ApiError } from './api-error.js';
 import { callerOf, type ApiAuth } from './api-auth.js';
 import type { EventStreams, StreamSink } from './event-streams.js';
 import { queryOf } from './request-parsing.js';
 import { STREAM_TICKET_DEFAULTS, StreamTickets } from './stream-tickets.js';
 
-export type EventsRoutesDeps = { auth: ApiAuth; streams?: EventStreams; log: Logger };
+export type EventsRoutesDeps = { auth: ApiAuth; streams?: EventStreams };
 
 /**
  * `GET /api/v1/events` (server-sent events: `changed` with `{area, id?}`, see event-streams.ts)
@@ -17,7 +16,8 @@ export type EventsRoutesDeps = { auth: ApiAuth; streams?: EventStreams; log: Log
 export function eventsRoutes(deps: EventsRoutesDeps): Router {
   const router = Router();
   const tickets = new StreamTickets({ ...STREAM_TICKET_DEFAULTS, now: Date.now });
-  router.post('/events/tickets', deps.auth.require('viewer'), (req, res) => {
+  const viewer = deps.auth.require('viewer');
+  router.post('/events/tickets', viewer, (req, res) => {
     queryOf(req, []);
     const caller = callerOf(res);
     res.status(201).json({ ...tickets.issue(caller), caller: { name: caller.name, role: caller.role } });
@@ -26,7 +26,7 @@ export function eventsRoutes(deps: EventsRoutesDeps): Router {
     '/events',
     (req, res, next) => {
       const { ticket } = queryOf(req, ['ticket']);
-      if (ticket === undefined) return deps.auth.require('viewer')(req, res, next);
+      if (ticket === undefined) return viewer(req, res, next);
       const holder = tickets.redeem(ticket);
       if (!holder) throw new ApiError(401, 'unauthorized', 'stream ticket unknown, used or expired: POST /api/v1/events/tickets with your token for a new one');
       res.locals.caller = holder;
