@@ -28,7 +28,7 @@ export type WebhookDeps = {
   unavailable(): string | undefined;
   log: Logger;
   now?: () => Date;
-  /** Told what became of each request and how long each push took to be acknowledged (/metrics). */
+  /** Told of every answer on the webhook path and of each push's PUBACK (recent deliveries, /metrics). */
   observer?: WebhookObserver;
 };
 
@@ -41,16 +41,36 @@ export const DELIVERY_RESULTS = ['published', 'publishing', 'in-doubt', 'duplica
 export type DeliveryResult = (typeof DELIVERY_RESULTS)[number];
 
 export type WebhookObserver = {
-  delivered(result: DeliveryResult): void;
+  /** Every answer, once sent. */
+  answered(answer: WebhookAnswer): void;
   /** Seconds from the request's arrival to the broker's PUBACK of its push (event and head), however late. */
   published(seconds: number): void;
 };
 
+/**
+ * One answer of the webhook path: its status, the error the sender got (undefined on success),
+ * the delivery and event the headers named (well-formed, verified only once `verified`), and for
+ * a push taken, the push and what became of it.
+ */
+export type WebhookAnswer = {
+  status: number;
+  result: DeliveryResult;
+  error?: string;
+  delivery?: string;
+  event?: string;
+  verified: boolean;
+  push?: PushMessage;
+  outcome?: DeliveryOutcome;
+  address?: string;
+};
+
 const SIGNATURE = /^sha256=[0-9a-f]{64}$/;
+// GitHub's event names are lowercase words joined by underscores, digits included (projects_v2_item).
+const EVENT_NAME = /^[a-z0-9_]{1,64}$/;
+const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
 const Meta = z.object({
-  // GitHub's event names are lowercase words joined by underscores, digits included (projects_v2_item).
-  'x-github-event': z.string().regex(/^[a-z0-9_]{1,64}$/, 'expected a GitHub event name'),
-  'x-github-delivery': z.string().regex(/^[A-Za-z0-9-]{1,100}$/, 'expected a delivery GUID'),
+  'x-github-event': z.string().regex(EVENT_NAME, 'expected a GitHub event name'),
+  'x-github-delivery': z.string().regex(DELIVERY_ID, 'expected a delivery GUID'),
 });
 
 const header = (req: IncomingMessage, name: string): string | undefined => {
@@ -64,18 +84,30 @@ function payloadText(req: IncomingMessage, raw: string): string {
   return type === 'application/x-www-form-urlencoded' ? (new URLSearchParams(raw).get('payload') ?? '') : raw;
 }
 
+type Send = (status: number, body: Record<string, unknown>, headers?: Record<string, string>, close?: boolean) => void;
+
 /** The answer for what became of a delivery: 200 and 202 say published or held, 503 nothing. */
-function answer(res: ServerResponse, delivery: string, outcome: DeliveryOutcome): void {
+const resultOf = (status: number): DeliveryResult => (status < 300 ? 'ignored' : status === 503 ? 'not-published' : status >= 500 ? 'error' : 'rejected');
+const resultOfOutcome = (outcome: DeliveryOutcome): DeliveryResult => (outcome.state === 'not-published' ? outcome.state : outcome.duplicate ? 'duplicate' : outcome.state);
+
+function answer(send: Send, delivery: string, outcome: DeliveryOutcome): void {
   if (outcome.state === 'not-published') {
-    return reply(res, 503, { error: `${outcome.reason}: nothing was published; redeliver later` }, outcome.busy ? { 'retry-after': '1' } : {});
+    return send(503, { error: `${outcome.reason}: nothing was published; redeliver later` }, outcome.busy ? { 'retry-after': '1' } : {});
   }
   const { state, duplicate, topic } = outcome;
-  if (state === 'published') return reply(res, 200, { ok: true, delivery, topic, duplicate, state });
+  if (state === 'published') return send(200, { ok: true, delivery, topic, duplicate, state });
   const message =
     state === 'publishing'
       ? 'handed to the MQTT client, not acknowledged by the broker yet: it goes out when the broker reads its connection again (if that connection breaks first, it stays in doubt) and is never published twice'
       : 'handed to the broker but never acknowledged (the hub restarted, or its broker connection broke); it may have been published and is not published again';
-  return reply(res, 202, { ok: true, delivery, topic, duplicate, state, message });
+  return send(202, { ok: true, delivery, topic, duplicate, state, message });
+}
+
+/** The delivery GUID and event a request's headers name, when well-formed (before anything is verified). */
+function claimed(req: IncomingMessage): Pick<WebhookAnswer, 'delivery' | 'event'> {
+  const delivery = header(req, 'x-github-delivery');
+  const event = header(req, 'x-github-event');
+  return { ...(delivery !== undefined && DELIVERY_ID.test(delivery) && { delivery }), ...(event !== undefined && EVENT_NAME.test(event) && { event }) };
 }
 
 /**
@@ -90,33 +122,40 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
   const now = deps.now ?? (() => new Date());
   const budget = new ByteBudget(deps.maxBufferedBytes);
 
-  /** The result of a push is its outcome; the other answers are told by their status. */
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<DeliveryResult | void> => {
+  const handle = async (req: IncomingMessage, res: ServerResponse, facts: WebhookAnswer): Promise<void> => {
     const received = performance.now();
+    const send: Send = (status, body, headers = {}, close = false) => {
+      if (close) replyAndClose(req, res, status, body);
+      else reply(res, status, body, headers);
+      facts.status = status;
+      facts.result = facts.outcome ? resultOfOutcome(facts.outcome) : resultOf(status);
+      if (typeof body.error === 'string') facts.error = body.error;
+      deps.observer?.answered(facts);
+    };
     const unavailable = deps.unavailable();
-    if (unavailable !== undefined) return replyAndClose(req, res, 503, { error: unavailable });
+    if (unavailable !== undefined) return send(503, { error: unavailable }, {}, true);
     let body: Buffer;
     try {
       body = await readBody(req, { maxBytes: deps.maxBodyBytes, deadlineMs: deps.bodyTimeoutMs, budget });
     } catch (err) {
       if (!(err instanceof BodyError)) throw err;
-      if (err.closeConnection) return replyAndClose(req, res, err.status, { error: err.message });
-      return reply(res, err.status, { error: err.message }, err.retryAfter ? { 'retry-after': '1' } : {});
+      return send(err.status, { error: err.message }, err.retryAfter ? { 'retry-after': '1' } : {}, err.closeConnection);
     }
     // Held until answered: the body and what is built from it live that long.
     if (res.closed) budget.release(body.length);
     else res.once('close', () => budget.release(body.length));
     const signature = header(req, 'x-hub-signature-256');
     if (signature === undefined || !SIGNATURE.test(signature)) {
-      return reply(res, 401, { error: 'missing or malformed X-Hub-Signature-256 header (expected sha256=<64 hex>)' });
+      return send(401, { error: 'missing or malformed X-Hub-Signature-256 header (expected sha256=<64 hex>)' });
     }
-    if (body.length === 0) return reply(res, 400, { error: 'empty body: expected the JSON payload of a GitHub event' });
+    if (body.length === 0) return send(400, { error: 'empty body: expected the JSON payload of a GitHub event' });
     const raw = body.toString('utf8');
     if (!(await webhooks.verify(raw, signature))) {
-      return reply(res, 401, { error: 'signature does not match: check the webhook secret in GitHub and the hub' });
+      return send(401, { error: 'signature does not match: check the webhook secret in GitHub and the hub' });
     }
+    facts.verified = true;
     const meta = check(Meta, { 'x-github-event': header(req, 'x-github-event'), 'x-github-delivery': header(req, 'x-github-delivery') });
-    if (!meta.ok) return reply(res, 400, { error: `bad headers: ${meta.error}` });
+    if (!meta.ok) return send(400, { error: `bad headers: ${meta.error}` });
     const event = meta.value['x-github-event'];
     const delivery = meta.value['x-github-delivery'];
 
@@ -124,14 +163,15 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
     try {
       json = JSON.parse(payloadText(req, raw));
     } catch (err) {
-      return reply(res, 400, { error: `body is not valid JSON: ${(err as Error).message}` });
+      return send(400, { error: `body is not valid JSON: ${(err as Error).message}` });
     }
-    if (event === 'ping') return reply(res, 200, { ok: true, event, delivery, message: 'pong' });
-    if (event !== 'push') return reply(res, 200, { ok: true, event, delivery, ignored: true });
+    if (event === 'ping') return send(200, { ok: true, event, delivery, message: 'pong' });
+    if (event !== 'push') return send(200, { ok: true, event, delivery, ignored: true });
 
     const payload = check(GitHubPushPayload, json);
-    if (!payload.ok) return reply(res, 400, { error: `not a valid push payload: ${payload.error}` });
+    if (!payload.ok) return send(400, { error: `not a valid push payload: ${payload.error}` });
     const push = toPushMessage(payload.value, delivery, now());
+    facts.push = push;
     const outcome = await deps.deliveries.accept(delivery, pushTopic(push.repo), {
       publish: () => deps.publish(push).then(() => deps.observer?.published((performance.now() - received) / 1000)),
       canPublish: deps.isConnected,
@@ -141,18 +181,17 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
     const fields = { delivery, repo: push.repo, ref: push.ref, sha: push.after };
     if (outcome.state === 'not-published') deps.log.warn({ ...fields, reason: outcome.reason }, 'push not published');
     else if (!outcome.duplicate) deps.log.info({ ...fields, pusher: push.pusher.name, state: outcome.state }, outcome.state === 'published' ? 'push published' : 'push handed to the MQTT client, not acknowledged yet');
-    answer(res, delivery, outcome);
-    return outcome.state === 'not-published' ? outcome.state : outcome.duplicate ? 'duplicate' : outcome.state;
+    facts.outcome = outcome;
+    answer(send, delivery, outcome);
   };
 
-  const resultOf = (status: number): DeliveryResult => (status < 300 ? 'ignored' : status === 503 ? 'not-published' : status >= 500 ? 'error' : 'rejected');
-
   return (req, res) => {
-    handle(req, res)
-      .catch((err: unknown) => {
-        deps.log.error({ err, path: req.url }, 'unhandled error in webhook request');
-        if (!res.headersSent) reply(res, 500, { error: 'internal error; see the hub log' });
-      })
-      .then((result) => deps.observer?.delivered(result ?? resultOf(res.statusCode)));
+    const facts: WebhookAnswer = { status: 0, result: 'error', verified: false, ...claimed(req), ...(req.socket.remoteAddress !== undefined && { address: req.socket.remoteAddress }) };
+    handle(req, res, facts).catch((err: unknown) => {
+      deps.log.error({ err, path: req.url }, 'unhandled error in webhook request');
+      if (res.headersSent) return;
+      reply(res, 500, { error: 'internal error; see the hub log' });
+      deps.observer?.answered({ ...facts, status: 500, result: 'error', error: 'internal error; see the hub log' });
+    });
   };
 }
