@@ -8,10 +8,16 @@ import { VIEWS } from './views.js';
 const TOKEN_KEY = 'pushfleet.token';
 
 let stream: LiveStream | undefined;
+/** The board on the page, once signed in. */
+let shown: Board | undefined;
+
+// A link to one rollout (#/rollouts/<id>, GitHub's log_url) shows it first: on load, and when the link changes.
+window.addEventListener('hashchange', () => shown?.changed({ area: 'rollouts' }));
 
 function showLogin(message = ''): void {
   stream?.close();
   stream = undefined;
+  shown = undefined;
   byId('board').hidden = true;
   byId('logout').hidden = true;
   byId('who').textContent = '';
@@ -43,8 +49,10 @@ async function start(token: string): Promise<void> {
   document.body.dataset.role = caller.role;
   // The sign-in form had the focus: a keyboard user goes on from the top of the board.
   byId('main').focus();
+  shown = board;
   await board.refreshAll();
   document.body.dataset.ready = 'true';
+  document.querySelector('.rollout.linked')?.scrollIntoView();
 }
 
 function showLive(state: LiveState, detail?: string): void {

@@ -18,25 +18,33 @@ const FAILED_ROLLOUT = ['failed', 'aborted'];
 /** Rollouts shown with every host: those still going, and the newest, up to this many. */
 const DETAILED = 5;
 
+/** The rollout a link names (`#/rollouts/<id>`, the page a GitHub deployment's log_url opens), if any. */
+export function linkedRollout(hash: string): string | undefined {
+  return /^#\/rollouts\/([A-Za-z0-9._-]{1,200})$/.exec(hash)?.[1];
+}
+
 export const rolloutsView: View = {
   section: 'rollouts',
   areas: ['rollouts'],
   async load({ api, operator }) {
+    const linked = linkedRollout(location.hash);
     const page = await api.get<Page<Rollout>>('/rollouts?limit=20');
-    if (page.items.length === 0) return [note('no rollout yet')];
-    const detailed = page.items.filter((r, i) => i === 0 || !ENDED.includes(r.status)).slice(0, DETAILED);
-    const full = await Promise.all(detailed.map((r) => api.get<Rollout>(`/rollouts/${seg(r.id)}`)));
-    const byId = new Map(full.map((r) => [r.id, r]));
-    return page.items.map((r) => rolloutCard(byId.get(r.id) ?? r, operator ? api : undefined));
+    const ids = page.items.filter((r, i) => i === 0 || !ENDED.includes(r.status)).slice(0, DETAILED).map((r) => r.id);
+    const full = await Promise.all([...new Set([...(linked ? [linked] : []), ...ids])].map((id) => api.get<Rollout>(`/rollouts/${seg(id)}`).catch(() => undefined)));
+    const byId = new Map(full.filter((r) => r !== undefined).map((r) => [r.id, r]));
+    const cards = page.items.filter((r) => r.id !== linked).map((r) => rolloutCard(byId.get(r.id) ?? r, operator ? api : undefined));
+    // The linked one first, in full, however old; a link to a rollout the hub no longer keeps says so.
+    if (linked) cards.unshift(byId.has(linked) ? rolloutCard(byId.get(linked)!, operator ? api : undefined, true) : note(`rollout ${linked} is not kept by this hub (engines.rollouts.history)`, 'error'));
+    return cards.length ? cards : [note('no rollout yet')];
   },
 };
 
-function rolloutCard(r: Rollout, api: ApiClient | undefined): HTMLElement {
+function rolloutCard(r: Rollout, api: ApiClient | undefined, linked = false): HTMLElement {
   const { hosts: total, done } = r.progress;
   const summary = Object.entries(r.counts).map(([s, n]) => `${n} ${s}`).join(' · ') || 'no host yet';
   return h(
     'article',
-    { class: 'rollout', attrs: { 'data-rollout': r.id, 'data-status': r.status, 'aria-label': `rollout ${r.id}` } },
+    { class: linked ? 'rollout linked' : 'rollout', attrs: { 'data-rollout': r.id, 'data-status': r.status, 'aria-label': `rollout ${r.id}` } },
     h('header', {}, h('h3', {}, `${r.app} → ${r.env} `, code(shortSha(r.sha), r.sha)), state(r.status), ' ', when(r.createdAt), ` by ${r.pusher}`),
     r.reason ? h('p', { class: FAILED_ROLLOUT.includes(r.status) ? 'reason' : 'muted' }, r.reason) : null,
     h('div', { class: 'progress-line' }, h('progress', { attrs: { max: String(Math.max(total, 1)), value: String(done), 'aria-label': `${done} of ${total} hosts done` } }), h('span', { class: 'counts' }, `${done}/${total} done: ${summary}`)),

@@ -159,6 +159,14 @@ describe('the dashboard in headless Chromium, on a real hub', () => {
     expect(await card(page, third).locator('p.reason').textContent()).toMatch(/^1 host\(s\) failed \(threshold 1\); last: h\d: .*health/);
     await page.locator('#rollouts').screenshot({ path: `${SHOTS}rollouts-section.png` });
 
+    // GitHub's log_url (#/rollouts/<id>) opens one rollout: first, marked, with its hosts, however old.
+    await page.evaluate((id) => (location.hash = `#/rollouts/${id}`), first);
+    const linked = page.locator('#rollouts article.rollout.linked');
+    await linked.waitFor({ timeout: 10_000 });
+    expect(await linked.getAttribute('data-rollout')).toBe(first);
+    expect(await page.locator('#rollouts article.rollout').first().getAttribute('data-rollout')).toBe(first);
+    expect(await linked.locator('li[data-host]').count()).toBe(3);
+
     expect(tab.hosts()).toEqual([tab.origin]);
     expect(tab.errors).toEqual([]);
     expect(tab.documents()).toBe(1);
