@@ -72,6 +72,9 @@ describe('rollouts API: a real hub, three agent processes in one environment', (
     expect(ended.hosts.find((h: any) => h.agent === 'h3')).toMatchObject({ state: 'failed', error: expect.stringMatching(/^health: /) });
     expect(ended.batches).toEqual([{ name: 'wave', size: 3, counts: { succeeded: 2, failed: 1 }, done: 3 }]);
     expect((await api.post(`/rollouts/${id}/abort`, operator)).body.error).toContain('already failed');
+    expect((await api.get(`/rollouts/${id}/hosts?state=failed`, viewer)).body).toMatchObject({ total: 1, items: [{ agent: 'h3', state: 'failed' }] });
+    expect((await api.get(`/rollouts/${id}/hosts?limit=2&offset=2`, viewer)).body).toMatchObject({ total: 3, offset: 2, items: [expect.objectContaining({ agent: expect.any(String) })] });
+    expect((await api.get(`/rollouts/${id}/hosts?state=lost`, viewer)).status).toBe(400);
 
     // A second push, aborted while it runs: the hosts that had not started are skipped.
     const second = await push({ 'app.txt': 'v2\n' });

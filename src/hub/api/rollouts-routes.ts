@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
-import { EnvName, RolloutId, type RolloutControl } from '../../shared/contract/rollout-messages.js';
+import { EnvName, RolloutHostState, RolloutId, type RolloutControl, type RolloutSnapshot } from '../../shared/contract/rollout-messages.js';
 import { SCHEMA_VERSION } from '../../shared/messages.js';
 import { envOf } from '../engines/rollouts/plan.js';
 import type { RolloutsEngine } from '../engines/rollouts/rollouts-engine.js';
@@ -42,25 +42,34 @@ export function rolloutsRoutes(deps: RolloutsRoutesDeps): Router {
     const { items, total } = engine().history.recent(offset, limit);
     res.json({ items: items.map(rolloutSummary), total, offset, limit });
   });
-  router.get('/rollouts/:id', (req, res) => {
-    queryOf(req, []);
-    const id = idOf(req);
+  const known = (id: string): RolloutSnapshot => {
     const snap = engine().history.get(id);
     if (!snap) throw new ApiError(404, 'not-found', `no rollout ${id} in the history: see GET /api/v1/rollouts`);
-    res.json(rolloutDetail(snap));
+    return snap;
+  };
+  router.get('/rollouts/:id', (req, res) => {
+    queryOf(req, []);
+    res.json(rolloutDetail(known(idOf(req))));
+  });
+  router.get('/rollouts/:id/hosts', (req, res) => {
+    const query = queryOf(req, ['offset', 'limit', 'state']);
+    const state = checked(RolloutHostState.optional(), query.state, 'query state');
+    const { hosts } = known(idOf(req));
+    res.json(paged(state === undefined ? hosts : hosts.filter((h) => h.state === state), pageOf(query)));
   });
   for (const op of ['pause', 'resume', 'abort'] as const) {
     router.post(`/rollouts/:id/${op}`, requireOperator, (req, res) => {
       queryOf(req, []);
       const id = idOf(req);
-      if (!engine().history.get(id)) throw new ApiError(404, 'not-found', `no rollout ${id} in the history: see GET /api/v1/rollouts`);
+      known(id);
       control(req, res, { op, id });
       res.status(202).json({ requested: op, id, status: engine().history.get(id)!.status });
     });
   }
   router.get('/environments', (req, res) => {
     const page = pageOf(queryOf(req, ['offset', 'limit']));
-    const frozen = new Set(engine().history.frozen());
+    // Without the rollouts engine nothing can be frozen: the agents' environments are still listed.
+    const frozen = new Set(deps.rollouts?.()?.history.frozen() ?? []);
     const envs = new Map<string, { name: string; frozen: boolean; agents: number; online: number }>();
     const env = (name: string) => envs.get(name) ?? envs.set(name, { name, frozen: frozen.has(name), agents: 0, online: 0 }).get(name)!;
     for (const name of frozen) env(name);

@@ -50,8 +50,8 @@ export class ViewsEngine implements Engine {
     limits: ViewLimits = VIEW_LIMITS,
   ) {
     const bounds = {
-      agents: new TableBound(ctx, 'API agents', 'the API read model limit', limits.agents, 'new agents not shown'),
-      apps: new TableBound(ctx, 'API apps of one agent', 'the API read model limit', limits.appsPerAgent, 'new apps not shown'),
+      agents: new TableBound(ctx, 'API agents', 'VIEW_LIMITS.agents in src/hub/views/views-engine.ts', limits.agents, 'new agents not shown'),
+      apps: new TableBound(ctx, 'API apps of one agent', 'VIEW_LIMITS.appsPerAgent in src/hub/views/views-engine.ts', limits.appsPerAgent, 'new apps not shown'),
     };
     this.fleet = new FleetView((table, size, entry) => bounds[table].admits(size, entry));
     this.heads = new HeadView(limits.heads);
