@@ -4,6 +4,7 @@ import type { RolloutSnapshot } from '../../src/shared/contract/rollout-messages
 import { SCHEMA_VERSION, type PushMessage } from '../../src/shared/messages.js';
 import { agentHeartbeatTopic, agentStatusTopic, appStateTopic, headTopic } from '../../src/shared/topics.js';
 import { appRows, followedRef } from '../../src/hub/views/apps-view.js';
+import { environments } from '../../src/hub/views/environments-view.js';
 import { deliveryRecord, DeliveryView, type DeliveryRecord } from '../../src/hub/views/delivery-view.js';
 import { FleetView } from '../../src/hub/views/fleet-view.js';
 import { HeadView } from '../../src/hub/views/head-view.js';
@@ -63,6 +64,16 @@ describe('FleetView', () => {
     expect(fleet.get('a1')!.apps).toEqual([]);
     expect(fleet.take(agentStatusTopic('a2'), status('a2', 'online'))).toBeUndefined();
     expect(fleet.size).toBe(1);
+  });
+});
+
+describe('environments', () => {
+  it('lists each environment an agent is in or that is frozen, with its agents online', () => {
+    expect(environments(fleetOf().entries(), ['staging', 'qa'])).toEqual([
+      { name: 'production', frozen: false, agents: 2, online: 1 },
+      { name: 'qa', frozen: true, agents: 0, online: 0 },
+      { name: 'staging', frozen: true, agents: 1, online: 1 },
+    ]);
   });
 });
 

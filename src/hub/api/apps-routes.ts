@@ -6,8 +6,7 @@ import { TOPIC_LEVEL } from '../../shared/topics.js';
 import { appRows } from '../views/apps-view.js';
 import { paged } from '../views/paged.js';
 import type { ViewsEngine } from '../views/views-engine.js';
-import { VIEWS_MISSING } from './agents-routes.js';
-import { present } from './area-deps.js';
+import { present, VIEWS_MISSING } from './area-deps.js';
 import { checked, pageOf, queryOf } from './request-parsing.js';
 
 export type AppsRoutesDeps = { views?: ViewsEngine };

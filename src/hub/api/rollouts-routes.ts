@@ -2,15 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { EnvName, RolloutHostState, RolloutId, type RolloutControl, type RolloutSnapshot } from '../../shared/contract/rollout-messages.js';
 import { SCHEMA_VERSION } from '../../shared/messages.js';
-import { envOf } from '../engines/rollouts/plan.js';
 import type { RolloutsEngine } from '../engines/rollouts/rollouts-engine.js';
+import { environments } from '../views/environments-view.js';
 import { paged } from '../views/paged.js';
 import { rolloutDetail, rolloutSummary } from '../views/rollout-rows.js';
 import type { ViewsEngine } from '../views/views-engine.js';
 import { requireOperator } from './api-auth.js';
 import { ApiError } from './api-error.js';
-import { VIEWS_MISSING } from './agents-routes.js';
-import { present, requestedBy } from './area-deps.js';
+import { present, requestedBy, VIEWS_MISSING } from './area-deps.js';
 import { checked, pageOf, queryOf } from './request-parsing.js';
 
 export type RolloutsRoutesDeps = {
@@ -69,16 +68,7 @@ export function rolloutsRoutes(deps: RolloutsRoutesDeps): Router {
   router.get('/environments', (req, res) => {
     const page = pageOf(queryOf(req, ['offset', 'limit']));
     // Without the rollouts engine nothing can be frozen: the agents' environments are still listed.
-    const frozen = new Set(deps.rollouts?.()?.history.frozen() ?? []);
-    const envs = new Map<string, { name: string; frozen: boolean; agents: number; online: number }>();
-    const env = (name: string) => envs.get(name) ?? envs.set(name, { name, frozen: frozen.has(name), agents: 0, online: 0 }).get(name)!;
-    for (const name of frozen) env(name);
-    for (const [, entry] of present(deps.views, VIEWS_MISSING).fleet.entries()) {
-      const e = env(envOf(entry));
-      e.agents++;
-      if (entry.status?.state === 'online') e.online++;
-    }
-    res.json(paged([...envs.values()].sort((a, b) => (a.name < b.name ? -1 : 1)), page));
+    res.json(paged(environments(present(deps.views, VIEWS_MISSING).fleet.entries(), deps.rollouts?.()?.history.frozen() ?? []), page));
   });
   for (const op of ['freeze', 'unfreeze'] as const) {
     router.post(`/environments/:env/${op}`, requireOperator, (req, res) => {
