@@ -28,6 +28,8 @@ export type WebhookDeps = {
   unavailable(): string | undefined;
   log: Logger;
   now?: () => Date;
+  /** Told what became of each request and how long each push took to be acknowledged (/metrics). */
+  observer?: WebhookObserver;
   /** Told of every answer on the webhook path, once sent (the API's recent deliveries). */
   answered?(answer: WebhookAnswer): void;
 };
@@ -46,6 +48,20 @@ export type WebhookAnswer = {
   push?: PushMessage;
   outcome?: DeliveryOutcome;
   address?: string;
+};
+
+/**
+ * What became of a webhook request: a push's DeliveryOutcome (`duplicate` for a copy of one
+ * already handed over), `ignored` (ping, other events), `rejected` (4xx: signature, headers,
+ * body), `not-published` (503) or `error` (500).
+ */
+export const DELIVERY_RESULTS = ['published', 'publishing', 'in-doubt', 'duplicate', 'not-published', 'ignored', 'rejected', 'error'] as const;
+export type DeliveryResult = (typeof DELIVERY_RESULTS)[number];
+
+export type WebhookObserver = {
+  delivered(result: DeliveryResult): void;
+  /** Seconds from the request's arrival to the broker's PUBACK of its push (event and head), however late. */
+  published(seconds: number): void;
 };
 
 const SIGNATURE = /^sha256=[0-9a-f]{64}$/;
@@ -103,7 +119,9 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
   const now = deps.now ?? (() => new Date());
   const budget = new ByteBudget(deps.maxBufferedBytes);
 
-  const handle = async (req: IncomingMessage, res: ServerResponse, facts: WebhookAnswer): Promise<void> => {
+  /** The result of a push is its outcome; the other answers are told by their status. */
+  const handle = async (req: IncomingMessage, res: ServerResponse, facts: WebhookAnswer): Promise<DeliveryResult | void> => {
+    const received = performance.now();
     const send: Send = (status, body, headers = {}, close = false) => {
       if (close) replyAndClose(req, res, status, body);
       else reply(res, status, body, headers);
@@ -152,7 +170,7 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
     const push = toPushMessage(payload.value, delivery, now());
     facts.push = push;
     const outcome = await deps.deliveries.accept(delivery, pushTopic(push.repo), {
-      publish: () => deps.publish(push),
+      publish: () => deps.publish(push).then(() => deps.observer?.published((performance.now() - received) / 1000)),
       canPublish: deps.isConnected,
       timeoutMs: deps.publishTimeoutMs,
       maxPending: deps.maxInFlight,
@@ -162,13 +180,18 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
     else if (!outcome.duplicate) deps.log.info({ ...fields, pusher: push.pusher.name, state: outcome.state }, outcome.state === 'published' ? 'push published' : 'push handed to the MQTT client, not acknowledged yet');
     facts.outcome = outcome;
     answer(send, delivery, outcome);
+    return outcome.state === 'not-published' ? outcome.state : outcome.duplicate ? 'duplicate' : outcome.state;
   };
+
+  const resultOf = (status: number): DeliveryResult => (status < 300 ? 'ignored' : status === 503 ? 'not-published' : status >= 500 ? 'error' : 'rejected');
 
   return (req, res) => {
     const facts: WebhookAnswer = { status: 0, verified: false, ...claimed(req), ...(req.socket.remoteAddress !== undefined && { address: req.socket.remoteAddress }) };
-    handle(req, res, facts).catch((err: unknown) => {
-      deps.log.error({ err, path: req.url }, 'unhandled error in webhook request');
-      if (!res.headersSent) reply(res, 500, { error: 'internal error; see the hub log' });
-    });
+    handle(req, res, facts)
+      .catch((err: unknown) => {
+        deps.log.error({ err, path: req.url }, 'unhandled error in webhook request');
+        if (!res.headersSent) reply(res, 500, { error: 'internal error; see the hub log' });
+      })
+      .then((result) => deps.observer?.delivered(result ?? resultOf(res.statusCode)));
   };
 }
