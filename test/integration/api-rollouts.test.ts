@@ -94,7 +94,7 @@ describe('rollouts API: a real hub, three agent processes in one environment', (
     // The CLI reads the same list and rollout through the API as over the broker.
     const hubUrl = `http://127.0.0.1:${hub.httpPort}`;
     const both = async (...args: string[]) => {
-      const [broker, viaApi] = await Promise.all([runCli([...args, '--json', '--mqtt-url', hub.mqttUrl]), runCli([...args, '--json', '--api', hubUrl], { PUSHFLEET_TOKEN: viewer })]);
+      const [broker, viaApi] = await Promise.all([runCli([...args, '--json', '--mqtt-url', hub.mqttUrl]), runCli([...args, '--json', '--hub', hubUrl], { PUSHFLEET_TOKEN: viewer })]);
       expect(viaApi.code, viaApi.stderr).toBe(broker.code);
       return [JSON.parse(broker.stdout), JSON.parse(viaApi.stdout)];
     };
