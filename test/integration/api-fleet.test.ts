@@ -52,6 +52,8 @@ describe.each(BROKERS)('fleet API on %s: agents, apps, heads, deliveries, retry 
       ['web', 'staging', 'main', sha, [['stage-1', sha, 'deployed']]],
     ]);
     expect((await api.get('/apps?environment=staging', viewer)).body.total).toBe(1);
+    expect((await api.get('/apps?environment=staging&hosts=0', viewer)).body.items[0]).toMatchObject({ hosts: [], hostCount: 1, onHead: 1, hostsOmitted: 1 });
+    expect((await api.get('/apps?hosts=5000', viewer)).status).toBe(400);
     expect((await api.get('/heads?repo=acme/web', viewer)).body.items).toEqual([expect.objectContaining({ repo: 'acme/web', ref: 'refs/heads/main', sha, deliveryId: delivery })]);
     expect((await api.get('/agents/prod-1', viewer)).body.apps[0]).toMatchObject({ sha, state: 'deployed', deliveryId: delivery });
     expect((await api.get('/agents?online=true&label=env=staging,zone=a', viewer)).body.items.map((a: any) => a.id)).toEqual(['stage-1']);

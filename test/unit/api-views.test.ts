@@ -84,13 +84,16 @@ describe('HeadView and appRows', () => {
     const rows = appRows(fleetOf().entries(), (repo, ref) => heads.get(repo, ref));
     expect(rows).toEqual([
       expect.objectContaining({
-        app: 'web', environment: 'production', repo: 'acme/web', branch: 'main', ref: 'refs/heads/main', head: A, onHead: 1, failed: 1,
+        app: 'web', environment: 'production', repo: 'acme/web', branch: 'main', ref: 'refs/heads/main', head: A, hostCount: 2, onHead: 1, failed: 1, hostsOmitted: 0,
+        // The failed host first.
         hosts: [
-          expect.objectContaining({ agent: 'web-1', online: true, sha: A, matchesHead: true, error: null }),
           expect.objectContaining({ agent: 'web-2', online: false, sha: B, matchesHead: false, state: 'failed', error: 'health: HTTP 500' }),
+          expect.objectContaining({ agent: 'web-1', online: true, sha: A, matchesHead: true, error: null }),
         ],
       }),
     ]);
+    const capped = appRows(fleetOf().entries(), (repo, ref) => heads.get(repo, ref), { maxHosts: 1 })[0]!;
+    expect([capped.hosts.map((h) => h.agent), capped.hostCount, capped.onHead, capped.hostsOmitted]).toEqual([['web-2'], 2, 1, 1]);
     expect(appRows(fleetOf().entries(), (repo, ref) => heads.get(repo, ref), { environment: 'staging' })).toEqual([]);
   });
 
