@@ -75,6 +75,7 @@ describe('rollouts API: a real hub, three agent processes in one environment', (
     expect((await api.get(`/rollouts/${id}/hosts?state=failed`, viewer)).body).toMatchObject({ total: 1, items: [{ agent: 'h3', state: 'failed' }] });
     expect((await api.get(`/rollouts/${id}/hosts?limit=2&offset=2`, viewer)).body).toMatchObject({ total: 3, offset: 2, items: [expect.objectContaining({ agent: expect.any(String) })] });
     expect((await api.get(`/rollouts/${id}/hosts?state=lost`, viewer)).status).toBe(400);
+    expect((await api.get(`/rollouts/${id}?hosts=1`, viewer)).body).toMatchObject({ hosts: [expect.any(Object)], hostsOmitted: 2, progress: { hosts: 3, done: 3 } });
 
     // A second push, aborted while it runs: the hosts that had not started are skipped.
     const second = await push({ 'app.txt': 'v2\n' });

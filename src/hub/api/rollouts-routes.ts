@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
 import { EnvName, RolloutHostState, RolloutId, type RolloutControl, type RolloutSnapshot } from '../../shared/contract/rollout-messages.js';
 import { SCHEMA_VERSION } from '../../shared/messages.js';
 import type { RolloutsEngine } from '../engines/rollouts/rollouts-engine.js';
@@ -17,6 +18,9 @@ export type RolloutsRoutesDeps = {
   rollouts?(): RolloutsEngine | undefined;
   views?: ViewsEngine;
 };
+
+/** Hosts listed in one answer at most, when asked to bound them (`?hosts=`). */
+const MaxHosts = z.coerce.number().int().min(0).max(1000);
 
 /** A control request without the envelope (v, requestId, by) the route adds. */
 type ControlOp = RolloutControl extends infer R ? (R extends unknown ? Omit<R, 'v' | 'requestId' | 'by'> : never) : never;
@@ -47,8 +51,11 @@ export function rolloutsRoutes(deps: RolloutsRoutesDeps): Router {
     return snap;
   };
   router.get('/rollouts/:id', (req, res) => {
-    queryOf(req, []);
-    res.json(rolloutDetail(known(idOf(req))));
+    const max = checked(MaxHosts.optional(), queryOf(req, ['hosts']).hosts, 'query hosts');
+    const detail = rolloutDetail(known(idOf(req)));
+    // As a snapshot past snapshotMaxBytes does: hosts left out are counted in counts, batches and hostsOmitted.
+    if (max === undefined || detail.hosts.length <= max) return void res.json(detail);
+    res.json({ ...detail, hosts: detail.hosts.slice(0, max), hostsOmitted: detail.hosts.length - max });
   });
   router.get('/rollouts/:id/hosts', (req, res) => {
     const query = queryOf(req, ['offset', 'limit', 'state']);
