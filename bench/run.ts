@@ -15,8 +15,9 @@ import { servicesScenarios } from './scenarios/services.js';
 import { agentIdleScenarios } from './scenarios/agent-idle.js';
 import { fleetScenarios } from './scenarios/fleet.js';
 import { dashboardScenarios } from './scenarios/dashboard.js';
+import { apiScenarios } from './scenarios/api.js';
 
-const registry: Scenario[] = [...webhookScenarios, ...deployLatencyScenarios, ...semaphoreScenarios, ...orchestratorScenarios, ...rolloutsScenarios, ...signingScenarios, ...jobsScenarios, ...servicesScenarios, ...agentIdleScenarios, ...fleetScenarios, ...dashboardScenarios];
+const registry: Scenario[] = [...webhookScenarios, ...deployLatencyScenarios, ...semaphoreScenarios, ...orchestratorScenarios, ...rolloutsScenarios, ...signingScenarios, ...jobsScenarios, ...servicesScenarios, ...agentIdleScenarios, ...fleetScenarios, ...apiScenarios, ...dashboardScenarios];
 
 // A first argument that is a flag is a scenario's: no filter then.
 const [first, ...rest] = process.argv.slice(2);

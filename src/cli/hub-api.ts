@@ -11,8 +11,12 @@ export type ApiFlags = { config?: string; hub?: string; tokenFile?: string };
 
 /** Adds the flags of a command that reads the hub's REST API. */
 export function withApiFlags(cmd: Command): Command {
+  return withHubFlags(cmd.option('-c, --config <file>', "the hub's config: its http port on this host, and the operator credentials in its stateDir"));
+}
+
+/** --hub and --token-file alone, for a command that takes -c already (with the broker flags: it reads the broker unless --hub is given). */
+export function withHubFlags(cmd: Command): Command {
   return cmd
-    .option('-c, --config <file>', "the hub's config: its http port on this host, and the operator credentials in its stateDir")
     .option('--hub <url>', "the hub's HTTP URL, e.g. https://hub.example:3000 (default PUSHFLEET_HUB, else the config's http port on 127.0.0.1)")
     .option('--token-file <file>', 'a file holding the API token name:password (default PUSHFLEET_TOKEN, else the hub\'s operator credentials on this host)');
 }

@@ -4,7 +4,7 @@ import { EnvName, ROLLOUT_ENDED, RolloutId, RolloutSnapshot, type RolloutReply }
 import { rolloutStateTopic, TOPIC_LEVEL } from '../shared/topics.js';
 import { checkedArg, EXIT, parsePositiveNumber, runCommand } from './process-lifecycle.js';
 import { connectFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
-import { apiFromFlags, getJson, withApiFlags, type ApiFlags, type ApiTarget } from './api-request.js';
+import { hubApiFromFlags, withHubFlags, type ApiFlags, type HubApi } from './hub-api.js';
 import { requestRollouts, type ControlOp } from './rollout-request.js';
 import { renderRollout, renderRolloutList } from './rollout-view.js';
 
@@ -42,13 +42,13 @@ function show(snap: RolloutSnapshot, flags: Flags & { watch: boolean }): boolean
 const exitOf = (snap: RolloutSnapshot) => (snap.status === 'succeeded' || !ROLLOUT_ENDED.includes(snap.status) ? EXIT.ok : EXIT.failure);
 
 /** The rollout as GET /api/v1/rollouts/{id} has it, without what the API adds (progress, batches): the snapshot the broker retains. */
-async function fromApi(api: ApiTarget, id: string): Promise<RolloutSnapshot> {
-  const { progress: _progress, batches: _batches, ...snap } = await getJson<RolloutSnapshot & { progress: unknown; batches: unknown }>(api, `/rollouts/${id}`);
+async function fromApi(api: HubApi, id: string): Promise<RolloutSnapshot> {
+  const { progress: _progress, batches: _batches, ...snap } = await api.get<RolloutSnapshot & { progress: unknown; batches: unknown }>(`/rollouts/${id}`);
   return snap;
 }
 
-/** --api: the rollout read again every second while watched, printed whenever it changed. */
-async function statusFromApi(api: ApiTarget, id: string, flags: Flags & { watch: boolean }): Promise<number> {
+/** --hub: the rollout read again every second while watched, printed whenever it changed. */
+async function statusFromApi(api: HubApi, id: string, flags: Flags & { watch: boolean }): Promise<number> {
   let shown = '';
   for (;;) {
     const snap = await fromApi(api, id);
@@ -61,8 +61,7 @@ async function statusFromApi(api: ApiTarget, id: string, flags: Flags & { watch:
 
 /** Prints a rollout and, with --watch, redraws it on every change until it ends. */
 async function status(id: string, flags: Flags & { watch: boolean }): Promise<number> {
-  const api = apiFromFlags(flags, flags.wait);
-  if (api) return statusFromApi(api, id, flags);
+  if (flags.hub !== undefined) return statusFromApi(hubApiFromFlags(flags), id, flags);
   const client = await connectFromFlags(flags, flags.wait);
   try {
     return await new Promise<number>((resolve) => {
@@ -83,12 +82,11 @@ async function status(id: string, flags: Flags & { watch: boolean }): Promise<nu
   }
 }
 
-/** The newest rollouts, from the hub over the broker or, with --api, from GET /api/v1/rollouts (without the API's progress). */
+/** The newest rollouts, from the hub over the broker or, with --hub, from GET /api/v1/rollouts (without the API's progress). */
 async function listed(flags: Flags & { limit: number }): Promise<Listed> {
-  const api = apiFromFlags(flags, flags.wait);
-  if (api) {
+  if (flags.hub !== undefined) {
     // The API pages by at most 1000; the engine's list takes as many.
-    const page = await getJson<{ items: (Listed[number] & { progress: unknown })[] }>(api, `/rollouts?limit=${Math.min(flags.limit, 1000)}`);
+    const page = await hubApiFromFlags(flags).get<{ items: (Listed[number] & { progress: unknown })[] }>('/rollouts', { limit: String(Math.min(flags.limit, 1000)) });
     return page.items.map(({ progress: _progress, ...r }) => r);
   }
   const client = await connectFromFlags(flags, flags.wait);
@@ -104,7 +102,7 @@ export function rolloutCommand(): Command {
   const sub = (name: string, description: string) =>
     withMqttFlags(cmd.command(name).description(description)).option('--wait <seconds>', 'how long to wait for the broker and the hub', parsePositiveNumber, 5);
 
-  withApiFlags(sub('list', 'the newest rollouts, newest first'))
+  withHubFlags(sub('list', 'the newest rollouts, newest first'))
     .option('--limit <n>', 'how many', parsePositiveNumber, 20)
     .option('--json', 'print JSON')
     .action((flags: Flags & { limit: number }) =>
@@ -113,7 +111,7 @@ export function rolloutCommand(): Command {
         process.stdout.write(flags.json ? `${JSON.stringify(rollouts, null, 2)}\n` : renderRolloutList(rollouts));
       }),
     );
-  withApiFlags(sub('status', 'one rollout: policy, progress and every host; --watch follows it live until it ends (exit 1 if it did not succeed)')
+  withHubFlags(sub('status', 'one rollout: policy, progress and every host; --watch follows it live until it ends (exit 1 if it did not succeed)')
     .argument('<id>', 'rollout id', rolloutIdArg)
     .option('--watch', 'keep showing changes until the rollout ends (default on a terminal)', process.stdout.isTTY)
     .option('--no-watch', 'print once')

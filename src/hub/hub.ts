@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from '../shared/logger.js';
-import { SCHEMA_VERSION, type HubStatus } from '../shared/messages.js';
+import { SCHEMA_VERSION, type HubStatus, type PushMessage } from '../shared/messages.js';
 import { closeMqtt, connectMqtt } from '../shared/mqtt-connection.js';
 import { TopicContract } from '../shared/contract/topic-table.js';
 import { redactUrl } from '../shared/mqtt-url.js';
@@ -170,9 +170,12 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   const events = new HubEvents();
   const changed = events.changed.bind(events);
   const ctx = { publisher, db, batch, clock: systemClock, log, readRetained: readBack, unseal: (topic: string, payload: Buffer) => signer.unseal(topic, payload), contract, changed };
+  const views = new ViewsEngine(ctx, changed, heads);
+  // Both doors for pushes (webhook, notify): the API's heads follow what the broker acknowledged.
+  const pushOut = (push: PushMessage) => sendPush(publish, push).then(() => views.headPublished(push));
   const notify = new NotifyRequests(ctx, {
     deliveries,
-    sendPush: (push) => sendPush(publish, push),
+    sendPush: pushOut,
     isConnected: () => mqtt.connected && stateWatch.lost === undefined,
     timeoutMs: config.webhook.publishTimeoutMs,
     maxPending: config.webhook.maxInFlight,
@@ -180,7 +183,6 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   const metrics = new HubMetrics(config.metrics);
   if (config.metrics.allowAnonymous) log.warn("metrics.allowAnonymous is on: GET /metrics answers anyone who reaches the hub's HTTP port, without a token");
   const fleet = new FleetFollower(ctx, config.metrics.maxAgents, metrics.updateEnded);
-  const views = new ViewsEngine(ctx, changed);
   const engines = [...(await createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState)), notify, fleet, views];
   metrics.readFrom(metricSources(engines, fleet));
   const dispatcher = new Dispatcher(mqtt, engines, log);
@@ -210,7 +212,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     bodyTimeoutMs: config.webhook.bodyTimeoutMs,
     publishTimeoutMs: config.webhook.publishTimeoutMs,
     deliveries,
-    publish: (push) => sendPush(publish, push),
+    publish: pushOut,
     isConnected: () => mqtt.connected,
     notReady: () => {
       const held = deliveries.unacknowledged;

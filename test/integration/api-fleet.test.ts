@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultUsersFile } from '../../src/hub/users/users-file.js';
 import { recordingRestart, startAgentProcess, type TestApp } from '../support/agent-process.js';
@@ -51,6 +52,8 @@ describe.each(BROKERS)('fleet API on %s: agents, apps, heads, deliveries, retry 
       ['web', 'staging', 'main', sha, [['stage-1', sha, 'deployed']]],
     ]);
     expect((await api.get('/apps?environment=staging', viewer)).body.total).toBe(1);
+    expect((await api.get('/apps?environment=staging&hosts=0', viewer)).body.items[0]).toMatchObject({ hosts: [], hostCount: 1, onHead: 1, hostsOmitted: 1 });
+    expect((await api.get('/apps?hosts=5000', viewer)).status).toBe(400);
     expect((await api.get('/heads?repo=acme/web', viewer)).body.items).toEqual([expect.objectContaining({ repo: 'acme/web', ref: 'refs/heads/main', sha, deliveryId: delivery })]);
     expect((await api.get('/agents/prod-1', viewer)).body.apps[0]).toMatchObject({ sha, state: 'deployed', deliveryId: delivery });
     expect((await api.get('/agents?online=true&label=env=staging,zone=a', viewer)).body.items.map((a: any) => a.id)).toEqual(['stage-1']);
@@ -89,16 +92,17 @@ describe.each(BROKERS)('fleet API on %s: agents, apps, heads, deliveries, retry 
     const doc = (r: { stdout: string }) => ({ ...JSON.parse(r.stdout), hub: null });
     // Read at once, and again should a heartbeat land between the two.
     const viaApi = await waitFor('the same document both ways', async () => {
-      const [broker, api] = await Promise.all([runCli(['status', '--json', '--mqtt-url', hub.mqttUrl]), runCli(['status', '--json', '--api', hubUrl], { PUSHFLEET_TOKEN: viewer })]);
+      const [broker, api] = await Promise.all([runCli(['status', '--json', '--mqtt-url', hub.mqttUrl]), runCli(['status', '--json', '--hub', hubUrl], { PUSHFLEET_TOKEN: viewer })]);
       expect(api.code, api.stderr).toBe(0);
       return JSON.stringify(doc(api)) === JSON.stringify(doc(broker)) && api;
     });
     expect(JSON.parse(viaApi.stdout).hub).toMatchObject({ state: 'online' });
     expect(Object.keys(doc(viaApi).agents)).toEqual(['prod-1', 'stage-1']);
-    const table = await runCli(['status', '--api', hubUrl, '--token', viewer, '--wide']);
+    const tokenFile = `${git.root}/viewer.token`;
+    writeFileSync(tokenFile, `${viewer}\n`, { mode: 0o600 });
+    const table = await runCli(['status', '--hub', hubUrl, '--token-file', tokenFile, '--wide']);
     expect(table.stdout).toMatch(new RegExp(`prod-1\\s+online.*web\\s+main\\s+${sha}\\s+deployed`));
-    const refused = await runCli(['status', '--api', hubUrl, '--token', 'ci-viewer:wrong']);
-    expect([refused.code, refused.stderr.trim()]).toEqual([1, 'pushfleet: hub API /api/v1/agents: wrong user name or password (HTTP 401)']);
-    expect((await runCli(['status', '--api', hubUrl])).stderr).toContain('PUSHFLEET_TOKEN');
+    const refused = await runCli(['status', '--hub', hubUrl], { PUSHFLEET_TOKEN: 'ci-viewer:wrong' });
+    expect([refused.code, refused.stderr.trim()]).toEqual([1, 'pushfleet: the hub refused GET /api/v1/agents (401): wrong user name or password']);
   });
 });

@@ -72,6 +72,10 @@ describe('rollouts API: a real hub, three agent processes in one environment', (
     expect(ended.hosts.find((h: any) => h.agent === 'h3')).toMatchObject({ state: 'failed', error: expect.stringMatching(/^health: /) });
     expect(ended.batches).toEqual([{ name: 'wave', size: 3, counts: { succeeded: 2, failed: 1 }, done: 3 }]);
     expect((await api.post(`/rollouts/${id}/abort`, operator)).body.error).toContain('already failed');
+    expect((await api.get(`/rollouts/${id}/hosts?state=failed`, viewer)).body).toMatchObject({ total: 1, items: [{ agent: 'h3', state: 'failed' }] });
+    expect((await api.get(`/rollouts/${id}/hosts?limit=2&offset=2`, viewer)).body).toMatchObject({ total: 3, offset: 2, items: [expect.objectContaining({ agent: expect.any(String) })] });
+    expect((await api.get(`/rollouts/${id}/hosts?state=lost`, viewer)).status).toBe(400);
+    expect((await api.get(`/rollouts/${id}?hosts=1`, viewer)).body).toMatchObject({ hosts: [expect.any(Object)], hostsOmitted: 2, progress: { hosts: 3, done: 3 } });
 
     // A second push, aborted while it runs: the hosts that had not started are skipped.
     const second = await push({ 'app.txt': 'v2\n' });
@@ -91,7 +95,7 @@ describe('rollouts API: a real hub, three agent processes in one environment', (
     // The CLI reads the same list and rollout through the API as over the broker.
     const hubUrl = `http://127.0.0.1:${hub.httpPort}`;
     const both = async (...args: string[]) => {
-      const [broker, viaApi] = await Promise.all([runCli([...args, '--json', '--mqtt-url', hub.mqttUrl]), runCli([...args, '--json', '--api', hubUrl], { PUSHFLEET_TOKEN: viewer })]);
+      const [broker, viaApi] = await Promise.all([runCli([...args, '--json', '--mqtt-url', hub.mqttUrl]), runCli([...args, '--json', '--hub', hubUrl], { PUSHFLEET_TOKEN: viewer })]);
       expect(viaApi.code, viaApi.stderr).toBe(broker.code);
       return [JSON.parse(broker.stdout), JSON.parse(viaApi.stdout)];
     };

@@ -9,16 +9,17 @@ export type ApiAnswer = { status: number; body: any; headers: Record<string, str
  * `post` with a token (`name:password`, as Bearer) or none.
  */
 export function apiClient(spec: Spec, baseUrl: string) {
-  const send = async (method: 'GET' | 'POST', path: string, token?: string): Promise<ApiAnswer> => {
+  const send = async (method: 'GET' | 'POST' | 'DELETE', path: string, token?: string): Promise<ApiAnswer> => {
     const url = `/api/v1${path}`;
-    let req = method === 'GET' ? request(baseUrl).get(url) : request(baseUrl).post(url);
+    const agent = request(baseUrl);
+    let req = method === 'GET' ? agent.get(url) : method === 'POST' ? agent.post(url) : agent.delete(url);
     if (token !== undefined) req = req.set('authorization', `Bearer ${token}`);
     const res = await req;
     const answer = { status: res.status, body: res.body, headers: res.headers };
     expectSpecAnswer(spec, method, url, answer);
     return answer;
   };
-  return { get: (path: string, token?: string) => send('GET', path, token), post: (path: string, token?: string) => send('POST', path, token) };
+  return { get: (path: string, token?: string) => send('GET', path, token), post: (path: string, token?: string) => send('POST', path, token), delete: (path: string, token?: string) => send('DELETE', path, token) };
 }
 
 /** A viewer and an operator token of a hub's users file. */

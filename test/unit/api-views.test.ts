@@ -4,6 +4,7 @@ import type { RolloutSnapshot } from '../../src/shared/contract/rollout-messages
 import { SCHEMA_VERSION, type PushMessage } from '../../src/shared/messages.js';
 import { agentHeartbeatTopic, agentStatusTopic, appStateTopic, headTopic } from '../../src/shared/topics.js';
 import { appRows, followedRef } from '../../src/hub/views/apps-view.js';
+import { environments } from '../../src/hub/views/environments-view.js';
 import { deliveryRecord, DeliveryView, type DeliveryRecord } from '../../src/hub/views/delivery-view.js';
 import { FleetView } from '../../src/hub/views/fleet-view.js';
 import { HeadView } from '../../src/hub/views/head-view.js';
@@ -66,6 +67,16 @@ describe('FleetView', () => {
   });
 });
 
+describe('environments', () => {
+  it('lists each environment an agent is in or that is frozen, with its agents online', () => {
+    expect(environments(fleetOf().entries(), ['staging', 'qa'])).toEqual([
+      { name: 'production', frozen: false, agents: 2, online: 1 },
+      { name: 'qa', frozen: true, agents: 0, online: 0 },
+      { name: 'staging', frozen: true, agents: 1, online: 1 },
+    ]);
+  });
+});
+
 describe('HeadView and appRows', () => {
   it('says per host whether it runs the head of the branch it follows, per environment', () => {
     const heads = new HeadView(10);
@@ -73,13 +84,16 @@ describe('HeadView and appRows', () => {
     const rows = appRows(fleetOf().entries(), (repo, ref) => heads.get(repo, ref));
     expect(rows).toEqual([
       expect.objectContaining({
-        app: 'web', environment: 'production', repo: 'acme/web', branch: 'main', ref: 'refs/heads/main', head: A, onHead: 1, failed: 1,
+        app: 'web', environment: 'production', repo: 'acme/web', branch: 'main', ref: 'refs/heads/main', head: A, hostCount: 2, onHead: 1, failed: 1, hostsOmitted: 0,
+        // The failed host first.
         hosts: [
-          expect.objectContaining({ agent: 'web-1', online: true, sha: A, matchesHead: true, error: null }),
           expect.objectContaining({ agent: 'web-2', online: false, sha: B, matchesHead: false, state: 'failed', error: 'health: HTTP 500' }),
+          expect.objectContaining({ agent: 'web-1', online: true, sha: A, matchesHead: true, error: null }),
         ],
       }),
     ]);
+    const capped = appRows(fleetOf().entries(), (repo, ref) => heads.get(repo, ref), { maxHosts: 1 })[0]!;
+    expect([capped.hosts.map((h) => h.agent), capped.hostCount, capped.onHead, capped.hostsOmitted]).toEqual([['web-2'], 2, 1, 1]);
     expect(appRows(fleetOf().entries(), (repo, ref) => heads.get(repo, ref), { environment: 'staging' })).toEqual([]);
   });
 

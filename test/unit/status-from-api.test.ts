@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { apiFromFlags } from '../../src/cli/api-request.js';
 import { statusDocument } from '../../src/cli/status-document.js';
 import { snapshotOfAgents } from '../../src/cli/status-from-api.js';
 import { agentRow } from '../../src/hub/views/fleet-view.js';
@@ -20,14 +19,5 @@ describe('status through the API', () => {
     collectAgentMessage(snap, appStateTopic('a2', 'db'), json({ v: SCHEMA_VERSION, agent: 'a2', app: 'db', repo: 'acme/db', ref: null, state: 'idle', sha: null, targetSha: null, lastError: null, durations: {}, updatedAt: at }));
     const rows = [...snap.agents].map(([id, entry]) => JSON.parse(JSON.stringify(agentRow(id, entry))));
     expect(JSON.stringify(statusDocument(snapshotOfAgents(rows), undefined))).toBe(JSON.stringify(statusDocument(snap, undefined)));
-  });
-
-  it('takes --api with a token from --token or PUSHFLEET_TOKEN, and says what is missing', () => {
-    expect(apiFromFlags({}, 5)).toBeUndefined();
-    expect(apiFromFlags({ api: 'http://hub:8080', token: 'a:b' }, 5, {})).toMatchObject({ token: 'a:b', timeoutMs: 5000 });
-    expect(apiFromFlags({ api: 'http://hub:8080' }, 5, { PUSHFLEET_TOKEN: 'c:d' })?.token).toBe('c:d');
-    expect(() => apiFromFlags({ api: 'http://hub:8080' }, 5, {})).toThrow(/PUSHFLEET_TOKEN/);
-    expect(() => apiFromFlags({ api: 'hub:8080', token: 'a:b' }, 5, {})).toThrow(/http:\/\/ or https:\/\//);
-    expect(() => apiFromFlags({ api: 'not a url', token: 'a:b' }, 5, {})).toThrow(/not a URL/);
   });
 });

@@ -4,16 +4,17 @@ import type { HubChange } from '../../src/hub/hub-events.js';
 import { ViewsEngine } from '../../src/hub/views/views-engine.js';
 import { SCHEMA_VERSION } from '../../src/shared/messages.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { agentStatusTopic, appStateTopic, HUB_STATUS, runEventsTopic } from '../../src/shared/topics.js';
+import { agentStatusTopic, appStateTopic, headTopic, HUB_STATUS, runEventsTopic } from '../../src/shared/topics.js';
+import type { PushMessage } from '../../src/shared/messages.js';
 import { ManualClock } from '../support/manual-clock.js';
 
 const at = new Date(0).toISOString();
 const json = (v: object) => Buffer.from(JSON.stringify(v));
 
-function engine(limits?: ConstructorParameters<typeof ViewsEngine>[2]) {
+function engine(limits?: ConstructorParameters<typeof ViewsEngine>[3], stored: { topic: string; payload: string }[] = []) {
   const changes: HubChange[] = [];
   const ctx = { clock: new ManualClock(), log: createLogger('test', 'silent') } as unknown as EngineContext;
-  const views = new ViewsEngine(ctx, (area, id) => changes.push(id === undefined ? { area } : { area, id }), limits);
+  const views = new ViewsEngine(ctx, (area, id) => changes.push(id === undefined ? { area } : { area, id }), { list: () => stored }, limits);
   return { views, changes };
 }
 
@@ -45,5 +46,21 @@ describe('ViewsEngine', () => {
     views.handle(agentStatusTopic('a2'), status('a2'));
     expect(changes).toEqual([{ area: 'agents', id: 'a1' }]);
     expect(views.fleet.size).toBe(1);
+  });
+
+  it('knows the heads the hub stored before it started, and each one it publishes', async () => {
+    const push = (sha: string, deleted = false): PushMessage => ({
+      v: SCHEMA_VERSION, deliveryId: `d-${sha[0]}`, source: 'github', repo: 'acme/web', ref: 'refs/heads/main', refType: 'branch', branch: 'main', tag: null,
+      before: '0'.repeat(40), after: sha, created: false, deleted, forced: false, pusher: { name: 'ada', email: null }, headCommit: null, cloneUrl: 'x', receivedAt: at,
+    });
+    const topic = headTopic('acme/web', 'refs/heads/main');
+    const { views, changes } = engine(undefined, [{ topic, payload: JSON.stringify(push('a'.repeat(40))) }, { topic: headTopic('acme/web', 'refs/heads/x'), payload: 'not json' }]);
+    await views.start();
+    expect(views.heads.list({ offset: 0, limit: 10 }).items.map((h) => [h.ref, h.sha])).toEqual([['refs/heads/main', 'a'.repeat(40)]]);
+    views.headPublished(push('b'.repeat(40)));
+    expect(views.heads.get('acme/web', 'refs/heads/main')!.sha).toBe('b'.repeat(40));
+    views.headPublished(push('0'.repeat(40), true));
+    expect(views.heads.get('acme/web', 'refs/heads/main')).toBeUndefined();
+    expect(changes).toEqual([{ area: 'apps' }, { area: 'apps' }]);
   });
 });

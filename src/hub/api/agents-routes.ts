@@ -7,7 +7,7 @@ import { TOPIC_LEVEL } from '../../shared/topics.js';
 import type { ViewsEngine } from '../views/views-engine.js';
 import { requireOperator } from './api-auth.js';
 import { ApiError } from './api-error.js';
-import { present, requestedBy } from './area-deps.js';
+import { present, requestedBy, VIEWS_MISSING } from './area-deps.js';
 import { checked, pageOf, queryOf } from './request-parsing.js';
 
 export type AgentsRoutesDeps = {
@@ -16,8 +16,6 @@ export type AgentsRoutesDeps = {
   /** Publishes an operator's retry request to the agent (QoS 1); resolves once the broker has it. */
   sendRetry?(agent: string, request: RetryRequest): Promise<void>;
 };
-
-export const VIEWS_MISSING = 'this hub keeps no read models (views engine)';
 
 const Name = z.string().regex(TOPIC_LEVEL, 'use 1-128 letters, digits, ".", "_" or "-"');
 const Online = z.enum(['true', 'false']).transform((v) => v === 'true');

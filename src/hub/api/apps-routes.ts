@@ -6,13 +6,14 @@ import { TOPIC_LEVEL } from '../../shared/topics.js';
 import { appRows } from '../views/apps-view.js';
 import { paged } from '../views/paged.js';
 import type { ViewsEngine } from '../views/views-engine.js';
-import { VIEWS_MISSING } from './agents-routes.js';
-import { present } from './area-deps.js';
+import { present, VIEWS_MISSING } from './area-deps.js';
 import { checked, pageOf, queryOf } from './request-parsing.js';
 
 export type AppsRoutesDeps = { views?: ViewsEngine };
 
 const AppName = z.string().regex(TOPIC_LEVEL, 'use 1-128 letters, digits, ".", "_" or "-"');
+/** Hosts listed per row: a row of 10,000 hosts would be 2 MB; the counts cover them all. */
+const MaxHosts = z.coerce.number().int().min(0).max(1000).default(100);
 
 /**
  * `/api/v1/apps` (each app per environment: the SHA every host runs against the head of the
@@ -23,11 +24,12 @@ export function appsRoutes(deps: AppsRoutesDeps): Router {
   const views = () => present(deps.views, VIEWS_MISSING);
 
   router.get('/apps', (req, res) => {
-    const query = queryOf(req, ['offset', 'limit', 'app', 'environment']);
+    const query = queryOf(req, ['offset', 'limit', 'app', 'environment', 'hosts']);
     const app = checked(AppName.optional(), query.app, 'query app');
     const environment = checked(EnvName.optional(), query.environment, 'query environment');
+    const maxHosts = checked(MaxHosts, query.hosts, 'query hosts');
     const { fleet, heads } = views();
-    const rows = appRows(fleet.entries(), (repo, ref) => heads.get(repo, ref), { ...(app && { app }), ...(environment && { environment }) });
+    const rows = appRows(fleet.entries(), (repo, ref) => heads.get(repo, ref), { ...(app && { app }), ...(environment && { environment }), maxHosts });
     res.json(paged(rows, pageOf(query)));
   });
   router.get('/heads', (req, res) => {

@@ -2,8 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { DELIVERY_RESULTS, type DeliveryResult } from '../views/delivery-view.js';
 import type { ViewsEngine } from '../views/views-engine.js';
-import { VIEWS_MISSING } from './agents-routes.js';
-import { present } from './area-deps.js';
+import { present, VIEWS_MISSING } from './area-deps.js';
 import { checked, pageOf, queryOf } from './request-parsing.js';
 
 export type DeliveriesRoutesDeps = { views?: ViewsEngine };

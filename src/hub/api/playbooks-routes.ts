@@ -2,8 +2,7 @@ import { Router } from 'express';
 import { OrchestratorName } from '../../shared/contract/orchestrator-messages.js';
 import type { ViewsEngine } from '../views/views-engine.js';
 import { ApiError } from './api-error.js';
-import { VIEWS_MISSING } from './agents-routes.js';
-import { present } from './area-deps.js';
+import { present, VIEWS_MISSING } from './area-deps.js';
 import { checked, pageOf, queryOf } from './request-parsing.js';
 
 export type PlaybooksRoutesDeps = { views?: ViewsEngine };

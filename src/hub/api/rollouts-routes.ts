@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
-import { EnvName, RolloutId, type RolloutControl } from '../../shared/contract/rollout-messages.js';
+import { z } from 'zod';
+import { EnvName, RolloutHostState, RolloutId, type RolloutControl, type RolloutSnapshot } from '../../shared/contract/rollout-messages.js';
 import { SCHEMA_VERSION } from '../../shared/messages.js';
-import { envOf } from '../engines/rollouts/plan.js';
 import type { RolloutsEngine } from '../engines/rollouts/rollouts-engine.js';
+import { environments } from '../views/environments-view.js';
 import { paged } from '../views/paged.js';
 import { rolloutDetail, rolloutSummary } from '../views/rollout-rows.js';
 import type { ViewsEngine } from '../views/views-engine.js';
 import { requireOperator } from './api-auth.js';
 import { ApiError } from './api-error.js';
-import { VIEWS_MISSING } from './agents-routes.js';
-import { present, requestedBy } from './area-deps.js';
+import { present, requestedBy, VIEWS_MISSING } from './area-deps.js';
 import { checked, pageOf, queryOf } from './request-parsing.js';
 
 export type RolloutsRoutesDeps = {
@@ -18,6 +18,9 @@ export type RolloutsRoutesDeps = {
   rollouts?(): RolloutsEngine | undefined;
   views?: ViewsEngine;
 };
+
+/** Hosts listed in one answer at most, when asked to bound them (`?hosts=`). */
+const MaxHosts = z.coerce.number().int().min(0).max(1000);
 
 /** A control request without the envelope (v, requestId, by) the route adds. */
 type ControlOp = RolloutControl extends infer R ? (R extends unknown ? Omit<R, 'v' | 'requestId' | 'by'> : never) : never;
@@ -42,34 +45,37 @@ export function rolloutsRoutes(deps: RolloutsRoutesDeps): Router {
     const { items, total } = engine().history.recent(offset, limit);
     res.json({ items: items.map(rolloutSummary), total, offset, limit });
   });
-  router.get('/rollouts/:id', (req, res) => {
-    queryOf(req, []);
-    const id = idOf(req);
+  const known = (id: string): RolloutSnapshot => {
     const snap = engine().history.get(id);
     if (!snap) throw new ApiError(404, 'not-found', `no rollout ${id} in the history: see GET /api/v1/rollouts`);
-    res.json(rolloutDetail(snap));
+    return snap;
+  };
+  router.get('/rollouts/:id', (req, res) => {
+    const max = checked(MaxHosts.optional(), queryOf(req, ['hosts']).hosts, 'query hosts');
+    const detail = rolloutDetail(known(idOf(req)));
+    // As a snapshot past snapshotMaxBytes does: hosts left out are counted in counts, batches and hostsOmitted.
+    if (max === undefined || detail.hosts.length <= max) return void res.json(detail);
+    res.json({ ...detail, hosts: detail.hosts.slice(0, max), hostsOmitted: detail.hosts.length - max });
+  });
+  router.get('/rollouts/:id/hosts', (req, res) => {
+    const query = queryOf(req, ['offset', 'limit', 'state']);
+    const state = checked(RolloutHostState.optional(), query.state, 'query state');
+    const { hosts } = known(idOf(req));
+    res.json(paged(state === undefined ? hosts : hosts.filter((h) => h.state === state), pageOf(query)));
   });
   for (const op of ['pause', 'resume', 'abort'] as const) {
     router.post(`/rollouts/:id/${op}`, requireOperator, (req, res) => {
       queryOf(req, []);
       const id = idOf(req);
-      if (!engine().history.get(id)) throw new ApiError(404, 'not-found', `no rollout ${id} in the history: see GET /api/v1/rollouts`);
+      known(id);
       control(req, res, { op, id });
       res.status(202).json({ requested: op, id, status: engine().history.get(id)!.status });
     });
   }
   router.get('/environments', (req, res) => {
     const page = pageOf(queryOf(req, ['offset', 'limit']));
-    const frozen = new Set(engine().history.frozen());
-    const envs = new Map<string, { name: string; frozen: boolean; agents: number; online: number }>();
-    const env = (name: string) => envs.get(name) ?? envs.set(name, { name, frozen: frozen.has(name), agents: 0, online: 0 }).get(name)!;
-    for (const name of frozen) env(name);
-    for (const [, entry] of present(deps.views, VIEWS_MISSING).fleet.entries()) {
-      const e = env(envOf(entry));
-      e.agents++;
-      if (entry.status?.state === 'online') e.online++;
-    }
-    res.json(paged([...envs.values()].sort((a, b) => (a.name < b.name ? -1 : 1)), page));
+    // Without the rollouts engine nothing can be frozen: the agents' environments are still listed.
+    res.json(paged(environments(present(deps.views, VIEWS_MISSING).fleet.entries(), deps.rollouts?.()?.history.frozen() ?? []), page));
   });
   for (const op of ['freeze', 'unfreeze'] as const) {
     router.post(`/environments/:env/${op}`, requireOperator, (req, res) => {

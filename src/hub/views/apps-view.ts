@@ -28,13 +28,17 @@ export type AppRow = {
   ref: string | null;
   head: string | null;
   headAt: string | null;
+  /** Those whose last update failed or rolled back first, then those not on the head, then the rest; each by agent, at most `maxHosts`. */
   hosts: AppHost[];
-  /** Hosts on the head, and hosts whose last update failed or rolled back. */
+  /** Hosts running the app here, on the head, and whose last update failed or rolled back. */
+  hostCount: number;
   onHead: number;
   failed: number;
+  /** Hosts left out of `hosts` (past `maxHosts`); counted above all the same. */
+  hostsOmitted: number;
 };
 
-export type AppFilter = { app?: string; environment?: string };
+export type AppFilter = { app?: string; environment?: string; maxHosts?: number };
 
 const GLOB = /[*?[\]{}()!+@]/;
 
@@ -45,6 +49,8 @@ export function followedRef(follows: AppState['follows']): string | null {
 }
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+/** Where a host goes in its row: failed, then off the head, then the rest. */
+const rank = (h: AppHost) => (h.state === 'failed' || h.state === 'rolled-back' ? 0 : h.matchesHead === false ? 1 : 2);
 
 /**
  * Rows of apps per environment (the agents' `env` label, as rollouts group them), one per app,
@@ -64,7 +70,7 @@ export function appRows(agents: Iterable<[string, AgentEntry]>, headOf: (repo: s
         const ref = followedRef(app.follows);
         const head = ref === null ? undefined : headOf(app.repo, ref);
         const branch = app.follows?.kind === 'branch' ? app.follows.pattern : null;
-        row = { app: app.app, environment, repo: app.repo, follows: app.follows, branch, ref, head: head?.sha ?? null, headAt: head?.receivedAt ?? null, hosts: [], onHead: 0, failed: 0 };
+        row = { app: app.app, environment, repo: app.repo, follows: app.follows, branch, ref, head: head?.sha ?? null, headAt: head?.receivedAt ?? null, hosts: [], hostCount: 0, onHead: 0, failed: 0, hostsOmitted: 0 };
         rows.set(key, row);
       }
       const matchesHead = row.head === null ? null : app.sha === row.head;
@@ -75,6 +81,12 @@ export function appRows(agents: Iterable<[string, AgentEntry]>, headOf: (repo: s
     }
   }
   const out = [...rows.values()].sort((a, b) => compare(a.app, b.app) || compare(a.environment, b.environment) || compare(a.repo, b.repo));
-  for (const row of out) row.hosts.sort((a, b) => compare(a.agent, b.agent));
+  const max = filter.maxHosts ?? Number.POSITIVE_INFINITY;
+  for (const row of out) {
+    row.hosts.sort((a, b) => rank(a) - rank(b) || compare(a.agent, b.agent));
+    row.hostCount = row.hosts.length;
+    row.hostsOmitted = Math.max(0, row.hostCount - max);
+    if (row.hostsOmitted) row.hosts.length = max;
+  }
   return out;
 }

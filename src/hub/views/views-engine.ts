@@ -1,5 +1,6 @@
 import { RunEvent, RunRequest } from '../../shared/contract/orchestrator-messages.js';
 import { decode, HubStatus, PushMessage } from '../../shared/messages.js';
+import { headTopic } from '../../shared/topics.js';
 import { TopicContract } from '../../shared/contract/topic-table.js';
 import type { Engine, EngineContext } from '../engines/engine.js';
 import { TableBound } from '../engines/table-bound.js';
@@ -11,7 +12,7 @@ import { PlaybookRunsView } from './playbook-runs-view.js';
 
 // These topics do not depend on the semaphore prefix or seed root: the default table knows them.
 const contract = new TopicContract();
-const FED_BY = ['agent.status', 'agent.heartbeat', 'agent.app', 'head', 'hub.status', 'orchestrator.run-request', 'orchestrator.run-events'];
+const FED_BY = ['agent.status', 'agent.heartbeat', 'agent.app', 'hub.status', 'orchestrator.run-request', 'orchestrator.run-events'];
 const FILTERS = FED_BY.map((name) => contract.specs.find((s) => s.name === name)!.pattern.filter());
 
 /** How much the read models keep: past these, new agents and apps are ignored and the oldest heads, deliveries and runs forgotten. */
@@ -21,12 +22,16 @@ export type ViewLimits = typeof VIEW_LIMITS;
 /** Tells whoever follows the hub's state (the page's live updates) that an area changed. */
 export type Changed = (area: HubArea, id?: string) => void;
 
+/** The heads the hub kept (HeadStore): each topic and the push message inside its signed envelope. */
+export type StoredHeads = { list(): { topic: string; payload: string }[] };
+
 /**
  * The REST API's read models, fed by the hub's own MQTT subscription like any engine: the
- * agents' retained status, heartbeats and app states, the heads the hub published, the hub's
- * status and the orchestrator's runs; webhook deliveries come from the webhook route
- * (`delivered`). Each change is announced through `changed`. Rollouts and job runs are read from
- * their engines' stores instead (rollouts-api.ts, jobs).
+ * agents' retained status, heartbeats and app states, the hub's status and the orchestrator's
+ * runs. Heads come from the hub itself (its stored heads at start, then each push it publishes:
+ * `headPublished`), not from their echo, which would cost a signature check and a 7 KB decode per
+ * push; webhook deliveries come from the webhook route (`delivered`). Each change is announced
+ * through `changed`. Rollouts and job runs are read from their engines' stores.
  */
 export class ViewsEngine implements Engine {
   readonly name = 'views';
@@ -41,11 +46,12 @@ export class ViewsEngine implements Engine {
   constructor(
     private readonly ctx: EngineContext,
     private readonly changed: Changed,
+    private readonly storedHeads: StoredHeads = { list: () => [] },
     limits: ViewLimits = VIEW_LIMITS,
   ) {
     const bounds = {
-      agents: new TableBound(ctx, 'API agents', 'the API read model limit', limits.agents, 'new agents not shown'),
-      apps: new TableBound(ctx, 'API apps of one agent', 'the API read model limit', limits.appsPerAgent, 'new apps not shown'),
+      agents: new TableBound(ctx, 'API agents', 'VIEW_LIMITS.agents in src/hub/views/views-engine.ts', limits.agents, 'new agents not shown'),
+      apps: new TableBound(ctx, 'API apps of one agent', 'VIEW_LIMITS.appsPerAgent in src/hub/views/views-engine.ts', limits.appsPerAgent, 'new apps not shown'),
     };
     this.fleet = new FleetView((table, size, entry) => bounds[table].admits(size, entry));
     this.heads = new HeadView(limits.heads);
@@ -53,13 +59,17 @@ export class ViewsEngine implements Engine {
     this.playbooks = new PlaybookRunsView(limits.playbookRuns, ctx.clock.now);
   }
 
-  async start(): Promise<void> {}
+  async start(): Promise<void> {
+    for (const head of this.storedHeads.list()) {
+      const d = decode(PushMessage, head.payload);
+      if (d.ok) this.heads.take(head.topic, d.value);
+    }
+  }
 
   async stop(): Promise<void> {}
 
   handle(topic: string, payload: Buffer): void {
     const kind = contract.lookup(topic)?.spec.name;
-    if (kind === 'head') return this.onHead(topic, payload);
     if (kind === 'hub.status') {
       const d = decode(HubStatus, payload);
       if (d.ok) this.hub = d.value;
@@ -79,16 +89,9 @@ export class ViewsEngine implements Engine {
     this.changed('deliveries', record.delivery ?? undefined);
   }
 
-  /** Only heads the hub signed itself (a forged one is put back by the heads engine). */
-  private onHead(topic: string, payload: Buffer): void {
-    const inner = this.ctx.unseal ? this.ctx.unseal(topic, payload) : payload;
-    if (inner === null) return;
-    if (inner.length === 0) this.heads.take(topic, null);
-    else {
-      const d = decode(PushMessage, inner);
-      if (!d.ok) return;
-      this.heads.take(topic, d.value);
-    }
+  /** A push the hub published, with its head, once the broker has both (push-publisher.ts). */
+  headPublished(push: PushMessage): void {
+    this.heads.take(headTopic(push.repo, push.ref), push);
     this.changed('apps');
   }
 
