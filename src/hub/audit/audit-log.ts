@@ -1,0 +1,123 @@
+import type { StateDb } from '../state-db.js';
+import type { TickBatch } from '../tick-batch.js';
+import { boundedInput, type AuditEntry, type AuditInput } from './audit-entry.js';
+import { COALESCE_DEFAULTS, Coalescer, type CoalescerOptions, type LiveRow } from './coalescer.js';
+
+export type AuditLogOptions = {
+  /** Entries kept at most: past it the oldest go (audit.maxEntries). */
+  maxEntries: number;
+  /** Entries whose last repeat is older than this go, at start and hourly (audit.maxAgeDays). */
+  maxAgeDays: number;
+  coalesce?: Partial<CoalescerOptions>;
+  now?: () => number;
+  /** After each commit that added or changed entries (the hub's HubEvents `audit` notice). */
+  onChanged?: () => void;
+  onError?: (err: unknown, what: string) => void;
+};
+
+export type AuditPage = { items: AuditEntry[]; total: number; offset: number; limit: number };
+
+type Row = {
+  id: number; at: number; last_at: number; count: number; kind: string; via: string; who: string | null; identity: string;
+  address: string | null; action: string; target: string | null; outcome: string; reason: string | null;
+};
+
+/**
+ * The hub's audit log: one table in the state database. Entries are written in the hub's tick
+ * batch (all entries of one event-loop turn in one commit, with the deliveries and heads of that
+ * turn), so recording never costs a commit per message; `record` resolves once the entry is
+ * committed, so a caller that waits for it before answering has it on disk when it answers.
+ * Repeats are coalesced (coalescer.ts); the table holds at most `maxEntries` rows, pruned in the
+ * same commit that adds new ones.
+ */
+export class AuditLog {
+  private readonly coalescer: Coalescer;
+  private readonly now: () => number;
+  private lastId: number;
+  private prunedTo = 0;
+  /** Rows changed this turn, and the commit they wait for. */
+  private group: { rows: Set<LiveRow>; committed: Promise<void> } | undefined;
+  /** Rows of a commit that failed (a full disk): written again with the next group. */
+  private unsaved = new Set<LiveRow>();
+  private readonly upsert;
+  private readonly pruneBelow;
+  private readonly pruneBefore;
+  private readonly count;
+  private readonly page;
+
+  constructor(
+    db: StateDb,
+    private readonly batch: TickBatch,
+    private readonly opts: AuditLogOptions,
+  ) {
+    db.exec(`CREATE TABLE IF NOT EXISTS audit (
+      id INTEGER PRIMARY KEY, at INTEGER NOT NULL, last_at INTEGER NOT NULL, count INTEGER NOT NULL,
+      kind TEXT NOT NULL, via TEXT NOT NULL, who TEXT, identity TEXT NOT NULL, address TEXT,
+      action TEXT NOT NULL, target TEXT, outcome TEXT NOT NULL, reason TEXT)`);
+    db.exec('CREATE INDEX IF NOT EXISTS audit_last_at ON audit (last_at)');
+    this.now = opts.now ?? Date.now;
+    this.lastId = db.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM audit').get()?.id ?? 0;
+    this.coalescer = new Coalescer({ ...COALESCE_DEFAULTS, ...opts.coalesce }, () => ++this.lastId);
+    // The same statement inserts a new entry and counts a repeat: a retried commit writes the same row again.
+    this.upsert = db.prepare(`INSERT INTO audit (id, at, last_at, count, kind, via, who, identity, address, action, target, outcome, reason)
+      VALUES (@id, @at, @lastAt, @count, @kind, @via, @who, @identity, @address, @action, @target, @outcome, @reason)
+      ON CONFLICT(id) DO UPDATE SET last_at = excluded.last_at, count = excluded.count`);
+    this.pruneBelow = db.prepare('DELETE FROM audit WHERE id <= ?');
+    this.pruneBefore = db.prepare('DELETE FROM audit WHERE last_at < ?');
+    this.count = db.prepare<[number], { n: number }>('SELECT COUNT(*) AS n FROM audit WHERE last_at >= ?');
+    this.page = db.prepare<[number, number, number], Row>('SELECT * FROM audit WHERE last_at >= ? ORDER BY id LIMIT ? OFFSET ?');
+  }
+
+  /** Records `input`; resolves once it is committed, rejects if it could not be (it is tried again with the next entry). */
+  record(input: AuditInput): Promise<void> {
+    const row = this.coalescer.add(boundedInput(input), this.now());
+    if (!this.group) {
+      const rows = new Set<LiveRow>(this.unsaved);
+      this.unsaved.clear();
+      const committed = this.batch.run(() => this.write(rows));
+      this.group = { rows, committed };
+      committed.then(
+        () => this.opts.onChanged?.(),
+        (err: unknown) => {
+          for (const r of rows) this.unsaved.add(r);
+          this.opts.onError?.(err, `${rows.size} audit entries could not be written; they are tried again with the next one`);
+        },
+      );
+    }
+    this.group.rows.add(row);
+    return this.group.committed;
+  }
+
+  /** Records `input` without waiting: for refusals, whose answer does not depend on the entry. */
+  note(input: AuditInput): void {
+    // The failure is reported once per commit by record's own handler.
+    this.record(input).catch(() => undefined);
+  }
+
+  private write(rows: Set<LiveRow>): void {
+    if (this.group?.rows === rows) this.group = undefined;
+    for (const row of rows) this.upsert.run(row);
+    const line = this.lastId - this.opts.maxEntries;
+    if (line > this.prunedTo) {
+      this.pruneBelow.run(line);
+      this.prunedTo = line;
+      this.coalescer.forgetUpTo(line);
+    }
+  }
+
+  /** Entries whose last repeat is at or after `since` (ms), oldest first. */
+  list({ since = 0, offset, limit }: { since?: number; offset: number; limit: number }): AuditPage {
+    const total = this.count.get(since)?.n ?? 0;
+    return { items: this.page.all(since, limit, offset).map(entryOf), total, offset, limit };
+  }
+
+  /** Drops entries older than audit.maxAgeDays; run at start and hourly. */
+  pruneOld(): Promise<void> {
+    return this.batch.run(() => void this.pruneBefore.run(this.now() - this.opts.maxAgeDays * 86_400_000));
+  }
+}
+
+function entryOf(row: Row): AuditEntry {
+  const { last_at: lastAt, at, ...rest } = row;
+  return { ...rest, at: new Date(at).toISOString(), lastAt: new Date(lastAt).toISOString() } as AuditEntry;
+}
