@@ -13,7 +13,7 @@ import { VERSION } from '../shared/version.js';
 import { listenError, startOrUndo, type Teardown } from '../shared/startup.js';
 import { lockStateDir } from '../shared/state-dir-lock.js';
 import type { HubConfig } from './config.js';
-import type { Refusals } from './broker/broker-access.js';
+import type { LoginRefusal, Refusals } from './broker/broker-access.js';
 import { readTlsFiles, startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded-broker.js';
 import { Dispatcher } from './engines/dispatcher.js';
 import { systemClock, type Publisher } from './engines/engine.js';
@@ -34,6 +34,7 @@ import { LiveUsers } from './users/live-users.js';
 import { ensureOperator } from './users/operator-credential.js';
 import { defaultUsersFile } from './users/users-file.js';
 import { DeliveryLog } from './webhook/deliveries.js';
+import { startHubAudit, type HubAudit } from './audit/hub-audit.js';
 import { resolveWebhookSecret } from './webhook/secret.js';
 
 export type RunningHub = {
@@ -96,6 +97,8 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   teardown.add('state writes', () => batch.flush());
   const deliveries = new DeliveryLog(db, batch, (err, what) => log.warn({ err: (err as Error).message }, what));
   const heads = new HeadStore(db, batch);
+  const audit = startHubAudit(config, { db, batch, log, clock: systemClock, onChanged: () => undefined });
+  teardown.add('audit prune timer', () => audit.stop());
   deliveries.pruneOld();
   const pruneTimer = setInterval(() => deliveries.pruneOld(), 86_400_000).unref();
   teardown.add('prune timer', () => clearInterval(pruneTimer));
@@ -108,7 +111,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
 
   // One topic table for the broker's ACL and the signer: which topics exist, who may publish, what is signed.
   const contract = new TopicContract({ semaphorePrefix: config.engines.semaphore.prefix, jobsPrefix: config.engines.jobs.prefix });
-  const embedded = config.mqtt ? undefined : await startBroker(config, db, batch, log, contract);
+  const embedded = config.mqtt ? undefined : await startBroker(config, db, batch, log, contract, audit);
   const broker: EmbeddedBroker | undefined = embedded?.broker;
   if (broker) teardown.add('embedded broker', () => broker.close());
   const mqttConfig = config.mqtt ?? { url: broker!.url, keepalive: 30 };
@@ -150,6 +153,9 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   const { publish, republish } = signedPublisher(rawPublish, signer, heads, (topic, err) => log.error({ topic, err }, 'could not store retained head'));
   const publisher: Publisher = {
     publish: async (topic, payload, opts) => {
+      // An engine's answer to an operator request waits until the request's audit entry is committed.
+      const held = audit.actions.beforePublish(topic, payload);
+      if (held) await held;
       await publish(topic, payload, opts);
     },
   };
@@ -164,7 +170,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     timeoutMs: config.webhook.publishTimeoutMs,
     maxPending: config.webhook.maxInFlight,
   });
-  const engines = [...(await createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState)), notify];
+  const engines = [audit.actions, ...(await createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState)), notify];
   const dispatcher = new Dispatcher(mqtt, engines, log);
   // Before start: engines started before one that fails are stopped again.
   teardown.add('engines', () => dispatcher.stop());
@@ -191,6 +197,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     bodyTimeoutMs: config.webhook.bodyTimeoutMs,
     publishTimeoutMs: config.webhook.publishTimeoutMs,
     deliveries,
+    audit: audit.log,
     publish: (push) => sendPush(publish, push),
     isConnected: () => mqtt.connected,
     notReady: () => {
@@ -237,7 +244,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
  * The embedded broker, with its accounts: the users file (with a generated `operator` on first
  * start, printed once like the webhook secret) and the topic contract's ACL.
  */
-async function startBroker(config: HubConfig, db: StateDb, batch: TickBatch, log: Logger, contract: TopicContract): Promise<{ broker: EmbeddedBroker; newOperator?: NewOperator }> {
+async function startBroker(config: HubConfig, db: StateDb, batch: TickBatch, log: Logger, contract: TopicContract, audit: HubAudit): Promise<{ broker: EmbeddedBroker; newOperator?: NewOperator }> {
   const { broker: b, stateDir } = config;
   const usersFile = b.usersFile ?? defaultUsersFile(stateDir);
   // Before the operator account is made: a start that cannot succeed creates nothing.
@@ -248,7 +255,7 @@ async function startBroker(config: HubConfig, db: StateDb, batch: TickBatch, log
     host: b.host,
     port: b.port,
     state: b.persistence === 'sqlite' ? { db, batch } : undefined,
-    access: { usersFile, allowAnonymous: b.allowAnonymous, contract, db },
+    access: { usersFile, allowAnonymous: b.allowAnonymous, contract, db, onLoginRefused: (r: LoginRefusal) => audit.loginRefused('mqtt', r), publishers: audit.publishers },
     tls: b.tls && tlsFiles && { host: b.tls.host ?? b.host, port: b.tls.port, ...tlsFiles },
   };
   const broker = await startEmbeddedBroker(options, log).catch((err: unknown) => {

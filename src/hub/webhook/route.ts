@@ -5,6 +5,9 @@ import { check, type PushMessage } from '../../shared/messages.js';
 import { pushTopic } from '../../shared/topics.js';
 import type { Logger } from '../../shared/logger.js';
 import { GitHubPushPayload, toPushMessage } from './github-push.js';
+import type { AuditInput } from '../audit/audit-entry.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { deliveryEntry, refusedDelivery } from '../audit/delivery-entries.js';
 import type { DeliveryLog, DeliveryOutcome } from './deliveries.js';
 import { BodyError, ByteBudget, readBody } from './read-body.js';
 import { reply, replyAndClose } from './reply.js';
@@ -24,6 +27,8 @@ export type WebhookDeps = {
   /** Hands a push to the broker; resolves on its PUBACK, however late. */
   publish(push: PushMessage): Promise<void>;
   isConnected(): boolean;
+  /** Where every delivery is recorded: refusals as they are answered, the others before. */
+  audit?: Pick<AuditLog, 'record' | 'note'>;
   /** Why no push can be taken now, whatever the broker does (the state directory is gone), or undefined. */
   unavailable(): string | undefined;
   log: Logger;
@@ -75,30 +80,36 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
   const budget = new ByteBudget(deps.maxBufferedBytes);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const address = req.socket.remoteAddress ?? null;
+    /** A refusal, recorded without waiting: its answer does not depend on the entry, and a flood must not wait on the disk. */
+    const refuse = (status: number, error: string, opts: { close?: boolean; retryAfter?: boolean; delivery?: string } = {}): void => {
+      deps.audit?.note(refusedDelivery(address, status, error, opts.delivery));
+      if (opts.close) return replyAndClose(req, res, status, { error });
+      reply(res, status, { error }, opts.retryAfter ? { 'retry-after': '1' } : {});
+    };
     const unavailable = deps.unavailable();
-    if (unavailable !== undefined) return replyAndClose(req, res, 503, { error: unavailable });
+    if (unavailable !== undefined) return refuse(503, unavailable, { close: true });
     let body: Buffer;
     try {
       body = await readBody(req, { maxBytes: deps.maxBodyBytes, deadlineMs: deps.bodyTimeoutMs, budget });
     } catch (err) {
       if (!(err instanceof BodyError)) throw err;
-      if (err.closeConnection) return replyAndClose(req, res, err.status, { error: err.message });
-      return reply(res, err.status, { error: err.message }, err.retryAfter ? { 'retry-after': '1' } : {});
+      return refuse(err.status, err.message, { close: err.closeConnection, retryAfter: err.retryAfter });
     }
     // Held until answered: the body and what is built from it live that long.
     if (res.closed) budget.release(body.length);
     else res.once('close', () => budget.release(body.length));
     const signature = header(req, 'x-hub-signature-256');
     if (signature === undefined || !SIGNATURE.test(signature)) {
-      return reply(res, 401, { error: 'missing or malformed X-Hub-Signature-256 header (expected sha256=<64 hex>)' });
+      return refuse(401, 'missing or malformed X-Hub-Signature-256 header (expected sha256=<64 hex>)');
     }
-    if (body.length === 0) return reply(res, 400, { error: 'empty body: expected the JSON payload of a GitHub event' });
+    if (body.length === 0) return refuse(400, 'empty body: expected the JSON payload of a GitHub event');
     const raw = body.toString('utf8');
     if (!(await webhooks.verify(raw, signature))) {
-      return reply(res, 401, { error: 'signature does not match: check the webhook secret in GitHub and the hub' });
+      return refuse(401, 'signature does not match: check the webhook secret in GitHub and the hub');
     }
     const meta = check(Meta, { 'x-github-event': header(req, 'x-github-event'), 'x-github-delivery': header(req, 'x-github-delivery') });
-    if (!meta.ok) return reply(res, 400, { error: `bad headers: ${meta.error}` });
+    if (!meta.ok) return refuse(400, `bad headers: ${meta.error}`);
     const event = meta.value['x-github-event'];
     const delivery = meta.value['x-github-delivery'];
 
@@ -106,13 +117,15 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
     try {
       json = JSON.parse(payloadText(req, raw));
     } catch (err) {
-      return reply(res, 400, { error: `body is not valid JSON: ${(err as Error).message}` });
+      return refuse(400, `body is not valid JSON: ${(err as Error).message}`, { delivery });
     }
-    if (event === 'ping') return reply(res, 200, { ok: true, event, delivery, message: 'pong' });
-    if (event !== 'push') return reply(res, 200, { ok: true, event, delivery, ignored: true });
+    if (event !== 'push') {
+      await recorded(deliveryEntry({ address, delivery, event }));
+      return event === 'ping' ? reply(res, 200, { ok: true, event, delivery, message: 'pong' }) : reply(res, 200, { ok: true, event, delivery, ignored: true });
+    }
 
     const payload = check(GitHubPushPayload, json);
-    if (!payload.ok) return reply(res, 400, { error: `not a valid push payload: ${payload.error}` });
+    if (!payload.ok) return refuse(400, `not a valid push payload: ${payload.error}`, { delivery });
     const push = toPushMessage(payload.value, delivery, now());
     const outcome = await deps.deliveries.accept(delivery, pushTopic(push.repo), {
       publish: () => deps.publish(push),
@@ -123,7 +136,16 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
     const fields = { delivery, repo: push.repo, ref: push.ref, sha: push.after };
     if (outcome.state === 'not-published') deps.log.warn({ ...fields, reason: outcome.reason }, 'push not published');
     else if (!outcome.duplicate) deps.log.info({ ...fields, pusher: push.pusher.name, state: outcome.state }, outcome.state === 'published' ? 'push published' : 'push handed to the MQTT client, not acknowledged yet');
+    const entry = deliveryEntry({ address, delivery, event, push, outcome });
+    // A 503 is answered at once (GitHub redelivers it); what was published is on disk before its answer.
+    if (outcome.state === 'not-published') deps.audit?.note(entry);
+    else await recorded(entry);
     answer(res, delivery, outcome);
+  };
+
+  /** Waits for the entry's commit; a failed one is logged and the answer still given (it says what was published). */
+  const recorded = async (entry: AuditInput): Promise<void> => {
+    await deps.audit?.record(entry).catch((err: unknown) => deps.log.warn({ err: (err as Error).message, delivery: entry.target }, 'delivery not written to the audit log'));
   };
 
   return (req, res) => {

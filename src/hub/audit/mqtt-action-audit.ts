@@ -1,0 +1,106 @@
+import type { Logger } from '../../shared/logger.js';
+import type { Clock, Engine } from '../engines/engine.js';
+import type { RequestPublishers } from '../broker/request-publishers.js';
+import type { AuditInput } from './audit-entry.js';
+import type { AuditLog } from './audit-log.js';
+import { AUDITED_REQUEST_TOPICS, describeRequest } from './operator-requests.js';
+
+/** A request no engine answered within this long is recorded as failed (the engine is off, or stuck). */
+export const ANSWER_WITHIN_MS = 30_000;
+const MAX_AWAITING = 1000;
+
+type Awaiting = { entry: AuditInput; at: number };
+
+/**
+ * Records operator requests made over MQTT (rollout pause/resume/abort, freeze, pin, job trigger,
+ * service add/remove, retry) with their outcome. It reads them as the engines do, as a subscriber
+ * (listed first, so it has seen a request before any engine answers it), and records an answered
+ * request when the engine's reply goes out: `beforePublish` holds the reply until the entry is
+ * committed, so an operator who got an answer finds the entry after any crash.
+ *
+ * Who: with the embedded broker, the account the broker checked (RequestPublishers); requests the
+ * hub published itself (the REST API's, recorded there with the token's name) are skipped. With an
+ * external broker the hub cannot know who published a message: the entry says who the request
+ * claims to be from (`by`), with identity `claimed`.
+ */
+export class MqttActionAudit implements Engine {
+  readonly name = 'audit';
+  readonly subscriptions = AUDITED_REQUEST_TOPICS;
+  private readonly awaiting = new Map<string, Awaiting>();
+  private sweep: unknown;
+
+  constructor(
+    private readonly deps: { audit: AuditLog; clock: Clock; log: Logger; publishers?: RequestPublishers },
+  ) {}
+
+  async start(): Promise<void> {
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.deps.clock.clearTimeout(this.sweep);
+  }
+
+  handle(topic: string, payload: Buffer): void {
+    const request = describeRequest(topic, payload);
+    if (!request) return;
+    let who: Pick<AuditInput, 'who' | 'identity' | 'address'> = { who: request.by, identity: 'claimed', address: null };
+    if (this.deps.publishers) {
+      const publisher = this.deps.publishers.take(topic, payload);
+      // Not noted at the door: the hub published it itself, bypassing the door (broker.publish).
+      if (!publisher || publisher.role === 'hub') return;
+      who = { who: publisher.name, identity: publisher.name === null ? 'none' : 'mqtt-account', address: publisher.address };
+    }
+    const entry: AuditInput = { kind: 'action', via: 'mqtt', ...who, action: request.action, target: request.target, outcome: 'accepted', reason: null };
+    if (request.replyTopic === null) {
+      this.deps.audit.note({ ...entry, reason: 'sent to the agent' });
+      return;
+    }
+    if (this.awaiting.size >= MAX_AWAITING) this.fail(this.awaiting.keys().next().value!, `recorded unanswered: more than ${MAX_AWAITING} requests awaited an answer`);
+    this.awaiting.set(request.replyTopic, { entry, at: this.deps.clock.now() });
+  }
+
+  /**
+   * Called with every message the hub's engines publish, before it goes out: for the answer to a
+   * recorded request, resolves once its entry (with the answer's outcome) is committed.
+   */
+  beforePublish(topic: string, payload: string): Promise<void> | undefined {
+    const waiting = this.awaiting.get(topic);
+    if (!waiting) return undefined;
+    this.awaiting.delete(topic);
+    const { ok, error } = answerOf(payload);
+    return this.deps.audit
+      .record({ ...waiting.entry, outcome: ok ? 'accepted' : 'rejected', reason: ok ? null : error })
+      .catch((err: unknown) => this.deps.log.warn({ err: (err as Error).message, topic }, 'audit entry not written; answering anyway'));
+  }
+
+  private schedule(): void {
+    this.sweep = this.deps.clock.setTimeout(() => {
+      this.expire(this.deps.clock.now() - ANSWER_WITHIN_MS, `no engine answered within ${ANSWER_WITHIN_MS / 1000} s (is it enabled?)`);
+      this.schedule();
+    }, ANSWER_WITHIN_MS / 3);
+  }
+
+  /** Records as failed the requests awaiting an answer since before `before` (the map is in arrival order). */
+  private expire(before: number, reason: string): void {
+    for (const [topic, waiting] of this.awaiting) {
+      if (waiting.at >= before) break;
+      this.fail(topic, reason);
+    }
+  }
+
+  private fail(replyTopic: string, reason: string): void {
+    const waiting = this.awaiting.get(replyTopic)!;
+    this.awaiting.delete(replyTopic);
+    this.deps.audit.note({ ...waiting.entry, outcome: 'failed', reason });
+  }
+}
+
+function answerOf(payload: string): { ok: boolean; error: string | null } {
+  try {
+    const reply = JSON.parse(payload) as { ok?: unknown; error?: unknown };
+    return { ok: reply.ok === true, error: typeof reply.error === 'string' ? reply.error : 'the engine refused it' };
+  } catch {
+    return { ok: false, error: 'the engine answered with no JSON' };
+  }
+}
