@@ -1,6 +1,7 @@
 import type { StateDb } from '../state-db.js';
 import type { TickBatch } from '../tick-batch.js';
-import { boundedInput, type AuditEntry, type AuditInput } from './audit-entry.js';
+import { boundedInput, type AuditInput } from './audit-entry.js';
+import { AuditReader, createAuditTable, type AuditPage } from './audit-reader.js';
 import { COALESCE_DEFAULTS, Coalescer, type CoalescerOptions, type LiveRow } from './coalescer.js';
 
 export type AuditLogOptions = {
@@ -15,12 +16,6 @@ export type AuditLogOptions = {
   onError?: (err: unknown, what: string) => void;
 };
 
-export type AuditPage = { items: AuditEntry[]; total: number; offset: number; limit: number };
-
-type Row = {
-  id: number; at: number; last_at: number; count: number; kind: string; via: string; who: string | null; identity: string;
-  address: string | null; action: string; target: string | null; outcome: string; reason: string | null;
-};
 
 /**
  * The hub's audit log: one table in the state database. Entries are written in the hub's tick
@@ -42,19 +37,15 @@ export class AuditLog {
   private readonly upsert;
   private readonly pruneBelow;
   private readonly pruneBefore;
-  private readonly count;
-  private readonly page;
+  private readonly reader: AuditReader;
 
   constructor(
     db: StateDb,
     private readonly batch: TickBatch,
     private readonly opts: AuditLogOptions,
   ) {
-    db.exec(`CREATE TABLE IF NOT EXISTS audit (
-      id INTEGER PRIMARY KEY, at INTEGER NOT NULL, last_at INTEGER NOT NULL, count INTEGER NOT NULL,
-      kind TEXT NOT NULL, via TEXT NOT NULL, who TEXT, identity TEXT NOT NULL, address TEXT,
-      action TEXT NOT NULL, target TEXT, outcome TEXT NOT NULL, reason TEXT)`);
-    db.exec('CREATE INDEX IF NOT EXISTS audit_last_at ON audit (last_at)');
+    createAuditTable(db);
+    this.reader = new AuditReader(db);
     this.now = opts.now ?? Date.now;
     this.lastId = db.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM audit').get()?.id ?? 0;
     this.coalescer = new Coalescer({ ...COALESCE_DEFAULTS, ...opts.coalesce }, () => ++this.lastId);
@@ -64,8 +55,6 @@ export class AuditLog {
       ON CONFLICT(id) DO UPDATE SET last_at = excluded.last_at, count = excluded.count`);
     this.pruneBelow = db.prepare('DELETE FROM audit WHERE id <= ?');
     this.pruneBefore = db.prepare('DELETE FROM audit WHERE last_at < ?');
-    this.count = db.prepare<[number], { n: number }>('SELECT COUNT(*) AS n FROM audit WHERE last_at >= ?');
-    this.page = db.prepare<[number, number, number], Row>('SELECT * FROM audit WHERE last_at >= ? ORDER BY id LIMIT ? OFFSET ?');
   }
 
   /** Records `input`; resolves once it is committed, rejects if it could not be (it is tried again with the next entry). */
@@ -106,18 +95,12 @@ export class AuditLog {
   }
 
   /** Entries whose last repeat is at or after `since` (ms), oldest first. */
-  list({ since = 0, offset, limit }: { since?: number; offset: number; limit: number }): AuditPage {
-    const total = this.count.get(since)?.n ?? 0;
-    return { items: this.page.all(since, limit, offset).map(entryOf), total, offset, limit };
+  list(query: { since?: number; offset: number; limit: number }): AuditPage {
+    return this.reader.list(query);
   }
 
   /** Drops entries older than audit.maxAgeDays; run at start and hourly. */
   pruneOld(): Promise<void> {
     return this.batch.run(() => void this.pruneBefore.run(this.now() - this.opts.maxAgeDays * 86_400_000));
   }
-}
-
-function entryOf(row: Row): AuditEntry {
-  const { last_at: lastAt, at, ...rest } = row;
-  return { ...rest, at: new Date(at).toISOString(), lastAt: new Date(lastAt).toISOString() } as AuditEntry;
 }
