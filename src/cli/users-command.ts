@@ -47,6 +47,7 @@ async function add(name: string, flags: AddFlags): Promise<number> {
   writeUsers(file, users);
   const out: string[] = [`added ${flags.role} "${name}" to ${file}; the hub's broker takes it within a second, without a restart`];
   if (given === undefined) out.push('', `password (shown only now): ${password}`);
+  if (flags.role === 'operator' || flags.role === 'viewer') out.push('', `HTTP API token (Authorization: Bearer …): ${name}:${given === undefined ? password : '<the password>'}`);
   if (flags.role === 'agent') out.push('', ...agentConfigLines(name, config));
   process.stdout.write(`${out.join('\n')}\n`);
   return EXIT.ok;

@@ -2,15 +2,15 @@ import { createServer, type Server, type ServerOptions } from 'node:http';
 import type { Duplex } from 'node:stream';
 import express, { type Express, type Request, type Response, type NextFunction } from 'express';
 import type { Logger } from '../shared/logger.js';
-import { servicesRoutes, type ServicesRoutesDeps } from './api/services-routes.js';
+import { apiRouter, type ApiDeps } from './api/api-router.js';
 import { webhookHandler, type WebhookDeps } from './webhook/route.js';
 
 type HttpDeps = WebhookDeps & {
   webhookPath: string;
   /** Why the hub does not take pushes right now (for /readyz), or undefined when it does. */
   notReady(): string | undefined;
-  /** The operators' REST API under /api/v1 (services); without it those paths are 404 like any other. */
-  api?: Omit<ServicesRoutesDeps, 'log'>;
+  /** The REST API under /api/v1; without it those paths are 404 like any other. */
+  api?: Omit<ApiDeps, 'log'>;
   log: Logger;
 };
 
@@ -70,7 +70,7 @@ function createProbesApp(deps: HttpDeps): Express {
     const reason = deps.notReady();
     res.status(reason === undefined ? 200 : 503).json({ ok: reason === undefined, broker: deps.isConnected() ? 'connected' : 'disconnected', ...(reason !== undefined && { error: reason }) });
   });
-  if (deps.api) app.use('/api/v1', servicesRoutes({ ...deps.api, log: deps.log }));
+  if (deps.api) app.use('/api/v1', apiRouter({ ...deps.api, log: deps.log }));
   app.use((req, res) => {
     res.status(404).json({ error: `no route for ${req.method} ${req.path}` });
   });

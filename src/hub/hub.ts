@@ -20,6 +20,8 @@ import { systemClock, type Publisher } from './engines/engine.js';
 import { createEngines, servicesApiOf } from './engines/registry.js';
 import type { ServicesApi } from './engines/services/services-api.js';
 import { createHttpServer } from './http-server.js';
+import { ApiAuth } from './api/api-auth.js';
+import { HubEvents } from './hub-events.js';
 import { HeadStore } from './engines/heads/head-store.js';
 import { sendPush, withdrawPushesOnConnectionLoss } from './push-publisher.js';
 import { NotifyRequests } from './engines/notify/notify-engine.js';
@@ -179,12 +181,13 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   /** Why no push is taken now: the state directory is gone or the broker unreachable. */
   const refusal = (): string | undefined => stateWatch.lost ?? (mqtt.connected ? undefined : `MQTT broker ${shownUrl} unreachable; retrying`);
 
-  // The REST API's operators: the users file the embedded broker takes (with an external broker the
+  // The REST API's accounts: the users file the embedded broker takes (with an external broker the
   // same path, filled by `pushfleet users add`), read again whenever it changes.
   const apiUsers = new LiveUsers(config.broker.usersFile ?? defaultUsersFile(config.stateDir), log, () => undefined);
   apiUsers.start();
   teardown.add('API users', () => apiUsers.stop());
   const servicesApi = servicesApiOf(engines);
+  const events = new HubEvents();
 
   // Runs right after the webhook server closed: no mark-published retry outlives the stop.
   teardown.add('delivery log', () => deliveries.close());
@@ -206,7 +209,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
       return refusal() ?? (held > 0 ? `the MQTT broker has not acknowledged ${held} push(es) within webhook.publishTimeoutMs; they wait in the hub's client` : undefined);
     },
     unavailable: () => stateWatch.lost,
-    api: { services: () => servicesApi, users: () => apiUsers.users },
+    api: { auth: new ApiAuth({ users: () => apiUsers.users, log }), events, services: () => servicesApi },
     log,
   });
   server.listen(config.http.port, config.http.host);

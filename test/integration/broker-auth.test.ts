@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agentStatusTopic, HUB_STATUS } from '../../src/shared/topics.js';
-import { HARNESS, usersFileFor, withCredentials, withoutCredentials } from '../support/broker-users.js';
+import { addBrokerUser, HARNESS, usersFileFor, withCredentials, withoutCredentials } from '../support/broker-users.js';
 import { Cleanup } from '../support/cleanup.js';
 import { CLI, runCli } from '../support/cli-process.js';
 import { RestartableHub } from '../support/restartable-hub.js';
@@ -65,6 +65,19 @@ describe('broker authentication on the embedded broker', () => {
     expect([refusal.user, refusal.reason, refusal.address, refusal.failures]).toEqual([HARNESS, 'wrong password', '127.0.0.1', 1]);
     const text = logText(hub);
     for (const secret of ['wrong-password-123', 'guess-password-456', new URL(hub.mqttUrl).password]) expect(text).not.toContain(secret);
+  });
+
+  it('a viewer account reads the HTTP API with its token but may not log in to the broker', async () => {
+    const hub = await startHub(cleanup);
+    const password = await addBrokerUser(usersFileFor(hub.mqttUrl)!, 'vera', 'viewer');
+    // Both readers of the users file (the broker's and the API's) have taken the new account.
+    await waitFor('the hub knows vera', () => hub.proc!.lines.filter((l) => l.msg === 'users file reloaded').length >= 2);
+    const read = await fetch(new URL('/api/v1/services', hub.webhookUrl), { headers: { authorization: `Bearer vera:${password}` } });
+    expect([read.status, await read.json()]).toEqual([200, { items: [], total: 0, offset: 0, limit: 50 }]);
+    const act = await fetch(new URL('/api/v1/services', hub.webhookUrl), { method: 'POST', headers: { authorization: `Bearer vera:${password}`, 'content-type': 'application/json' }, body: '{}' });
+    expect([act.status, await act.json()]).toEqual([403, { error: 'user "vera" is a viewer: this takes an operator', code: 'forbidden' }]);
+    expect(await tryConnect(cleanup, as(hub.mqttUrl, 'vera', password))).toEqual({ refused: 5 });
+    await hub.proc!.waitForLog('the viewer refusal', (l) => l.msg === 'broker refused a login: viewer accounts are for the HTTP API only' && l.client === 'vera');
   });
 
   it('makes the operator credential once, mode 0600, and commands on the same host find it', async () => {

@@ -2,6 +2,8 @@ import { request, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ApiAuth } from '../../src/hub/api/api-auth.js';
+import { HubEvents } from '../../src/hub/hub-events.js';
 import { ServicesError } from '../../src/hub/engines/services/services-api.js';
 import { createHttpServer } from '../../src/hub/http-server.js';
 import { openStateDb } from '../../src/hub/state-db.js';
@@ -15,12 +17,15 @@ import { addBrokerUser } from '../support/broker-users.js';
 import { Cleanup } from '../support/cleanup.js';
 import { FakeServicesApi } from '../support/fake-services-api.js';
 import { startTestHub } from '../support/test-hub.js';
+import { expectSpecAnswer, loadSpec } from '../support/openapi.js';
 import { waitFor } from '../support/wait.js';
 
 type Answer = { status: number; headers: IncomingHttpHeaders; body: any };
 type Call = { method?: string; path: string; auth?: [string, string] | string; body?: string | Buffer; type?: string; from?: string; headers?: Record<string, string> };
 
-/** One real HTTP request; `from` picks the client's loopback address (each test its own, so failed logins of one do not throttle another). */
+const spec = await loadSpec();
+
+/** One real HTTP request, its answer checked against openapi.yaml; `from` picks the client's loopback address (each test its own, so failed logins of one do not throttle another). */
 function call(port: number, { method = 'GET', path, auth, body, type = 'application/json', from = '127.0.0.1', headers = {} }: Call): Promise<Answer> {
   const authorization = auth === undefined ? undefined : typeof auth === 'string' ? auth : `Basic ${Buffer.from(auth.join(':')).toString('base64')}`;
   return new Promise((resolve, reject) => {
@@ -29,7 +34,11 @@ function call(port: number, { method = 'GET', path, auth, body, type = 'applicat
       (res) => {
         let text = '';
         res.setEncoding('utf8').on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text === '' ? undefined : JSON.parse(text) }));
+        res.on('end', () => {
+          const answer = { status: res.statusCode!, headers: res.headers, body: text === '' ? undefined : JSON.parse(text) };
+          if (path.startsWith('/api/v1/')) expectSpecAnswer(spec, method, path, answer);
+          resolve(answer);
+        });
       },
     );
     req.on('error', reject);
@@ -69,7 +78,7 @@ describe('services REST API', () => {
       isConnected: () => true,
       notReady: () => undefined,
       unavailable: () => undefined,
-      api: { services: () => (engine ? api : undefined), users: () => users.users },
+      api: { auth: new ApiAuth({ users: () => users.users, log }), events: new HubEvents(), services: () => (engine ? api : undefined) },
       log,
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -88,10 +97,10 @@ describe('services REST API', () => {
     for (const auth of [[alice[0], 'wrong'], ['mallory', alice[1]], 'Bearer abc', 'Basic !!!'] as const) {
       const r = await call(port, { path: '/api/v1/services', auth: auth as [string, string] | string, from });
       expect(r.status, String(auth)).toBe(401);
-      expect(r.headers['www-authenticate']).toBe('Basic realm="pushfleet"');
+      expect(r.headers['www-authenticate']).toBe(auth === 'Bearer abc' ? 'Bearer realm="pushfleet"' : 'Basic realm="pushfleet"');
     }
     const agent = await call(port, { path: '/api/v1/services', auth: bob, from });
-    expect(agent).toMatchObject({ status: 403, body: { error: 'user "bob" has role agent: the services API takes operators only', code: 'forbidden' } });
+    expect(agent).toMatchObject({ status: 403, body: { error: 'user "bob" has role agent: the API takes operator and viewer accounts only', code: 'forbidden' } });
     expect(agent.headers['www-authenticate']).toBeUndefined();
     const ok = await call(port, { path: '/api/v1/services', auth: alice, from });
     expect(ok).toMatchObject({ status: 200, body: { items: [], total: 0, offset: 0, limit: 50 } });

@@ -93,6 +93,11 @@ export class BrokerAccess {
     if (this.opts.isInProcess(client)) return HUB;
     const address = remoteAddress(client);
     const who = await this.identify(client, address, username, password);
+    if ('role' in who && who.role === 'viewer') {
+      this.refused.logins++;
+      this.note('login', who, address, { reason: 'viewer account' }, 'broker refused a login: viewer accounts are for the HTTP API only');
+      throw authError(5, 'not authorized');
+    }
     const will = (client as unknown as { _will?: { topic: string } })._will;
     // A will is published when the client is gone: checked now, while it is known who left it.
     const willRefusal = will && refusePublish(this.opts.contract, who, will.topic);

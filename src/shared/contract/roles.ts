@@ -6,8 +6,10 @@
  *   settings, playbooks, notify, and reading every status.
  * - agent: one machine; its name is its agent id, and it publishes only under its own id.
  * - client: a coordinosaur semaphore user: registers jobs and ends only the jobs it registered.
+ * - viewer: a person, dashboard or script that only looks: reads the hub's HTTP API, may do
+ *   nothing on the broker (the table gives it no topic, and the embedded broker refuses its login).
  */
-export const ROLES = ['hub', 'operator', 'agent', 'client'] as const;
+export const ROLES = ['hub', 'operator', 'agent', 'client', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
 
 export type Identity =
