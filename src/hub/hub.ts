@@ -99,7 +99,8 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   teardown.add('state writes', () => batch.flush());
   const deliveries = new DeliveryLog(db, batch, (err, what) => log.warn({ err: (err as Error).message }, what));
   const heads = new HeadStore(db, batch);
-  const audit = startHubAudit(config, { db, batch, log, clock: systemClock, onChanged: () => undefined });
+  const events = new HubEvents();
+  const audit = startHubAudit(config, { db, batch, log, clock: systemClock, onChanged: () => events.changed('audit') });
   teardown.add('audit prune timer', () => audit.stop());
   deliveries.pruneOld();
   const pruneTimer = setInterval(() => deliveries.pruneOld(), 86_400_000).unref();
@@ -187,7 +188,6 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   apiUsers.start();
   teardown.add('API users', () => apiUsers.stop());
   const servicesApi = servicesApiOf(engines);
-  const events = new HubEvents();
 
   // Runs right after the webhook server closed: no mark-published retry outlives the stop.
   teardown.add('delivery log', () => deliveries.close());
@@ -209,7 +209,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
       return refusal() ?? (held > 0 ? `the MQTT broker has not acknowledged ${held} push(es) within webhook.publishTimeoutMs; they wait in the hub's client` : undefined);
     },
     unavailable: () => stateWatch.lost,
-    api: { auth: new ApiAuth({ users: () => apiUsers.users, log }), events, services: () => servicesApi },
+    api: { auth: new ApiAuth({ users: () => apiUsers.users, log, onRefused: (r) => audit.loginRefused('api', r) }), events, services: () => servicesApi, audit: audit.log },
     log,
   });
   server.listen(config.http.port, config.http.host);

@@ -15,8 +15,8 @@ export type HubAudit = {
   log: AuditLog;
   /** The engine recording operator requests over MQTT (listed before every other engine). */
   actions: MqttActionAudit;
-  /** For the embedded broker: who published each request. */
-  publishers?: RequestPublishers;
+  /** Who published each request: the embedded broker's door notes them, and the hub its own. */
+  publishers: RequestPublishers;
   /** A refused login, at the broker (`mqtt`) or the API (`api`). */
   loginRefused(via: AuditVia, refusal: LoginRefusal): void;
   stop(): void;
@@ -32,11 +32,11 @@ export function startHubAudit(config: HubConfig, deps: { db: StateDb; batch: Tic
   const prune = (): void => void log.pruneOld().catch((err: unknown) => deps.log.warn({ err: (err as Error).message }, 'old audit entries not pruned'));
   prune();
   const timer = setInterval(prune, PRUNE_EVERY_MS).unref();
-  // With an external broker nobody tells the hub who published a request (see MqttActionAudit).
-  const publishers = config.mqtt ? undefined : new RequestPublishers();
+  const publishers = new RequestPublishers();
   return {
     log,
-    actions: new MqttActionAudit({ audit: log, clock: deps.clock, log: deps.log, publishers }),
+    // With an external broker nobody tells the hub who published a request (see MqttActionAudit).
+    actions: new MqttActionAudit({ audit: log, clock: deps.clock, log: deps.log, publishers, brokerNamesPublishers: !config.mqtt }),
     publishers,
     loginRefused: (via, { name, address, reason }) =>
       log.note({ kind: 'login', via, who: name, identity: 'none', address, action: 'login', outcome: 'rejected', reason }),

@@ -5,6 +5,8 @@ import type { AuditInput } from './audit-entry.js';
 import type { AuditLog } from './audit-log.js';
 import { AUDITED_REQUEST_TOPICS, describeRequest } from './operator-requests.js';
 
+const HUB = { name: 'hub', role: 'hub' } as const;
+
 /** A request no engine answered within this long is recorded as failed (the engine is off, or stuck). */
 export const ANSWER_WITHIN_MS = 30_000;
 const MAX_AWAITING = 1000;
@@ -30,7 +32,14 @@ export class MqttActionAudit implements Engine {
   private sweep: unknown;
 
   constructor(
-    private readonly deps: { audit: AuditLog; clock: Clock; log: Logger; publishers?: RequestPublishers },
+    private readonly deps: {
+      audit: AuditLog;
+      clock: Clock;
+      log: Logger;
+      publishers: RequestPublishers;
+      /** The embedded broker notes every request's publisher; an external one none. */
+      brokerNamesPublishers: boolean;
+    },
   ) {}
 
   async start(): Promise<void> {
@@ -44,13 +53,13 @@ export class MqttActionAudit implements Engine {
   handle(topic: string, payload: Buffer): void {
     const request = describeRequest(topic, payload);
     if (!request) return;
-    let who: Pick<AuditInput, 'who' | 'identity' | 'address'> = { who: request.by, identity: 'claimed', address: null };
-    if (this.deps.publishers) {
-      const publisher = this.deps.publishers.take(topic, payload);
-      // Not noted at the door: the hub published it itself, bypassing the door (broker.publish).
-      if (!publisher || publisher.role === 'hub') return;
-      who = { who: publisher.name, identity: publisher.name === null ? 'none' : 'mqtt-account', address: publisher.address };
-    }
+    const publisher = this.deps.publishers.take(topic, payload);
+    // The hub's own (the REST API's, recorded there); with the embedded broker, one never noted at
+    // its door was published by the hub past the door (broker.publish).
+    if (publisher?.role === 'hub' || (!publisher && this.deps.brokerNamesPublishers)) return;
+    const who: Pick<AuditInput, 'who' | 'identity' | 'address'> = publisher
+      ? { who: publisher.name, identity: publisher.name === null ? 'none' : 'mqtt-account', address: publisher.address }
+      : { who: request.by, identity: 'claimed', address: null };
     const entry: AuditInput = { kind: 'action', via: 'mqtt', ...who, action: request.action, target: request.target, outcome: 'accepted', reason: null };
     if (request.replyTopic === null) {
       this.deps.audit.note({ ...entry, reason: 'sent to the agent' });
@@ -61,10 +70,12 @@ export class MqttActionAudit implements Engine {
   }
 
   /**
-   * Called with every message the hub's engines publish, before it goes out: for the answer to a
-   * recorded request, resolves once its entry (with the answer's outcome) is committed.
+   * Called with every message the hub publishes, before it goes out: a request of its own is
+   * noted (so it is not recorded again when it comes back); for the answer to a recorded request,
+   * resolves once its entry (with the answer's outcome) is committed.
    */
   beforePublish(topic: string, payload: string): Promise<void> | undefined {
+    this.deps.publishers.noteAccepted(HUB, 'in-process', topic, payload);
     const waiting = this.awaiting.get(topic);
     if (!waiting) return undefined;
     this.awaiting.delete(topic);

@@ -59,10 +59,10 @@ export function describeRequest(topic: string, payload: Buffer): OperatorRequest
 }
 
 /** `requestId` of a request on one of the audited topics, cheaply (the broker's door calls it for each). */
-export function requestIdOf(topic: string, payload: Buffer): string | null {
+export function requestIdOf(topic: string, payload: Buffer | string): string | null {
   if (topic !== ROLLOUT_CONTROL && topic !== JOBS_REQUEST && topic !== SERVICES_REQUEST && !RETRY.test(topic)) return null;
   try {
-    const id = (JSON.parse(payload.toString('utf8')) as { requestId?: unknown }).requestId;
+    const id = (JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8')) as { requestId?: unknown }).requestId;
     return typeof id === 'string' ? id.slice(0, 64) : null;
   } catch {
     return null;

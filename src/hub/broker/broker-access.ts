@@ -96,6 +96,7 @@ export class BrokerAccess {
     if ('role' in who && who.role === 'viewer') {
       this.refused.logins++;
       this.note('login', who, address, { reason: 'viewer account' }, 'broker refused a login: viewer accounts are for the HTTP API only');
+      this.opts.onLoginRefused?.({ name: who.name, address, reason: 'viewer account: for the HTTP API only' });
       throw authError(5, 'not authorized');
     }
     const will = (client as unknown as { _will?: { topic: string } })._will;

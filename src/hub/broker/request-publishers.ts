@@ -11,7 +11,8 @@ const MAX_HELD = 10_000;
  * The account behind each operator request (rollout control, job trigger, service change,
  * retry) the embedded broker let through, until the hub's audit engine reads the same message
  * as a subscriber and takes it: MQTT 3.1.1 carries no publisher to subscribers, and a request's
- * own `by` is whatever its sender wrote. Keyed by a digest of topic and payload, so a request
+ * own `by` is whatever its sender wrote. The hub notes the requests it publishes itself too (the
+ * REST API's, recorded there), with any broker. Keyed by a digest of topic and payload, so a request
  * can only be attributed to whoever published those exact bytes. Bounded: past MAX_HELD
  * untaken requests (no audit engine reading them) the oldest are forgotten.
  */
@@ -22,7 +23,7 @@ export class RequestPublishers {
   constructor(private readonly max = MAX_HELD) {}
 
   /** Called by the broker for every publish it accepted; keeps only the audited requests'. */
-  noteAccepted(who: Identity, address: string, topic: string, payload: Buffer): void {
+  noteAccepted(who: Identity, address: string, topic: string, payload: Buffer | string): void {
     if (requestIdOf(topic, payload) === null) return;
     const key = keyOf(topic, payload);
     const publisher = 'name' in who ? { name: who.name, role: who.role, address } : { name: null, role: 'anonymous', address };
@@ -51,4 +52,4 @@ export class RequestPublishers {
   }
 }
 
-const keyOf = (topic: string, payload: Buffer): string => createHash('sha256').update(topic).update('\0').update(payload).digest('base64');
+const keyOf = (topic: string, payload: Buffer | string): string => createHash('sha256').update(topic).update('\0').update(payload).digest('base64');
