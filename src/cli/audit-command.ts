@@ -46,9 +46,10 @@ export function auditCommand(): Command {
 }
 
 async function printAudit(flags: AuditFlags): Promise<number> {
-  const hub = flags.hub ?? process.env.PUSHFLEET_HUB;
+  // An empty variable counts as unset (`PUSHFLEET_HUB= pushfleet audit`).
+  const hub = flags.hub ?? (process.env.PUSHFLEET_HUB || undefined);
   if (hub !== undefined && flags.config !== undefined) throw usage('give either --hub (read the API) or -c (read the state on this machine), not both');
-  const read = hub !== undefined ? apiPages(hub, flags.token ?? process.env.PUSHFLEET_TOKEN, flags.since) : localPages(flags.config, flags.since);
+  const read = hub !== undefined ? apiPages(hub, flags.token ?? (process.env.PUSHFLEET_TOKEN || undefined), flags.since) : localPages(flags.config, flags.since);
   for await (const items of read) {
     if (items.length) process.stdout.write(`${items.map((e) => JSON.stringify(e)).join('\n')}\n`);
   }
