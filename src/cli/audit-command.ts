@@ -16,8 +16,8 @@ const PAGE = 500;
 const HTTP_TIMEOUT_MS = 10_000;
 
 const HELP = `
-Prints the hub's audit log as JSON lines, oldest first: webhook deliveries (accepted, duplicate,
-rejected and why), rollout actions, freezes, pins, retries, job triggers, service changes and
+Prints the hub's audit log as JSON lines, oldest first: webhook deliveries and pushes from
+\`pushfleet notify\` (accepted, duplicate, rejected and why), rollout actions, freezes, pins, retries, job triggers, service changes and
 refused logins. Each line: {"id", "at", "lastAt", "count", "kind", "via", "who", "identity",
 "address", "action", "target", "outcome", "reason"}; "count" > 1 is that many identical entries
 within a minute, from "at" to "lastAt". "identity" says how "who" is known: token (an API token),

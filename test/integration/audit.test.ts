@@ -147,13 +147,12 @@ describe('audit log', () => {
   });
 
   it('says who an MQTT request claims to be from when an external broker cannot tell the hub who published it', async () => {
-    const hub = await startTestHub(cleanup, 'mosquitto');
-    const viewer = `ci-bot:${await addBrokerUser(join(hub.stateDir, 'users.json'), 'ci-bot', 'viewer')}`;
+    // Made before the start: logins refused while the hub had not read it yet would throttle this client.
+    const usersFile = join(cleanup.tempDir('pushfleet-audit-users-'), 'users.json');
+    const viewer = `ci-bot:${await addBrokerUser(usersFile, 'ci-bot', 'viewer')}`;
+    const hub = await startTestHub(cleanup, 'mosquitto', { broker: { port: await freePort(), usersFile } });
     expect(await rolloutControl(cleanup, hub.mqttUrl, { op: 'freeze', env: 'staging' }, 'claims-to-be-ops')).toMatchObject({ ok: true });
-    const entries = await waitFor('the API to take the new viewer', async () => {
-      const res = await request(`http://127.0.0.1:${hub.httpPort}`).get('/api/v1/audit').set('authorization', `Bearer ${viewer}`);
-      return res.status === 200 && (res.body.items as AuditEntry[]);
-    });
+    const entries = await auditOf(hub, viewer);
     expect(entries).toMatchObject([{ kind: 'action', via: 'mqtt', who: 'claims-to-be-ops', identity: 'claimed', address: null, action: 'environment.freeze', target: 'staging', outcome: 'accepted' }]);
   });
 });

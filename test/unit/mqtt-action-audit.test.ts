@@ -66,6 +66,17 @@ describe('MqttActionAudit', () => {
     expect(entries().map((e) => [e.who, e.action, e.outcome])).toEqual([['ops', 'environment.unfreeze', 'accepted']]);
   });
 
+  it('records a push from `pushfleet notify` as a delivery with what became of it', async () => {
+    const { engine, publishers, entries } = setup();
+    const push = { v: 1, deliveryId: 'hook-7', source: 'post-receive', repo: 'acme/web', ref: 'refs/heads/main', refType: 'branch', branch: 'main', tag: null, before: '0'.repeat(40), after: 'd'.repeat(40), created: false, deleted: false, forced: false, pusher: { name: 'ada', email: null }, headCommit: null, cloneUrl: '/srv/git/web.git', receivedAt: '2026-12-01T10:00:00.000Z' };
+    const payload = Buffer.from(JSON.stringify({ v: 1, requestId: 'req-00000001', push }));
+    expect(describeRequest('pushfleet/notify/request', payload), 'a push the schema takes').not.toBeNull();
+    publishers.noteAccepted({ name: 'git-server', role: 'operator' }, '10.9.9.9', 'pushfleet/notify/request', payload);
+    engine.handle('pushfleet/notify/request', payload);
+    await engine.beforePublish('pushfleet/notify/replies/req-00000001', JSON.stringify({ v: 1, requestId: 'req-00000001', state: 'duplicate', detail: 'an earlier request with this delivery id was published' }));
+    expect(entries()).toMatchObject([{ kind: 'delivery', via: 'mqtt', who: 'git-server', identity: 'mqtt-account', action: 'delivery', target: 'hook-7', outcome: 'duplicate', reason: `acme/web refs/heads/main ${'d'.repeat(12)}: duplicate (an earlier request with this delivery id was published)` }]);
+  });
+
   it('with an external broker records who the request claims to be from, as claimed', async () => {
     const { engine, entries } = setup(false);
     engine.handle(CONTROL, request({ op: 'freeze', env: 'prod' }));

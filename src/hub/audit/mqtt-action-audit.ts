@@ -60,7 +60,7 @@ export class MqttActionAudit implements Engine {
     const who: Pick<AuditInput, 'who' | 'identity' | 'address'> = publisher
       ? { who: publisher.name, identity: publisher.name === null ? 'none' : 'mqtt-account', address: publisher.address }
       : { who: request.by, identity: 'claimed', address: null };
-    const entry: AuditInput = { kind: 'action', via: 'mqtt', ...who, action: request.action, target: request.target, outcome: 'accepted', reason: null };
+    const entry: AuditInput = { kind: request.kind, via: 'mqtt', ...who, action: request.action, target: request.target, outcome: 'accepted', reason: request.what ?? null };
     if (request.replyTopic === null) {
       this.deps.audit.note({ ...entry, reason: 'sent to the agent' });
       return;
@@ -79,9 +79,8 @@ export class MqttActionAudit implements Engine {
     const waiting = this.awaiting.get(topic);
     if (!waiting) return undefined;
     this.awaiting.delete(topic);
-    const { ok, error } = answerOf(payload);
     return this.deps.audit
-      .record({ ...waiting.entry, outcome: ok ? 'accepted' : 'rejected', reason: ok ? null : error })
+      .record({ ...waiting.entry, ...answerOf(payload, waiting.entry.reason ?? null) })
       .catch((err: unknown) => this.deps.log.warn({ err: (err as Error).message, topic }, 'audit entry not written; answering anyway'));
   }
 
@@ -107,11 +106,18 @@ export class MqttActionAudit implements Engine {
   }
 }
 
-function answerOf(payload: string): { ok: boolean; error: string | null } {
+/** The outcome an engine's answer gives: `{ok, error}` of the request engines, or the `state` of a notify reply (after `what` was pushed). */
+function answerOf(payload: string, what: string | null): Pick<AuditInput, 'outcome' | 'reason'> {
+  let reply: { ok?: unknown; error?: unknown; state?: unknown; detail?: unknown };
   try {
-    const reply = JSON.parse(payload) as { ok?: unknown; error?: unknown };
-    return { ok: reply.ok === true, error: typeof reply.error === 'string' ? reply.error : 'the engine refused it' };
+    reply = JSON.parse(payload) as typeof reply;
   } catch {
-    return { ok: false, error: 'the engine answered with no JSON' };
+    return { outcome: 'failed', reason: 'the engine answered with no JSON' };
   }
+  if (typeof reply.state === 'string') {
+    const outcome = reply.state === 'duplicate' ? 'duplicate' : reply.state === 'not-published' ? 'failed' : 'accepted';
+    return { outcome, reason: `${what}: ${reply.state}${typeof reply.detail === 'string' && reply.state !== 'published' ? ` (${reply.detail})` : ''}` };
+  }
+  if (reply.ok === true) return { outcome: 'accepted', reason: null };
+  return { outcome: 'rejected', reason: typeof reply.error === 'string' ? reply.error : 'the engine refused it' };
 }
