@@ -7,6 +7,7 @@ import { OrchestratorConfig } from './engines/orchestrator/config.js';
 import { RolloutsConfig } from './engines/rollouts/config.js';
 import { JobsConfig } from './engines/jobs/config.js';
 import { ServicesConfig } from './engines/services/config.js';
+import { MetricsConfig } from './metrics/config.js';
 
 const Port = z.number().int().min(0).max(65535);
 const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -14,7 +15,12 @@ const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'si
 export const HubConfig = z
   .object({
     http: z
-      .object({ host: z.string().default('0.0.0.0'), port: Port.default(3000) })
+      .object({
+        host: z.string().default('0.0.0.0'),
+        port: Port.default(3000),
+        /** Where people reach this hub (behind a proxy, its public address): links to its page (GitHub deployments' log_url) start with it. */
+        publicUrl: z.url({ protocol: /^https?$/, error: 'expected an absolute http(s) URL, e.g. https://hub.example.com' }).optional(),
+      })
       .strict()
       .prefault({}),
     webhook: z
@@ -84,6 +90,8 @@ export const HubConfig = z
       .prefault({}),
     stateDir: z.string().default(() => defaultStateDir('pushfleet')),
     log: z.object({ level: LogLevel.default('info') }).strict().prefault({}),
+    /** GET /metrics (Prometheus): who may scrape it, and the agents' label breakdown. */
+    metrics: MetricsConfig.prefault({}),
     /** Settings of the hub's engines, one key each (see src/hub/engines/<name>/README.md). */
     engines: z
       .object({ semaphore: SemaphoreConfig.prefault({}), orchestrator: OrchestratorConfig.prefault({}), rollouts: RolloutsConfig.prefault({}), jobs: JobsConfig.prefault({}), services: ServicesConfig.prefault({}) })

@@ -3,6 +3,8 @@ import type { Duplex } from 'node:stream';
 import express, { type Express, type Request, type Response, type NextFunction } from 'express';
 import type { Logger } from '../shared/logger.js';
 import { apiRouter, type ApiDeps } from './api/api-router.js';
+import type { HubMetrics } from './metrics/hub-metrics.js';
+import { metricsRoute } from './metrics/metrics-route.js';
 import { webhookHandler, type WebhookDeps } from './webhook/route.js';
 
 type HttpDeps = WebhookDeps & {
@@ -11,6 +13,8 @@ type HttpDeps = WebhookDeps & {
   notReady(): string | undefined;
   /** The REST API under /api/v1; without it those paths are 404 like any other. */
   api?: Omit<ApiDeps, 'log'>;
+  /** GET /metrics: behind the API's token check (any role), or open with metrics.allowAnonymous; without a token check it is not served. */
+  metrics?: { registry: HubMetrics; allowAnonymous: boolean };
   log: Logger;
 };
 
@@ -70,6 +74,8 @@ function createProbesApp(deps: HttpDeps): Express {
     const reason = deps.notReady();
     res.status(reason === undefined ? 200 : 503).json({ ok: reason === undefined, broker: deps.isConnected() ? 'connected' : 'disconnected', ...(reason !== undefined && { error: reason }) });
   });
+  const scrapers = deps.metrics?.allowAnonymous ? 'anonymous' : deps.api?.auth.require('viewer');
+  if (deps.metrics && scrapers) app.use(metricsRoute(deps.metrics.registry, scrapers));
   if (deps.api) app.use('/api/v1', apiRouter({ ...deps.api, log: deps.log }));
   app.use((req, res) => {
     res.status(404).json({ error: `no route for ${req.method} ${req.path}` });

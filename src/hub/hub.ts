@@ -35,6 +35,9 @@ import { TickBatch } from './tick-batch.js';
 import { LiveUsers } from './users/live-users.js';
 import { ensureOperator } from './users/operator-credential.js';
 import { defaultUsersFile } from './users/users-file.js';
+import { FleetFollower } from './metrics/fleet-follower.js';
+import { HubMetrics } from './metrics/hub-metrics.js';
+import { metricSources } from './metrics/sources.js';
 import { DeliveryLog } from './webhook/deliveries.js';
 import { startHubAudit, type HubAudit } from './audit/hub-audit.js';
 import { resolveWebhookSecret } from './webhook/secret.js';
@@ -173,7 +176,11 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     timeoutMs: config.webhook.publishTimeoutMs,
     maxPending: config.webhook.maxInFlight,
   });
-  const engines = [audit.actions, ...(await createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState)), notify];
+  const metrics = new HubMetrics(config.metrics);
+  if (config.metrics.allowAnonymous) log.warn("metrics.allowAnonymous is on: GET /metrics answers anyone who reaches the hub's HTTP port, without a token");
+  const fleet = new FleetFollower(ctx, config.metrics.maxAgents, metrics.updateEnded);
+  const engines = [audit.actions, ...(await createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState)), notify, fleet];
+  metrics.readFrom(metricSources(engines, fleet));
   const dispatcher = new Dispatcher(mqtt, engines, log);
   // Before start: engines started before one that fails are stopped again.
   teardown.add('engines', () => dispatcher.stop());
@@ -209,6 +216,8 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
       return refusal() ?? (held > 0 ? `the MQTT broker has not acknowledged ${held} push(es) within webhook.publishTimeoutMs; they wait in the hub's client` : undefined);
     },
     unavailable: () => stateWatch.lost,
+    observer: metrics,
+    metrics: { registry: metrics, allowAnonymous: config.metrics.allowAnonymous },
     api: { auth: new ApiAuth({ users: () => apiUsers.users, log, onRefused: (r) => audit.loginRefused('api', r) }), events, services: () => servicesApi, audit: audit.log },
     log,
   });

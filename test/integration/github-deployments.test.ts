@@ -12,16 +12,16 @@ const TOKEN = 'ghs_test_token';
 const SHA = 'a'.repeat(40);
 const log = createLogger('test', 'silent');
 
-function snapshot(status: RolloutStatus): RolloutSnapshot {
+function snapshot(status: RolloutStatus, sha = SHA, env = 'production'): RolloutSnapshot {
   const at = new Date().toISOString();
   return {
     v: SCHEMA_VERSION,
-    id: `web.production.${SHA.slice(0, 12)}`,
+    id: `web.${env}.${sha.slice(0, 12)}`,
     app: 'web',
-    env: 'production',
+    env,
     repo: 'acme/web',
     ref: 'refs/heads/main',
-    sha: SHA,
+    sha,
     deliveryId: 'd-1',
     pusher: 'ada',
     status,
@@ -60,6 +60,60 @@ describe('GitHub Deployments reporting, against a local server speaking GitHub R
     await again.idle();
     expect(github.calls.filter((c) => c.path === '/repos/acme/web/deployments')).toHaveLength(1);
     expect(github.statesOf(1000).at(-1)).toBe('inactive');
+  });
+
+  it('links each status to the rollout on the hub, and retires the older deployments of an environment once a newer one succeeded', async () => {
+    const github = await startFakeGitHub(cleanup, TOKEN);
+    const reporter = new GitHubDeployments({ apiUrl: github.url, token: TOKEN, publicUrl: 'https://hub.example.com/fleet/' }, new Database(':memory:'), log);
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((x) => x.repeat(40)) as [string, string, string, string];
+    // One at a time: each rollout has its own chain, so two rollouts' calls may interleave.
+    const send = async (...snaps: RolloutSnapshot[]) => {
+      for (const s of snaps) {
+        reporter.report(s);
+        await reporter.idle();
+      }
+    };
+    // Deployments 1000 (a, production), 1003 (a, staging), 1005 (b, production), 1008 (c, production), 1011.
+    await send(snapshot('running', a), snapshot('succeeded', a), snapshot('succeeded', a, 'staging'));
+    const statuses = () => github.calls.filter((call) => call.path.endsWith('/statuses')).map((call) => `${call.path.split('/')[5]} ${call.body.state} ${call.body.log_url}`);
+    const page = (sha: string, env = 'production') => `https://hub.example.com/fleet/#/rollouts/web.${env}.${sha.slice(0, 12)}`;
+    expect(statuses()).toEqual([`1000 in_progress ${page(a)}`, `1000 success ${page(a)}`, `1003 success ${page(a, 'staging')}`]);
+
+    // A newer rollout under way, or failed, retires nothing: the older deployment still runs.
+    await send(snapshot('running', b));
+    await send(snapshot('failed', b));
+    expect(statuses().slice(3)).toEqual([`1005 in_progress ${page(b)}`, `1005 failure ${page(b)}`]);
+
+    await send(snapshot('running', c), snapshot('succeeded', c));
+    // Only the older successful production deployment goes inactive, after the newer one's success:
+    // not the failed one, not staging's, not the newer one.
+    expect(statuses().slice(5)).toEqual([`1008 in_progress ${page(c)}`, `1008 success ${page(c)}`, `1000 inactive ${page(a)}`]);
+    expect(github.calls.at(-1)!.body).toMatchObject({ environment: 'production', auto_inactive: false, description: `superseded by rollout web.production.${c.slice(0, 12)}` });
+
+    // Inactive is final, and the next success retires only what is still active.
+    await send(snapshot('succeeded', a));
+    await send(snapshot('running', d), snapshot('succeeded', d));
+    expect(statuses().slice(8)).toEqual([`1012 in_progress ${page(d)}`, `1012 success ${page(d)}`, `1008 inactive ${page(c)}`]);
+  });
+
+  it("takes a state file from before inactive deployments: its rows are kept and never retired, the new ones are", async () => {
+    const github = await startFakeGitHub(cleanup, TOKEN);
+    const db = new Database(':memory:');
+    db.exec("CREATE TABLE rollout_github (id TEXT PRIMARY KEY, deployment_id INTEGER NOT NULL, state TEXT); INSERT INTO rollout_github VALUES ('web.production.old', 7, 'success')");
+    const reporter = new GitHubDeployments({ apiUrl: github.url, token: TOKEN }, db, log);
+    for (const sha of ['c'.repeat(40), 'd'.repeat(40)]) {
+      reporter.report(snapshot('succeeded', sha));
+      await reporter.idle();
+    }
+    expect(github.calls.filter((c) => c.body.state === 'inactive').map((c) => c.path)).toEqual(['/repos/acme/web/deployments/1000/statuses']);
+  });
+
+  it('sends no log_url without http.publicUrl', async () => {
+    const github = await startFakeGitHub(cleanup, TOKEN);
+    const reporter = new GitHubDeployments({ apiUrl: github.url, token: TOKEN }, new Database(':memory:'), log);
+    reporter.report(snapshot('running'));
+    await reporter.idle();
+    expect(github.calls.at(-1)!.body).not.toHaveProperty('log_url');
   });
 
   it('survives GitHub failing: the rollout is unaffected and the next change catches up', async () => {

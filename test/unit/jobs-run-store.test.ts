@@ -16,6 +16,8 @@ describe('RunStore', () => {
     expect(again.active()).toEqual([run('000000000a'), run('000000000b', { status: 'running', startedAt: 2, agent: 'a1' })]);
     expect(again.activeCount).toBe(2);
     expect(again.unfinished()).toEqual([{ ...run('000000000c', { status: 'failed', reason: 'exit code 1', endedAt: 3 }), duties: { logsKept: true, announced: false, removed: false } }]);
+    // What /metrics reads at each scrape (pushfleet_job_runs).
+    expect(again.statusCounts()).toEqual({ pending: 1, running: 1, failed: 1 });
   });
 
   it('a run recorded already finished (refused by its plan) has only its announcement left', () => {

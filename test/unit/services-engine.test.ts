@@ -58,6 +58,14 @@ describe('ServicesEngine: durable intent before action', () => {
     stop = undefined;
   });
 
+  it('counts its services per status, for /metrics', async () => {
+    const f = await engine();
+    stop = f.stop;
+    await f.e.add({ name: 'web', action: 'work', arg: '', selector: {} }, 'test');
+    await f.e.add({ name: 'db', action: 'work', arg: '', selector: { zone: 'nowhere' } }, 'test');
+    expect(f.e.statusCounts()).toEqual({ placed: 1, queued: 1 });
+  });
+
   it('publishes nothing after a save that fails, answers requests "unavailable", and catches up once the store works', async () => {
     const f = await engine();
     stop = f.stop;

@@ -31,7 +31,7 @@ export class Dispatcher {
   }
 
   private readonly onMessage = (topic: string, payload: Buffer, packet?: IPublishPacket): void => {
-    const delivery = { messageId: packet?.messageId, dup: packet?.dup === true };
+    const delivery = { messageId: packet?.messageId, dup: packet?.dup === true, retained: packet?.retain === true };
     for (const engine of this.enginesFor(topic)) {
       try {
         const done = engine.handle(topic, payload, delivery);

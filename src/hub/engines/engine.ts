@@ -61,5 +61,8 @@ export interface Engine {
   stop(): Promise<void>;
 }
 
-/** How a message came: its QoS 1 packet id and whether the broker says it is a redelivery (DUP). */
-export type Delivery = { messageId?: number; dup: boolean };
+/**
+ * How a message came: its QoS 1 packet id, whether the broker says it is a redelivery (DUP), and
+ * whether it is a retained copy sent for a subscription rather than a message published now.
+ */
+export type Delivery = { messageId?: number; dup: boolean; retained?: boolean };

@@ -20,7 +20,7 @@ export async function createEngines(config: HubConfig, ctx: EngineContext, own: 
   // After the semaphore: it restores its channels before rollouts set their limits again.
   if (semaphore && config.engines.rollouts.enabled) {
     const github = githubSettings(config.engines.rollouts);
-    const reporter = github && new GitHubDeployments(github, ctx.db, ctx.log.child({ engine: 'rollouts', to: 'github' }));
+    const reporter = github && new GitHubDeployments({ ...github, publicUrl: config.http.publicUrl }, ctx.db, ctx.log.child({ engine: 'rollouts', to: 'github' }));
     engines.push(new RolloutsEngine(ctx, config.engines.rollouts, semaphore, reporter, heads));
   }
   if (config.engines.orchestrator.enabled) engines.push(new OrchestratorEngine(ctx, config.engines.orchestrator));

@@ -33,6 +33,22 @@ export type WebhookDeps = {
   unavailable(): string | undefined;
   log: Logger;
   now?: () => Date;
+  /** Told what became of each request and how long each push took to be acknowledged (/metrics). */
+  observer?: WebhookObserver;
+};
+
+/**
+ * What became of a webhook request: a push's DeliveryOutcome (`duplicate` for a copy of one
+ * already handed over), `ignored` (ping, other events), `rejected` (4xx: signature, headers,
+ * body), `not-published` (503) or `error` (500).
+ */
+export const DELIVERY_RESULTS = ['published', 'publishing', 'in-doubt', 'duplicate', 'not-published', 'ignored', 'rejected', 'error'] as const;
+export type DeliveryResult = (typeof DELIVERY_RESULTS)[number];
+
+export type WebhookObserver = {
+  delivered(result: DeliveryResult): void;
+  /** Seconds from the request's arrival to the broker's PUBACK of its push (event and head), however late. */
+  published(seconds: number): void;
 };
 
 const SIGNATURE = /^sha256=[0-9a-f]{64}$/;
@@ -79,7 +95,9 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
   const now = deps.now ?? (() => new Date());
   const budget = new ByteBudget(deps.maxBufferedBytes);
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  /** The result of a push is its outcome; the other answers are told by their status. */
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<DeliveryResult | void> => {
+    const received = performance.now();
     const address = req.socket.remoteAddress ?? null;
     /** A refusal, recorded without waiting: its answer does not depend on the entry, and a flood must not wait on the disk. */
     const refuse = (status: number, error: string, opts: { close?: boolean; retryAfter?: boolean; delivery?: string } = {}): void => {
@@ -128,7 +146,7 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
     if (!payload.ok) return refuse(400, `not a valid push payload: ${payload.error}`, { delivery });
     const push = toPushMessage(payload.value, delivery, now());
     const outcome = await deps.deliveries.accept(delivery, pushTopic(push.repo), {
-      publish: () => deps.publish(push),
+      publish: () => deps.publish(push).then(() => deps.observer?.published((performance.now() - received) / 1000)),
       canPublish: deps.isConnected,
       timeoutMs: deps.publishTimeoutMs,
       maxPending: deps.maxInFlight,
@@ -141,6 +159,7 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
     if (outcome.state === 'not-published') deps.audit?.note(entry);
     else await recorded(entry);
     answer(res, delivery, outcome);
+    return outcome.state === 'not-published' ? outcome.state : outcome.duplicate ? 'duplicate' : outcome.state;
   };
 
   /** Waits for the entry's commit; a failed one is logged and the answer still given (it says what was published). */
@@ -148,10 +167,14 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
     await deps.audit?.record(entry).catch((err: unknown) => deps.log.warn({ err: (err as Error).message, delivery: entry.target }, 'delivery not written to the audit log'));
   };
 
+  const resultOf = (status: number): DeliveryResult => (status < 300 ? 'ignored' : status === 503 ? 'not-published' : status >= 500 ? 'error' : 'rejected');
+
   return (req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      deps.log.error({ err, path: req.url }, 'unhandled error in webhook request');
-      if (!res.headersSent) reply(res, 500, { error: 'internal error; see the hub log' });
-    });
+    handle(req, res)
+      .catch((err: unknown) => {
+        deps.log.error({ err, path: req.url }, 'unhandled error in webhook request');
+        if (!res.headersSent) reply(res, 500, { error: 'internal error; see the hub log' });
+      })
+      .then((result) => deps.observer?.delivered(result ?? resultOf(res.statusCode)));
   };
 }

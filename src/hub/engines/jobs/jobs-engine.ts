@@ -4,7 +4,7 @@ import { JOBS_REQUEST, jobCompleteTopic, jobFailedTopic, jobsErrorTopic, jobsRef
 import { topicMatches } from '../../../shared/topic-match.js';
 import type { Delivery, Engine, EngineContext } from '../engine.js';
 import type { JobsConfig } from './config.js';
-import type { JobExecutor, JobRow, LogStore, RowError, Run, RunUpdate, TableSource, TableText } from './model.js';
+import type { JobExecutor, JobRow, LogStore, RowError, Run, RunStatus, RunUpdate, TableSource, TableText } from './model.js';
 import { completionOf, newRunId, planTrigger, type TriggerPlan } from './run-plan.js';
 import { isFinished, RunStore, type TriggerKey } from './run-store.js';
 import { answerJobsRequest, type TableState } from './jobs-requests.js';
@@ -86,6 +86,11 @@ export class JobsEngine implements Engine {
     }
     for (const run of unfinished) void this.finish(run);
     this.schedule();
+  }
+
+  /** The runs kept (active ones and engines.jobs.history) per status, as stored now. */
+  runCounts(): Partial<Record<RunStatus, number>> {
+    return this.store.statusCounts();
   }
 
   async stop(): Promise<void> {

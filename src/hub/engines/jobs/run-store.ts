@@ -67,6 +67,7 @@ export class RunStore {
       active: db.prepare<[], Row>(`SELECT * FROM job_runs WHERE status IN ${ACTIVE} ORDER BY seq`),
       activeOf: db.prepare<[string], Row>(`SELECT * FROM job_runs WHERE job = ? AND status IN ${ACTIVE} ORDER BY seq`),
       activeCount: db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM job_runs WHERE status IN ${ACTIVE}`),
+      byStatus: db.prepare<[], { status: RunStatus; n: number }>('SELECT status, count(*) AS n FROM job_runs GROUP BY status'),
       unfinishedDuties: db.prepare<[], Row>(`SELECT * FROM job_runs WHERE status NOT IN ${ACTIVE} AND (logs_kept = 0 OR announced = 0 OR removed = 0) ORDER BY seq`),
       recent: db.prepare<[number], Row>('SELECT * FROM job_runs ORDER BY seq DESC LIMIT ?'),
       recentOf: db.prepare<[string, number], Row>('SELECT * FROM job_runs WHERE job = ? ORDER BY seq DESC LIMIT ?'),
@@ -132,6 +133,11 @@ export class RunStore {
 
   get activeCount(): number {
     return this.stmt.activeCount.get()!.n;
+  }
+
+  /** The runs kept (active and the history) per status (statuses with none left out). */
+  statusCounts(): Partial<Record<RunStatus, number>> {
+    return Object.fromEntries(this.stmt.byStatus.all().map((r) => [r.status, r.n]));
   }
 
   /** Finished runs whose logs, announcement or removal is still to do (a hub killed meanwhile). */

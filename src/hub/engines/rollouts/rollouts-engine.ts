@@ -1,6 +1,6 @@
 import { TopicContract } from '../../../shared/contract/topic-table.js';
 import { collectAgentMessage, emptySnapshot, type FleetBound } from '../../../shared/fleet.js';
-import { RolloutControl, type AgentDirective, type RolloutReply, type RolloutSettings, type RolloutSnapshot } from '../../../shared/contract/rollout-messages.js';
+import { RolloutControl, type AgentDirective, type RolloutReply, type RolloutSettings, type RolloutSnapshot, type RolloutStatus } from '../../../shared/contract/rollout-messages.js';
 import { decode, PushMessage, SCHEMA_VERSION } from '../../../shared/messages.js';
 import {
   AGENT_APPS_ALL,
@@ -95,6 +95,11 @@ export class RolloutsEngine implements Engine {
     if (this.live.size) this.ctx.log.info({ rollouts: [...this.live.keys()] }, 'rollouts resumed');
     for (const channel of this.semaphore.channelsStartingWith(ROLLOUT_CHANNEL_PREFIX)) if (!this.find(channel.slice(ROLLOUT_CHANNEL_PREFIX.length))) this.withdrawUnknown(channel);
     this.publishSettings();
+  }
+
+  /** The rollouts of the history (engines.rollouts.history) per status, as stored now. */
+  statusCounts(): Partial<Record<RolloutStatus, number>> {
+    return this.store.statusCounts();
   }
 
   async stop(): Promise<void> {

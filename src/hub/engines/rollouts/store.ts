@@ -60,6 +60,7 @@ export class RolloutStore {
       pins: db.prepare<[], Pin>('SELECT agent, app, sha, by, at FROM rollout_pins'),
       pinCount: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM rollout_pins'),
       pinned: db.prepare<[string, string], { n: number }>('SELECT count(*) AS n FROM rollout_pins WHERE agent = ? AND app = ?'),
+      byStatus: db.prepare<[], { status: RolloutStatus; n: number }>('SELECT status, count(*) AS n FROM rollouts GROUP BY status'),
     };
     this.write = db.transaction((w: RolloutWrite) => {
       const { snap } = w;
@@ -91,6 +92,11 @@ export class RolloutStore {
   get(id: string): RolloutSnapshot | undefined {
     const head = this.parse(this.stmt.one.all(id))[0];
     return head && this.withHosts(head);
+  }
+
+  /** The rollouts of the history per status (statuses with none left out). */
+  statusCounts(): Partial<Record<RolloutStatus, number>> {
+    return Object.fromEntries(this.stmt.byStatus.all().map((r) => [r.status, r.n]));
   }
 
   /** The rollout's status alone, undefined when it is not in the history. */

@@ -69,6 +69,11 @@ export class SemaphoreChannel {
     return (this.working.get(uid) ?? this.waiting.get(uid))?.job;
   }
 
+  /** Jobs granted (holding a place) and jobs queued. */
+  get occupancy(): { holders: number; queued: number } {
+    return { holders: this.working.size, queued: this.waiting.size };
+  }
+
   /** Jobs working and waiting. */
   get size(): number {
     return this.working.size + this.waiting.size;

@@ -90,6 +90,11 @@ export class SemaphoreEngine implements Engine {
     return this.state.channelsStartingWith(prefix);
   }
 
+  /** Each channel holding jobs, with its holders and queue length. */
+  occupancy(): { channel: string; holders: number; queued: number }[] {
+    return this.state.occupancy();
+  }
+
   private claimOf(channel: string): Claim | undefined {
     return this.claims.find((c) => channel.startsWith(c.prefix));
   }

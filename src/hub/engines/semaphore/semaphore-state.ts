@@ -162,6 +162,11 @@ export class SemaphoreState {
     return [...this.channels.keys()].filter((name) => name.startsWith(prefix));
   }
 
+  /** Each channel holding jobs, with how many are granted and queued (counts, not the job lists info() builds). */
+  occupancy(): { channel: string; holders: number; queued: number }[] {
+    return [...this.channels].map(([channel, ch]) => ({ channel, ...ch.occupancy }));
+  }
+
   get activeChannels(): number {
     return this.channels.size;
   }

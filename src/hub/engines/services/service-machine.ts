@@ -85,6 +85,11 @@ export class ServiceMachine {
     return this.services.get(name);
   }
 
+  /** Every service held, cancelled ones still fenced included, in no order. */
+  all(): Iterable<Service> {
+    return this.services.values();
+  }
+
   list(): Service[] {
     return [...this.services.values()].filter((s) => s.status !== 'cancelled').sort((a, b) => a.seq - b.seq);
   }

@@ -91,6 +91,13 @@ export class ServicesEngine implements Engine, ServicesApi {
     return this;
   }
 
+  /** The services the engine holds per status (cancelled ones only while a copy may still run); empty before start. */
+  statusCounts(): Partial<Record<ServiceStatus, number>> {
+    const counts: Partial<Record<ServiceStatus, number>> = {};
+    for (const s of this.machine?.all() ?? []) counts[s.status] = (counts[s.status] ?? 0) + 1;
+    return counts;
+  }
+
   async start(): Promise<void> {
     const loaded = await this.deps.store.load();
     this.machine = new ServiceMachine(machineSettings(this.config), loaded, this.now());
