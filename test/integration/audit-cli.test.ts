@@ -11,7 +11,8 @@ import { runProcess, show } from '../support/run-process.js';
 import { SECRET } from '../support/test-hub.js';
 import { waitFor } from '../support/wait.js';
 
-const audit = (args: string[], env: NodeJS.ProcessEnv = {}) => runProcess(process.execPath, [CLI, 'audit', ...args], { env: { ...process.env, PUSHFLEET_TOKEN: '', PUSHFLEET_HUB: '', ...env } });
+const { PUSHFLEET_TOKEN: _token, PUSHFLEET_HUB: _hub, ...cleanEnv } = process.env;
+const audit = (args: string[], env: NodeJS.ProcessEnv = {}) => runProcess(process.execPath, [CLI, 'audit', ...args], { env: { ...cleanEnv, ...env } });
 const lines = (stdout: string): AuditEntry[] => stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEntry);
 
 describe('pushfleet audit', () => {
@@ -30,7 +31,7 @@ describe('pushfleet audit', () => {
     // At once after the answer: the entry was committed before it was sent.
     await hub.stop('SIGKILL');
 
-    const local = await audit(['-c', config]);
+    const local = await audit(['--local', '-c', config]);
     expect(local.code, show(local)).toBe(0);
     expect(lines(local.stdout)).toMatchObject([
       { kind: 'delivery', target: 'kept-1', outcome: 'accepted', who: 'ada' },
@@ -43,20 +44,23 @@ describe('pushfleet audit', () => {
       return r.code === 0 && r;
     });
     expect(lines(remote.stdout).map((e) => e.target)).toEqual(['kept-1', 'kept-svc']);
+    // On the hub's host its config is enough: its HTTP port and the operator credentials beside its state.
+    const onHost = await audit(['-c', config]);
+    expect(onHost.code, show(onHost)).toBe(0);
+    expect(lines(onHost.stdout)).toHaveLength(2);
     const later = await audit(['--hub', hubUrl, '--since', new Date(Date.now() + 60_000).toISOString()], { PUSHFLEET_TOKEN: viewer });
     expect(later.code, show(later)).toBe(0);
     expect(later.stdout).toBe('');
 
     const refused = await audit(['--hub', hubUrl], { PUSHFLEET_TOKEN: 'ci-bot:wrong' });
-    expect(refused.code, show(refused)).toBe(2);
-    expect(refused.stderr).toMatch(/refused the token \(401\)/);
-    const noToken = await audit(['--hub', hubUrl]);
-    expect(noToken.code).toBe(2);
-    expect(noToken.stderr).toMatch(/PUSHFLEET_TOKEN/);
+    expect(refused.code, show(refused)).toBe(1);
+    expect(refused.stderr).toMatch(/refused GET \/api\/v1\/audit \(401\)/);
     const unreachable = await audit(['--hub', `http://127.0.0.1:${await freePort()}`], { PUSHFLEET_TOKEN: viewer });
     expect(unreachable.code, show(unreachable)).toBe(1);
     expect(unreachable.stderr).toMatch(/cannot reach the hub/);
-    const badSince = await audit(['-c', config, '--since', 'last tuesday']);
+    const mixed = await audit(['--local', '--hub', hubUrl]);
+    expect(mixed.code).toBe(2);
+    const badSince = await audit(['--local', '-c', config, '--since', 'last tuesday']);
     expect(badSince.code).toBe(2);
     expect(badSince.stderr).toMatch(/expected an ISO time/);
     const help = await audit(['--help']);
@@ -64,11 +68,11 @@ describe('pushfleet audit', () => {
     expect(help.stdout).toMatch(/Exit codes: 0 printed/);
   });
 
-  it('says there is no state database where -c points, with exit 2', async () => {
+  it('says there is no state database where --local looks, with exit 2', async () => {
     const dir = cleanup.tempDir('pushfleet-audit-none-');
     const { writeFileSync } = await import('node:fs');
     writeFileSync(`${dir}/hub.yaml`, JSON.stringify({ stateDir: `${dir}/state` }));
-    const r = await audit(['-c', `${dir}/hub.yaml`]);
+    const r = await audit(['--local', '-c', `${dir}/hub.yaml`]);
     expect(r.code, show(r)).toBe(2);
     expect(r.stderr).toMatch(/cannot read the hub's state database .*hub\.sqlite/);
   });
