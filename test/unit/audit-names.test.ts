@@ -12,6 +12,7 @@ describe('apiAction', () => {
     expect(apiAction('POST', '/services', { name: 'sensor-1' })).toEqual({ action: 'service.add', target: 'sensor-1' });
     expect(apiAction('POST', '/services', 'not an object')).toEqual({ action: 'service.add', target: null });
     expect(apiAction('DELETE', '/services/sensor-1', undefined)).toEqual({ action: 'service.remove', target: 'sensor-1' });
+    expect(apiAction('POST', '/rollouts/%E0%A4%A/pause', undefined)).toEqual({ action: 'rollout.pause', target: '%E0%A4%A' });
     expect(apiAction('PUT', '/something/new', undefined)).toEqual({ action: 'PUT /api/v1/something/new', target: null });
   });
 });

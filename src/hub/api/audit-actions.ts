@@ -7,7 +7,7 @@ type Recorder = { record(input: AuditInput): Promise<void> };
 
 /** How an API action is named in the audit log: `rollout.pause` on `web.prod.0123…`; another one by its method and path. */
 export function apiAction(method: string, path: string, body: unknown): { action: string; target: string | null } {
-  const p = path.split('/').map((part) => decodeURIComponent(part));
+  const p = path.split('/').map(decoded);
   const at = (pattern: RegExp) => pattern.test(path);
   if (method === 'POST' && at(/^\/rollouts\/[^/]+\/(pause|resume|abort)$/)) return { action: `rollout.${p[3]}`, target: p[2]! };
   if (method === 'POST' && at(/^\/environments\/[^/]+\/(freeze|unfreeze)$/)) return { action: `environment.${p[3]}`, target: p[2]! };
@@ -19,6 +19,15 @@ export function apiAction(method: string, path: string, body: unknown): { action
   }
   if (method === 'DELETE' && at(/^\/services\/[^/]+$/)) return { action: 'service.remove', target: p[2]! };
   return { action: `${method} /api/v1${path}`, target: null };
+}
+
+/** A path level as the routes read it; one that is not valid percent-encoding stays as sent. */
+function decoded(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
 }
 
 /** The `error` of a JSON error answer, from the bytes handed to res.end. */
