@@ -95,6 +95,22 @@ describe('AuditLog', () => {
     expect(log.list({ offset: 0, limit: 10 }).items.map((e) => e.who)).toEqual(['lost?', 'next']);
   });
 
+  it('while commits fail holds at most 10,000 entries for the next one, and says so at most every 10 s', async () => {
+    const errors: string[] = [];
+    const { db, log, clock } = setup({ maxEntries: 20_000, onError: (_err, what) => errors.push(what) });
+    db.pragma('query_only = 1');
+    for (let i = 0; i < 12_000; i++) {
+      await log.record({ ...pause(`u${i}`), target: `t${i}` }).catch(() => undefined);
+      clock.time += 1;
+    }
+    expect(errors).toEqual(['audit entries could not be written: 1 wait for the next commit', 'audit entries could not be written: 10000 wait for the next commit, 1 oldest dropped so far']);
+    db.pragma('query_only = 0');
+    await log.record(pause('back'));
+    const page = log.list({ offset: 0, limit: 1 });
+    expect(page.total).toBe(10_001);
+    expect(page.items[0]!.who).toBe('u2000');
+  });
+
   it('bounds the free text a client sends', async () => {
     const { log } = setup();
     await log.record({ ...refusedLogin('m'.repeat(10_000)), reason: 'r'.repeat(10_000) });

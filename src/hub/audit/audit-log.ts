@@ -17,6 +17,10 @@ export type AuditLogOptions = {
 };
 
 
+/** Entries held in memory while commits fail (a full disk), at most; the oldest go first. */
+const MAX_UNSAVED = 10_000;
+const REPORT_EVERY_MS = 10_000;
+
 /**
  * The hub's audit log: one table in the state database. Entries are written in the hub's tick
  * batch (all entries of one event-loop turn in one commit, with the deliveries and heads of that
@@ -32,8 +36,10 @@ export class AuditLog {
   private prunedTo = 0;
   /** Rows changed this turn, and the commit they wait for. */
   private group: { rows: Set<LiveRow>; committed: Promise<void> } | undefined;
-  /** Rows of a commit that failed (a full disk): written again with the next group. */
+  /** Rows of a commit that failed (a full disk): written again with the next group, the newest MAX_UNSAVED. */
   private unsaved = new Set<LiveRow>();
+  private lost = 0;
+  private reportedAt = Number.NEGATIVE_INFINITY;
   private readonly upsert;
   private readonly pruneBelow;
   private readonly pruneBefore;
@@ -61,20 +67,28 @@ export class AuditLog {
   record(input: AuditInput): Promise<void> {
     const row = this.coalescer.add(boundedInput(input), this.now());
     if (!this.group) {
-      const rows = new Set<LiveRow>(this.unsaved);
-      this.unsaved.clear();
+      const rows = this.unsaved;
+      this.unsaved = new Set();
       const committed = this.batch.run(() => this.write(rows));
       this.group = { rows, committed };
       committed.then(
         () => this.opts.onChanged?.(),
-        (err: unknown) => {
-          for (const r of rows) this.unsaved.add(r);
-          this.opts.onError?.(err, `${rows.size} audit entries could not be written; they are tried again with the next one`);
-        },
+        (err: unknown) => this.keepUnsaved(rows, err),
       );
     }
     this.group.rows.add(row);
     return this.group.committed;
+  }
+
+  /** Rows whose commit failed wait for the next one, within a bound; reported at most every REPORT_EVERY_MS. */
+  private keepUnsaved(rows: Set<LiveRow>, err: unknown): void {
+    if (this.unsaved.size === 0) this.unsaved = rows;
+    else for (const r of rows) this.unsaved.add(r);
+    for (; this.unsaved.size > MAX_UNSAVED; this.lost++) this.unsaved.delete(this.unsaved.values().next().value!);
+    const now = this.now();
+    if (now - this.reportedAt < REPORT_EVERY_MS) return;
+    this.reportedAt = now;
+    this.opts.onError?.(err, `audit entries could not be written: ${this.unsaved.size} wait for the next commit${this.lost ? `, ${this.lost} oldest dropped so far` : ''}`);
   }
 
   /** Records `input` without waiting: for refusals, whose answer does not depend on the entry. */
