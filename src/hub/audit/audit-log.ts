@@ -93,7 +93,7 @@ export class AuditLog {
 
   /** Records `input` without waiting: for refusals, whose answer does not depend on the entry. */
   note(input: AuditInput): void {
-    // The failure is reported once per commit by record's own handler.
+    // A failure is reported (at most every REPORT_EVERY_MS) by record's own handler.
     this.record(input).catch(() => undefined);
   }
 
