@@ -14,8 +14,9 @@ import { jobsScenarios } from './scenarios/jobs.js';
 import { servicesScenarios } from './scenarios/services.js';
 import { agentIdleScenarios } from './scenarios/agent-idle.js';
 import { fleetScenarios } from './scenarios/fleet.js';
+import { dashboardScenarios } from './scenarios/dashboard.js';
 
-const registry: Scenario[] = [...webhookScenarios, ...deployLatencyScenarios, ...semaphoreScenarios, ...orchestratorScenarios, ...rolloutsScenarios, ...signingScenarios, ...jobsScenarios, ...servicesScenarios, ...agentIdleScenarios, ...fleetScenarios];
+const registry: Scenario[] = [...webhookScenarios, ...deployLatencyScenarios, ...semaphoreScenarios, ...orchestratorScenarios, ...rolloutsScenarios, ...signingScenarios, ...jobsScenarios, ...servicesScenarios, ...agentIdleScenarios, ...fleetScenarios, ...dashboardScenarios];
 
 // A first argument that is a flag is a scenario's: no filter then.
 const [first, ...rest] = process.argv.slice(2);

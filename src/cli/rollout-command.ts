@@ -1,13 +1,15 @@
 import { Command } from 'commander';
 import { decode, Sha } from '../shared/messages.js';
-import { EnvName, ROLLOUT_ENDED, RolloutId, RolloutSnapshot } from '../shared/contract/rollout-messages.js';
+import { EnvName, ROLLOUT_ENDED, RolloutId, RolloutSnapshot, type RolloutReply } from '../shared/contract/rollout-messages.js';
 import { rolloutStateTopic, TOPIC_LEVEL } from '../shared/topics.js';
 import { checkedArg, EXIT, parsePositiveNumber, runCommand } from './process-lifecycle.js';
 import { connectFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
+import { apiFromFlags, getJson, withApiFlags, type ApiFlags, type ApiTarget } from './api-request.js';
 import { requestRollouts, type ControlOp } from './rollout-request.js';
 import { renderRollout, renderRolloutList } from './rollout-view.js';
 
-type Flags = MqttFlags & { wait: number; json?: boolean };
+type Flags = MqttFlags & ApiFlags & { wait: number; json?: boolean };
+type Listed = NonNullable<RolloutReply['rollouts']>;
 
 const rolloutIdArg = checkedArg((v) => RolloutId.safeParse(v).success, 'an id like web.production.0123456789ab (see "pushfleet rollout list")');
 const envArg = checkedArg((v) => EnvName.safeParse(v).success, 'letters, digits, "_" or "-"');
@@ -29,10 +31,39 @@ async function control(flags: Flags, op: ControlOp, done: string): Promise<numbe
   }
 }
 
+/** Prints one state of a rollout; true once it ended or when not watching. */
+function show(snap: RolloutSnapshot, flags: Flags & { watch: boolean }): boolean {
+  const ended = ROLLOUT_ENDED.includes(snap.status);
+  if (flags.json) process.stdout.write(`${JSON.stringify(snap)}\n`);
+  else process.stdout.write(`${process.stdout.isTTY && flags.watch ? '\x1b[H\x1b[2J' : ''}${renderRollout(snap)}${flags.watch && !ended ? '\n' : ''}`);
+  return !flags.watch || ended;
+}
+
+const exitOf = (snap: RolloutSnapshot) => (snap.status === 'succeeded' || !ROLLOUT_ENDED.includes(snap.status) ? EXIT.ok : EXIT.failure);
+
+/** The rollout as GET /api/v1/rollouts/{id} has it, without what the API adds (progress, batches): the snapshot the broker retains. */
+async function fromApi(api: ApiTarget, id: string): Promise<RolloutSnapshot> {
+  const { progress: _progress, batches: _batches, ...snap } = await getJson<RolloutSnapshot & { progress: unknown; batches: unknown }>(api, `/rollouts/${id}`);
+  return snap;
+}
+
+/** --api: the rollout read again every second while watched, printed whenever it changed. */
+async function statusFromApi(api: ApiTarget, id: string, flags: Flags & { watch: boolean }): Promise<number> {
+  let shown = '';
+  for (;;) {
+    const snap = await fromApi(api, id);
+    const text = JSON.stringify(snap);
+    if (text !== shown && show(snap, flags)) return exitOf(snap);
+    shown = text;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
 /** Prints a rollout and, with --watch, redraws it on every change until it ends. */
 async function status(id: string, flags: Flags & { watch: boolean }): Promise<number> {
+  const api = apiFromFlags(flags, flags.wait);
+  if (api) return statusFromApi(api, id, flags);
   const client = await connectFromFlags(flags, flags.wait);
-  const tty = process.stdout.isTTY;
   try {
     return await new Promise<number>((resolve) => {
       const timer = setTimeout(() => {
@@ -43,14 +74,26 @@ async function status(id: string, flags: Flags & { watch: boolean }): Promise<nu
         const d = decode(RolloutSnapshot, payload);
         if (!d.ok) return;
         clearTimeout(timer);
-        const snap = d.value;
-        const ended = ROLLOUT_ENDED.includes(snap.status);
-        if (flags.json) process.stdout.write(`${JSON.stringify(snap)}\n`);
-        else process.stdout.write(`${tty && flags.watch ? '\x1b[H\x1b[2J' : ''}${renderRollout(snap)}${flags.watch && !ended ? '\n' : ''}`);
-        if (!flags.watch || ended) resolve(snap.status === 'succeeded' || !ended ? EXIT.ok : EXIT.failure);
+        if (show(d.value, flags)) resolve(exitOf(d.value));
       });
       void client.subscribeAsync(rolloutStateTopic(id), { qos: 1 });
     });
+  } finally {
+    await client.endAsync();
+  }
+}
+
+/** The newest rollouts, from the hub over the broker or, with --api, from GET /api/v1/rollouts (without the API's progress). */
+async function listed(flags: Flags & { limit: number }): Promise<Listed> {
+  const api = apiFromFlags(flags, flags.wait);
+  if (api) {
+    // The API pages by at most 1000; the engine's list takes as many.
+    const page = await getJson<{ items: (Listed[number] & { progress: unknown })[] }>(api, `/rollouts?limit=${Math.min(flags.limit, 1000)}`);
+    return page.items.map(({ progress: _progress, ...r }) => r);
+  }
+  const client = await connectFromFlags(flags, flags.wait);
+  try {
+    return (await requestRollouts(client, { op: 'list', limit: flags.limit }, flags.wait)).rollouts ?? [];
   } finally {
     await client.endAsync();
   }
@@ -61,26 +104,20 @@ export function rolloutCommand(): Command {
   const sub = (name: string, description: string) =>
     withMqttFlags(cmd.command(name).description(description)).option('--wait <seconds>', 'how long to wait for the broker and the hub', parsePositiveNumber, 5);
 
-  sub('list', 'the newest rollouts, newest first')
+  withApiFlags(sub('list', 'the newest rollouts, newest first'))
     .option('--limit <n>', 'how many', parsePositiveNumber, 20)
     .option('--json', 'print JSON')
     .action((flags: Flags & { limit: number }) =>
       runCommand(async () => {
-        const client = await connectFromFlags(flags, flags.wait);
-        try {
-          const reply = await requestRollouts(client, { op: 'list', limit: flags.limit }, flags.wait);
-          const rollouts = reply.rollouts ?? [];
-          process.stdout.write(flags.json ? `${JSON.stringify(rollouts, null, 2)}\n` : renderRolloutList(rollouts));
-        } finally {
-          await client.endAsync();
-        }
+        const rollouts = await listed(flags);
+        process.stdout.write(flags.json ? `${JSON.stringify(rollouts, null, 2)}\n` : renderRolloutList(rollouts));
       }),
     );
-  sub('status', 'one rollout: policy, progress and every host; --watch follows it live until it ends (exit 1 if it did not succeed)')
+  withApiFlags(sub('status', 'one rollout: policy, progress and every host; --watch follows it live until it ends (exit 1 if it did not succeed)')
     .argument('<id>', 'rollout id', rolloutIdArg)
     .option('--watch', 'keep showing changes until the rollout ends (default on a terminal)', process.stdout.isTTY)
     .option('--no-watch', 'print once')
-    .option('--json', 'print the snapshot as JSON (one line per change with --watch)')
+    .option('--json', 'print the snapshot as JSON (one line per change with --watch)'))
     .action((id: string, flags: Flags & { watch: boolean }) => runCommand(() => status(id, flags)));
   for (const op of ['pause', 'resume', 'abort'] as const) {
     const what = { pause: 'stop granting new hosts (updating ones finish)', resume: 'continue a paused rollout', abort: 'stop for good; with onAbort: rollback, updated hosts go back' }[op];

@@ -5,6 +5,8 @@ import type { Logger } from '../shared/logger.js';
 import { apiRouter, type ApiDeps } from './api/api-router.js';
 import type { HubMetrics } from './metrics/hub-metrics.js';
 import { metricsRoute } from './metrics/metrics-route.js';
+import type { DashboardAssets } from './dashboard/dashboard-assets.js';
+import { dashboardRoutes } from './dashboard/dashboard-routes.js';
 import { webhookHandler, type WebhookDeps } from './webhook/route.js';
 
 type HttpDeps = WebhookDeps & {
@@ -15,6 +17,8 @@ type HttpDeps = WebhookDeps & {
   api?: Omit<ApiDeps, 'log'>;
   /** GET /metrics: behind the API's token check (any role), or open with metrics.allowAnonymous; without a token check it is not served. */
   metrics?: { registry: HubMetrics; allowAnonymous: boolean };
+  /** The page at `/` and its files under /assets (dashboard-routes.ts). */
+  dashboard?: DashboardAssets;
   log: Logger;
 };
 
@@ -77,6 +81,7 @@ function createProbesApp(deps: HttpDeps): Express {
   const scrapers = deps.metrics?.allowAnonymous ? 'anonymous' : deps.api?.auth.require('viewer');
   if (deps.metrics && scrapers) app.use(metricsRoute(deps.metrics.registry, scrapers));
   if (deps.api) app.use('/api/v1', apiRouter({ ...deps.api, log: deps.log }));
+  if (deps.dashboard) app.use(dashboardRoutes(deps.dashboard));
   app.use((req, res) => {
     res.status(404).json({ error: `no route for ${req.method} ${req.path}` });
   });

@@ -8,7 +8,7 @@ import { closeMqtt, connectMqtt } from '../shared/mqtt-connection.js';
 import { TopicContract } from '../shared/contract/topic-table.js';
 import { redactUrl } from '../shared/mqtt-url.js';
 import { readRetained } from '../shared/retained.js';
-import { HUB_STATUS } from '../shared/topics.js';
+import { agentRetryTopic, HUB_STATUS } from '../shared/topics.js';
 import { VERSION } from '../shared/version.js';
 import { listenError, startOrUndo, type Teardown } from '../shared/startup.js';
 import { lockStateDir } from '../shared/state-dir-lock.js';
@@ -17,11 +17,17 @@ import type { LoginRefusal, Refusals } from './broker/broker-access.js';
 import { readTlsFiles, startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded-broker.js';
 import { Dispatcher } from './engines/dispatcher.js';
 import { systemClock, type Publisher } from './engines/engine.js';
-import { createEngines, servicesApiOf } from './engines/registry.js';
+import { createEngines, engineNamed, servicesApiOf } from './engines/registry.js';
+import type { JobsEngine } from './engines/jobs/jobs-engine.js';
+import type { RolloutsEngine } from './engines/rollouts/rollouts-engine.js';
+import { deliveryRecord } from './views/delivery-view.js';
+import { ViewsEngine } from './views/views-engine.js';
 import type { ServicesApi } from './engines/services/services-api.js';
 import { createHttpServer } from './http-server.js';
 import { ApiAuth } from './api/api-auth.js';
 import { HubEvents } from './hub-events.js';
+import { EventStreams } from './api/event-streams.js';
+import { loadDashboardAssets } from './dashboard/dashboard-assets.js';
 import { HeadStore } from './engines/heads/head-store.js';
 import { sendPush, withdrawPushesOnConnectionLoss } from './push-publisher.js';
 import { NotifyRequests } from './engines/notify/notify-engine.js';
@@ -168,7 +174,8 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   // Only the copies the broker kept: a live message read meanwhile is no retained one.
   const readBack = (filters: string[], onMessage: (topic: string, payload: Buffer) => void) =>
     readRetained(mqtt, filters, (topic, payload, retained) => retained && onMessage(topic, payload));
-  const ctx = { publisher, db, batch, clock: systemClock, log, readRetained: readBack, unseal: (topic: string, payload: Buffer) => signer.unseal(topic, payload), contract };
+  const changed = events.changed.bind(events);
+  const ctx = { publisher, db, batch, clock: systemClock, log, readRetained: readBack, unseal: (topic: string, payload: Buffer) => signer.unseal(topic, payload), contract, changed };
   const notify = new NotifyRequests(ctx, {
     deliveries,
     sendPush: (push) => sendPush(publish, push),
@@ -179,7 +186,8 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   const metrics = new HubMetrics(config.metrics);
   if (config.metrics.allowAnonymous) log.warn("metrics.allowAnonymous is on: GET /metrics answers anyone who reaches the hub's HTTP port, without a token");
   const fleet = new FleetFollower(ctx, config.metrics.maxAgents, metrics.updateEnded);
-  const engines = [audit.actions, ...(await createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState)), notify, fleet];
+  const views = new ViewsEngine(ctx, changed);
+  const engines = [audit.actions, ...(await createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState)), notify, fleet, views];
   metrics.readFrom(metricSources(engines, fleet));
   const dispatcher = new Dispatcher(mqtt, engines, log);
   // Before start: engines started before one that fails are stopped again.
@@ -195,6 +203,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   apiUsers.start();
   teardown.add('API users', () => apiUsers.stop());
   const servicesApi = servicesApiOf(engines);
+  const streams = new EventStreams(events);
 
   // Runs right after the webhook server closed: no mark-published retry outlives the stop.
   teardown.add('delivery log', () => deliveries.close());
@@ -216,9 +225,26 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
       return refusal() ?? (held > 0 ? `the MQTT broker has not acknowledged ${held} push(es) within webhook.publishTimeoutMs; they wait in the hub's client` : undefined);
     },
     unavailable: () => stateWatch.lost,
-    observer: metrics,
+    observer: {
+      answered: (answer) => {
+        metrics.delivered(answer.result);
+        views.delivered(deliveryRecord(answer, new Date()));
+      },
+      published: (seconds) => metrics.published(seconds),
+    },
     metrics: { registry: metrics, allowAnonymous: config.metrics.allowAnonymous },
-    api: { auth: new ApiAuth({ users: () => apiUsers.users, log, onRefused: (r) => audit.loginRefused('api', r) }), events, services: () => servicesApi, audit: audit.log },
+    api: {
+      auth: new ApiAuth({ users: () => apiUsers.users, log, onRefused: (r) => audit.loginRefused('api', r) }),
+      events,
+      streams,
+      services: () => servicesApi,
+      views,
+      sendRetry: (agent, request) => publisher.publish(agentRetryTopic(agent), JSON.stringify(request), { qos: 1 }),
+      rollouts: () => engineNamed<RolloutsEngine>(engines, 'rollouts'),
+      jobs: () => engineNamed<JobsEngine>(engines, 'jobs'),
+      audit: audit.log,
+    },
+    dashboard: loadDashboardAssets(),
     log,
   });
   server.listen(config.http.port, config.http.host);
@@ -227,6 +253,9 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   });
   // Stop taking pushes first (the undo runs first), let in-flight ones finish publishing, then drop the broker.
   teardown.add('webhook server', () => new Promise<void>((resolve) => server.close(() => resolve())));
+  // Ended before the server closes, which waits for every open connection.
+  streams.start();
+  teardown.add('event streams', () => streams.stop());
   const httpPort = (server.address() as AddressInfo).port;
   log.info({ host: config.http.host, port: httpPort, path: config.webhook.path }, 'webhook listening');
   if (signingKey?.source === 'generated') {

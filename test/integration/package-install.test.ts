@@ -66,6 +66,8 @@ describe('the packed tarball, installed with npm install -g', () => {
       () => fetch(`http://127.0.0.1:${httpPort}/readyz`).then((r) => r.ok && r, () => undefined),
     );
     expect(ready.status).toBe(200);
+    // The dashboard from the installed files: the page and the module it loads first.
+    for (const path of ['/', '/assets/main.js']) expect((await fetch(`http://127.0.0.1:${httpPort}${path}`)).status, path).toBe(200);
     hub.child.kill('SIGTERM');
     expect(await hub.exited, hub.output()).toBe(0);
   }, 240_000);

@@ -44,4 +44,16 @@ describe('RunStore', () => {
     store.insert([run('0000000002')], { messageId: 5, digest: 'd2' });
     expect(store.redelivered('t', { messageId: 5, digest: 'd1' })).toBeUndefined();
   });
+
+  it('tells of each run written, and pages the newest first, of one job or all', () => {
+    const changed: string[] = [];
+    const store = new RunStore(new Database(':memory:'), (id) => changed.push(id));
+    store.insert([run('0000000001'), run('0000000002', { job: 'k' })], undefined, [run('0000000000', { status: 'cancelled' })]);
+    store.update(run('0000000001', { status: 'running', startedAt: 2 }));
+    expect(changed).toEqual(['0000000001', '0000000002', '0000000000', '0000000001']);
+    store.insert([run('0000000003')]);
+    expect(store.recent(1, undefined, 1).map((r) => r.id)).toEqual(['0000000002']);
+    expect(store.recent(10, 'j', 1).map((r) => r.id)).toEqual(['0000000001']);
+    expect([store.count(), store.count('j'), store.count('none')]).toEqual([3, 2, 0]);
+  });
 });

@@ -47,11 +47,13 @@ async function startHub(
   const db = opts.db ?? new Database(':memory:');
   const clock = opts.clock ?? new ManualClock(T0);
   const sent: Sent[] = [];
+  const changes: string[] = [];
   const ctx: EngineContext = {
     publisher: { publish: async (topic, payload, o) => void sent.push({ topic, payload, retain: o.retain ?? false }) },
     db,
     clock,
     log: pino({ level: 'silent' }),
+    changed: (area, id) => void changes.push(id === undefined ? area : `${area} ${id}`),
   };
   const semaphore = new SemaphoreEngine(ctx, SemaphoreConfig.parse({ positionUpdateMs: 0 }));
   const heads = { list: () => opts.heads ?? [] };
@@ -77,6 +79,8 @@ async function startHub(
     db,
     clock,
     sent,
+    changes,
+    rollouts,
     send,
     stop: async () => {
       for (const e of [...engines].reverse()) await e.stop();
@@ -136,6 +140,21 @@ function maxConcurrent(sent: Sent[]): number {
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `a${i + 1}`);
 
 describe('rollouts engine', () => {
+  it('tells the hub of each change of a rollout, and of a freeze, for the API\'s live updates', async () => {
+    const hub = await startHub({ batchSize: 1 });
+    hub.agents(['a1']);
+    hub.push();
+    expect(hub.changes).toEqual([`rollouts ${ID}`]);
+    hub.register('a1');
+    expect(hub.changes.slice(1).every((c) => c === `rollouts ${ID}`) && hub.changes.length > 1).toBe(true);
+    hub.changes.length = 0;
+    expect(hub.control('r1', { op: 'freeze', env: 'prod' }).ok).toBe(true);
+    expect(hub.changes.at(-1)).toBe('rollouts');
+    // The in-process call the REST API makes answers as the MQTT request does.
+    expect(hub.rollouts.control({ v: SCHEMA_VERSION, requestId: 'r2', by: 'api', op: 'pause', id: ID })).toMatchObject({ ok: false, error: expect.stringContaining('frozen') });
+    expect(hub.rollouts.history.recent(0, 10)).toMatchObject({ total: 1, items: [{ id: ID, status: 'frozen' }] });
+  });
+
   it('grants nobody until it has seen the push, then the canary, then a rolling batch', async () => {
     const hub = await startHub({ batchSize: 2, canary: 1, maxUnavailable: 2, failureThreshold: 1 });
     hub.agents(ids(5));

@@ -1,11 +1,12 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import type { AuditPage } from '../audit/audit-reader.js';
+import { present } from './area-deps.js';
 import { checked, pageOf, queryOf } from './request-parsing.js';
 
 export type AuditRoutesDeps = {
-  /** The hub's audit log (viewers may read it). */
-  audit: { list(query: { since?: number; offset: number; limit: number }): AuditPage };
+  /** The hub's audit log (viewers may read it); without it (an API built without one) 503. */
+  audit?: { list(query: { since?: number; offset: number; limit: number }): AuditPage };
 };
 
 /** `since`: an ISO 8601 time with its zone, or a date. */
@@ -17,7 +18,7 @@ export function auditRoutes(deps: AuditRoutesDeps): Router {
   router.get('/audit', (req, res) => {
     const query = queryOf(req, ['since', 'offset', 'limit']);
     const since = query.since === undefined ? undefined : checked(Since, query.since, 'query since');
-    res.json(deps.audit.list({ since, ...pageOf(query) }));
+    res.json(present(deps.audit, 'this API has no audit log').list({ since, ...pageOf(query) }));
   });
   return router;
 }

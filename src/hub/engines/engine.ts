@@ -2,6 +2,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { StateDb } from '../state-db.js';
 import type { TickBatch } from '../tick-batch.js';
 import type { TopicContract } from '../../shared/contract/topic-table.js';
+import type { HubArea } from '../hub-events.js';
 
 /** What an engine may publish with; the hub's MQTT client satisfies it, tests pass a fake. */
 export type Publisher = {
@@ -34,6 +35,8 @@ export type EngineContext = {
   unseal?(topic: string, payload: Buffer): Buffer | null;
   /** The topic table the broker's door uses; the jobs engine tells it the table's trigger filters. */
   contract?: TopicContract;
+  /** Tells the hub's followers (HubEvents: the page's live updates) that an engine's state changed. */
+  changed?(area: HubArea, id?: string): void;
 };
 
 /**

@@ -38,6 +38,11 @@ export async function createEngines(config: HubConfig, ctx: EngineContext, own: 
   return engines;
 }
 
+/** The engine named `name` (for the REST API's reads and actions), if it runs. */
+export function engineNamed<E extends Engine>(engines: readonly Engine[], name: string): E | undefined {
+  return engines.find((e) => e.name === name) as E | undefined;
+}
+
 /** The services engine's operations (for the REST API), if it runs. */
 export function servicesApiOf(engines: readonly Engine[]): ServicesApi | undefined {
   return (engines.find((e) => e.name === 'services') as ServicesEngine | undefined)?.api;

@@ -2,7 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { RolloutStatus } from '../../shared/contract/rollout-messages.js';
 import { ServiceStatusName } from '../../shared/contract/services-engine-messages.js';
 import { FINISHED, type RunStatus } from '../engines/jobs/model.js';
-import { DELIVERY_RESULTS, type DeliveryResult, type WebhookObserver } from '../webhook/route.js';
+import { DELIVERY_RESULTS, type DeliveryResult } from '../webhook/route.js';
 import { labelSeries, type LabelledAgent } from './label-series.js';
 import { UPDATE_OUTCOMES, type UpdateOutcome } from './update-outcomes.js';
 
@@ -29,7 +29,7 @@ export type AgentBreakdown = { agentLabels: readonly string[]; maxLabelValues: n
  * at 0 on each start (Prometheus' rate() and increase() take such resets in their stride);
  * gauges are read from the engines at scrape time (readFrom).
  */
-export class HubMetrics implements WebhookObserver {
+export class HubMetrics {
   readonly registry = new Registry();
   private readonly deliveries: Counter<'result'>;
   private readonly publishSeconds: Histogram;

@@ -5,9 +5,8 @@ import { check, type PushMessage } from '../../shared/messages.js';
 import { pushTopic } from '../../shared/topics.js';
 import type { Logger } from '../../shared/logger.js';
 import { GitHubPushPayload, toPushMessage } from './github-push.js';
-import type { AuditInput } from '../audit/audit-entry.js';
 import type { AuditLog } from '../audit/audit-log.js';
-import { deliveryEntry, refusedDelivery } from '../audit/delivery-entries.js';
+import { deliveryEntry } from '../audit/delivery-entries.js';
 import type { DeliveryLog, DeliveryOutcome } from './deliveries.js';
 import { BodyError, ByteBudget, readBody } from './read-body.js';
 import { reply, replyAndClose } from './reply.js';
@@ -27,14 +26,14 @@ export type WebhookDeps = {
   /** Hands a push to the broker; resolves on its PUBACK, however late. */
   publish(push: PushMessage): Promise<void>;
   isConnected(): boolean;
-  /** Where every delivery is recorded: refusals as they are answered, the others before. */
-  audit?: Pick<AuditLog, 'record' | 'note'>;
   /** Why no push can be taken now, whatever the broker does (the state directory is gone), or undefined. */
   unavailable(): string | undefined;
   log: Logger;
   now?: () => Date;
-  /** Told what became of each request and how long each push took to be acknowledged (/metrics). */
+  /** Told of every answer on the webhook path and of each push's PUBACK (recent deliveries, /metrics). */
   observer?: WebhookObserver;
+  /** Where every answer is recorded: a 2xx before it is sent, a refusal without waiting. */
+  audit?: Pick<AuditLog, 'record' | 'note'>;
 };
 
 /**
@@ -46,16 +45,36 @@ export const DELIVERY_RESULTS = ['published', 'publishing', 'in-doubt', 'duplica
 export type DeliveryResult = (typeof DELIVERY_RESULTS)[number];
 
 export type WebhookObserver = {
-  delivered(result: DeliveryResult): void;
+  /** Every answer, once sent. */
+  answered(answer: WebhookAnswer): void;
   /** Seconds from the request's arrival to the broker's PUBACK of its push (event and head), however late. */
   published(seconds: number): void;
 };
 
+/**
+ * One answer of the webhook path: its status, the error the sender got (undefined on success),
+ * the delivery and event the headers named (well-formed, verified only once `verified`), and for
+ * a push taken, the push and what became of it.
+ */
+export type WebhookAnswer = {
+  status: number;
+  result: DeliveryResult;
+  error?: string;
+  delivery?: string;
+  event?: string;
+  verified: boolean;
+  push?: PushMessage;
+  outcome?: DeliveryOutcome;
+  address?: string;
+};
+
 const SIGNATURE = /^sha256=[0-9a-f]{64}$/;
+// GitHub's event names are lowercase words joined by underscores, digits included (projects_v2_item).
+const EVENT_NAME = /^[a-z0-9_]{1,64}$/;
+const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
 const Meta = z.object({
-  // GitHub's event names are lowercase words joined by underscores, digits included (projects_v2_item).
-  'x-github-event': z.string().regex(/^[a-z0-9_]{1,64}$/, 'expected a GitHub event name'),
-  'x-github-delivery': z.string().regex(/^[A-Za-z0-9-]{1,100}$/, 'expected a delivery GUID'),
+  'x-github-event': z.string().regex(EVENT_NAME, 'expected a GitHub event name'),
+  'x-github-delivery': z.string().regex(DELIVERY_ID, 'expected a delivery GUID'),
 });
 
 const header = (req: IncomingMessage, name: string): string | undefined => {
@@ -69,18 +88,30 @@ function payloadText(req: IncomingMessage, raw: string): string {
   return type === 'application/x-www-form-urlencoded' ? (new URLSearchParams(raw).get('payload') ?? '') : raw;
 }
 
+type Send = (status: number, body: Record<string, unknown>, headers?: Record<string, string>, close?: boolean) => void;
+
 /** The answer for what became of a delivery: 200 and 202 say published or held, 503 nothing. */
-function answer(res: ServerResponse, delivery: string, outcome: DeliveryOutcome): void {
+const resultOf = (status: number): DeliveryResult => (status < 300 ? 'ignored' : status === 503 ? 'not-published' : status >= 500 ? 'error' : 'rejected');
+const resultOfOutcome = (outcome: DeliveryOutcome): DeliveryResult => (outcome.state === 'not-published' ? outcome.state : outcome.duplicate ? 'duplicate' : outcome.state);
+
+function answer(send: Send, delivery: string, outcome: DeliveryOutcome): void {
   if (outcome.state === 'not-published') {
-    return reply(res, 503, { error: `${outcome.reason}: nothing was published; redeliver later` }, outcome.busy ? { 'retry-after': '1' } : {});
+    return send(503, { error: `${outcome.reason}: nothing was published; redeliver later` }, outcome.busy ? { 'retry-after': '1' } : {});
   }
   const { state, duplicate, topic } = outcome;
-  if (state === 'published') return reply(res, 200, { ok: true, delivery, topic, duplicate, state });
+  if (state === 'published') return send(200, { ok: true, delivery, topic, duplicate, state });
   const message =
     state === 'publishing'
       ? 'handed to the MQTT client, not acknowledged by the broker yet: it goes out when the broker reads its connection again (if that connection breaks first, it stays in doubt) and is never published twice'
       : 'handed to the broker but never acknowledged (the hub restarted, or its broker connection broke); it may have been published and is not published again';
-  return reply(res, 202, { ok: true, delivery, topic, duplicate, state, message });
+  return send(202, { ok: true, delivery, topic, duplicate, state, message });
+}
+
+/** The delivery GUID and event a request's headers name, when well-formed (before anything is verified). */
+function claimed(req: IncomingMessage): Pick<WebhookAnswer, 'delivery' | 'event'> {
+  const delivery = header(req, 'x-github-delivery');
+  const event = header(req, 'x-github-event');
+  return { ...(delivery !== undefined && DELIVERY_ID.test(delivery) && { delivery }), ...(event !== undefined && EVENT_NAME.test(event) && { event }) };
 }
 
 /**
@@ -95,39 +126,51 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
   const now = deps.now ?? (() => new Date());
   const budget = new ByteBudget(deps.maxBufferedBytes);
 
-  /** The result of a push is its outcome; the other answers are told by their status. */
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<DeliveryResult | void> => {
+  const handle = async (req: IncomingMessage, res: ServerResponse, facts: WebhookAnswer): Promise<void> => {
     const received = performance.now();
-    const address = req.socket.remoteAddress ?? null;
-    /** A refusal, recorded without waiting: its answer does not depend on the entry, and a flood must not wait on the disk. */
-    const refuse = (status: number, error: string, opts: { close?: boolean; retryAfter?: boolean; delivery?: string } = {}): void => {
-      deps.audit?.note(refusedDelivery(address, status, error, opts.delivery));
-      if (opts.close) return replyAndClose(req, res, status, { error });
-      reply(res, status, { error }, opts.retryAfter ? { 'retry-after': '1' } : {});
+    const send: Send = (status, body, headers = {}, close = false) => {
+      facts.status = status;
+      facts.result = facts.outcome ? resultOfOutcome(facts.outcome) : resultOf(status);
+      if (typeof body.error === 'string') facts.error = body.error;
+      const sent = (): void => {
+        if (close) replyAndClose(req, res, status, body);
+        else reply(res, status, body, headers);
+        deps.observer?.answered(facts);
+      };
+      if (!deps.audit) return sent();
+      // What was taken is in the audit log before it is answered; a refusal (or a 503, which GitHub
+      // redelivers) is answered at once, so a flood never waits on the disk.
+      const entry = deliveryEntry(facts);
+      if (status >= 300) return void (deps.audit.note(entry), sent());
+      deps.audit
+        .record(entry)
+        .catch((err: unknown) => deps.log.warn({ err: (err as Error).message, delivery: facts.delivery }, 'delivery not written to the audit log; answering anyway'))
+        .finally(sent);
     };
     const unavailable = deps.unavailable();
-    if (unavailable !== undefined) return refuse(503, unavailable, { close: true });
+    if (unavailable !== undefined) return send(503, { error: unavailable }, {}, true);
     let body: Buffer;
     try {
       body = await readBody(req, { maxBytes: deps.maxBodyBytes, deadlineMs: deps.bodyTimeoutMs, budget });
     } catch (err) {
       if (!(err instanceof BodyError)) throw err;
-      return refuse(err.status, err.message, { close: err.closeConnection, retryAfter: err.retryAfter });
+      return send(err.status, { error: err.message }, err.retryAfter ? { 'retry-after': '1' } : {}, err.closeConnection);
     }
     // Held until answered: the body and what is built from it live that long.
     if (res.closed) budget.release(body.length);
     else res.once('close', () => budget.release(body.length));
     const signature = header(req, 'x-hub-signature-256');
     if (signature === undefined || !SIGNATURE.test(signature)) {
-      return refuse(401, 'missing or malformed X-Hub-Signature-256 header (expected sha256=<64 hex>)');
+      return send(401, { error: 'missing or malformed X-Hub-Signature-256 header (expected sha256=<64 hex>)' });
     }
-    if (body.length === 0) return refuse(400, 'empty body: expected the JSON payload of a GitHub event');
+    if (body.length === 0) return send(400, { error: 'empty body: expected the JSON payload of a GitHub event' });
     const raw = body.toString('utf8');
     if (!(await webhooks.verify(raw, signature))) {
-      return refuse(401, 'signature does not match: check the webhook secret in GitHub and the hub');
+      return send(401, { error: 'signature does not match: check the webhook secret in GitHub and the hub' });
     }
+    facts.verified = true;
     const meta = check(Meta, { 'x-github-event': header(req, 'x-github-event'), 'x-github-delivery': header(req, 'x-github-delivery') });
-    if (!meta.ok) return refuse(400, `bad headers: ${meta.error}`);
+    if (!meta.ok) return send(400, { error: `bad headers: ${meta.error}` });
     const event = meta.value['x-github-event'];
     const delivery = meta.value['x-github-delivery'];
 
@@ -135,16 +178,15 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
     try {
       json = JSON.parse(payloadText(req, raw));
     } catch (err) {
-      return refuse(400, `body is not valid JSON: ${(err as Error).message}`, { delivery });
+      return send(400, { error: `body is not valid JSON: ${(err as Error).message}` });
     }
-    if (event !== 'push') {
-      await recorded(deliveryEntry({ address, delivery, event }));
-      return event === 'ping' ? reply(res, 200, { ok: true, event, delivery, message: 'pong' }) : reply(res, 200, { ok: true, event, delivery, ignored: true });
-    }
+    if (event === 'ping') return send(200, { ok: true, event, delivery, message: 'pong' });
+    if (event !== 'push') return send(200, { ok: true, event, delivery, ignored: true });
 
     const payload = check(GitHubPushPayload, json);
-    if (!payload.ok) return refuse(400, `not a valid push payload: ${payload.error}`, { delivery });
+    if (!payload.ok) return send(400, { error: `not a valid push payload: ${payload.error}` });
     const push = toPushMessage(payload.value, delivery, now());
+    facts.push = push;
     const outcome = await deps.deliveries.accept(delivery, pushTopic(push.repo), {
       publish: () => deps.publish(push).then(() => deps.observer?.published((performance.now() - received) / 1000)),
       canPublish: deps.isConnected,
@@ -154,27 +196,17 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
     const fields = { delivery, repo: push.repo, ref: push.ref, sha: push.after };
     if (outcome.state === 'not-published') deps.log.warn({ ...fields, reason: outcome.reason }, 'push not published');
     else if (!outcome.duplicate) deps.log.info({ ...fields, pusher: push.pusher.name, state: outcome.state }, outcome.state === 'published' ? 'push published' : 'push handed to the MQTT client, not acknowledged yet');
-    const entry = deliveryEntry({ address, delivery, event, push, outcome });
-    // A 503 is answered at once (GitHub redelivers it); what was published is on disk before its answer.
-    if (outcome.state === 'not-published') deps.audit?.note(entry);
-    else await recorded(entry);
-    answer(res, delivery, outcome);
-    return outcome.state === 'not-published' ? outcome.state : outcome.duplicate ? 'duplicate' : outcome.state;
+    facts.outcome = outcome;
+    answer(send, delivery, outcome);
   };
-
-  /** Waits for the entry's commit; a failed one is logged and the answer still given (it says what was published). */
-  const recorded = async (entry: AuditInput): Promise<void> => {
-    await deps.audit?.record(entry).catch((err: unknown) => deps.log.warn({ err: (err as Error).message, delivery: entry.target }, 'delivery not written to the audit log'));
-  };
-
-  const resultOf = (status: number): DeliveryResult => (status < 300 ? 'ignored' : status === 503 ? 'not-published' : status >= 500 ? 'error' : 'rejected');
 
   return (req, res) => {
-    handle(req, res)
-      .catch((err: unknown) => {
-        deps.log.error({ err, path: req.url }, 'unhandled error in webhook request');
-        if (!res.headersSent) reply(res, 500, { error: 'internal error; see the hub log' });
-      })
-      .then((result) => deps.observer?.delivered(result ?? resultOf(res.statusCode)));
+    const facts: WebhookAnswer = { status: 0, result: 'error', verified: false, ...claimed(req), ...(req.socket.remoteAddress !== undefined && { address: req.socket.remoteAddress }) };
+    handle(req, res, facts).catch((err: unknown) => {
+      deps.log.error({ err, path: req.url }, 'unhandled error in webhook request');
+      if (res.headersSent) return;
+      reply(res, 500, { error: 'internal error; see the hub log' });
+      deps.observer?.answered({ ...facts, status: 500, result: 'error', error: 'internal error; see the hub log' });
+    });
   };
 }

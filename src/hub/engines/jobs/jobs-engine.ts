@@ -57,7 +57,7 @@ export class JobsEngine implements Engine {
     private readonly config: JobsConfig,
     private readonly deps: JobsDeps,
   ) {
-    this.store = new RunStore(ctx.db);
+    this.store = new RunStore(ctx.db, (id) => ctx.changed?.('jobs', id));
     this.contract = ctx.contract ?? new TopicContract({ jobsPrefix: config.prefix });
     this.own = { refresh: jobsRefreshTopic(config.prefix), error: jobsErrorTopic(config.prefix) };
     this.state = { location: deps.source.location, version: null, error: null, errors: [] };
@@ -66,6 +66,17 @@ export class JobsEngine implements Engine {
   get subscriptions(): readonly string[] {
     return [this.own.refresh, JOBS_REQUEST, ...this.executorFilters(), ...this.triggerFilters];
   }
+
+  /** The runs as the REST API reads them: newest first (of one job), and one run. */
+  readonly runs = {
+    recent: (offset: number, limit: number, job?: string): { items: Run[]; total: number } => ({ items: this.store.recent(limit, job, offset), total: this.store.count(job) }),
+    get: (id: string): Run | undefined => {
+      const found = this.store.get(id);
+      if (!found) return undefined;
+      const { duties: _duties, ...run } = found;
+      return run;
+    },
+  };
 
   onSubscriptionsChange(resubscribe: () => Promise<void>): void {
     this.resubscribe = resubscribe;

@@ -39,7 +39,11 @@ export class RunStore {
   private readonly stmt;
   private readonly db: StateDb;
 
-  constructor(db: StateDb) {
+  /** `changed`: told the id of each run written (the API's live updates). */
+  constructor(
+    db: StateDb,
+    private readonly changed: (id: string) => void = () => undefined,
+  ) {
     this.db = db;
     db.exec(`
       CREATE TABLE IF NOT EXISTS job_runs (
@@ -69,8 +73,10 @@ export class RunStore {
       activeCount: db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM job_runs WHERE status IN ${ACTIVE}`),
       byStatus: db.prepare<[], { status: RunStatus; n: number }>('SELECT status, count(*) AS n FROM job_runs GROUP BY status'),
       unfinishedDuties: db.prepare<[], Row>(`SELECT * FROM job_runs WHERE status NOT IN ${ACTIVE} AND (logs_kept = 0 OR announced = 0 OR removed = 0) ORDER BY seq`),
-      recent: db.prepare<[number], Row>('SELECT * FROM job_runs ORDER BY seq DESC LIMIT ?'),
-      recentOf: db.prepare<[string, number], Row>('SELECT * FROM job_runs WHERE job = ? ORDER BY seq DESC LIMIT ?'),
+      recent: db.prepare<[number, number], Row>('SELECT * FROM job_runs ORDER BY seq DESC LIMIT ? OFFSET ?'),
+      recentOf: db.prepare<[string, number, number], Row>('SELECT * FROM job_runs WHERE job = ? ORDER BY seq DESC LIMIT ? OFFSET ?'),
+      count: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM job_runs'),
+      countOf: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM job_runs WHERE job = ?'),
       lastWithMessage: db.prepare<[number], { topic: string; digest: string | null; id: string }>('SELECT topic, digest, id FROM job_runs WHERE message_id = ? ORDER BY seq DESC LIMIT 1'),
       // Only runs with nothing left to do are forgotten, oldest first.
       beyond: db.prepare<[number], Row>(
@@ -103,10 +109,12 @@ export class RunStore {
       }
       for (const run of updated) this.stmt.update.run(columns(run));
     })();
+    for (const run of [...runs, ...updated]) this.changed(run.id);
   }
 
   update(run: Run): void {
     this.stmt.update.run(columns(run));
+    this.changed(run.id);
   }
 
   done(id: string, duty: keyof Duties): void {
@@ -145,9 +153,14 @@ export class RunStore {
     return this.stmt.unfinishedDuties.all().map(withDuties);
   }
 
-  /** Newest first. */
-  recent(limit: number, job?: string): Run[] {
-    return (job === undefined ? this.stmt.recent.all(limit) : this.stmt.recentOf.all(job, limit)).map(toRun);
+  /** Newest first, skipping the `offset` newest. */
+  recent(limit: number, job?: string, offset = 0): Run[] {
+    return (job === undefined ? this.stmt.recent.all(limit, offset) : this.stmt.recentOf.all(job, limit, offset)).map(toRun);
+  }
+
+  /** How many runs are kept (of one job). */
+  count(job?: string): number {
+    return (job === undefined ? this.stmt.count.get() : this.stmt.countOf.get(job))!.n;
   }
 
   /**

@@ -278,12 +278,16 @@ export class RolloutsEngine implements Engine {
       this.ctx.log.warn({ error: d.error }, 'ignored malformed rollout control request');
       return;
     }
-    const req = d.value;
+    this.publish(rolloutReplyTopic(d.value.requestId), JSON.stringify(this.control(d.value)), false);
+  }
+
+  /**
+   * Carries out one control request (from `pushfleet rollout …` over MQTT, or the REST API
+   * in-process) and answers it; every change is stored before this returns.
+   */
+  control(req: RolloutControl): RolloutReply {
     const now = this.ctx.clock.now();
-    const reply = (error: string | null, extra: Partial<RolloutReply> = {}) => {
-      const msg: RolloutReply = { v: SCHEMA_VERSION, requestId: req.requestId, ok: error === null, error, ...extra };
-      this.publish(rolloutReplyTopic(req.requestId), JSON.stringify(msg), false);
-    };
+    const reply = (error: string | null, extra: Partial<RolloutReply> = {}): RolloutReply => ({ v: SCHEMA_VERSION, requestId: req.requestId, ok: error === null, error, ...extra });
     this.ctx.log.info({ op: req.op, by: req.by, ...('id' in req && { rollout: req.id }), ...('env' in req && { env: req.env }) }, 'rollout control');
     switch (req.op) {
       case 'list':
@@ -305,6 +309,7 @@ export class RolloutsEngine implements Engine {
         this.frozen = this.store.frozen();
         this.eachLive((r) => r.snap.env === req.env && (req.op === 'freeze' ? r.freeze(now) : r.unfreeze(now)));
         this.publishSettings();
+        this.ctx.changed?.('rollouts');
         return reply(null);
       }
       case 'pin':
@@ -320,6 +325,13 @@ export class RolloutsEngine implements Engine {
       }
     }
   }
+
+  /** The history as the REST API reads it: newest first, one rollout whole, the frozen environments. */
+  readonly history = {
+    recent: (offset: number, limit: number) => ({ items: this.store.recent(limit, offset), total: this.store.size }),
+    get: (id: string): RolloutSnapshot | undefined => this.store.get(id),
+    frozen: (): string[] => [...this.frozen],
+  };
 
   /**
    * Stores what changed, then applies the rollout's effects: its rows are written before any go,
@@ -341,6 +353,7 @@ export class RolloutsEngine implements Engine {
     this.armDeadline();
     // Kept while hosts still update: they count against the maxUnavailable of its successor.
     const done = r.ended && r.inState('updating') === 0;
+    this.ctx.changed?.('rollouts', r.id);
     // A rollout leaving `live` is published at once: its pacer entry goes with it.
     this.pacer.changed(r.id, urgent || done || changes.rollout, () => this.publishSnapshot(r));
     if (!r.ended) return;

@@ -46,7 +46,8 @@ export class RolloutStore {
       active: db.prepare<[], { snapshot: string }>(
         "SELECT snapshot FROM rollouts WHERE status IN ('running', 'paused', 'frozen') OR id IN (SELECT rollout FROM rollout_hosts WHERE state = 'updating') ORDER BY created_at",
       ),
-      recent: db.prepare<[number], { snapshot: string }>('SELECT snapshot FROM rollouts ORDER BY created_at DESC, rowid DESC LIMIT ?'),
+      recent: db.prepare<[number, number], { snapshot: string }>('SELECT snapshot FROM rollouts ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?'),
+      total: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM rollouts'),
       one: db.prepare<[string], { snapshot: string }>('SELECT snapshot FROM rollouts WHERE id = ?'),
       unsplit: db.prepare<[], { snapshot: string }>(`SELECT snapshot FROM rollouts WHERE snapshot NOT LIKE '%"hosts":[]%'`),
       beyond: db.prepare<[number], { id: string }>('SELECT id FROM rollouts ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?'),
@@ -84,9 +85,14 @@ export class RolloutStore {
     return this.parse(this.stmt.active.all()).map((head) => this.withHosts(head));
   }
 
-  /** The newest rollouts without their hosts, with host counts per state. */
-  recent(limit: number): (RolloutSnapshot & { counts: HostCounts })[] {
-    return this.parse(this.stmt.recent.all(limit)).map((head) => ({ ...head, counts: Object.fromEntries(this.stmt.counts.all(head.id).map((r) => [r.state, r.n])) }));
+  /** The newest rollouts without their hosts (skipping the `offset` newest), with host counts per state. */
+  recent(limit: number, offset = 0): (RolloutSnapshot & { counts: HostCounts })[] {
+    return this.parse(this.stmt.recent.all(limit, offset)).map((head) => ({ ...head, counts: Object.fromEntries(this.stmt.counts.all(head.id).map((r) => [r.state, r.n])) }));
+  }
+
+  /** How many rollouts the history holds. */
+  get size(): number {
+    return this.stmt.total.get()!.n;
   }
 
   get(id: string): RolloutSnapshot | undefined {

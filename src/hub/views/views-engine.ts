@@ -1,0 +1,108 @@
+import { RunEvent, RunRequest } from '../../shared/contract/orchestrator-messages.js';
+import { decode, HubStatus, PushMessage } from '../../shared/messages.js';
+import { TopicContract } from '../../shared/contract/topic-table.js';
+import type { Engine, EngineContext } from '../engines/engine.js';
+import { TableBound } from '../engines/table-bound.js';
+import type { HubArea } from '../hub-events.js';
+import { DeliveryView, type DeliveryRecord } from './delivery-view.js';
+import { FleetView } from './fleet-view.js';
+import { HeadView } from './head-view.js';
+import { PlaybookRunsView } from './playbook-runs-view.js';
+
+// These topics do not depend on the semaphore prefix or seed root: the default table knows them.
+const contract = new TopicContract();
+const FED_BY = ['agent.status', 'agent.heartbeat', 'agent.app', 'head', 'hub.status', 'orchestrator.run-request', 'orchestrator.run-events'];
+const FILTERS = FED_BY.map((name) => contract.specs.find((s) => s.name === name)!.pattern.filter());
+
+/** How much the read models keep: past these, new agents and apps are ignored and the oldest heads, deliveries and runs forgotten. */
+export const VIEW_LIMITS = { agents: 100_000, appsPerAgent: 1000, heads: 100_000, deliveries: 1000, playbookRuns: 200 };
+export type ViewLimits = typeof VIEW_LIMITS;
+
+/** Tells whoever follows the hub's state (the page's live updates) that an area changed. */
+export type Changed = (area: HubArea, id?: string) => void;
+
+/**
+ * The REST API's read models, fed by the hub's own MQTT subscription like any engine: the
+ * agents' retained status, heartbeats and app states, the heads the hub published, the hub's
+ * status and the orchestrator's runs; webhook deliveries come from the webhook route
+ * (`delivered`). Each change is announced through `changed`. Rollouts and job runs are read from
+ * their engines' stores instead (rollouts-api.ts, jobs).
+ */
+export class ViewsEngine implements Engine {
+  readonly name = 'views';
+  readonly subscriptions = FILTERS;
+  readonly fleet: FleetView;
+  readonly heads: HeadView;
+  readonly deliveries: DeliveryView;
+  readonly playbooks: PlaybookRunsView;
+  /** The hub's own retained status, as agents and `pushfleet status` read it. */
+  hub: HubStatus | undefined;
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly changed: Changed,
+    limits: ViewLimits = VIEW_LIMITS,
+  ) {
+    const bounds = {
+      agents: new TableBound(ctx, 'API agents', 'the API read model limit', limits.agents, 'new agents not shown'),
+      apps: new TableBound(ctx, 'API apps of one agent', 'the API read model limit', limits.appsPerAgent, 'new apps not shown'),
+    };
+    this.fleet = new FleetView((table, size, entry) => bounds[table].admits(size, entry));
+    this.heads = new HeadView(limits.heads);
+    this.deliveries = new DeliveryView(limits.deliveries);
+    this.playbooks = new PlaybookRunsView(limits.playbookRuns, ctx.clock.now);
+  }
+
+  async start(): Promise<void> {}
+
+  async stop(): Promise<void> {}
+
+  handle(topic: string, payload: Buffer): void {
+    const kind = contract.lookup(topic)?.spec.name;
+    if (kind === 'head') return this.onHead(topic, payload);
+    if (kind === 'hub.status') {
+      const d = decode(HubStatus, payload);
+      if (d.ok) this.hub = d.value;
+      return;
+    }
+    if (kind === 'orchestrator.run-request') return this.onRunRequest(payload);
+    if (kind === 'orchestrator.run-events') return this.onRunEvent(payload);
+    const msg = this.fleet.take(topic, payload);
+    if (!msg) return;
+    this.changed('agents', msg.agent);
+    if (msg.kind === 'app') this.changed('apps', msg.app);
+  }
+
+  /** One answer of the webhook path (route.ts), kept among the newest. */
+  delivered(record: DeliveryRecord): void {
+    this.deliveries.add(record);
+    this.changed('deliveries', record.delivery ?? undefined);
+  }
+
+  /** Only heads the hub signed itself (a forged one is put back by the heads engine). */
+  private onHead(topic: string, payload: Buffer): void {
+    const inner = this.ctx.unseal ? this.ctx.unseal(topic, payload) : payload;
+    if (inner === null) return;
+    if (inner.length === 0) this.heads.take(topic, null);
+    else {
+      const d = decode(PushMessage, inner);
+      if (!d.ok) return;
+      this.heads.take(topic, d.value);
+    }
+    this.changed('apps');
+  }
+
+  private onRunRequest(payload: Buffer): void {
+    const d = decode(RunRequest, payload);
+    if (!d.ok) return;
+    this.playbooks.request(d.value);
+    this.changed('playbooks', d.value.runId);
+  }
+
+  private onRunEvent(payload: Buffer): void {
+    const d = decode(RunEvent, payload);
+    if (!d.ok) return;
+    this.playbooks.event(d.value);
+    this.changed('playbooks', d.value.runId);
+  }
+}
