@@ -72,6 +72,9 @@ describe('audit log', () => {
     const added = await api.post('/api/v1/services').set('authorization', `Bearer ${tokens.alice}`).send({ name: 'sensor-1', action: 'read-sensor' });
     expect(added.status).toBe(201);
     expect((await api.delete('/api/v1/services/sensor-1').set('authorization', `Bearer ${tokens.viewer}`)).status).toBe(403);
+    const frozen = await api.post('/api/v1/environments/staging/freeze').set('authorization', `Bearer ${tokens.alice}`);
+    expectSpecResponse(spec, 'POST', '/environments/{env}/freeze', frozen);
+    expect(frozen.status).toBe(202);
     expect(await rolloutControl(cleanup, ops, { op: 'pause', id: 'web.production.0123456789ab' })).toMatchObject({ ok: false, error: expect.stringContaining('no rollout') });
     expect(await rolloutControl(cleanup, ops, { op: 'freeze', env: 'production' })).toMatchObject({ ok: true });
     // The harness is a hub account: what the hub publishes itself is not an operator's action.
@@ -87,10 +90,11 @@ describe('audit log', () => {
       { kind: 'login', via: 'api', who: 'eve', identity: 'none', action: 'login', target: null, outcome: 'rejected', count: 1 },
       { kind: 'action', via: 'api', who: 'alice', identity: 'token', action: 'service.add', target: 'sensor-1', outcome: 'accepted', count: 1 },
       { kind: 'action', via: 'api', who: 'ci-bot', identity: 'token', action: 'service.remove', target: 'sensor-1', outcome: 'rejected', count: 1 },
+      { kind: 'action', via: 'api', who: 'alice', identity: 'token', action: 'environment.freeze', target: 'staging', outcome: 'accepted', count: 1 },
       { kind: 'action', via: 'mqtt', who: 'ops', identity: 'mqtt-account', action: 'rollout.pause', target: 'web.production.0123456789ab', outcome: 'rejected', count: 1 },
       { kind: 'action', via: 'mqtt', who: 'ops', identity: 'mqtt-account', action: 'environment.freeze', target: 'production', outcome: 'accepted', count: 1 },
     ]);
-    const [accepted, , rejected, brokerLogin, apiLogin, serviceAdd, forbidden, paused] = entries;
+    const [accepted, , rejected, brokerLogin, apiLogin, serviceAdd, forbidden, , paused] = entries;
     expect(accepted!.reason).toBe(`acme/web refs/heads/main ${SHA.slice(0, 12)}: published`);
     expect(rejected!.reason).toMatch(/^401: signature does not match/);
     for (const e of [brokerLogin, apiLogin, serviceAdd, paused]) expect(e!.address).toMatch(/127\.0\.0\.1$/);
