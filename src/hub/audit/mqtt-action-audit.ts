@@ -15,7 +15,7 @@ type Awaiting = { entry: AuditInput; at: number };
 
 /**
  * Records operator requests made over MQTT (rollout pause/resume/abort, freeze, pin, job trigger,
- * service add/remove, retry) with their outcome. It reads them as the engines do, as a subscriber
+ * service add/remove, retry) and pushes from `pushfleet notify`, with their outcome. It reads them as the engines do, as a subscriber
  * (listed first, so it has seen a request before any engine answers it), and records an answered
  * request when the engine's reply goes out: `beforePublish` holds the reply until the entry is
  * committed, so an operator who got an answer finds the entry after any crash.
