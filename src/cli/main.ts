@@ -22,6 +22,7 @@ const commands: Record<string, () => Promise<Command>> = {
   explain: async () => (await import('./explain-command.js')).explainCommand(),
   users: async () => (await import('./users-command.js')).usersCommand(),
   doctor: async () => (await import('./doctor-command.js')).doctorCommand(),
+  audit: async () => (await import('./audit-command.js')).auditCommand(),
 };
 const named = process.argv[2];
 const wanted = named !== undefined && Object.hasOwn(commands, named) ? [named] : Object.keys(commands);

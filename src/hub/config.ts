@@ -78,6 +78,16 @@ export const HubConfig = z
       })
       .strict()
       .prefault({}),
+    /** The audit log (deliveries, actions, refused logins) in stateDir/hub.sqlite: `pushfleet audit`, GET /api/v1/audit. */
+    audit: z
+      .object({
+        /** Entries kept at most; the oldest go first. Repeats within a minute are one entry with a count. */
+        maxEntries: z.number().int().min(100).max(10_000_000).default(100_000),
+        /** Entries older than this go (checked at start and hourly). */
+        maxAgeDays: z.number().int().min(1).max(3650).default(90),
+      })
+      .strict()
+      .prefault({}),
     stateDir: z.string().default(() => defaultStateDir('pushfleet')),
     log: z.object({ level: LogLevel.default('info') }).strict().prefault({}),
     /** GET /metrics (Prometheus): who may scrape it, and the agents' label breakdown. */

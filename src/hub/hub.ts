@@ -13,7 +13,7 @@ import { VERSION } from '../shared/version.js';
 import { listenError, startOrUndo, type Teardown } from '../shared/startup.js';
 import { lockStateDir } from '../shared/state-dir-lock.js';
 import type { HubConfig } from './config.js';
-import type { Refusals } from './broker/broker-access.js';
+import type { LoginRefusal, Refusals } from './broker/broker-access.js';
 import { readTlsFiles, startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded-broker.js';
 import { Dispatcher } from './engines/dispatcher.js';
 import { systemClock, type Publisher } from './engines/engine.js';
@@ -45,6 +45,7 @@ import { FleetFollower } from './metrics/fleet-follower.js';
 import { HubMetrics } from './metrics/hub-metrics.js';
 import { metricSources } from './metrics/sources.js';
 import { DeliveryLog } from './webhook/deliveries.js';
+import { startHubAudit, type HubAudit } from './audit/hub-audit.js';
 import { resolveWebhookSecret } from './webhook/secret.js';
 
 export type RunningHub = {
@@ -107,6 +108,9 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   teardown.add('state writes', () => batch.flush());
   const deliveries = new DeliveryLog(db, batch, (err, what) => log.warn({ err: (err as Error).message }, what));
   const heads = new HeadStore(db, batch);
+  const events = new HubEvents();
+  const audit = startHubAudit(config, { db, batch, log, clock: systemClock, onChanged: () => events.changed('audit') });
+  teardown.add('audit prune timer', () => audit.stop());
   deliveries.pruneOld();
   const pruneTimer = setInterval(() => deliveries.pruneOld(), 86_400_000).unref();
   teardown.add('prune timer', () => clearInterval(pruneTimer));
@@ -119,7 +123,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
 
   // One topic table for the broker's ACL and the signer: which topics exist, who may publish, what is signed.
   const contract = new TopicContract({ semaphorePrefix: config.engines.semaphore.prefix, jobsPrefix: config.engines.jobs.prefix });
-  const embedded = config.mqtt ? undefined : await startBroker(config, db, batch, log, contract);
+  const embedded = config.mqtt ? undefined : await startBroker(config, db, batch, log, contract, audit);
   const broker: EmbeddedBroker | undefined = embedded?.broker;
   if (broker) teardown.add('embedded broker', () => broker.close());
   const mqttConfig = config.mqtt ?? { url: broker!.url, keepalive: 30 };
@@ -161,13 +165,15 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   const { publish, republish } = signedPublisher(rawPublish, signer, heads, (topic, err) => log.error({ topic, err }, 'could not store retained head'));
   const publisher: Publisher = {
     publish: async (topic, payload, opts) => {
+      // An engine's answer to an operator request waits until the request's audit entry is committed.
+      const held = audit.actions.beforePublish(topic, payload);
+      if (held) await held;
       await publish(topic, payload, opts);
     },
   };
   // Only the copies the broker kept: a live message read meanwhile is no retained one.
   const readBack = (filters: string[], onMessage: (topic: string, payload: Buffer) => void) =>
     readRetained(mqtt, filters, (topic, payload, retained) => retained && onMessage(topic, payload));
-  const events = new HubEvents();
   const changed = events.changed.bind(events);
   const ctx = { publisher, db, batch, clock: systemClock, log, readRetained: readBack, unseal: (topic: string, payload: Buffer) => signer.unseal(topic, payload), contract, changed };
   const views = new ViewsEngine(ctx, changed, heads);
@@ -183,7 +189,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   const metrics = new HubMetrics(config.metrics);
   if (config.metrics.allowAnonymous) log.warn("metrics.allowAnonymous is on: GET /metrics answers anyone who reaches the hub's HTTP port, without a token");
   const fleet = new FleetFollower(ctx, config.metrics.maxAgents, metrics.updateEnded);
-  const engines = [...(await createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState)), notify, fleet, views];
+  const engines = [audit.actions, ...(await createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState)), notify, fleet, views];
   metrics.readFrom(metricSources(engines, fleet));
   const dispatcher = new Dispatcher(mqtt, engines, log);
   // Before start: engines started before one that fails are stopped again.
@@ -212,6 +218,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     bodyTimeoutMs: config.webhook.bodyTimeoutMs,
     publishTimeoutMs: config.webhook.publishTimeoutMs,
     deliveries,
+    audit: audit.log,
     publish: pushOut,
     isConnected: () => mqtt.connected,
     notReady: () => {
@@ -229,7 +236,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     },
     metrics: { registry: metrics, allowAnonymous: config.metrics.allowAnonymous },
     api: {
-      auth: new ApiAuth({ users: () => apiUsers.users, log }),
+      auth: new ApiAuth({ users: () => apiUsers.users, log, onRefused: (r) => audit.loginRefused('api', r) }),
       events,
       streams,
       services: () => servicesApi,
@@ -237,6 +244,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
       sendRetry: (agent, request) => publisher.publish(agentRetryTopic(agent), JSON.stringify(request), { qos: 1 }),
       rollouts: () => engineNamed<RolloutsEngine>(engines, 'rollouts'),
       jobs: () => engineNamed<JobsEngine>(engines, 'jobs'),
+      audit: audit.log,
     },
     dashboard: loadDashboardAssets(),
     log,
@@ -279,7 +287,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
  * The embedded broker, with its accounts: the users file (with a generated `operator` on first
  * start, printed once like the webhook secret) and the topic contract's ACL.
  */
-async function startBroker(config: HubConfig, db: StateDb, batch: TickBatch, log: Logger, contract: TopicContract): Promise<{ broker: EmbeddedBroker; newOperator?: NewOperator }> {
+async function startBroker(config: HubConfig, db: StateDb, batch: TickBatch, log: Logger, contract: TopicContract, audit: HubAudit): Promise<{ broker: EmbeddedBroker; newOperator?: NewOperator }> {
   const { broker: b, stateDir } = config;
   const usersFile = b.usersFile ?? defaultUsersFile(stateDir);
   // Before the operator account is made: a start that cannot succeed creates nothing.
@@ -290,7 +298,7 @@ async function startBroker(config: HubConfig, db: StateDb, batch: TickBatch, log
     host: b.host,
     port: b.port,
     state: b.persistence === 'sqlite' ? { db, batch } : undefined,
-    access: { usersFile, allowAnonymous: b.allowAnonymous, contract, db },
+    access: { usersFile, allowAnonymous: b.allowAnonymous, contract, db, onLoginRefused: (r: LoginRefusal) => audit.loginRefused('mqtt', r), publishers: audit.publishers },
     tls: b.tls && tlsFiles && { host: b.tls.host ?? b.host, port: b.tls.port, ...tlsFiles },
   };
   const broker = await startEmbeddedBroker(options, log).catch((err: unknown) => {

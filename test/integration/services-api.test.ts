@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiAuth } from '../../src/hub/api/api-auth.js';
+import { AuditLog } from '../../src/hub/audit/audit-log.js';
 import { HubEvents } from '../../src/hub/hub-events.js';
 import { ServicesError } from '../../src/hub/engines/services/services-api.js';
 import { createHttpServer } from '../../src/hub/http-server.js';
@@ -65,6 +66,7 @@ describe('services REST API', () => {
     const db = openStateDb(dir);
     cleanup.defer(() => db.close());
     const api = new FakeServicesApi();
+    const batch = new TickBatch(db);
     const server: Server = createHttpServer({
       webhookPath: '/webhook',
       secret: 'test-webhook-secret-0123456789',
@@ -73,12 +75,12 @@ describe('services REST API', () => {
       maxBufferedBytes: 1 << 22,
       bodyTimeoutMs: 5000,
       publishTimeoutMs: 1000,
-      deliveries: new DeliveryLog(db, new TickBatch(db)),
+      deliveries: new DeliveryLog(db, batch),
       publish: async () => undefined,
       isConnected: () => true,
       notReady: () => undefined,
       unavailable: () => undefined,
-      api: { auth: new ApiAuth({ users: () => users.users, log }), events: new HubEvents(), services: () => (engine ? api : undefined) },
+      api: { auth: new ApiAuth({ users: () => users.users, log }), events: new HubEvents(), services: () => (engine ? api : undefined), audit: new AuditLog(db, batch, { maxEntries: 1000, maxAgeDays: 1 }) },
       log,
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

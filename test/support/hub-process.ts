@@ -10,6 +10,9 @@ import { makeHubKeys, registerHubKey } from './signer.js';
 
 export type HubProcesses = {
   broker?: ExternalBroker;
+  /** The hub's config file and state directory. */
+  config: string;
+  stateDir: string;
   mqttUrl: string;
   webhookUrl: string;
   /** Starts a real `pushfleet hub` on the same config and state dir; resolves once it listens. */
@@ -43,6 +46,8 @@ export async function hubProcesses(cleanup: Cleanup, kind: BrokerKind, webhook: 
   );
   return {
     broker,
+    config,
+    stateDir,
     mqttUrl: broker ? mqttUrl : await harnessUrl(stateDir, mqttUrl),
     webhookUrl: `http://127.0.0.1:${httpPort}/webhook`,
     async start() {

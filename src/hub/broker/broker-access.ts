@@ -10,6 +10,7 @@ import { NO_SUCH_USER, verifyPassword } from '../users/password-hash.js';
 import type { LiveUsers } from '../users/live-users.js';
 import { ANONYMOUS_OWNER, type JobOwners } from './job-owners.js';
 import { LoginThrottle, LogLimit, loginThrottleKey } from './rate-limits.js';
+import type { RequestPublishers } from './request-publishers.js';
 
 const HUB: Identity = { name: 'hub', role: 'hub' };
 
@@ -21,7 +22,13 @@ export type BrokerAccessOptions = {
   /** The hub's own client, connected over an in-process stream: the hub, without a password. */
   isInProcess(client: Client): boolean;
   now?: () => number;
+  /** Told each refused login (the audit log); `name` null for an anonymous client. */
+  onLoginRefused?(refusal: LoginRefusal): void;
+  /** Told who published each operator request it let through (the audit log). */
+  publishers?: RequestPublishers;
 };
+
+export type LoginRefusal = { name: string | null; address: string; reason: string };
 
 /** What the broker refused since it started, for the log and for tests. */
 export type Refusals = { logins: number; publishes: number; subscribes: number; wills: number };
@@ -89,6 +96,7 @@ export class BrokerAccess {
     if ('role' in who && who.role === 'viewer') {
       this.refused.logins++;
       this.note('login', who, address, { reason: 'viewer account' }, 'broker refused a login: viewer accounts are for the HTTP API only');
+      this.opts.onLoginRefused?.({ name: who.name, address, reason: 'viewer account: for the HTTP API only' });
       throw authError(5, 'not authorized');
     }
     const will = (client as unknown as { _will?: { topic: string } })._will;
@@ -113,6 +121,7 @@ export class BrokerAccess {
       if (this.opts.allowAnonymous) return ANONYMOUS;
       this.refused.logins++;
       this.note('login', ANONYMOUS, address, { ...(certName !== undefined && { certificate: certName }) }, 'broker refused an anonymous client (broker.allowAnonymous is off)');
+      this.opts.onLoginRefused?.({ name: null, address, reason: `anonymous client${certName !== undefined ? ` (certificate of unknown user ${certName.slice(0, 64)})` : ''} and broker.allowAnonymous is off` });
       throw authError(5, 'not authorized');
     }
     const entry = users.get(username);
@@ -127,7 +136,9 @@ export class BrokerAccess {
     this.refused.logins++;
     const failures = this.throttle.failed(key, this.now());
     // The name is logged (it may be a typo of a real one), the password never.
-    this.note('login', undefined, address, { user: username.slice(0, 128), failures, reason: entry ? 'wrong password' : 'no such user' }, 'broker refused a login');
+    const reason = entry ? 'wrong password' : 'no such user';
+    this.note('login', undefined, address, { user: username.slice(0, 128), failures, reason }, 'broker refused a login');
+    this.opts.onLoginRefused?.({ name: username, address, reason });
     throw authError(4, 'bad user name or password');
   }
 
@@ -141,6 +152,8 @@ export class BrokerAccess {
     if (reason) {
       this.refused.publishes++;
       this.note(`publish:${this.opts.contract.lookup(packet.topic)?.spec.name ?? 'other'}`, who, remoteAddress(client), { topic: packet.topic.slice(0, 200), reason }, 'broker refused a publish and closed the connection');
+    } else {
+      this.opts.publishers?.noteAccepted(who, remoteAddress(client), packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
     }
     return reason;
   }

@@ -11,11 +11,12 @@ import { StartupError } from '../../shared/startup.js';
 import type { StateDb } from '../state-db.js';
 import type { TickBatch } from '../tick-batch.js';
 import { LiveUsers } from '../users/live-users.js';
-import { BrokerAccess, type Refusals } from './broker-access.js';
+import { BrokerAccess, type LoginRefusal, type Refusals } from './broker-access.js';
 import { BrokerStore } from './broker-store.js';
 import { boundBeforeLogin } from './connect-bound.js';
 import { ConnectGate } from './connect-gate.js';
 import { JobOwners } from './job-owners.js';
+import type { RequestPublishers } from './request-publishers.js';
 import { SqlitePersistence } from './sqlite-persistence.js';
 
 export type EmbeddedBroker = {
@@ -62,6 +63,9 @@ export type EmbeddedBrokerOptions = {
     contract: TopicContract;
     /** Where semaphore job owners are kept (the hub's state database); default: memory. */
     db?: StateDb;
+    /** The audit log's: each refused login, and who published each operator request. */
+    onLoginRefused?(refusal: LoginRefusal): void;
+    publishers?: RequestPublishers;
   };
   /** A second listener, MQTT over TLS, with the same authentication (files read by readTlsFiles). */
   tls?: { host: string; port: number } & TlsFiles;
@@ -93,7 +97,7 @@ export async function startEmbeddedBroker({ host, port, state, heartbeatInterval
     if (accessOpts) {
       users = new LiveUsers(accessOpts.usersFile, log, (names) => access!.disconnect(names));
       users.start();
-      access = new BrokerAccess({ users, allowAnonymous: accessOpts.allowAnonymous, contract: accessOpts.contract, owners: new JobOwners(accessOpts.db ?? ownersDb!), isInProcess }, log);
+      access = new BrokerAccess({ users, allowAnonymous: accessOpts.allowAnonymous, contract: accessOpts.contract, owners: new JobOwners(accessOpts.db ?? ownersDb!), isInProcess, onLoginRefused: accessOpts.onLoginRefused, publishers: accessOpts.publishers }, log);
       if (accessOpts.allowAnonymous) log.warn({ usersFile: accessOpts.usersFile }, 'broker.allowAnonymous is on: clients without a password are let in, with what agents and operators may do; turn it off once every client has an account');
     }
     const guard = access;

@@ -5,6 +5,8 @@ import { check, type PushMessage } from '../../shared/messages.js';
 import { pushTopic } from '../../shared/topics.js';
 import type { Logger } from '../../shared/logger.js';
 import { GitHubPushPayload, toPushMessage } from './github-push.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { deliveryEntry } from '../audit/delivery-entries.js';
 import type { DeliveryLog, DeliveryOutcome } from './deliveries.js';
 import { BodyError, ByteBudget, readBody } from './read-body.js';
 import { reply, replyAndClose } from './reply.js';
@@ -30,6 +32,8 @@ export type WebhookDeps = {
   now?: () => Date;
   /** Told of every answer on the webhook path and of each push's PUBACK (recent deliveries, /metrics). */
   observer?: WebhookObserver;
+  /** Where every answer is recorded: a 2xx before it is sent, a refusal without waiting. */
+  audit?: Pick<AuditLog, 'record' | 'note'>;
 };
 
 /**
@@ -125,12 +129,23 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
   const handle = async (req: IncomingMessage, res: ServerResponse, facts: WebhookAnswer): Promise<void> => {
     const received = performance.now();
     const send: Send = (status, body, headers = {}, close = false) => {
-      if (close) replyAndClose(req, res, status, body);
-      else reply(res, status, body, headers);
       facts.status = status;
       facts.result = facts.outcome ? resultOfOutcome(facts.outcome) : resultOf(status);
       if (typeof body.error === 'string') facts.error = body.error;
-      deps.observer?.answered(facts);
+      const sent = (): void => {
+        if (close) replyAndClose(req, res, status, body);
+        else reply(res, status, body, headers);
+        deps.observer?.answered(facts);
+      };
+      if (!deps.audit) return sent();
+      // What was taken is in the audit log before it is answered; a refusal (or a 503, which GitHub
+      // redelivers) is answered at once, so a flood never waits on the disk.
+      const entry = deliveryEntry(facts);
+      if (status >= 300) return void (deps.audit.note(entry), sent());
+      deps.audit
+        .record(entry)
+        .catch((err: unknown) => deps.log.warn({ err: (err as Error).message, delivery: facts.delivery }, 'delivery not written to the audit log; answering anyway'))
+        .finally(sent);
     };
     const unavailable = deps.unavailable();
     if (unavailable !== undefined) return send(503, { error: unavailable }, {}, true);
