@@ -188,7 +188,7 @@ const services = listView<Service>({
 const audit = listView<AuditEntry>({
   section: 'audit',
   areas: ['audit'],
-  path: '/audit?limit=50',
+  path: '/audit?order=newest&limit=50',
   caption: 'Audit log',
   empty: 'nothing recorded yet',
   columns: () => [

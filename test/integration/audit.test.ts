@@ -111,9 +111,12 @@ describe('audit log', () => {
     const page = await api.get('/api/v1/audit?offset=1&limit=2').set('authorization', `Bearer ${tokens.viewer}`);
     expectSpecResponse(spec, 'GET', '/audit', page);
     expect(page.body).toMatchObject({ total: 5, offset: 1, limit: 2, items: [{ target: 'ping-1', reason: 'ping' }, { target: 'ping-2' }] });
+    const latest = await api.get('/api/v1/audit?order=newest&limit=2').set('authorization', `Bearer ${tokens.viewer}`);
+    expectSpecResponse(spec, 'GET', '/audit', latest);
+    expect(latest.body).toMatchObject({ total: 5, offset: 0, limit: 2, items: [{ target: 'ping-4' }, { target: 'ping-3' }] });
     expect(await auditOf(hub, tokens.viewer, `&since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).toEqual([]);
     expect(await auditOf(hub, tokens.viewer, '&since=2020-01-01')).toHaveLength(5);
-    for (const query of ['since=yesterday', 'since=2026-12-01T10:00:00', 'limit=0', 'until=now']) {
+    for (const query of ['since=yesterday', 'since=2026-12-01T10:00:00', 'limit=0', 'until=now', 'order=random']) {
       const bad = await api.get(`/api/v1/audit?${query}`).set('authorization', `Bearer ${tokens.viewer}`);
       expectSpecResponse(spec, 'GET', '/audit', bad);
       expect(bad.status, query).toBe(400);

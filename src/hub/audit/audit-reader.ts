@@ -17,23 +17,27 @@ export function createAuditTable(db: Database.Database): void {
   db.exec('CREATE INDEX IF NOT EXISTS audit_last_at ON audit (last_at)');
 }
 
+export type AuditQuery = { since?: number; offset: number; limit: number; order?: 'oldest' | 'newest' };
+
 /**
  * Reads the audit table: the hub's API through its AuditLog, and `pushfleet audit` on the hub's
  * machine through a read-only connection of its own (the hub need not run).
  */
 export class AuditReader {
   private readonly count;
-  private readonly page;
+  private readonly oldest;
+  private readonly newest;
 
   constructor(db: Database.Database) {
     this.count = db.prepare<[number], { n: number }>('SELECT COUNT(*) AS n FROM audit WHERE last_at >= ?');
-    this.page = db.prepare<[number, number, number], Row>('SELECT * FROM audit WHERE last_at >= ? ORDER BY id LIMIT ? OFFSET ?');
+    this.oldest = db.prepare<[number, number, number], Row>('SELECT * FROM audit WHERE last_at >= ? ORDER BY id LIMIT ? OFFSET ?');
+    this.newest = db.prepare<[number, number, number], Row>('SELECT * FROM audit WHERE last_at >= ? ORDER BY id DESC LIMIT ? OFFSET ?');
   }
 
-  /** Entries whose last repeat is at or after `since` (ms), oldest first. */
-  list({ since = 0, offset, limit }: { since?: number; offset: number; limit: number }): AuditPage {
+  /** Entries whose last repeat is at or after `since` (ms), oldest first (an export) or newest first (what happened lately). */
+  list({ since = 0, offset, limit, order = 'oldest' }: AuditQuery): AuditPage {
     const total = this.count.get(since)?.n ?? 0;
-    return { items: this.page.all(since, limit, offset).map(entryOf), total, offset, limit };
+    return { items: (order === 'newest' ? this.newest : this.oldest).all(since, limit, offset).map(entryOf), total, offset, limit };
   }
 }
 
