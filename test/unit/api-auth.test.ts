@@ -88,6 +88,7 @@ describe('API auth', () => {
       { name: 'alice', address: '10.0.0.9', reason: 'wrong password' },
     ]);
     expect(await h.send('bob', `pw-${users.get('bob')!.password.hash}`)).toMatchObject({ statusCode: 403, body: { code: 'forbidden' } });
+    expect(h.refused.at(-1)).toEqual({ name: 'bob', address: '10.0.0.1', reason: 'not an API account' });
   });
 
   it('a viewer reads but is refused (403) where an operator is required; an operator passes both; a Bearer token is the same pair', async () => {

@@ -28,7 +28,7 @@ export type ApiAuthOptions = {
 /** What the API lets a caller do: viewers read, operators also act. */
 export type ApiRole = 'viewer' | 'operator';
 export type Caller = { readonly name: string; readonly role: ApiRole };
-export type LoginRefusal = { name: string; address: string; reason: 'wrong password' | 'no such user' };
+export type LoginRefusal = { name: string; address: string; reason: 'wrong password' | 'no such user' | 'not an API account' };
 
 /** The API role of each account role; others (hub, agent, client) have none. */
 const API_ROLE: Partial<Record<Role, ApiRole>> = { operator: 'operator', viewer: 'viewer' };
@@ -80,7 +80,11 @@ export class ApiAuth {
     if (name === null) return;
     const role = this.opts.users().get(name)?.role;
     const apiRole = role && API_ROLE[role];
-    if (!apiRole) return void sendError(res, 403, 'forbidden', `user "${name}" has role ${role}: the API takes operator and viewer accounts only`);
+    if (!apiRole) {
+      // A right password of an agent or client account: someone holds a broker credential and tries it here.
+      this.opts.onRefused?.({ name, address, reason: 'not an API account' });
+      return void sendError(res, 403, 'forbidden', `user "${name}" has role ${role}: the API takes operator and viewer accounts only`);
+    }
     const caller: Caller = { name, role: apiRole };
     res.locals.caller = caller;
     if (needed === 'operator') requireOperator(req, res, next);
