@@ -274,7 +274,7 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   };
   statusChanged = () => hooks.status?.(status());
   // Once the start is done, so a start that fails says only why.
-  if (embedded?.newOperator) printNewOperator(embedded.newOperator);
+  if (embedded?.newOperator) printNewOperator(embedded.newOperator, `http://${['0.0.0.0', '::'].includes(config.http.host) ? '<this-host>' : config.http.host}:${httpPort}/`);
   const stop = async () => {
     await teardown.run();
     log.info('hub stopped');
@@ -310,10 +310,12 @@ async function startBroker(config: HubConfig, db: StateDb, batch: TickBatch, log
 type NewOperator = { usersFile: string; file: string; password: string };
 
 /** Printed once, on the terminal only (never in the log), like the webhook secret. */
-function printNewOperator({ usersFile, file, password }: NewOperator): void {
+function printNewOperator({ usersFile, file, password }: NewOperator, dashboard: string): void {
   process.stderr.write(
     `\npushfleet: created the broker account "operator" (users file ${usersFile}), password:\n\n    ${password}\n\n` +
       `It is kept in ${file} (mode 0600), where pushfleet commands on this host find it by themselves.\n` +
+      `The dashboard is at ${dashboard}; its token for this account is operator:<that password>\n` +
+      `(a read-only one: pushfleet users add <name> --role viewer -c <this hub's config>).\n` +
       `Give each agent its own account: pushfleet users add <agent-id> --role agent -c <this hub's config>\n\n`,
   );
 }
