@@ -14,6 +14,7 @@ import { GitFixture } from '../support/git-fixture.js';
 import { githubPushPayload, postWebhook, signedRequest } from '../support/push-payload.js';
 import { SECRET, startTestHub, type TestHub } from '../support/test-hub.js';
 import { waitFor } from '../support/wait.js';
+import { request } from 'node:http';
 
 /** Screenshots of the states the tests reach, for people to look at (ignored by git). */
 const SHOTS = fileURLToPath(new URL('../../test-output/dashboard/', import.meta.url));
@@ -182,6 +183,13 @@ describe('the dashboard in headless Chromium, on a real hub', () => {
       await client.publishAsync(appStateTopic(id, 'web'), fakeAppState(id, 'web'), { qos: 1, retain: true });
     }
     const viewerToken = `watcher:${await addBrokerUser(hub.usersFile!, 'watcher', 'viewer')}`;
+    // The hub reads its users file again within a second (longer on a busy machine): signed in only
+    // once it has. Asked from another loopback address, so these tries do not count against the page's.
+    const status = () =>
+      new Promise<number>((resolve, reject) =>
+        request({ host: '127.0.0.1', port: hub.httpPort, path: '/api/v1/hub', localAddress: '127.0.0.9', headers: { authorization: `Bearer ${viewerToken}` } }, (res) => resolve(res.resume().statusCode!)).on('error', reject).end(),
+      );
+    await waitFor('the hub takes the viewer token', async () => (await status()) === 200);
 
     const tab = await openPage(hub, { width: 390, height: 844 });
     const { page } = tab;
