@@ -41,7 +41,7 @@ import { TickBatch } from './tick-batch.js';
 import { LiveUsers } from './users/live-users.js';
 import { ensureOperator } from './users/operator-credential.js';
 import { defaultUsersFile } from './users/users-file.js';
-import { FleetFollower } from './metrics/fleet-follower.js';
+import { UpdateCounter } from './metrics/update-counter.js';
 import { HubMetrics } from './metrics/hub-metrics.js';
 import { metricSources } from './metrics/sources.js';
 import { DeliveryLog } from './webhook/deliveries.js';
@@ -176,7 +176,10 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     readRetained(mqtt, filters, (topic, payload, retained) => retained && onMessage(topic, payload));
   const changed = events.changed.bind(events);
   const ctx = { publisher, db, batch, clock: systemClock, log, readRetained: readBack, unseal: (topic: string, payload: Buffer) => signer.unseal(topic, payload), contract, changed };
-  const views = new ViewsEngine(ctx, changed, heads);
+  const metrics = new HubMetrics(config.metrics);
+  if (config.metrics.allowAnonymous) log.warn("metrics.allowAnonymous is on: GET /metrics answers anyone who reaches the hub's HTTP port, without a token");
+  const updates = new UpdateCounter(ctx, config.metrics.maxAgents, metrics.updateEnded);
+  const views = new ViewsEngine(ctx, changed, heads, updates.appState);
   // Both doors for pushes (webhook, notify): the API's heads follow what the broker acknowledged.
   const pushOut = (push: PushMessage) => sendPush(publish, push).then(() => views.headPublished(push));
   const notify = new NotifyRequests(ctx, {
@@ -186,11 +189,8 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
     timeoutMs: config.webhook.publishTimeoutMs,
     maxPending: config.webhook.maxInFlight,
   });
-  const metrics = new HubMetrics(config.metrics);
-  if (config.metrics.allowAnonymous) log.warn("metrics.allowAnonymous is on: GET /metrics answers anyone who reaches the hub's HTTP port, without a token");
-  const fleet = new FleetFollower(ctx, config.metrics.maxAgents, metrics.updateEnded);
-  const engines = [audit.actions, ...(await createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState)), notify, fleet, views];
-  metrics.readFrom(metricSources(engines, fleet));
+  const engines = [audit.actions, ...(await createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState)), notify, views];
+  metrics.readFrom(metricSources(engines, views.fleet));
   const dispatcher = new Dispatcher(mqtt, engines, log);
   // Before start: engines started before one that fails are stopped again.
   teardown.add('engines', () => dispatcher.stop());

@@ -31,14 +31,18 @@ export function agentMessageOf(topic: string): AgentMessage | undefined {
 /**
  * Files one agent message into the snapshot and says what it was about (undefined if the topic
  * is not an agent's, or `bound` refused a new agent or app). Malformed payloads are skipped; an
- * empty one clears an app.
+ * empty one clears what its topic held (an agent with nothing left is forgotten).
  */
 export function collectAgentMessage(snapshot: FleetSnapshot, topic: string, payload: Buffer, bound?: FleetBound): AgentMessage | undefined {
   const msg = agentMessageOf(topic);
   if (!msg) return undefined;
   let entry = snapshot.agents.get(msg.agent);
   if (payload.length === 0) {
-    if (msg.app !== undefined) entry?.apps.delete(msg.app);
+    // A cleared retained message (an agent taken out of service): forgotten, and the agent with its last part.
+    if (!entry) return msg;
+    if (msg.app !== undefined) entry.apps.delete(msg.app);
+    else delete entry[msg.kind as 'status' | 'heartbeat'];
+    if (!entry.status && !entry.heartbeat && entry.apps.size === 0) snapshot.agents.delete(msg.agent);
     return msg;
   }
   const d = decodeAgentMessage(msg, payload);

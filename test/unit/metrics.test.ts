@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
-import { FleetFollower } from '../../src/hub/metrics/fleet-follower.js';
+import { UpdateCounter } from '../../src/hub/metrics/update-counter.js';
+import { ViewsEngine } from '../../src/hub/views/views-engine.js';
+import type { EngineContext } from '../../src/hub/engines/engine.js';
 import { HubMetrics } from '../../src/hub/metrics/hub-metrics.js';
 import { labelSeries, OTHER, UNSET } from '../../src/hub/metrics/label-series.js';
 import { fileAppState, type AppUpdates } from '../../src/hub/metrics/update-outcomes.js';
@@ -71,9 +73,12 @@ describe('updates ended, from app state transitions', () => {
     for (const state of ['idle', 'waiting', 'updating', 'retrying', 'held'] as const) expect(ends([{ state }])).toEqual([]);
   });
 
-  it('follows agents over MQTT messages: presence, labels and updates; malformed payloads and heartbeats change nothing', () => {
+  it('follows agents over MQTT messages through the read model: presence, labels and updates; malformed payloads and heartbeats change nothing', () => {
     const ended: string[] = [];
-    const fleet = new FleetFollower({ log: createLogger('test', 'silent'), clock: new ManualClock() }, 2, (outcome, seconds) => ended.push(`${outcome} ${seconds}`));
+    const ctx = { log: createLogger('test', 'silent'), clock: new ManualClock() };
+    const counter = new UpdateCounter(ctx, 2, (outcome, seconds) => ended.push(`${outcome} ${seconds}`));
+    const views = new ViewsEngine(ctx as unknown as EngineContext, () => undefined, undefined, counter.appState, { agents: 2, appsPerAgent: 10, heads: 1, deliveries: 1, playbookRuns: 1 });
+    const fleet = { handle: views.handle.bind(views), agents: () => views.fleet.labelled() };
     const status = (agent: string, state: 'online' | 'offline', labels = { env: 'prod' }) =>
       Buffer.from(JSON.stringify({ v: SCHEMA_VERSION, agent, state, labels, version: '0.1.0', startedAt: null, at: T }));
     const live = { dup: false, retained: false };

@@ -11,10 +11,10 @@ import { ManualClock } from '../support/manual-clock.js';
 const at = new Date(0).toISOString();
 const json = (v: object) => Buffer.from(JSON.stringify(v));
 
-function engine(limits?: ConstructorParameters<typeof ViewsEngine>[3], stored: { topic: string; payload: string }[] = []) {
+function engine(limits?: ConstructorParameters<typeof ViewsEngine>[4], stored: { topic: string; payload: string }[] = []) {
   const changes: HubChange[] = [];
   const ctx = { clock: new ManualClock(), log: createLogger('test', 'silent') } as unknown as EngineContext;
-  const views = new ViewsEngine(ctx, (area, id) => changes.push(id === undefined ? { area } : { area, id }), { list: () => stored }, limits);
+  const views = new ViewsEngine(ctx, (area, id) => changes.push(id === undefined ? { area } : { area, id }), { list: () => stored }, undefined, limits);
   return { views, changes };
 }
 

@@ -111,7 +111,7 @@ export class HubMetrics {
     this.publishSeconds.observe(seconds);
   }
 
-  /** An update an agent reported ended (FleetFollower). */
+  /** An update an agent reported ended (update-counter.ts). */
   readonly updateEnded = (outcome: UpdateOutcome, seconds: number | undefined): void => {
     this.updates.inc({ outcome });
     if (seconds !== undefined) this.updateSeconds.observe({ outcome }, seconds);

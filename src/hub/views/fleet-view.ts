@@ -63,6 +63,11 @@ export class FleetView {
     return entry && agentRow(id, entry);
   }
 
+  /** Each agent that sent its status: online or not, and its labels (what /metrics breaks down). */
+  *labelled(): Iterable<{ online: boolean; labels: Readonly<Record<string, string>> }> {
+    for (const { status } of this.snapshot.agents.values()) if (status) yield { online: status.state === 'online', labels: status.labels };
+  }
+
   app(agent: string, app: string): AppState | undefined {
     return this.snapshot.agents.get(agent)?.apps.get(app);
   }

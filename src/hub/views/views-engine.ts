@@ -1,8 +1,8 @@
 import { RunEvent, RunRequest } from '../../shared/contract/orchestrator-messages.js';
-import { decode, HubStatus, PushMessage } from '../../shared/messages.js';
+import { decode, HubStatus, PushMessage, type AppState } from '../../shared/messages.js';
 import { headTopic } from '../../shared/topics.js';
 import { TopicContract } from '../../shared/contract/topic-table.js';
-import type { Engine, EngineContext } from '../engines/engine.js';
+import type { Delivery, Engine, EngineContext } from '../engines/engine.js';
 import { TableBound } from '../engines/table-bound.js';
 import type { HubArea } from '../hub-events.js';
 import { DeliveryView, type DeliveryRecord } from './delivery-view.js';
@@ -47,6 +47,8 @@ export class ViewsEngine implements Engine {
     private readonly ctx: EngineContext,
     private readonly changed: Changed,
     private readonly storedHeads: StoredHeads = { list: () => [] },
+    /** Each app state taken (undefined: cleared), decoded once for every reader (the update counter of /metrics). */
+    private readonly onAppState?: (agent: string, app: string, state: AppState | undefined, retained: boolean) => void,
     limits: ViewLimits = VIEW_LIMITS,
   ) {
     const bounds = {
@@ -68,7 +70,7 @@ export class ViewsEngine implements Engine {
 
   async stop(): Promise<void> {}
 
-  handle(topic: string, payload: Buffer): void {
+  handle(topic: string, payload: Buffer, delivery?: Delivery): void {
     const kind = contract.lookup(topic)?.spec.name;
     if (kind === 'hub.status') {
       const d = decode(HubStatus, payload);
@@ -77,10 +79,16 @@ export class ViewsEngine implements Engine {
     }
     if (kind === 'orchestrator.run-request') return this.onRunRequest(payload);
     if (kind === 'orchestrator.run-events') return this.onRunEvent(payload);
+    const target = kind === 'agent.app' ? contract.lookup(topic)!.params : undefined;
+    const before = target && this.fleet.app(target.agent!, target.app!);
     const msg = this.fleet.take(topic, payload);
     if (!msg) return;
     this.changed('agents', msg.agent);
-    if (msg.kind === 'app') this.changed('apps', msg.app);
+    if (msg.kind !== 'app') return;
+    this.changed('apps', msg.app);
+    // Told only what was taken: a cleared app, or a state that decoded (a malformed one left the old in place).
+    const after = this.fleet.app(msg.agent, msg.app!);
+    if (after !== before) this.onAppState?.(msg.agent, msg.app!, after, delivery?.retained === true);
   }
 
   /** One answer of the webhook path (route.ts), kept among the newest. */
