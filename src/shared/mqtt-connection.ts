@@ -122,6 +122,9 @@ export function connectMqtt(cfg: MqttConnectionConfig, opts: ConnectOptions = {}
       clearTimeout(timer);
       client.off('connect', onConnect);
       client.off('error', onError);
+      // A TLS handshake failure is reported twice (by the socket builder, then by mqtt.js's own
+      // stream handler): the second, from a client already given up, would be uncaught.
+      client.on('error', () => undefined);
       client.end(true);
       reject(err);
     };
