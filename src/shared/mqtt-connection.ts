@@ -112,6 +112,10 @@ export function connectMqtt(cfg: MqttConnectionConfig, opts: ConnectOptions = {}
   const options = clientOptions(cfg, opts.will);
   const socket = opts.stream ?? brokerSocket(url, options);
   const client = socket ? new MqttClient(socket, options) : mqtt.connect(url, options);
+  // As mqtt.connect() does: an error no one else listens for (a write after end while closing, a
+  // TLS failure reported by both the socket builder and mqtt.js's stream handler) is not an
+  // uncaught exception; the client reconnects or has been given up.
+  client.on('error', () => undefined);
   // mqtt.js leaves Nagle's algorithm on; with delayed ACKs that stalls QoS 1 round trips ~40 ms.
   client.on('connect', () => {
     (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
@@ -122,9 +126,6 @@ export function connectMqtt(cfg: MqttConnectionConfig, opts: ConnectOptions = {}
       clearTimeout(timer);
       client.off('connect', onConnect);
       client.off('error', onError);
-      // A TLS handshake failure is reported twice (by the socket builder, then by mqtt.js's own
-      // stream handler): the second, from a client already given up, would be uncaught.
-      client.on('error', () => undefined);
       client.end(true);
       reject(err);
     };
