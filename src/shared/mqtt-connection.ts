@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import mqtt, { MqttClient, type IClientOptions } from 'mqtt';
 import { z } from 'zod';
 import { ConfigError } from './config-file.js';
+import { brokerSocket } from './mqtt-socket.js';
 import { splitCredentials } from './mqtt-url.js';
 
 /** Broker connection keys, the same for hub, agent and every CLI command. */
@@ -107,8 +108,14 @@ export type ConnectOptions = {
  * command fails at once with the reason instead of retrying forever.
  */
 export function connectMqtt(cfg: MqttConnectionConfig, opts: ConnectOptions = {}): Promise<MqttClient> {
-  const stream = opts.stream;
-  const client = stream ? new MqttClient(() => stream(), clientOptions(cfg, opts.will)) : mqtt.connect(splitCredentials(cfg.url).url, clientOptions(cfg, opts.will));
+  const url = splitCredentials(cfg.url).url;
+  const options = clientOptions(cfg, opts.will);
+  const socket = opts.stream ?? brokerSocket(url, options);
+  const client = socket ? new MqttClient(socket, options) : mqtt.connect(url, options);
+  // As mqtt.connect() does: an error no one else listens for (a write after end while closing, a
+  // TLS failure reported by both the socket builder and mqtt.js's stream handler) is not an
+  // uncaught exception; the client reconnects or has been given up.
+  client.on('error', () => undefined);
   // mqtt.js leaves Nagle's algorithm on; with delayed ACKs that stalls QoS 1 round trips ~40 ms.
   client.on('connect', () => {
     (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import mqtt, { type IClientOptions } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION } from '../../src/shared/messages.js';
+import { connectMqtt } from '../../src/shared/mqtt-connection.js';
 import { agentStatusTopic } from '../../src/shared/topics.js';
 import { addBrokerUser, HARNESS, usersFileFor } from '../support/broker-users.js';
 import { Cleanup } from '../support/cleanup.js';
@@ -86,6 +87,13 @@ describe('the embedded broker over TLS (broker.tls)', () => {
     const r = await runCli(['status', '-c', cli]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/hub: online/);
+    // Our own TLS socket (not mqtt.connect's): a broker certificate from another CA is refused,
+    // as an error of the connect (a command exits with it), not an uncaught one.
+    const rogue = connectMqtt({ url, username, password, keepalive: 30, tls: { ca: join(certs.dir, 'rogue-ca.pem'), rejectUnauthorized: true } }, { timeoutMs: 5000 });
+    await expect(rogue).rejects.toMatchObject({ code: 'SELF_SIGNED_CERT_IN_CHAIN' });
+    const trusted = await connectMqtt({ url, username, password, keepalive: 30, tls: { ca: join(certs.dir, 'ca.pem'), rejectUnauthorized: true } }, { timeoutMs: 5000 });
+    cleanup.defer(() => trusted.endAsync(true));
+    expect(trusted.connected).toBe(true);
   });
 
   it('refuses to start when a TLS file is missing, naming the key', async () => {
