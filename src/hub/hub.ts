@@ -199,13 +199,14 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   /** Why no push is taken now: the state directory is gone or the broker unreachable. */
   const refusal = (): string | undefined => stateWatch.lost ?? (mqtt.connected ? undefined : `MQTT broker ${shownUrl} unreachable; retrying`);
 
+  const streams = new EventStreams(events);
   // The REST API's accounts: the users file the embedded broker takes (with an external broker the
-  // same path, filled by `pushfleet users add`), read again whenever it changes.
-  const apiUsers = new LiveUsers(config.broker.usersFile ?? defaultUsersFile(config.stateDir), log, () => undefined);
+  // same path, filled by `pushfleet users add`), read again whenever it changes. An account removed
+  // or changed (password, role) has its live streams ended, as the broker ends its sessions.
+  const apiUsers = new LiveUsers(config.broker.usersFile ?? defaultUsersFile(config.stateDir), log, (names) => streams.endOwners(names));
   apiUsers.start();
   teardown.add('API users', () => apiUsers.stop());
   const servicesApi = servicesApiOf(engines);
-  const streams = new EventStreams(events);
 
   // Runs right after the webhook server closed: no mark-published retry outlives the stop.
   teardown.add('delivery log', () => deliveries.close());

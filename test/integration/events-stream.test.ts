@@ -7,7 +7,9 @@ import { apiRouter } from '../../src/hub/api/api-router.js';
 import { EventStreams, EVENT_STREAM_DEFAULTS } from '../../src/hub/api/event-streams.js';
 import { HubEvents } from '../../src/hub/hub-events.js';
 import { generateCredential } from '../../src/hub/users/password-hash.js';
-import { newUser, type UserEntry } from '../../src/hub/users/users-file.js';
+import { newUser, readUsers, writeUsers, type UserEntry } from '../../src/hub/users/users-file.js';
+import { addBrokerUser } from '../support/broker-users.js';
+import { startTestHub } from '../support/test-hub.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { Cleanup } from '../support/cleanup.js';
 import { expectSpecAnswer, expectSpecResponse, loadSpec } from '../support/openapi.js';
@@ -106,6 +108,21 @@ describe('GET /api/v1/events: the live stream', () => {
     // The URL (which a proxy or browser history may keep) opens nothing again.
     const again = await call(port, 'GET', path);
     expect(again).toMatchObject({ status: 401, body: { code: 'unauthorized', error: expect.stringContaining('POST /api/v1/events/tickets') } });
+  });
+
+  it("a real hub ends a stream once its account is removed from the users file, as the broker ends the account's sessions", async () => {
+    const hub = await startTestHub(cleanup, 'aedes');
+    const token = `vera:${await addBrokerUser(hub.usersFile!, 'vera', 'viewer')}`;
+    // Asked every 300 ms: the hub reads the file within a second, and each refusal before counts against this address.
+    await waitFor('the hub takes the new account', async () => (await new Promise((r) => setTimeout(r, 300)), (await call(hub.httpPort, 'GET', '/api/v1/hub', token)).status === 200), 15_000);
+    const stream = await openStream(hub.httpPort, '/api/v1/events', token);
+    cleanup.defer(() => stream.close());
+    expect(stream.res.statusCode).toBe(200);
+    const users = readUsers(hub.usersFile!);
+    users.delete('vera');
+    writeUsers(hub.usersFile!, users);
+    await Promise.race([stream.ended, new Promise((_, reject) => setTimeout(() => reject(new Error('the stream outlived its account')), 10_000))]);
+    expect((await call(hub.httpPort, 'POST', '/api/v1/events/tickets', token)).status).toBe(401);
   });
 
   it('refuses a stream without a good ticket or token, and a ticket without a token', async () => {

@@ -90,6 +90,22 @@ describe('event streams', () => {
     streams.stop();
   });
 
+  it('ends the streams of accounts removed or changed, and keeps the others', () => {
+    const { events, streams } = started();
+    const [ann1, ann2, bo] = [sink(), sink(), sink()];
+    streams.add(ann1, 'ann');
+    streams.add(ann2, 'ann');
+    streams.add(bo, 'bo');
+    streams.endOwners(['ann', 'cy']);
+    expect([ann1.ended, ann2.ended, bo.ended]).toEqual([true, true, false]);
+    events.changed('agents');
+    vi.advanceTimersByTime(250);
+    expect(changes(ann1.text)).toEqual([]);
+    expect(changes(bo.text)).toEqual([{ area: 'agents' }]);
+    expect(streams.open).toBe(1);
+    streams.stop();
+  });
+
   it('ends a stream whose client stopped reading, and keeps the others', () => {
     const { events, streams } = started({ maxBufferedBytes: 1000 });
     const slow = sink(5000);

@@ -83,6 +83,15 @@ export class EventStreams {
     this.sinks.delete(sink);
   }
 
+  /** Ends the streams of these accounts (removed, or their password or role changed): a revoked token hears no more. */
+  endOwners(names: readonly string[]): void {
+    for (const [sink, owner] of this.sinks) {
+      if (!names.includes(owner)) continue;
+      this.sinks.delete(sink);
+      sink.end();
+    }
+  }
+
   private notice(area: HubArea, id?: string): void {
     if (this.sinks.size === 0) return;
     const ids = this.pending.get(area);
