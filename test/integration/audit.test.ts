@@ -95,7 +95,7 @@ describe('audit log', () => {
       { kind: 'action', via: 'mqtt', who: 'ops', identity: 'mqtt-account', action: 'environment.freeze', target: 'production', outcome: 'accepted', count: 1 },
     ]);
     const [accepted, , rejected, brokerLogin, apiLogin, serviceAdd, forbidden, , paused] = entries;
-    expect(accepted!.reason).toBe(`acme/web refs/heads/main ${SHA.slice(0, 12)}: published`);
+    expect(accepted!.reason).toBe(`acme/web refs/heads/main ${SHA.slice(0, 12)}: recorded for publishing`);
     expect(rejected!.reason).toMatch(/^401: signature does not match/);
     for (const e of [brokerLogin, apiLogin, serviceAdd, paused]) expect(e!.address).toMatch(/127\.0\.0\.1$/);
     expect(brokerLogin!.reason).toBe('no such user');

@@ -26,6 +26,11 @@ export type AcceptOptions = {
   timeoutMs: number;
   /** Deliveries being recorded or awaiting their PUBACK beyond which a new one is refused. */
   maxPending: number;
+  /**
+   * Called in the same turn as the delivery's row is written, so what it writes in the tick batch
+   * (the audit entry) shares the row's commit; only for a delivery taken now, not for a copy.
+   */
+  recording?: () => void;
 };
 
 /** A delivery this process is working on: recording, awaiting its PUBACK, or acknowledged. */
@@ -116,7 +121,9 @@ export class DeliveryLog {
 
   private async publishOnce(id: string, topic: string, opts: AcceptOptions): Promise<DeliveryOutcome> {
     try {
-      await this.batch.run(() => this.record.run(id, topic, Date.now()));
+      const recorded = this.batch.run(() => this.record.run(id, topic, Date.now()));
+      opts.recording?.();
+      await recorded;
     } catch (err) {
       this.settle(id, undefined);
       return { state: 'not-published', reason: `the delivery could not be recorded (${(err as Error).message})` };

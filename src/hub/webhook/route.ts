@@ -66,6 +66,8 @@ export type WebhookAnswer = {
   push?: PushMessage;
   outcome?: DeliveryOutcome;
   address?: string;
+  /** Its audit entry was written with the delivery's row (a push taken now). */
+  recorded?: boolean;
 };
 
 const SIGNATURE = /^sha256=[0-9a-f]{64}$/;
@@ -137,7 +139,8 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
         else reply(res, status, body, headers);
         deps.observer?.answered(facts);
       };
-      if (!deps.audit) return sent();
+      // A push taken now was recorded with its delivery row (`recording` below), before it was published.
+      if (!deps.audit || (status < 300 && facts.recorded)) return sent();
       // What was taken is in the audit log before it is answered; a refusal (or a 503, which GitHub
       // redelivers) is answered at once, so a flood never waits on the disk.
       const entry = deliveryEntry(facts);
@@ -192,6 +195,11 @@ export function webhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: S
       canPublish: deps.isConnected,
       timeoutMs: deps.publishTimeoutMs,
       maxPending: deps.maxInFlight,
+      recording: () => {
+        if (!deps.audit) return;
+        facts.recorded = true;
+        deps.audit.note(deliveryEntry(facts));
+      },
     });
     const fields = { delivery, repo: push.repo, ref: push.ref, sha: push.after };
     if (outcome.state === 'not-published') deps.log.warn({ ...fields, reason: outcome.reason }, 'push not published');
