@@ -71,7 +71,8 @@ export class ViewsEngine implements Engine {
   async stop(): Promise<void> {}
 
   handle(topic: string, payload: Buffer, delivery?: Delivery): void {
-    const kind = contract.lookup(topic)?.spec.name;
+    const found = contract.lookup(topic);
+    const kind = found?.spec.name;
     if (kind === 'hub.status') {
       const d = decode(HubStatus, payload);
       if (d.ok) this.hub = d.value;
@@ -79,8 +80,7 @@ export class ViewsEngine implements Engine {
     }
     if (kind === 'orchestrator.run-request') return this.onRunRequest(payload);
     if (kind === 'orchestrator.run-events') return this.onRunEvent(payload);
-    const target = kind === 'agent.app' ? contract.lookup(topic)!.params : undefined;
-    const before = target && this.fleet.app(target.agent!, target.app!);
+    const before = kind === 'agent.app' ? this.fleet.app(found!.params.agent!, found!.params.app!) : undefined;
     const msg = this.fleet.take(topic, payload);
     if (!msg) return;
     this.changed('agents', msg.agent);
