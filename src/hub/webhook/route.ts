@@ -92,10 +92,10 @@ function payloadText(req: IncomingMessage, raw: string): string {
 
 type Send = (status: number, body: Record<string, unknown>, headers?: Record<string, string>, close?: boolean) => void;
 
-/** The answer for what became of a delivery: 200 and 202 say published or held, 503 nothing. */
 const resultOf = (status: number): DeliveryResult => (status < 300 ? 'ignored' : status === 503 ? 'not-published' : status >= 500 ? 'error' : 'rejected');
 const resultOfOutcome = (outcome: DeliveryOutcome): DeliveryResult => (outcome.state === 'not-published' ? outcome.state : outcome.duplicate ? 'duplicate' : outcome.state);
 
+/** The answer for what became of a delivery: 200 and 202 say published or held, 503 nothing. */
 function answer(send: Send, delivery: string, outcome: DeliveryOutcome): void {
   if (outcome.state === 'not-published') {
     return send(503, { error: `${outcome.reason}: nothing was published; redeliver later` }, outcome.busy ? { 'retry-after': '1' } : {});
