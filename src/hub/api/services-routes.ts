@@ -4,8 +4,9 @@ import { ServiceCreate, ServiceStatusName } from '../../shared/contract/services
 import { ServiceName } from '../../shared/contract/services-messages.js';
 import type { Logger } from '../../shared/logger.js';
 import { ServicesError, type ServicesApi } from '../engines/services/services-api.js';
-import { ApiError, sendError, SERVICES_STATUS } from './api-error.js';
-import { callerOf, requireOperator } from './api-auth.js';
+import { sendError, SERVICES_STATUS } from './api-error.js';
+import { requireOperator } from './api-auth.js';
+import { present, requestedBy } from './area-deps.js';
 import { answerError, checked, jsonBody, pageOf, queryOf } from './request-parsing.js';
 
 export type ServicesRoutesDeps = {
@@ -21,17 +22,12 @@ export type ServicesRoutesDeps = {
  */
 export function servicesRoutes(deps: ServicesRoutesDeps): Router {
   const router = Router();
-  const api = (): ServicesApi => {
-    const services = deps.services();
-    if (!services) throw new ApiError(503, 'unavailable', 'services engine is not enabled (engines.services.enabled in the hub config)');
-    return services;
-  };
-  const by = (req: Request, res: Response): string => `${callerOf(res).name}@${req.socket.remoteAddress ?? 'unknown'}`;
+  const api = (): ServicesApi => present(deps.services(), 'services engine is not enabled (engines.services.enabled in the hub config)');
 
   // The role is checked before the body, so a viewer cannot make the hub read one.
   router.post('/services', requireOperator, jsonBody('the service as JSON {name, action, arg?, selector?}'), async (req, res) => {
     const service = checked(ServiceCreate, req.body, 'body');
-    res.status(201).json(await api().add(service, by(req, res)));
+    res.status(201).json(await api().add(service, requestedBy(req, res)));
   });
   router.get('/services', async (req, res) => {
     const query = queryOf(req, ['offset', 'limit', 'status']);
@@ -44,7 +40,7 @@ export function servicesRoutes(deps: ServicesRoutesDeps): Router {
   });
   router.delete('/services/:name', requireOperator, async (req, res) => {
     queryOf(req, []);
-    res.status(202).json(await api().remove(nameOf(req), by(req, res)));
+    res.status(202).json(await api().remove(nameOf(req), requestedBy(req, res)));
   });
   router.get('/services/:name/logs', async (req, res) => {
     const { generation } = queryOf(req, ['generation']);
