@@ -45,5 +45,5 @@ export function engineNamed<E extends Engine>(engines: readonly Engine[], name: 
 
 /** The services engine's operations (for the REST API), if it runs. */
 export function servicesApiOf(engines: readonly Engine[]): ServicesApi | undefined {
-  return (engines.find((e) => e.name === 'services') as ServicesEngine | undefined)?.api;
+  return engineNamed<ServicesEngine>(engines, 'services')?.api;
 }

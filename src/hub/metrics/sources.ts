@@ -1,4 +1,5 @@
 import type { Engine } from '../engines/engine.js';
+import { engineNamed } from '../engines/registry.js';
 import type { JobsEngine } from '../engines/jobs/jobs-engine.js';
 import type { RolloutsEngine } from '../engines/rollouts/rollouts-engine.js';
 import type { SemaphoreEngine } from '../engines/semaphore/semaphore-engine.js';
@@ -8,11 +9,10 @@ import type { MetricSources } from './hub-metrics.js';
 
 /** The engines that run, found by name (the jobs and services engines are loaded only when on, so no instanceof). */
 export function metricSources(engines: readonly Engine[], fleet: FleetView): MetricSources {
-  const named = <E extends Engine>(name: string) => engines.find((e) => e.name === name) as E | undefined;
-  const rollouts = named<RolloutsEngine>('rollouts');
-  const semaphore = named<SemaphoreEngine>('semaphore');
-  const jobs = named<JobsEngine>('jobs');
-  const services = named<ServicesEngine>('services');
+  const rollouts = engineNamed<RolloutsEngine>(engines, 'rollouts');
+  const semaphore = engineNamed<SemaphoreEngine>(engines, 'semaphore');
+  const jobs = engineNamed<JobsEngine>(engines, 'jobs');
+  const services = engineNamed<ServicesEngine>(engines, 'services');
   return {
     agents: () => fleet.labelled(),
     ...(rollouts && { rollouts: () => rollouts.statusCounts() }),
