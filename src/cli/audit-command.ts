@@ -1,14 +1,14 @@
 import Database from 'better-sqlite3';
 import { Command } from 'commander';
 import type { AuditEntry } from '../hub/audit/audit-entry.js';
-import { AuditReader, type AuditPage } from '../hub/audit/audit-reader.js';
+import { AuditReader } from '../hub/audit/audit-reader.js';
 import { HubConfig } from '../hub/config.js';
 import { stateDbFile } from '../hub/state-db.js';
 import { readConfigFile, validateConfig } from '../shared/config-file.js';
 import { defaultStateDir } from '../shared/default-state-dir.js';
 import { StartupError } from '../shared/startup.js';
 import { parseSince } from './audit-since.js';
-import { hubApiFromFlags, withApiFlags, type ApiFlags } from './hub-api.js';
+import { everyItem, hubApiFromFlags, withApiFlags, type ApiFlags } from './hub-api.js';
 import { EXIT, runCommand } from './process-lifecycle.js';
 
 type AuditFlags = ApiFlags & { since?: number; local?: boolean };
@@ -47,27 +47,14 @@ export function auditCommand(): Command {
 
 async function printAudit(flags: AuditFlags): Promise<number> {
   if (flags.local && (flags.hub !== undefined || flags.tokenFile !== undefined)) throw new StartupError('--local reads the state on this host: give it without --hub and --token-file', EXIT.usage);
-  if (flags.local) {
-    for (const items of localPages(flags.config, flags.since)) if (items.length) process.stdout.write(`${items.map((e) => JSON.stringify(e)).join('\n')}\n`);
-    return EXIT.ok;
-  }
-  const api = hubApiFromFlags(flags);
   const since = flags.since === undefined ? undefined : new Date(flags.since).toISOString();
-  for await (const entry of api.all<AuditEntry>('/audit', { since }, PAGE)) process.stdout.write(`${JSON.stringify(entry)}\n`);
+  const entries = flags.local ? localEntries(flags.config, flags.since) : hubApiFromFlags(flags).all<AuditEntry>('/audit', { since }, PAGE);
+  for await (const entry of entries) process.stdout.write(`${JSON.stringify(entry)}\n`);
   return EXIT.ok;
 }
 
-/** Pages until the offset reaches the total; entries added meanwhile come at the end. */
-function* pages(next: (offset: number) => AuditPage): Generator<AuditEntry[]> {
-  for (let offset = 0; ; ) {
-    const page = next(offset);
-    yield page.items;
-    offset += page.items.length;
-    if (page.items.length === 0 || offset >= page.total) return;
-  }
-}
-
-function localPages(config: string | undefined, since: number | undefined): Generator<AuditEntry[]> {
+/** The entries of the hub's state database on this host, read-only, as GET /api/v1/audit pages them (entries added meanwhile come at the end). */
+async function* localEntries(config: string | undefined, since: number | undefined): AsyncGenerator<AuditEntry> {
   const stateDir = config ? validateConfig(HubConfig, readConfigFile(config), config).stateDir : defaultStateDir('pushfleet');
   const file = stateDbFile(stateDir);
   let db: Database.Database;
@@ -76,18 +63,12 @@ function localPages(config: string | undefined, since: number | undefined): Gene
   } catch (err) {
     throw new StartupError(`cannot read the hub's state database ${file} (${(err as Error).message}): run --local on the hub's host as its user${config ? '' : ' with -c <its config>'}, or read its API without --local`, EXIT.usage);
   }
-  const hasTable = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit'").get() !== undefined;
-  if (!hasTable) {
+  try {
+    const hasTable = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit'").get() !== undefined;
+    if (!hasTable) return void process.stderr.write(`pushfleet: no audit log in ${file} yet (the hub has not run since it has one)\n`);
+    const reader = new AuditReader(db);
+    yield* everyItem((offset) => reader.list({ since, offset, limit: PAGE }));
+  } finally {
     db.close();
-    process.stderr.write(`pushfleet: no audit log in ${file} yet (the hub has not run since it has one)\n`);
-    return pages(() => ({ items: [], total: 0, offset: 0, limit: PAGE }));
   }
-  const reader = new AuditReader(db);
-  return (function* () {
-    try {
-      yield* pages((offset) => reader.list({ since, offset, limit: PAGE }));
-    } finally {
-      db.close();
-    }
-  })();
 }

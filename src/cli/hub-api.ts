@@ -72,6 +72,16 @@ function tokenOf(flags: ApiFlags, stateDir: string | undefined): string {
 
 type Paged<T> = { items: T[]; total: number; offset: number; limit: number };
 
+/** Every item of a paged list (`{items, total}` from `page(offset)`), page after page, until the offset reaches the total. */
+export async function* everyItem<T>(page: (offset: number) => Paged<T> | Promise<Paged<T>>): AsyncGenerator<T> {
+  for (let offset = 0; ; ) {
+    const { items, total } = await page(offset);
+    yield* items;
+    offset += items.length;
+    if (items.length === 0 || offset >= total) return;
+  }
+}
+
 /** The hub's REST API as a command uses it: every failure a CommandError of one line. */
 export class HubApi {
   constructor(
@@ -89,13 +99,8 @@ export class HubApi {
   }
 
   /** Every item of a list, page after page (a list that changes meanwhile may repeat or skip one at a page edge). */
-  async *all<T>(path: string, query: Record<string, string | undefined> = {}, limit = 500): AsyncGenerator<T> {
-    for (let offset = 0; ; ) {
-      const page = await this.get<Paged<T>>(path, { ...query, offset: String(offset), limit: String(limit) });
-      yield* page.items;
-      offset += page.items.length;
-      if (page.items.length === 0 || offset >= page.total) return;
-    }
+  all<T>(path: string, query: Record<string, string | undefined> = {}, limit = 500): AsyncGenerator<T> {
+    return everyItem((offset) => this.get<Paged<T>>(path, { ...query, offset: String(offset), limit: String(limit) }));
   }
 
   private async call<T>(method: string, path: string, query: Record<string, string | undefined>, body?: unknown): Promise<T> {
