@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import type { MqttClient } from 'mqtt';
 import type { z } from 'zod';
 import { decode, SCHEMA_VERSION } from '../shared/messages.js';
 import { connectFromFlags, type MqttFlags } from './mqtt-flags.js';
 import { CommandError } from './process-lifecycle.js';
+import { newRequestId } from '../shared/contract/request-envelope.js';
 
 export type MqttRequest<T> = {
   topic: string;
@@ -52,7 +52,7 @@ export type EngineRoute<T> = { topic: string; replyTopic(requestId: string): str
 
 /** Sends one request to an engine in the envelope every engine expects (v, requestId, by) and waits for its reply. */
 export function requestEngine<T>(client: MqttClient, route: EngineRoute<T>, op: object, timeoutSeconds: number): Promise<T> {
-  const requestId = randomUUID().replaceAll('-', '');
+  const requestId = newRequestId();
   return requestHub(client, {
     topic: route.topic,
     payload: JSON.stringify({ v: SCHEMA_VERSION, requestId, by: operator(), ...op }),

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Command } from 'commander';
 import { AppState, decode, SCHEMA_VERSION } from '../shared/messages.js';
 import { RetryRequest } from '../shared/contract/rollout-messages.js';
@@ -6,6 +5,7 @@ import { agentRetryTopic, appStateTopic, TOPIC_LEVEL } from '../shared/topics.js
 import { checkedArg, EXIT, parsePositiveNumber, runCommand } from './process-lifecycle.js';
 import { connectFromFlags, withMqttFlags, type MqttFlags } from './mqtt-flags.js';
 import { operator } from './mqtt-request.js';
+import { newRequestId } from '../shared/contract/request-envelope.js';
 
 type Flags = MqttFlags & { agent: string; app: string; wait: number };
 
@@ -17,7 +17,7 @@ const nameArg = checkedArg((v) => TOPIC_LEVEL.test(v), 'letters, digits, ".", "_
 /** Publishes the request and waits until the agent's app state answers it. */
 async function retry(flags: Flags): Promise<number> {
   const client = await connectFromFlags(flags, flags.wait);
-  const requestId = randomUUID().replaceAll('-', '');
+  const requestId = newRequestId();
   const where = `${flags.agent}/${flags.app}`;
   try {
     const answer = new Promise<NonNullable<AppState['retryRequest']> | null>((resolve) => {

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Router } from 'express';
 import { z } from 'zod';
 import { RetryRequest } from '../../shared/contract/rollout-messages.js';
@@ -9,6 +8,7 @@ import { requireOperator } from './api-auth.js';
 import { ApiError } from './api-error.js';
 import { present, requestedBy, VIEWS_MISSING } from './area-deps.js';
 import { checked, pageOf, queryOf } from './request-parsing.js';
+import { newRequestId } from '../../shared/contract/request-envelope.js';
 
 export type AgentsRoutesDeps = {
   /** The read models (absent only in a hub built without them, e.g. a test's: then 503). */
@@ -74,7 +74,7 @@ export function agentsRoutes(deps: AgentsRoutesDeps): Router {
     if (!views().fleet.app(id, app)) throw new ApiError(404, 'not-found', `agent ${id} runs no app "${app}" (its apps: ${agent.apps.map((a) => a.app).join(', ') || 'none'})`);
     // Not retained: an offline agent would never see it.
     if (!agent.online) throw new ApiError(409, 'conflict', `agent ${id} is offline: a retry is not kept for it, ask again once it is back`);
-    const request: RetryRequest = { v: SCHEMA_VERSION, app, requestId: randomUUID().replaceAll('-', ''), by: requestedBy(req, res), at: new Date().toISOString() };
+    const request: RetryRequest = { v: SCHEMA_VERSION, app, requestId: newRequestId(), by: requestedBy(req, res), at: new Date().toISOString() };
     await present(deps.sendRetry, 'this hub cannot publish to agents')(id, request);
     res.status(202).json({ agent: id, app, requestId: request.requestId, by: request.by, at: request.at });
   });

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { EnvName, RolloutHostState, RolloutId, type RolloutControl, type RolloutSnapshot } from '../../shared/contract/rollout-messages.js';
@@ -12,6 +11,7 @@ import { requireOperator } from './api-auth.js';
 import { ApiError } from './api-error.js';
 import { present, requestedBy, VIEWS_MISSING } from './area-deps.js';
 import { checked, pageOf, queryOf } from './request-parsing.js';
+import { newRequestId } from '../../shared/contract/request-envelope.js';
 
 export type RolloutsRoutesDeps = {
   /** The rollouts engine, or undefined when engines.rollouts (or the semaphore) is off: then 503. */
@@ -34,7 +34,7 @@ export function rolloutsRoutes(deps: RolloutsRoutesDeps): Router {
   const router = Router();
   const engine = (): RolloutsEngine => present(deps.rollouts?.(), 'the rollouts engine is not enabled (engines.rollouts.enabled and engines.semaphore.enabled in the hub config)');
   const control = (req: Request, res: Response, op: ControlOp): void => {
-    const reply = engine().control({ v: SCHEMA_VERSION, requestId: randomUUID().replaceAll('-', ''), by: requestedBy(req, res), ...op } as RolloutControl);
+    const reply = engine().control({ v: SCHEMA_VERSION, requestId: newRequestId(), by: requestedBy(req, res), ...op } as RolloutControl);
     if (!reply.ok) throw new ApiError(409, 'conflict', reply.error ?? 'the rollouts engine refused the request');
   };
   const idOf = (req: Request) => checked(RolloutId, req.params.id, 'rollout');
