@@ -8,7 +8,9 @@ describe('apiAction', () => {
     expect(apiAction('POST', '/rollouts/web.prod.0123456789ab/pause', undefined)).toEqual({ action: 'rollout.pause', target: 'web.prod.0123456789ab' });
     expect(apiAction('POST', '/environments/prod/freeze', undefined)).toEqual({ action: 'environment.freeze', target: 'prod' });
     expect(apiAction('POST', '/agents/web-1/apps/site/retry', undefined)).toEqual({ action: 'app.retry', target: 'web-1/site' });
-    expect(apiAction('POST', '/agents/web%2D1/apps/site/pin', undefined)).toEqual({ action: 'agent.pin', target: 'web-1/site' });
+    expect(apiAction('POST', '/agents/web%2D1/apps/site/retry', undefined)).toEqual({ action: 'app.retry', target: 'web-1/site' });
+    // No route serves it (answered 404), so it gets no action name of its own.
+    expect(apiAction('POST', '/agents/web-1/apps/site/pin', undefined)).toEqual({ action: 'POST /api/v1/agents/web-1/apps/site/pin', target: null });
     expect(apiAction('POST', '/services', { name: 'sensor-1' })).toEqual({ action: 'service.add', target: 'sensor-1' });
     expect(apiAction('POST', '/services', 'not an object')).toEqual({ action: 'service.add', target: null });
     expect(apiAction('DELETE', '/services/sensor-1', undefined)).toEqual({ action: 'service.remove', target: 'sensor-1' });

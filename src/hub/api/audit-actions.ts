@@ -11,8 +11,7 @@ export function apiAction(method: string, path: string, body: unknown): { action
   const at = (pattern: RegExp) => pattern.test(path);
   if (method === 'POST' && at(/^\/rollouts\/[^/]+\/(pause|resume|abort)$/)) return { action: `rollout.${p[3]}`, target: p[2]! };
   if (method === 'POST' && at(/^\/environments\/[^/]+\/(freeze|unfreeze)$/)) return { action: `environment.${p[3]}`, target: p[2]! };
-  if (method === 'POST' && at(/^\/agents\/[^/]+\/apps\/[^/]+\/(retry|pin|unpin)$/)) return { action: p[5] === 'retry' ? 'app.retry' : `agent.${p[5]}`, target: `${p[2]}/${p[4]}` };
-  if (method === 'POST' && at(/^\/jobs\/[^/]+\/trigger$/)) return { action: 'job.trigger', target: p[2]! };
+  if (method === 'POST' && at(/^\/agents\/[^/]+\/apps\/[^/]+\/retry$/)) return { action: 'app.retry', target: `${p[2]}/${p[4]}` };
   if (method === 'POST' && path === '/services') {
     const name = (body as { name?: unknown } | undefined)?.name;
     return { action: 'service.add', target: typeof name === 'string' ? name : null };
