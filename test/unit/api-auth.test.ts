@@ -1,6 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { describe, expect, it } from 'vitest';
-import { ApiAuth, tokenCredentials, type ApiRole, type LoginRefusal } from '../../src/hub/api/api-auth.js';
+import { ApiAuth, tokenCredentials, type ApiRole } from '../../src/hub/api/api-auth.js';
+import type { LoginRefusal } from '../../src/hub/users/login-refusal.js';
 import type { PasswordHash } from '../../src/hub/users/password-hash.js';
 import type { UserEntry } from '../../src/hub/users/users-file.js';
 import { createLogger } from '../../src/shared/logger.js';

@@ -6,6 +6,7 @@ import { NO_SUCH_USER, verifyPassword } from '../users/password-hash.js';
 import type { Users } from '../users/users-file.js';
 import type { Role } from '../../shared/contract/roles.js';
 import { sendError } from './api-error.js';
+import type { LoginRefusal } from '../users/login-refusal.js';
 
 export const CHALLENGE = 'Basic realm="pushfleet"';
 export const BEARER_CHALLENGE = 'Bearer realm="pushfleet"';
@@ -28,7 +29,6 @@ export type ApiAuthOptions = {
 /** What the API lets a caller do: viewers read, operators also act. */
 export type ApiRole = 'viewer' | 'operator';
 export type Caller = { readonly name: string; readonly role: ApiRole };
-export type LoginRefusal = { name: string; address: string; reason: 'wrong password' | 'no such user' | 'not an API account' };
 
 /** The API role of each account role; others (hub, agent, client) have none. */
 const API_ROLE: Partial<Record<Role, ApiRole>> = { operator: 'operator', viewer: 'viewer' };

@@ -1,5 +1,5 @@
 import type { Logger } from '../../shared/logger.js';
-import type { LoginRefusal } from '../broker/broker-access.js';
+import type { LoginRefusal } from '../users/login-refusal.js';
 import { RequestPublishers } from '../broker/request-publishers.js';
 import type { HubConfig } from '../config.js';
 import type { Clock } from '../engines/engine.js';

@@ -11,6 +11,7 @@ import type { LiveUsers } from '../users/live-users.js';
 import { ANONYMOUS_OWNER, type JobOwners } from './job-owners.js';
 import { LoginThrottle, LogLimit, loginThrottleKey } from './rate-limits.js';
 import type { RequestPublishers } from './request-publishers.js';
+import type { LoginRefusal } from '../users/login-refusal.js';
 
 const HUB: Identity = { name: 'hub', role: 'hub' };
 
@@ -27,8 +28,6 @@ export type BrokerAccessOptions = {
   /** Told who published each operator request it let through (the audit log). */
   publishers?: RequestPublishers;
 };
-
-export type LoginRefusal = { name: string | null; address: string; reason: string };
 
 /** What the broker refused since it started, for the log and for tests. */
 export type Refusals = { logins: number; publishes: number; subscribes: number; wills: number };
