@@ -6,6 +6,7 @@ import { ApiAuth } from '../../src/hub/api/api-auth.js';
 import { apiRouter } from '../../src/hub/api/api-router.js';
 import { EventStreams, EVENT_STREAM_DEFAULTS } from '../../src/hub/api/event-streams.js';
 import { HubEvents } from '../../src/hub/hub-events.js';
+import type { LoginRefusal } from '../../src/hub/users/login-refusal.js';
 import { generateCredential } from '../../src/hub/users/password-hash.js';
 import { newUser, readUsers, writeUsers, type UserEntry } from '../../src/hub/users/users-file.js';
 import { addBrokerUser } from '../support/broker-users.js';
@@ -72,15 +73,16 @@ describe('GET /api/v1/events: the live stream', () => {
     const vera = token('vera', 'viewer');
     const bob = token('bob', 'agent');
     const events = new HubEvents();
+    const refused: LoginRefusal[] = [];
     const streams = new EventStreams(events, { ...EVENT_STREAM_DEFAULTS, maxStreams, coalesceMs: 20 });
     streams.start();
     const app = express();
-    app.use('/api/v1', apiRouter({ auth: new ApiAuth({ users: () => accounts, log }), events, streams, services: () => undefined, log }));
+    app.use('/api/v1', apiRouter({ auth: new ApiAuth({ users: () => accounts, log, onRefused: (r) => refused.push(r) }), events, streams, services: () => undefined, log }));
     const server = createServer(app);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     cleanup.defer(() => new Promise((resolve) => server.close(resolve)));
     cleanup.defer(() => streams.stop());
-    return { port: (server.address() as AddressInfo).port, vera, bob, events, streams };
+    return { port: (server.address() as AddressInfo).port, vera, bob, events, streams, refused };
   }
 
   const ticketOf = async (port: number, token: string): Promise<string> => {
@@ -126,9 +128,10 @@ describe('GET /api/v1/events: the live stream', () => {
   });
 
   it('refuses a stream without a good ticket or token, and a ticket without a token', async () => {
-    const { port, vera, bob } = await api();
+    const { port, vera, bob, refused } = await api();
     expect((await call(port, 'GET', '/api/v1/events')).status).toBe(401);
     expect((await call(port, 'GET', '/api/v1/events?ticket=made-up')).status).toBe(401);
+    expect(refused).toEqual([{ name: null, address: '127.0.0.1', reason: 'stream ticket unknown, used or expired' }]);
     expect((await call(port, 'GET', '/api/v1/events', 'vera:wrong')).status).toBe(401);
     expect((await call(port, 'POST', '/api/v1/events/tickets')).status).toBe(401);
     expect((await call(port, 'POST', '/api/v1/events/tickets', 'vera:wrong')).status).toBe(401);

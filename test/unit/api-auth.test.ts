@@ -69,6 +69,7 @@ describe('API auth', () => {
     expect(held.statusCode).toBe(429);
     expect(held.headers['retry-after']).toBe('1');
     expect(h.checks).toHaveLength(5);
+    expect(h.refused.at(-1)).toEqual({ name: 'alice', address: '10.0.0.1', reason: 'throttled after failed logins' });
     expect((await h.send('alice', 'guess', '10.0.0.2')).statusCode).toBe(401);
     h.tick(1000);
     expect((await h.send('alice', 'guess')).statusCode).toBe(401);
@@ -110,6 +111,7 @@ describe('API auth', () => {
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(h.checks).toHaveLength(4);
     expect(await h.send('alice', 'guess-5', '10.0.1.5')).toMatchObject({ statusCode: 429, body: { error: expect.stringContaining('at once') } });
+    expect(h.refused).toEqual([{ name: 'alice', address: '10.0.1.5', reason: 'too many logins being checked' }]);
     h.holdChecks(false);
     expect((await Promise.all(pending)).map((r) => r.statusCode)).toEqual([401, 401, 401, 401]);
   });

@@ -65,6 +65,11 @@ export class ApiAuth {
     this.throttle = new LoginThrottle(opts.throttle ?? DEFAULT_THROTTLE);
   }
 
+  /** Tells the audit log of a login refused outside this class (a stream ticket that is no good). */
+  refused(refusal: LoginRefusal): void {
+    this.opts.onRefused?.(refusal);
+  }
+
   /** Lets the request on only with a token of `role` (an operator's does for viewer); sets `res.locals.caller`. */
   require(role: ApiRole): RequestHandler {
     return (req, res, next) => {
@@ -82,7 +87,7 @@ export class ApiAuth {
     const apiRole = role && API_ROLE[role];
     if (!apiRole) {
       // A right password of an agent or client account: someone holds a broker credential and tries it here.
-      this.opts.onRefused?.({ name, address, reason: 'not an API account' });
+      this.refused({ name, address, reason: 'not an API account' });
       return void sendError(res, 403, 'forbidden', `user "${name}" has role ${role}: the API takes operator and viewer accounts only`);
     }
     const caller: Caller = { name, role: apiRole };
@@ -102,6 +107,8 @@ export class ApiAuth {
     const wait = this.throttle.retryInMs(address, now);
     if (wait > 0 || this.checking >= MAX_CHECKING) {
       const seconds = Math.max(1, Math.ceil(wait / 1000));
+      // Recorded although no password was checked: a guesser's flood shows in the audit log (coalesced there).
+      this.refused({ name: user.slice(0, 128), address, reason: wait > 0 ? 'throttled after failed logins' : 'too many logins being checked' });
       res.set('retry-after', String(seconds));
       sendError(res, 429, 'too-many-requests', wait > 0 ? `too many failed logins from ${address}: retry in ${seconds} s` : 'too many logins being checked at once: retry in a second');
       return null;
@@ -120,7 +127,7 @@ export class ApiAuth {
     }
     const failures = this.throttle.failed(address, this.now());
     const reason = entry ? 'wrong password' : 'no such user';
-    this.opts.onRefused?.({ name: user.slice(0, 128), address, reason });
+    this.refused({ name: user.slice(0, 128), address, reason });
     // The name is logged (it may be a typo of a real one), the password never.
     const suppressed = this.logLimit.allow(`login:${address}`, now);
     if (suppressed !== null) this.opts.log.warn({ address, user: user.slice(0, 128), failures, suppressed, reason }, 'API refused a login');

@@ -28,7 +28,10 @@ export function eventsRoutes(deps: EventsRoutesDeps): Router {
       const { ticket } = queryOf(req, ['ticket']);
       if (ticket === undefined) return viewer(req, res, next);
       const holder = tickets.redeem(ticket);
-      if (!holder) throw new ApiError(401, 'unauthorized', 'stream ticket unknown, used or expired: POST /api/v1/events/tickets with your token for a new one');
+      if (!holder) {
+        deps.auth.refused({ name: null, address: req.socket.remoteAddress ?? 'unknown', reason: 'stream ticket unknown, used or expired' });
+        throw new ApiError(401, 'unauthorized', 'stream ticket unknown, used or expired: POST /api/v1/events/tickets with your token for a new one');
+      }
       res.locals.caller = holder;
       next();
     },
