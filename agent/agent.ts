@@ -8,7 +8,7 @@ import { decode, PushMessage, SCHEMA_VERSION, type AgentStatus, type AppState, t
 import { refuseHead } from '../src/shared/head-check.js';
 import { closeMqtt, connectMqtt } from '../src/shared/mqtt-connection.js';
 import { appFollowsPush, pushedSha } from '../src/shared/push-match.js';
-import { agentHeartbeatTopic, agentPinTopic, agentRefusedTopic, agentRetryTopic, agentRollbackTopic, agentStatusTopic, appStateTopic, DEFAULT_ENV, ENV_LABEL, headFilter } from '../src/shared/topics.js';
+import { agentHeartbeatTopic, agentPinTopic, agentRefusedTopic, agentRetryTopic, agentRollbackTopic, agentStatusTopic, appStateTopic, DEFAULT_ENV, ENV_LABEL, HEAD_SUBSCRIPTION_QOS, headFilter } from '../src/shared/topics.js';
 import { SemaphoreClient } from '../src/semaphore-client/client.js';
 import { topicMatches } from '../src/shared/topic-match.js';
 import { VERSION } from '../src/shared/version.js';
@@ -148,7 +148,7 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
     // Pins first: their retained messages then arrive before any head they override.
     if (filters.length) await mqtt.subscribeAsync(directiveFilters, { qos: 1 });
     // Subscribing again on every connect re-delivers retained heads: the convergence point.
-    if (filters.length) await mqtt.subscribeAsync(filters, { qos: 1 });
+    if (filters.length) await mqtt.subscribeAsync(filters, { qos: HEAD_SUBSCRIPTION_QOS });
     await jobs?.subscribe();
     await services?.subscribe();
     log.info({ agent: config.id, apps: apps.map((a) => a.app.name), filters }, 'agent online');
