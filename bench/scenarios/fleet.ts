@@ -6,9 +6,10 @@
  * last agent has its head, that push's own webhook answer, and the CPU the hub and the simulator
  * spent until then (the simulator shares the machine's cores with the hub); webhook answers while
  * the N are connected (pushes to a repo no agent follows, one at a time), right after the push
- * while the hub takes the fleet's reports of it, and again once the hub is quiet; the hub's RSS; and a hub kill -9 and start on the same state dir, with
- * a push as soon as it answers, until every agent is online again (embedded broker: they all
- * reconnect, with the clients' reconnect jitter) and runs that push's head.
+ * while the hub takes the fleet's reports of it, and again once the hub is quiet; the hub's RSS;
+ * and a hub kill -9 and start on the same state dir, with a push as soon as it answers, until
+ * every agent is online again (embedded broker: they all reconnect, with the clients' reconnect
+ * jitter) and runs that push's head.
  *
  * `npm run bench fleet -- --agents 1000[,3000] [--broker aedes|mosquitto] [--workers 4] [--step-ms 0]`;
  * without --agents the levels are 100, 1,000, 3,000 and 10,000. `--step-ms`: how long each agent
