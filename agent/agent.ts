@@ -1,5 +1,5 @@
 import { setFlagsFromString } from 'node:v8';
-import type { MqttClient } from 'mqtt';
+import type { ISubscriptionMap, MqttClient } from 'mqtt';
 import type { Logger } from '../src/shared/logger.js';
 import type { Teardown } from '../src/shared/startup.js';
 import { lockStateDir } from '../src/shared/state-dir-lock.js';
@@ -8,7 +8,7 @@ import { decode, PushMessage, SCHEMA_VERSION, type AgentStatus, type AppState, t
 import { refuseHead } from '../src/shared/head-check.js';
 import { closeMqtt, connectMqtt } from '../src/shared/mqtt-connection.js';
 import { appFollowsPush, pushedSha } from '../src/shared/push-match.js';
-import { agentHeartbeatTopic, agentPinTopic, agentRefusedTopic, agentRetryTopic, agentRollbackTopic, agentStatusTopic, appStateTopic, DEFAULT_ENV, ENV_LABEL, headFilter } from '../src/shared/topics.js';
+import { agentHeartbeatTopic, agentPinTopic, agentRefusedTopic, agentRetryTopic, agentRollbackTopic, agentStatusTopic, appStateTopic, DEFAULT_ENV, ENV_LABEL, HEAD_SUBSCRIPTION_QOS, headFilter } from '../src/shared/topics.js';
 import { SemaphoreClient } from '../src/semaphore-client/client.js';
 import { topicMatches } from '../src/shared/topic-match.js';
 import { VERSION } from '../src/shared/version.js';
@@ -142,20 +142,20 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   };
   mqtt.on('message', onMessage);
 
-  const announce = async () => {
+  const announce = async (sessionPresent: boolean) => {
     await mqtt.publishAsync(statusTopic, status('online'), { qos: 1, retain: true });
     for (const app of apps) publishState(app.current);
     // Pins first: their retained messages then arrive before any head they override.
     if (filters.length) await mqtt.subscribeAsync(directiveFilters, { qos: 1 });
     // Subscribing again on every connect re-delivers retained heads: the convergence point.
-    if (filters.length) await mqtt.subscribeAsync(filters, { qos: 1 });
+    if (filters.length) await subscribeHeads(mqtt, filters, sessionPresent);
     await jobs?.subscribe();
     await services?.subscribe();
     log.info({ agent: config.id, apps: apps.map((a) => a.app.name), filters }, 'agent online');
   };
-  mqtt.on('connect', () => {
+  mqtt.on('connect', (connack) => {
     gate?.reconnected();
-    announce().catch((err) => log.warn({ err: (err as Error).message }, 'announce failed'));
+    announce(connack.sessionPresent).catch((err) => log.warn({ err: (err as Error).message }, 'announce failed'));
   });
   mqtt.on('offline', () => log.warn('MQTT broker unreachable; retrying'));
   mqtt.on('error', (err) => log.warn({ err: err.message }, 'MQTT error'));
@@ -171,7 +171,8 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   services = config.services && (await (await import('./services/agent-services-mqtt.js')).startAgentServicesOnMqtt({ ...config, services: config.services }, mqtt, inbox, republish, log.child({ role: 'services' })));
   if (services) teardown?.add('services', () => services!.stop());
   for (const app of apps) app.start();
-  await announce();
+  // mqtt.js knows no filter yet: this SUBSCRIBE goes out whatever the session.
+  await announce(false);
 
   const beat = async () => {
     const message: Heartbeat = { v: SCHEMA_VERSION, agent: config.id, at: new Date().toISOString(), host: await readHostFacts() };
@@ -199,6 +200,17 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
       log.info('agent stopped');
     },
   };
+}
+
+/**
+ * Subscribes to the heads at HEAD_SUBSCRIPTION_QOS, so that the broker sends each one's retained
+ * message now. On a resumed persistent session (CONNACK sessionPresent) mqtt.js sends no SUBSCRIBE
+ * for filters it already has, and the broker would then send nothing: a head lost in flight at
+ * QoS 0 would stay lost. So there the SUBSCRIBE is sent anyway.
+ */
+export function subscribeHeads(mqtt: MqttClient, filters: readonly string[], sessionPresent: boolean): Promise<unknown> {
+  const subs = Object.fromEntries(filters.map((f) => [f, { qos: HEAD_SUBSCRIPTION_QOS }]));
+  return mqtt.subscribeAsync({ ...subs, resubscribe: sessionPresent } as ISubscriptionMap);
 }
 
 /** What the agent subscribes to: its directives (pins, rollback, retry) and the heads its apps follow (also what `pushfleet doctor` tries). */

@@ -3,10 +3,13 @@
  * status and app state, a heartbeat every 30 s, subscribed to its directives and the retained
  * heads as agent/agent.ts is) on one hub process, on its embedded aedes broker and on mosquitto.
  * Figures per level: the time until all N are connected and announced; a signed push until the
- * last agent has its head; webhook answers while the N are connected (pushes to a repo no agent
- * follows, one at a time); the hub's RSS; and a hub kill -9 and start on the same state dir, with
- * a push as soon as it answers, until every agent is online again (embedded broker: they all
- * reconnect, with the clients' reconnect jitter) and runs that push's head.
+ * last agent has its head, that push's own webhook answer, and the CPU the hub and the simulator
+ * spent until then (the simulator shares the machine's cores with the hub); webhook answers while
+ * the N are connected (pushes to a repo no agent follows, one at a time), right after the push
+ * while the hub takes the fleet's reports of it, and again once the hub is quiet; the hub's RSS;
+ * and a hub kill -9 and start on the same state dir, with a push as soon as it answers, until
+ * every agent is online again (embedded broker: they all reconnect, with the clients' reconnect
+ * jitter) and runs that push's head.
  *
  * `npm run bench fleet -- --agents 1000[,3000] [--broker aedes|mosquitto] [--workers 4] [--step-ms 0]`;
  * without --agents the levels are 100, 1,000, 3,000 and 10,000. `--step-ms`: how long each agent
@@ -25,7 +28,7 @@ import { startMosquitto, STAY } from '../../test/support/mosquitto.js';
 import { githubPushPayload, postWebhook, signedRequest } from '../../test/support/push-payload.js';
 import { RestartableHub } from '../../test/support/restartable-hub.js';
 import { SECRET } from '../../test/support/test-hub.js';
-import { mb, progress, rssBytes } from '../support/processes.js';
+import { cpuSeconds, mb, progress, rssBytes } from '../support/processes.js';
 import { percentile, round, type Figures, type Scenario } from '../scenario.js';
 
 const DEFAULT_LEVELS = [100, 1_000, 3_000, 10_000];
@@ -52,6 +55,23 @@ export function fleetOptions(args: readonly string[]): Options {
 }
 
 const seconds = (ms: number) => round(ms / 1000, 2);
+
+const fleetCpuSeconds = (fleet: Fleet): number => fleet.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+
+/**
+ * Waits until the hub has taken what the push set off (every agent's report of it): its CPU
+ * under 20 % over 250 ms, at most 60 s. Resolves with the wait in ms.
+ */
+async function untilQuiet(pid: number): Promise<number> {
+  const start = wallNow();
+  for (let last = cpuSeconds(pid); wallNow() - start < 60_000; ) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const now = cpuSeconds(pid);
+    if (now - last < 0.05) break;
+    last = now;
+  }
+  return wallNow() - start;
+}
 
 async function push(webhookUrl: string, repo: string, sha: string): Promise<number> {
   const req = signedRequest(SECRET, 'push', githubPushPayload({ repo, after: sha }));
@@ -83,15 +103,25 @@ async function measure(n: number, broker: Broker, { workers, stepMs }: Options):
     const connected = await fleet.until(t0, null, (r) => r.onlineSince === n, 600_000, 'all connected');
 
     progress(`${broker}, ${n} agents: a push`);
+    const hubPid = hub.proc!.pid;
+    const cpuBefore = { hub: cpuSeconds(hubPid), fleet: fleetCpuSeconds(fleet) };
     const sha = randomBytes(20).toString('hex');
     const pushedAt = wallNow();
-    await push(hub.webhookUrl, SIM_REPO, sha);
+    const pushAnswer = await push(hub.webhookUrl, SIM_REPO, sha);
     const reached = await fleet.until(pushedAt, sha, (r) => r.atSha === n, 120_000, 'the push at every agent');
+    const pushCpu = { hub: cpuSeconds(hubPid) - cpuBefore.hub, fleet: fleetCpuSeconds(fleet) - cpuBefore.fleet };
 
-    progress(`${broker}, ${n} agents: ${WEBHOOK_SAMPLES} webhooks for a repo no agent follows`);
-    const answers: number[] = [];
-    for (let i = 0; i < WEBHOOK_SAMPLES; i++) answers.push(await push(hub.webhookUrl, 'acme/unfollowed', randomBytes(20).toString('hex')));
-    const rss = rssBytes(hub.proc!.pid);
+    progress(`${broker}, ${n} agents: ${WEBHOOK_SAMPLES} webhooks for a repo no agent follows, at once and once the hub is quiet`);
+    const webhooks = async () => {
+      const answers: number[] = [];
+      for (let i = 0; i < WEBHOOK_SAMPLES; i++) answers.push(await push(hub.webhookUrl, 'acme/unfollowed', randomBytes(20).toString('hex')));
+      return answers;
+    };
+    // At once: while the hub still takes the fleet's reports of the push (each agent's app state).
+    const answers = await webhooks();
+    const quietAfter = await untilQuiet(hubPid);
+    const quietAnswers = await webhooks();
+    const rss = rssBytes(hubPid);
 
     progress(`${broker}, ${n} agents: hub kill -9 and start`);
     await hub.kill();
@@ -107,8 +137,14 @@ async function measure(n: number, broker: Broker, { workers, stepMs }: Options):
     const figures: Figures = {
       'all connected (s)': seconds(connected.lastOnline - t0),
       'push → last agent has it (ms)': round(reached.lastHead - pushedAt, 1),
-      'webhook answer p50 (ms)': round(percentile(answers, 50), 1),
-      'webhook answer p99 (ms)': round(percentile(answers, 99), 1),
+      "that push's webhook answer (ms)": round(pushAnswer, 1),
+      'push: hub CPU until every agent has it (ms)': Math.round(pushCpu.hub * 1000),
+      'push: simulator CPU until then (ms)': Math.round(pushCpu.fleet * 1000),
+      'webhook answer p50, right after the push (ms)': round(percentile(answers, 50), 1),
+      'webhook answer p99, right after the push (ms)': round(percentile(answers, 99), 1),
+      'hub quiet after the push (s)': seconds(quietAfter),
+      'webhook answer p50, hub quiet (ms)': round(percentile(quietAnswers, 50), 1),
+      'webhook answer p99, hub quiet (ms)': round(percentile(quietAnswers, 99), 1),
       'hub RSS, N connected (MB)': mb(rss),
       'hub restart: ready (s)': seconds(readyAt - killedAt),
       ...(reconnects && { 'hub restart: all online again (s)': seconds(back.lastOnline - killedAt) }),

@@ -13,6 +13,15 @@ export const pushTopic = (repo: string): string => `github/${repo}`;
 export const headTopic = (repo: string, ref: string): string =>
   `${ROOT}/heads/${repo}/${encodeURIComponent(ref)}`;
 export const headFilter = (repo: string): string => `${ROOT}/heads/${repo}/+`;
+/**
+ * The QoS agents subscribe to heads with. A head is retained and stored by the broker before any
+ * subscriber gets it, and an agent subscribes again on every connect, which delivers it again:
+ * that is what brings an agent to the newest head after a lost connection or a broker or hub
+ * restart. QoS 1 added nothing to that (a clean session drops what it has not acknowledged with
+ * its connection; a persistent one gets the retained head at its new SUBSCRIBE), and cost a PUBACK
+ * per agent per push and, for each persistent session offline, a queue entry the broker stores.
+ */
+export const HEAD_SUBSCRIPTION_QOS = 0;
 export const HEADS_ALL = `${ROOT}/heads/#`;
 
 /** `pushfleet notify` (a post-receive hook) asks the hub to publish a push; the hub answers on the reply topic. */

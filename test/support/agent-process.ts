@@ -51,6 +51,8 @@ export type AgentProcessOptions = {
   services?: Record<string, unknown>;
   /** Rewrites the broker URL the agent connects to (e.g. to a TCP proxy's); its login stays that of `mqttUrl`'s broker. */
   via?: (url: string) => string;
+  /** More keys of the config's `mqtt:` section (e.g. a clientId, for a persistent session). */
+  mqtt?: Record<string, unknown>;
 };
 
 /** The app `web` of acme/web on main, in a rollout, as host `host` runs it from the fixture's bare repository. */
@@ -70,7 +72,7 @@ export async function startAgentProcess(cleanup: Cleanup, opts: AgentProcessOpti
   const file = join(dir, 'agent.yaml');
   const stateDir = opts.stateDir ?? join(dir, 'state');
   const login = await agentLogin(opts.mqttUrl, opts.id, dir);
-  const mqtt = opts.via ? { ...login, url: opts.via(login.url as string) } : login;
+  const mqtt = { ...login, ...(opts.via && { url: opts.via(login.url as string) }), ...opts.mqtt };
   const hubPublicKey = opts.hubPublicKey ?? hubKeyFor(opts.mqttUrl);
   if (!hubPublicKey && !opts.acceptUnsigned) throw new Error(`no test hub was started on ${opts.mqttUrl}: pass hubPublicKey (or acceptUnsigned)`);
   const signing = { ...(hubPublicKey && { hubPublicKey }), ...(opts.acceptUnsigned && { acceptUnsigned: true }) };

@@ -47,6 +47,22 @@ export class TcpProxy {
     for (const pair of this.pairs) pair.flush();
   }
 
+  /** Bytes held by the partition now, both ways. */
+  heldBytes(): number {
+    let n = 0;
+    for (const pair of this.pairs) n += pair.heldBytes();
+    return n;
+  }
+
+  /**
+   * Ends the partition by dropping every connection: what was held is lost, as the bytes in
+   * flight are when a connection dies, and both sides see a close. New connections go through.
+   */
+  drop(): void {
+    this.cutNow = false;
+    for (const pair of this.pairs) pair.destroy();
+  }
+
   async close(): Promise<void> {
     for (const pair of this.pairs) pair.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -82,6 +98,12 @@ class Pair {
       from.on('close', () => (this.isCut() ? this.ended.add(from) : this.destroy()));
       from.on('error', () => undefined);
     }
+  }
+
+  heldBytes(): number {
+    let n = 0;
+    for (const chunks of this.held.values()) for (const chunk of chunks) n += chunk.length;
+    return n;
   }
 
   flush(): void {

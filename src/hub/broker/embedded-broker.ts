@@ -187,8 +187,18 @@ export async function startEmbeddedBroker({ host, port, state, heartbeatInterval
       return hubSide;
     },
     publish(topic, payload, opts) {
-      return new Promise<void>((resolve, reject) => {
-        broker.publish({ cmd: 'publish', topic, payload, qos: opts.qos, retain: opts.retain ?? false, dup: false }, (err) => (err ? reject(err) : resolve()));
+      const packet = { cmd: 'publish' as const, topic, payload, qos: opts.qos, retain: opts.retain ?? false, dup: false };
+      if (!persistence || opts.qos !== 1) {
+        return new Promise<void>((resolve, reject) => broker.publish(packet, (err) => (err ? reject(err) : resolve())));
+      }
+      // Acknowledged as a client's QoS 1 PUBLISH is: once stored (retained, queued for offline
+      // sessions). aedes' own callback comes only once the message is written to every
+      // subscriber's socket: seconds for 10,000 agents, up to its drain timeout for one that reads
+      // nothing. The copy: the store knows a staged message by its payload buffer, and a push and
+      // its head may share one.
+      packet.payload = Buffer.from(payload);
+      return persistence.persistBeforeAck(packet as never).then(() => {
+        broker.publish(packet, (err) => err && log.error({ topic, err: err.message }, 'embedded broker: a stored publish was not delivered'));
       });
     },
     close,

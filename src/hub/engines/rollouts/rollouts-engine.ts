@@ -25,6 +25,7 @@ import type { GitHubDeployments } from './github-deployments.js';
 import { envOf, planPush } from './plan.js';
 import { DeadlineQueue } from './deadlines.js';
 import { Rollout } from './rollout.js';
+import { RolloutRepos } from './rollout-repos.js';
 import { SnapshotPacer } from './snapshot-pacer.js';
 import { RolloutStore } from './store.js';
 
@@ -47,6 +48,7 @@ export class RolloutsEngine implements Engine {
   readonly name = 'rollouts';
   readonly subscriptions = [PUSHES, AGENT_STATUS_ALL, AGENT_APPS_ALL, ROLLOUT_CONTROL];
   private readonly fleet = emptySnapshot();
+  private readonly rolloutRepos = new RolloutRepos();
   private readonly store: RolloutStore;
   /** Rollouts under way, and ended ones a late host touched. */
   private readonly live = new Map<string, Rollout>();
@@ -135,6 +137,7 @@ export class RolloutsEngine implements Engine {
     const msg = collectAgentMessage(this.fleet, topic, payload, this.fleetBound);
     if (!msg) return;
     const { agent } = msg;
+    if (msg.app !== undefined) this.rolloutRepos.set(agent, msg.app, this.fleet.agents.get(agent)?.apps.get(msg.app));
     if (msg.kind === 'status' && this.fleet.agents.get(agent)?.status?.state === 'offline') {
       this.eachLive((r) => r.offline(agent, this.ctx.clock.now()));
     } else if (msg.kind === 'app') {
@@ -161,7 +164,7 @@ export class RolloutsEngine implements Engine {
 
   private onPush(repo: string, topic: string, payload: Buffer): void {
     // Most pushes concern no app in a rollout: skip decoding them (7 KB through zod, per push).
-    if (![...this.fleet.agents.values()].some((a) => [...a.apps.values()].some((app) => app.rollout && app.repo === repo))) return;
+    if (!this.rolloutRepos.has(repo)) return;
     const d = decode(PushMessage, payload);
     if (!d.ok) {
       this.ctx.log.warn({ topic, error: d.error }, 'ignored malformed push message');
