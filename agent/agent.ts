@@ -159,9 +159,9 @@ export async function startAgent(config: AgentConfig, log: Logger, teardown?: Te
   });
   mqtt.on('offline', () => log.warn('MQTT broker unreachable; retrying'));
   mqtt.on('error', (err) => log.warn({ err: err.message }, 'MQTT error'));
-  // The optimizing compiler main.ts leaves off for an agent (memory) is turned back on for an
-  // orchestrator node: it starts actions at an instant, and interpreted code widened the skew.
-  if (config.orchestrator) setFlagsFromString('--turbofan');
+  // The compilers main.ts leaves off for an agent (memory) are turned back on for an orchestrator
+  // node: it starts actions at an instant, and interpreted code widened the skew.
+  if (config.orchestrator) setFlagsFromString('--turbofan --sparkplug');
   // Ready before "agent online", so whoever waits for that can send it playbook commands.
   const node = config.orchestrator && (await (await import('./node/orchestrator-node.js')).startOrchestratorNode(config, config.orchestrator, inbox, log.child({ role: 'orchestrator' })));
   if (node) teardown?.add('orchestrator node', () => node.stop());

@@ -11,14 +11,26 @@ async function probe(health: HealthConfig, remainingMs: number, deps: HealthDeps
     await runCommand(health.command, { step: 'health', cwd: deps.cwd, env: deps.env, timeoutMs: remainingMs, log: deps.log, track: deps.track });
     return;
   }
-  let res: Response;
-  try {
-    res = await fetch(health.url, { signal: AbortSignal.timeout(remainingMs), redirect: 'manual' });
-  } catch (err) {
-    throw new StepError('health', `${health.url}: ${(err as Error).cause ?? (err as Error).message}`);
-  }
-  await res.body?.cancel();
-  if (res.status < 200 || res.status >= 300) throw new StepError('health', `${health.url} answered ${res.status}`);
+  const status = await httpStatus(health.url, remainingMs).catch((err: Error) => {
+    throw new StepError('health', `${health.url}: ${err.message}`);
+  });
+  if (status < 200 || status >= 300) throw new StepError('health', `${health.url} answered ${status}`);
+}
+
+/**
+ * The status of one GET, redirects not followed, the body not read. node:http, loaded on the first
+ * probe, rather than fetch: fetch loads undici, megabytes an idle agent would keep ever after; and
+ * no keep-alive socket is left open to the app.
+ */
+async function httpStatus(url: string, timeoutMs: number): Promise<number> {
+  const { get } = url.startsWith('https:') ? await import('node:https') : await import('node:http');
+  return new Promise((resolve, reject) => {
+    const req = get(url, { agent: false, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+      resolve(res.statusCode ?? 0);
+      res.destroy();
+    });
+    req.on('error', (err) => reject(err.name === 'AbortError' ? new Error(`no answer within ${timeoutMs} ms`) : err));
+  });
 }
 
 /** Probes every `interval` until healthy, failing once `timeout` has passed. */

@@ -2,13 +2,17 @@
  * `agent-idle`: what an agent costs its machine while nothing happens. A hub process (embedded
  * broker) and one real `pushfleet agent` process following a bare git repo with one app; one
  * push is deployed first (so the update path has been loaded and run once), then the agent is left
- * alone and its RSS and CPU are sampled from /proc. The heartbeat runs every 5 s (the default
- * is 30 s), so the window holds two heartbeats and their host facts.
+ * alone and its RSS and CPU are sampled from /proc, with the memory of the process tree it keeps
+ * (its spare shells). The heartbeat runs every 5 s (the default is 30 s), so the window holds two
+ * heartbeats and their host facts. `with a URL health check`: the app's health check is a URL,
+ * probed at the deploy (what an agent loads for it, it keeps).
  *
  * `agent-idle: host facts`: what one heartbeat's host facts cost, read in this process; the
  * event loop (which also times orchestrator starts) waits for whatever part of it is synchronous.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,8 +37,8 @@ const EVERY_MS = 100;
 
 /**
  * A process's resident memory from /proc/<pid>/smaps_rollup: all of it (RSS), and what only it
- * holds (Private_Clean + Private_Dirty). RSS includes the node binary's pages, about 40 MB, shared
- * with every node process on the host.
+ * holds (Private_Clean + Private_Dirty). RSS includes the node binary's own pages (about 35 MB here:
+ * its code, read-only data and symbol tables), shared with every node process on the host.
  */
 function memory(pid: number): { rss: number; private: number } {
   const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
@@ -42,7 +46,43 @@ function memory(pid: number): { rss: number; private: number } {
   return { rss: kb('Rss'), private: kb('Private_Clean') + kb('Private_Dirty') };
 }
 
-async function agentIdle(withNode: boolean): Promise<Figures> {
+/** The processes `pid` keeps, itself first: its pre-forked spare shells (agent/spare-process.ts) are its children. */
+function processTree(pid: number): number[] {
+  const children = (p: number): number[] => {
+    try {
+      return readdirSync(`/proc/${p}/task`).flatMap((tid) => readFileSync(`/proc/${p}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+    } catch {
+      return []; // gone meanwhile
+    }
+  };
+  return [pid, ...children(pid).flatMap(processTree)];
+}
+
+/**
+ * The whole tree's memory: RSS summed (counts the pages its processes share, libc and sh, once per
+ * process), and private memory summed (what the tree alone costs the machine).
+ */
+function treeMemory(pid: number): { rss: number; private: number; processes: number } {
+  const each = processTree(pid).flatMap((p) => {
+    try {
+      return [memory(p)];
+    } catch {
+      return [];
+    }
+  });
+  return { rss: each.reduce((n, m) => n + m.rss, 0), private: each.reduce((n, m) => n + m.private, 0), processes: each.length };
+}
+
+/** A health endpoint that always answers 200, closed at cleanup. */
+async function healthyApp(cleanup: Cleanup): Promise<string> {
+  const server = createServer((_req, res) => res.end('ok'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanup.defer(() => new Promise((r) => server.close(r)));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/health`;
+}
+
+/** `node`: also an orchestrator node; `health`: the app's health check is a URL (an HTTP server here that answers 200). */
+async function agentIdle(opts: { node?: boolean; health?: boolean }): Promise<Figures> {
   const cleanup = new Cleanup();
   try {
     const git = new GitFixture({ 'app.txt': 'v0\n' });
@@ -51,8 +91,8 @@ async function agentIdle(withNode: boolean): Promise<Figures> {
     const dir = mkdtempSync(join(tmpdir(), 'pushfleet-bench-idle-'));
     cleanup.defer(() => rmSync(dir, { recursive: true, force: true }));
     const config = join(dir, 'agent.yaml');
-    const orchestrator = withNode ? { orchestrator: { actions: { TICK: { command: ['true'] } } } } : {};
-    const app = { name: APP, repo: 'acme/web', branch: 'main', path: git.workdir(APP), remote: git.bare, restart: ['true'] };
+    const orchestrator = opts.node ? { orchestrator: { actions: { TICK: { command: ['true'] } } } } : {};
+    const app = { name: APP, repo: 'acme/web', branch: 'main', path: git.workdir(APP), remote: git.bare, restart: ['true'], ...(opts.health && { health: { url: await healthyApp(cleanup) } }) };
     writeFileSync(config, stringify({ id: AGENT, hubPublicKey: hub.hubPublicKey, mqtt: { url: hub.mqttUrl }, stateDir: join(dir, 'state'), heartbeatSeconds: 5, log: { level: 'warn' }, apps: [app], ...orchestrator }));
     const agent = new BenchProcess(['agent', '--config', config], {}, (process.env.BENCH_AGENT_FLAGS ?? '').split(' ').filter(Boolean));
     cleanup.defer(() => agent.stop());
@@ -69,10 +109,12 @@ async function agentIdle(withNode: boolean): Promise<Figures> {
     await sleep(SETTLE_MS);
 
     const samples: { rss: number; private: number }[] = [];
+    const trees: { rss: number; private: number; processes: number }[] = [];
     const cpu0 = cpuSeconds(agent.pid);
     const t0 = performance.now();
     while (performance.now() - t0 < SAMPLE_MS) {
       samples.push(memory(agent.pid));
+      trees.push(treeMemory(agent.pid));
       await sleep(EVERY_MS);
     }
     const cpuPercent = ((cpuSeconds(agent.pid) - cpu0) / ((performance.now() - t0) / 1000)) * 100;
@@ -81,6 +123,9 @@ async function agentIdle(withNode: boolean): Promise<Figures> {
       'idle RSS p50 (MB)': mb(percentile(samples.map((m) => m.rss), 50)),
       'idle RSS max (MB)': mb(Math.max(...samples.map((m) => m.rss))),
       'idle private memory p50 (MB)': mb(percentile(samples.map((m) => m.private), 50)),
+      'idle process tree: processes': Math.max(...trees.map((t) => t.processes)),
+      'idle process tree RSS p50 (MB)': mb(percentile(trees.map((t) => t.rss), 50)),
+      'idle process tree private memory p50 (MB)': mb(percentile(trees.map((t) => t.private), 50)),
       'idle CPU (% of a core)': round(cpuPercent, 2),
       'heartbeat every (s)': 5,
     };
@@ -113,6 +158,7 @@ async function hostFacts(): Promise<Figures> {
 
 export const agentIdleScenarios: Scenario[] = [
   { name: 'agent-idle: host facts for one heartbeat', run: hostFacts },
-  { name: 'agent-idle: one app', run: () => agentIdle(false) },
-  { name: 'agent-idle: one app and an orchestrator node', run: () => agentIdle(true) },
+  { name: 'agent-idle: one app', run: () => agentIdle({}) },
+  { name: 'agent-idle: one app with a URL health check', run: () => agentIdle({ health: true }) },
+  { name: 'agent-idle: one app and an orchestrator node', run: () => agentIdle({ node: true }) },
 ];

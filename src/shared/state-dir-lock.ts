@@ -1,6 +1,6 @@
-import { mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, constants, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { StartupError } from './startup.js';
 
 export type StateDirLock = { release(): void };
@@ -8,28 +8,48 @@ export type StateDirLock = { release(): void };
 /**
  * Holds `<dir>/<role>.lock`, so a second process cannot share the state dir: two agents would run
  * one app's update twice in one working copy, two hubs would each answer for a broker the other
- * one's subscribers never see. The lock is SQLite's (fcntl) on a file of its own: the kernel drops
- * it when the process dies, even by kill -9, so a stale lock never needs a person, and the state
- * files themselves stay readable by other tools.
+ * one's subscribers never see.
+ *
+ * The lock is flock(2) on the file, which the kernel drops when the process dies, even by kill -9,
+ * so a stale lock never needs a person. Node has no flock call, so flock(1) takes it on this
+ * process's own descriptor, passed as its fd 3: an flock belongs to the open file, not to the
+ * process that asked, so it stays held through our descriptor after flock(1) has exited, and goes
+ * with it. (Node opens every file close-on-exec, so no child of ours holds it on.)
  */
 export function lockStateDir(dir: string, role: 'hub' | 'agent'): StateDirLock {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, `${role}.lock`);
-  const db = new Database(file, { timeout: 0 });
+  const fd = openSync(file, constants.O_RDWR | constants.O_CREAT, 0o600);
   try {
-    // In this mode the lock taken by the first write is kept until the connection closes.
-    db.pragma('locking_mode = EXCLUSIVE');
-    db.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL, since TEXT NOT NULL)');
-    db.transaction(() => {
-      db.prepare('DELETE FROM holder').run();
-      db.prepare('INSERT INTO holder (pid, since) VALUES (?, ?)').run(process.pid, new Date().toISOString());
-    })();
-  } catch (err) {
-    db.close();
-    if ((err as { code?: unknown }).code === 'SQLITE_BUSY') {
-      throw new StartupError(`another pushfleet ${role} is running on the state directory ${dir} (${file} is held); stop it, or give this ${role} its own stateDir`);
+    const flock = spawnSync('flock', ['--nonblock', '--exclusive', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd], encoding: 'utf8' });
+    if (flock.error) throw new StartupError(`cannot lock the state directory ${dir}: flock(1) (util-linux) did not run: ${flock.error.message}`);
+    if (flock.status === 1 && flock.stderr === '') {
+      throw new StartupError(`another pushfleet ${role} is running on the state directory ${dir} (${file} is held${holder(file)}); stop it, or give this ${role} its own stateDir`);
     }
+    if (flock.status !== 0) throw new StartupError(`cannot lock ${file}: flock(1) exited ${flock.status ?? flock.signal}: ${flock.stderr.trim()}`);
+    // Who holds it, for a person reading the file; the lock itself is the flock.
+    ftruncateSync(fd);
+    writeSync(fd, `${JSON.stringify({ pid: process.pid, since: new Date().toISOString() })}\n`, 0);
+  } catch (err) {
+    closeSync(fd);
     throw err;
   }
-  return { release: () => db.close() };
+  let held = true;
+  return {
+    release: () => {
+      // Once: a second close could hit another file that was given the same descriptor number.
+      if (held) closeSync(fd);
+      held = false;
+    },
+  };
+}
+
+/** `, by pid N since T` from what the holder wrote, or nothing (not written yet, or an older release's file). */
+function holder(file: string): string {
+  try {
+    const { pid, since } = JSON.parse(readFileSync(file, 'utf8')) as { pid?: unknown; since?: unknown };
+    return Number.isInteger(pid) && typeof since === 'string' ? `, by pid ${String(pid)} since ${since}` : '';
+  } catch {
+    return '';
+  }
 }

@@ -1,11 +1,40 @@
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { lockStateDir } from '../../src/shared/state-dir-lock.js';
 import { Cleanup } from '../support/cleanup.js';
 import { CliProcess } from '../support/cli-process.js';
 import { freePort } from '../support/ports.js';
 import { hubKeyFor } from '../support/signer.js';
 import { SECRET, startTestHub } from '../support/test-hub.js';
+
+const LOCK_MODULE = fileURLToPath(new URL('../../dist/src/shared/state-dir-lock.js', import.meta.url));
+
+type LockerAnswer = { held: boolean; message?: string; child?: number };
+
+/**
+ * A node process that takes the agent lock on `dir` (the built module), optionally starts a
+ * `sleep` of its own that outlives it, answers one JSON line, and keeps the lock `holdMs`.
+ */
+function locker(cleanup: Cleanup, dir: string, holdMs: number, leaveChild = false): { answer: Promise<LockerAnswer>; pid: number; exited: Promise<unknown> } {
+  const script = `import { lockStateDir } from ${JSON.stringify(LOCK_MODULE)};
+    import { spawn } from 'node:child_process';
+    let answer;
+    try {
+      lockStateDir(process.argv[1], 'agent');
+      answer = { held: true };
+      if (${leaveChild}) { const c = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' }); c.unref(); answer.child = c.pid; }
+    } catch (err) { answer = { held: false, message: err.message }; }
+    console.log(JSON.stringify(answer));
+    setTimeout(() => {}, ${holdMs});`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  cleanup.defer(() => void child.kill('SIGKILL'));
+  let out = '';
+  const answer = new Promise<LockerAnswer>((resolve) => child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk).includes('\n') && resolve(JSON.parse(out) as LockerAnswer)));
+  return { answer, pid: child.pid!, exited: new Promise((r) => child.once('exit', r)) };
+}
 
 /** Starts `pushfleet <role> --config <file>`, killed at cleanup. */
 function start(cleanup: Cleanup, role: 'hub' | 'agent', file: string): CliProcess {
@@ -56,5 +85,28 @@ describe('one process per state directory', () => {
     const app = { name: 'web', repo: 'acme/web', branch: 'main', path: join(dir, 'web'), remote: join(dir, 'nowhere.git'), restart: ['true'] };
     writeFileSync(file, JSON.stringify({ id: 'node-1', mqtt: { url: hub.mqttUrl }, hubPublicKey: hubKeyFor(hub.mqttUrl), stateDir: join(dir, 'state'), apps: [app] }));
     await refusesASecond('agent', file, 'agent online');
+  });
+
+  it('of agents racing for one state directory, exactly one holds it', async () => {
+    const dir = cleanup.tempDir('pushfleet-lock-race-');
+    const answers = await Promise.all(Array.from({ length: 6 }, () => locker(cleanup, dir, 3000).answer));
+    expect(answers.filter((a) => a.held)).toHaveLength(1);
+    for (const refused of answers.filter((a) => !a.held)) expect(refused.message).toMatch(/^another pushfleet agent is running on the state directory .*agent\.lock is held/);
+  });
+
+  it('is not kept by a child the holder started, once the holder is killed', async () => {
+    const dir = cleanup.tempDir('pushfleet-lock-child-');
+    // The holder leaves a process behind (as an app's restart command may): it must not hold the lock on.
+    const holder = locker(cleanup, dir, 60_000, true);
+    const { held, child } = await holder.answer;
+    expect(held).toBe(true);
+    cleanup.defer(() => process.kill(child!, 'SIGKILL'));
+    expect(() => lockStateDir(dir, 'agent')).toThrow(/agent\.lock is held, by pid \d+ since /);
+    process.kill(holder.pid, 'SIGKILL');
+    await holder.exited;
+    expect(() => process.kill(child!, 0)).not.toThrow(); // the child lives on
+    const lock = lockStateDir(dir, 'agent');
+    lock.release();
+    lock.release(); // a second release is harmless
   });
 });
