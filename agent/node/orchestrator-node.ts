@@ -7,8 +7,8 @@ import { preciseNow } from '../../src/hub/engines/orchestrator/precise-time.js';
 import { actionLauncher } from './action-launcher.js';
 import { ClockSync } from './clock-sync.js';
 import { NodeExecutor, SEED_RUN } from './node-executor.js';
+import { timedGateShell } from './timed-gate.js';
 import type { OrchestratorNodeConfig } from './node-config.js';
-import { runAt } from './precise-start.js';
 import type { SignedInbox } from '../signed-inbox.js';
 
 export type OrchestratorNode = { stop(): Promise<void> };
@@ -56,16 +56,18 @@ export async function startOrchestratorNode(
     gapMs: 20,
     keepBetterMs: 3 * cfg.clock.resyncSeconds * 1000,
   });
+  const timedGate = await timedGateShell();
+  if (timedGate) log.info({ bash: timedGate }, 'timed starts are released by their own gate (bash)');
+  else log.warn('no bash ≥ 5 at /bin/bash: timed starts are released by the agent, less precisely');
   const executor = new NodeExecutor({
     actions: cfg.actions,
     queueSize: cfg.queueSize,
     agent: agent.id,
     seedNode,
-    launch: actionLauncher({ agent: agent.id, seedNode }, cfg, log),
+    launch: actionLauncher({ agent: agent.id, seedNode }, cfg, timedGate !== null, log),
     status: (word) => publish(statusTopic, word, { qos: 1, retain: true }),
     result: (r) => publish(r.runId === SEED_RUN ? seedResultTopic(cfg.root, seedNode) : nodeResultTopic(agent.id), JSON.stringify(r), { qos: 1, retain: false }),
     clock: { now: preciseNow, offsetMs: () => clock.estimate?.offsetMs ?? null, errorMs: () => clock.estimate?.errorMs ?? null },
-    runAt,
     log,
   });
 

@@ -1,0 +1,73 @@
+import { execFile, spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { followProcess, type ProcessOptions, type RunningProcess } from '../run-command.js';
+
+const BASH = '/bin/bash';
+/** The gate stops sleeping this long before its instant and spins the rest: a wake-up from `read -t` is late by up to this under load. */
+const SPIN_US = 1000;
+
+/**
+ * The gate of a timed start, in bash ≥ 5 (for $EPOCHREALTIME, CLOCK_REALTIME in µs, and `read -t`
+ * with fractions). Its first line on stdin is the start instant in µs since the epoch; it sleeps in
+ * `read -t` until shortly before, spins on the clock for the rest, then writes the instant it went
+ * on fd 3 and execs its positional arguments, so nothing of the agent (its event loop, a pipe
+ * wake-up) sits between the instant and the exec. Any further line (a cancel), or the end of stdin
+ * (the agent died), ends it without running anything: `read` returns at once in the sleep, `read
+ * -t 0` sees it in the spin, and a write on fd 3 with no reader left fails. The argv is only ever
+ * "$@"; the instant is checked to be digits before any arithmetic sees it. EPOCHREALTIME has the
+ * locale's decimal point, `read -t` wants ".", hence the digits-only forms.
+ */
+const SCRIPT = [
+  'IFS= read -r _pf_at && [[ $_pf_at =~ ^(0|[1-9][0-9]{0,17})$ ]] || exit 125',
+  `while (( (_pf_left = _pf_at - \${EPOCHREALTIME//[!0-9]} - ${SPIN_US}) > 0 )); do`,
+  "  printf -v _pf_t '%d.%06d' $((_pf_left / 1000000)) $((_pf_left % 1000000))",
+  '  IFS= read -r -t "$_pf_t" _pf_t; (( $? > 128 )) || exit 125',
+  'done',
+  'while (( ${EPOCHREALTIME//[!0-9]} < _pf_at )); do read -t 0 && exit 125; done',
+  "printf '%s\\n' \"${EPOCHREALTIME//[!0-9]}\" >&3 || exit 125",
+  'unset _pf_at _pf_left _pf_t',
+  'exec "$@" 3>&- </dev/null',
+].join('\n');
+
+/**
+ * Bash reads its options from these at start-up and rewrites them for its children, so an
+ * environment with one would not reach the action as it was: such an action is released by the
+ * agent instead (action-launcher.ts). Otherwise the action gets its environment exactly, except
+ * that bash adds SHLVL=0 where there was none.
+ */
+const REWRITTEN = ['SHELLOPTS', 'BASHOPTS'];
+export const gateKeeps = (env: NodeJS.ProcessEnv): boolean => REWRITTEN.every((name) => env[name] === undefined);
+
+/** The bash version when /bin/bash can run the timed gate (≥ 5), else null. */
+export function timedGateShell(): Promise<string | null> {
+  return new Promise((resolve) => {
+    execFile(BASH, ['-c', '(( BASH_VERSINFO[0] >= 5 )) && echo "$BASH_VERSION"'], { env: {}, timeout: 5000 }, (err, stdout) => resolve(err ? null : stdout.trim() || null));
+  });
+}
+
+/**
+ * Starts `argv` behind a timed gate, armed for `atUs` (µs since the epoch, CLOCK_REALTIME).
+ * `released(us)` is called with the instant the gate went, once it has; stopping or killing the
+ * process before then means the action never runs. It is armed already, so `open()` does nothing.
+ */
+export function startTimed(argv: readonly string[], opts: ProcessOptions, atUs: number, released: (us: number) => void): RunningProcess {
+  // No start-up files: bash would read ~/.bashrc because its stdin is a socket (as for ssh), and
+  // -p ignores BASH_ENV and functions in the environment (both stay there for the action).
+  const child = spawn(BASH, ['--norc', '--noprofile', '-p', '-c', SCRIPT, 'pushfleet-gate', ...argv], { cwd: opts.cwd, env: opts.env, stdio: ['pipe', 'pipe', 'pipe', 'pipe'], detached: true });
+  const proc = followProcess(child, opts);
+  const report = child.stdio[3] as Readable | null;
+  if (report) {
+    let line = '';
+    report.setEncoding('utf8');
+    report.on('data', (chunk: string) => {
+      line += chunk;
+      if (!line.includes('\n')) return;
+      report.destroy();
+      child.stdin?.destroy(); // the action's stdin is /dev/null; this end is no longer a cancel line
+      released(Number(line.slice(0, line.indexOf('\n'))));
+    });
+    report.on('error', () => undefined); // the gate's exit says why
+  }
+  child.stdin?.write(`${Math.max(0, Math.round(atUs))}\n`);
+  return { ...proc, open: () => undefined };
+}
