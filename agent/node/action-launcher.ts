@@ -38,7 +38,11 @@ export function actionLauncher(ids: { agent: string; seedNode: string }, cfg: Pi
       if (timedGate && gateKeeps(opts.env)) {
         // Read at arming: the gate waits on the system clock, `at` is on preciseNow.
         const offset = realtimeOffsetMs();
-        return startTimed(r.argv, opts, (at + offset) * 1000, (us) => started(us / 1000 - offset));
+        try {
+          return startTimed(r.argv, opts, (at + offset) * 1000, (us) => started(us / 1000 - offset));
+        } catch (err) {
+          log.warn({ action: r.action, err: (err as Error).message }, 'cannot arm a timed gate; released by the agent instead');
+        }
       }
       const proc = startProcess(r.argv, { ...opts, gated: true });
       const cancel = runAt(at, (t) => {

@@ -146,10 +146,14 @@ export class NodeExecutor {
     this.deps.status('STARTED');
     this.emit(slot, 'started');
     if (durationMs !== null) {
-      slot.durationTimer = setTimeout(() => {
-        slot.stoppedBy ??= 'duration';
-        slot.proc?.terminate();
-      }, durationMs);
+      // From its start: a timed gate tells the agent a few ms after it went.
+      slot.durationTimer = setTimeout(
+        () => {
+          slot.stoppedBy ??= 'duration';
+          slot.proc?.terminate();
+        },
+        Math.max(0, durationMs - (this.deps.clock.now() - t)),
+      );
     }
   }
 

@@ -1,5 +1,8 @@
 import { execFile, spawn } from 'node:child_process';
-import type { Readable } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import { closeSync, existsSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { followProcess, type ProcessOptions, type RunningProcess } from '../run-command.js';
 
 const BASH = '/bin/bash';
@@ -10,10 +13,10 @@ const SPIN_US = 1000;
  * The gate of a timed start, in bash ≥ 5 (for $EPOCHREALTIME, CLOCK_REALTIME in µs, and `read -t`
  * with fractions). Its first line on stdin is the start instant in µs since the epoch; it sleeps in
  * `read -t` until shortly before, spins on the clock for the rest, then writes the instant it went
- * on fd 3 and execs its positional arguments, so nothing of the agent (its event loop, a pipe
+ * on fd 3 (a file: writing it wakes nobody) and execs its positional arguments, so nothing of the agent (its event loop, a pipe
  * wake-up) sits between the instant and the exec. Any further line (a cancel), or the end of stdin
  * (the agent died), ends it without running anything: `read` returns at once in the sleep, `read
- * -t 0` sees it in the spin, and a write on fd 3 with no reader left fails. The argv is only ever
+ * -t 0` sees it in the spin. The argv is only ever
  * "$@"; the instant is checked to be digits before any arithmetic sees it. EPOCHREALTIME has the
  * locale's decimal point, `read -t` wants ".", hence the digits-only forms.
  */
@@ -41,33 +44,66 @@ export const gateKeeps = (env: NodeJS.ProcessEnv): boolean => REWRITTEN.every((n
 /** The bash version when /bin/bash can run the timed gate (≥ 5), else null. */
 export function timedGateShell(): Promise<string | null> {
   return new Promise((resolve) => {
-    execFile(BASH, ['-c', '(( BASH_VERSINFO[0] >= 5 )) && echo "$BASH_VERSION"'], { env: {}, timeout: 5000 }, (err, stdout) => resolve(err ? null : stdout.trim() || null));
+    execFile(BASH, ['--norc', '--noprofile', '-c', '(( BASH_VERSINFO[0] >= 5 )) && echo "$BASH_VERSION"'], { env: {}, timeout: 5000 }, (err, stdout) => resolve(err ? null : stdout.trim() || null));
   });
+}
+
+/** Bytes of the report file: one line of µs since the epoch fits with room to spare. */
+const REPORT_BYTES = 32;
+/**
+ * The agent looks for the gate's report this long after the instant, then every POLL_MS until it
+ * is there or the process ended: at the instant itself, a wake-up of this agent (and then of the
+ * hub, told that the action started) would want a core while the actions exec.
+ */
+const REPORT_AFTER_MS = 5;
+const POLL_MS = 5;
+
+/** A file only this process and the gate hold (unlinked at once), its first block written so the gate's report needs no new space. */
+function reportFile(): number {
+  const path = join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), `pushfleet-gate-${randomUUID()}`);
+  const fd = openSync(path, 'wx+', 0o600);
+  unlinkSync(path);
+  try {
+    writeSync(fd, Buffer.alloc(REPORT_BYTES), 0, REPORT_BYTES, 0); // positioned: the offset the gate writes at stays 0
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  return fd;
 }
 
 /**
  * Starts `argv` behind a timed gate, armed for `atUs` (µs since the epoch, CLOCK_REALTIME).
- * `released(us)` is called with the instant the gate went, once it has; stopping or killing the
- * process before then means the action never runs. It is armed already, so `open()` does nothing.
+ * `released(us)` is called with the instant the gate went, a few ms after it did (and before
+ * `exited` resolves); stopping or killing the process before then means the action never runs. It
+ * is armed already, so `open()` does nothing. Throws when the report file cannot be made.
  */
 export function startTimed(argv: readonly string[], opts: ProcessOptions, atUs: number, released: (us: number) => void): RunningProcess {
+  const fd = reportFile();
   // No start-up files: bash would read ~/.bashrc because its stdin is a socket (as for ssh), and
   // -p ignores BASH_ENV and functions in the environment (both stay there for the action).
-  const child = spawn(BASH, ['--norc', '--noprofile', '-p', '-c', SCRIPT, 'pushfleet-gate', ...argv], { cwd: opts.cwd, env: opts.env, stdio: ['pipe', 'pipe', 'pipe', 'pipe'], detached: true });
+  const child = spawn(BASH, ['--norc', '--noprofile', '-p', '-c', SCRIPT, 'pushfleet-gate', ...argv], { cwd: opts.cwd, env: opts.env, stdio: ['pipe', 'pipe', 'pipe', fd], detached: true });
   const proc = followProcess(child, opts);
-  const report = child.stdio[3] as Readable | null;
-  if (report) {
-    let line = '';
-    report.setEncoding('utf8');
-    report.on('data', (chunk: string) => {
-      line += chunk;
-      if (!line.includes('\n')) return;
-      report.destroy();
-      child.stdin?.destroy(); // the action's stdin is /dev/null; this end is no longer a cancel line
-      released(Number(line.slice(0, line.indexOf('\n'))));
-    });
-    report.on('error', () => undefined); // the gate's exit says why
-  }
+  let reported = false;
+  const check = () => {
+    if (reported) return true;
+    const buf = Buffer.alloc(REPORT_BYTES);
+    const line = buf.toString('latin1', 0, readSync(fd, buf, 0, REPORT_BYTES, 0));
+    const end = line.indexOf('\n');
+    if (end < 0) return false;
+    reported = true;
+    child.stdin?.destroy(); // the action's stdin is /dev/null; this end is no longer a cancel line
+    released(Number(line.slice(0, end)));
+    return true;
+  };
+  const poll = () => void (check() || (timer = setTimeout(poll, POLL_MS)));
+  let timer = setTimeout(poll, Math.max(0, atUs / 1000 - Date.now()) + REPORT_AFTER_MS);
+  const exited = proc.exited.then((exit) => {
+    clearTimeout(timer);
+    check();
+    closeSync(fd);
+    return exit;
+  });
   child.stdin?.write(`${Math.max(0, Math.round(atUs))}\n`);
-  return { ...proc, open: () => undefined };
+  return { ...proc, exited, open: () => undefined };
 }
