@@ -21,12 +21,14 @@ const SPIN_US = 1000;
  * locale's decimal point, `read -t` wants ".", hence the digits-only forms.
  */
 const SCRIPT = [
-  'IFS= read -r _pf_at && [[ $_pf_at =~ ^(0|[1-9][0-9]{0,17})$ ]] || exit 125',
+  'IFS= read -r _pf_at && [[ $_pf_at =~ ^[1-9][0-9]{6,17}$ ]] || exit 125',
   `while (( (_pf_left = _pf_at - \${EPOCHREALTIME//[!0-9]} - ${SPIN_US}) > 0 )); do`,
   "  printf -v _pf_t '%d.%06d' $((_pf_left / 1000000)) $((_pf_left % 1000000))",
   '  IFS= read -r -t "$_pf_t" _pf_t; (( $? > 128 )) || exit 125',
   'done',
-  'while (( ${EPOCHREALTIME//[!0-9]} < _pf_at )); do read -t 0 && exit 125; done',
+  // The spin compares strings of the same fixed width, as EPOCHREALTIME writes them: a few µs a turn.
+  '_pf_t=${_pf_at:0:-6}${EPOCHREALTIME//[0-9]}${_pf_at: -6}',
+  'while [[ $EPOCHREALTIME < "$_pf_t" ]]; do read -t 0 && exit 125; done',
   "printf '%s\\n' \"${EPOCHREALTIME//[!0-9]}\" >&3 || exit 125",
   'unset _pf_at _pf_left _pf_t',
   'exec "$@" 3>&- </dev/null',

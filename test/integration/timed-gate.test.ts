@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -43,6 +43,19 @@ describe('the timed gate (bash)', () => {
     expect(releasedUs).not.toBeNull();
     expect(releasedUs!).toBeGreaterThanOrEqual(atUs);
     expect(BigInt(stamp!)).toBeGreaterThanOrEqual(BigInt(releasedUs!) * 1000n);
+  });
+
+  it('keeps time under a locale whose decimal point is a comma (EPOCHREALTIME has it, read -t refuses it)', async () => {
+    const locales = cleanup.tempDir('pushfleet-timed-locale-');
+    const made = spawnSync('localedef', ['-i', 'de_DE', '-f', 'UTF-8', join(locales, 'de_DE.UTF-8')], { encoding: 'utf8' });
+    expect(made.status, made.stderr).toBe(0);
+    const atUs = nowUs() + 300_000;
+    let releasedUs: number | null = null;
+    const proc = startTimed(['date', '+%s%N'], { env: { ...env, LOCPATH: locales, LC_ALL: 'de_DE.UTF-8' } }, atUs, (us) => (releasedUs = us));
+    const exit = await proc.exited;
+    expect(exit).toMatchObject({ code: 0, tail: expect.stringMatching(/^\d{19}\n$/) });
+    expect(releasedUs!).toBeGreaterThanOrEqual(atUs);
+    expect(BigInt(exit.tail.trim())).toBeGreaterThanOrEqual(BigInt(atUs) * 1000n);
   });
 
   it('stopped before its instant: the action never runs', async () => {
