@@ -4,7 +4,7 @@ import { startProcess, type ProcessOptions, type RunningProcess } from '../run-c
 import type { ResolvedAction } from './command-words.js';
 import type { OrchestratorNodeConfig } from './node-config.js';
 import { realtimeOffsetMs, runAt } from './precise-start.js';
-import { gateKeeps, startTimed } from './timed-gate.js';
+import { startTimed } from './timed-gate.js';
 
 type Resolved = Extract<ResolvedAction, { ok: true }>;
 
@@ -22,7 +22,7 @@ export type ActionLauncher = {
 /**
  * How a node starts an action: its configured argv only (no shell), the agent's command
  * environment plus who runs it, in its own process group. A timed start is released by its own
- * gate (`timedGate`: bash ≥ 5, see timed-gate.ts), or else by this agent opening the gate at T.
+ * gate (`timedGate`: see timed-gate.ts), or else by this agent opening a plain gate at T.
  */
 export function actionLauncher(ids: { agent: string; seedNode: string }, cfg: Pick<OrchestratorNodeConfig, 'stopGrace'>, timedGate: boolean, log: Logger): ActionLauncher {
   const options = (r: Resolved): ProcessOptions => ({
@@ -35,7 +35,7 @@ export function actionLauncher(ids: { agent: string; seedNode: string }, cfg: Pi
     start: (r) => startProcess(r.argv, options(r)),
     startAt: (r, at, started) => {
       const opts = options(r);
-      if (timedGate && gateKeeps(opts.env)) {
+      if (timedGate) {
         // Read at arming: the gate waits on the system clock, `at` is on preciseNow.
         const offset = realtimeOffsetMs();
         try {
@@ -50,7 +50,17 @@ export function actionLauncher(ids: { agent: string; seedNode: string }, cfg: Pi
         started(t);
       });
       void proc.exited.then(cancel); // a gate that died before its start instant
-      return { ...proc, kill: (s) => (cancel(), proc.kill(s)), terminate: () => (cancel(), proc.terminate()) };
+      return {
+        ...proc,
+        kill: (signal) => {
+          cancel();
+          proc.kill(signal);
+        },
+        terminate: () => {
+          cancel();
+          proc.terminate();
+        },
+      };
     },
   };
 }

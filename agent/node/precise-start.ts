@@ -55,11 +55,10 @@ export function realtimeOffsetMs(now: () => number = preciseNow, wall: () => num
     // lo: read before the last `wall()` that still gave `from`; hi: after the first that did not.
     let lo = now();
     const from = wall();
-    let hi: number;
     for (;;) {
       const t = now();
       const w = wall();
-      hi = now();
+      const hi = now();
       if (w !== from) {
         if (hi - lo < best.bracket) best = { offset: w - (lo + hi) / 2, bracket: hi - lo };
         break;

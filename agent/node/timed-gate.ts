@@ -6,19 +6,25 @@ import { join } from 'node:path';
 import { followProcess, type ProcessOptions, type RunningProcess } from '../run-command.js';
 
 const BASH = '/bin/bash';
-/** The gate stops sleeping this long before its instant and spins the rest: a wake-up from `read -t` is late by up to this under load. */
+/**
+ * The gate sleeps until this long before its instant and spins the rest. A wake-up from `read -t`
+ * comes 0.1 to 0.3 ms late on a busy 2-core VM, seldom more than 1 ms; a longer spin would make the
+ * gate a busy process that the scheduler slices with whatever else runs.
+ */
 const SPIN_US = 1000;
 
 /**
- * The gate of a timed start, in bash ≥ 5 (for $EPOCHREALTIME, CLOCK_REALTIME in µs, and `read -t`
- * with fractions). Its first line on stdin is the start instant in µs since the epoch; it sleeps in
- * `read -t` until shortly before, spins on the clock for the rest, then writes the instant it went
- * on fd 3 (a file: writing it wakes nobody) and execs its positional arguments, so nothing of the agent (its event loop, a pipe
- * wake-up) sits between the instant and the exec. Any further line (a cancel), or the end of stdin
- * (the agent died), ends it without running anything: `read` returns at once in the sleep, `read
- * -t 0` sees it in the spin. The argv is only ever
- * "$@"; the instant is checked to be digits before any arithmetic sees it. EPOCHREALTIME has the
- * locale's decimal point, `read -t` wants ".", hence the digits-only forms.
+ * The gate of a timed start, in bash ≥ 5 ($EPOCHREALTIME: CLOCK_REALTIME in µs; `read -t` with
+ * fractions). Its first line on stdin is the start instant in µs since the epoch. It sleeps in
+ * `read -t` until shortly before, spins on the clock for the rest, writes the instant it went on
+ * fd 3 (a file: writing it wakes nobody) and execs its positional arguments. So nothing of the
+ * agent (its event loop, a pipe wake-up, the scheduler's hand-off) sits between the instant and
+ * the exec. The end of stdin (the agent died) or any further line ends it without running
+ * anything: `read` returns at once in the sleep, `read -t 0` sees it in the spin; stopping it is
+ * SIGTERM to its group, as for any process. The argv is only ever "$@", and the instant must be
+ * digits before any arithmetic sees it. EPOCHREALTIME has the locale's decimal point and `read -t`
+ * wants ".", hence the digits-only forms; the spin compares strings of the same fixed width (the
+ * instant written as EPOCHREALTIME writes it), a few µs a turn where arithmetic takes three times that.
  */
 const SCRIPT = [
   'IFS= read -r _pf_at && [[ $_pf_at =~ ^[1-9][0-9]{6,17}$ ]] || exit 125',
@@ -26,7 +32,6 @@ const SCRIPT = [
   "  printf -v _pf_t '%d.%06d' $((_pf_left / 1000000)) $((_pf_left % 1000000))",
   '  IFS= read -r -t "$_pf_t" _pf_t; (( $? > 128 )) || exit 125',
   'done',
-  // The spin compares strings of the same fixed width, as EPOCHREALTIME writes them: a few µs a turn.
   '_pf_t=${_pf_at:0:-6}${EPOCHREALTIME//[0-9]}${_pf_at: -6}',
   'while [[ $EPOCHREALTIME < "$_pf_t" ]]; do read -t 0 && exit 125; done',
   "printf '%s\\n' \"${EPOCHREALTIME//[!0-9]}\" >&3 || exit 125",
@@ -36,18 +41,22 @@ const SCRIPT = [
 
 /**
  * Bash reads its options from these at start-up and rewrites them for its children, so an
- * environment with one would not reach the action as it was: such an action is released by the
- * agent instead (action-launcher.ts). Otherwise the action gets its environment exactly, except
- * that bash adds SHLVL=0 where there was none.
+ * environment with one would not reach the action as it was. Otherwise the action gets its
+ * environment exactly, except that bash adds SHLVL=0 where there was none.
  */
 const REWRITTEN = ['SHELLOPTS', 'BASHOPTS'];
-export const gateKeeps = (env: NodeJS.ProcessEnv): boolean => REWRITTEN.every((name) => env[name] === undefined);
 
-/** The bash version when /bin/bash can run the timed gate (≥ 5), else null. */
-export function timedGateShell(): Promise<string | null> {
-  return new Promise((resolve) => {
+/**
+ * Whether timed starts can be released by their own gate on this host, for actions run with `env`:
+ * the bash that does it, or why not (then the agent releases them, see action-launcher.ts).
+ */
+export async function timedGateShell(env: NodeJS.ProcessEnv): Promise<{ bash: string } | { why: string }> {
+  const rewritten = REWRITTEN.filter((name) => env[name] !== undefined);
+  if (rewritten.length) return { why: `bash would rewrite ${rewritten.join(' and ')} in the actions' environment` };
+  const version = await new Promise<string | null>((resolve) => {
     execFile(BASH, ['--norc', '--noprofile', '-c', '(( BASH_VERSINFO[0] >= 5 )) && echo "$BASH_VERSION"'], { env: {}, timeout: 5000 }, (err, stdout) => resolve(err ? null : stdout.trim() || null));
   });
+  return version ? { bash: version } : { why: `no bash ≥ 5 at ${BASH}` };
 }
 
 /** Bytes of the report file: one line of µs since the epoch fits with room to spare. */

@@ -22,8 +22,9 @@ const alive = (pid: number) => {
 };
 
 describe('the timed gate (bash)', () => {
-  it('is available here: Debian ships bash 5', async () => {
-    expect(await timedGateShell()).toMatch(/^[5-9]\./);
+  it('is available here (Debian ships bash 5), unless the environment has what bash rewrites', async () => {
+    expect(await timedGateShell(env)).toEqual({ bash: expect.stringMatching(/^[5-9]\./) });
+    expect(await timedGateShell({ ...env, SHELLOPTS: 'xtrace' })).toEqual({ why: expect.stringContaining('SHELLOPTS') });
   });
 
   it('execs the action at its instant and not before, and says when it went', async () => {
