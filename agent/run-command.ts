@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from '../src/shared/logger.js';
 import type { StepName } from '../src/shared/messages.js';
 import { spareSpec, type SpareProcesses } from './spare-process.js';
@@ -88,11 +88,20 @@ class Tail {
  */
 export function startProcess(argv: readonly string[], opts: ProcessOptions): RunningProcess {
   const [file, ...args] = opts.gated ? [...GATE, ...argv] : argv;
-  const tail = new Tail(opts.tailChars ?? TAIL_BYTES);
   const spec = opts.gated && opts.spares ? spareSpec(argv, opts.cwd ?? process.cwd(), opts.env) : null;
   const child =
     (spec !== null && opts.spares!.take(spec)) ||
     spawn(file!, args, { cwd: opts.cwd, env: opts.env, stdio: [opts.gated ? 'pipe' : 'ignore', 'pipe', 'pipe'], detached: true });
+  return followProcess(child, opts);
+}
+
+/**
+ * The RunningProcess of a child spawned `detached` (its own process group): output tail and
+ * lines, kill and terminate of the group, the timeout, and how it ended. `open` ends its stdin
+ * after one empty line (the gate's).
+ */
+export function followProcess(child: ChildProcess, opts: Pick<ProcessOptions, 'timeoutMs' | 'killGraceMs' | 'tailChars' | 'onLine'>): RunningProcess {
+  const tail = new Tail(opts.tailChars ?? TAIL_BYTES);
   child.stdin?.on('error', () => undefined); // the gate may be gone already: its exit says why
   let timedOut = false;
   let exited = false;

@@ -2,6 +2,7 @@ import type { Logger } from '../../src/shared/logger.js';
 import { SCHEMA_VERSION } from '../../src/shared/messages.js';
 import { type NodeCommand, type NodeReport, type NodeResult } from '../../src/shared/contract/orchestrator-messages.js';
 import { describeExit, type ProcessExit, type RunningProcess } from '../run-command.js';
+import type { ActionLauncher } from './action-launcher.js';
 import { resolveAction, splitWords, type ResolvedAction } from './command-words.js';
 import type { NodeAction } from './node-config.js';
 
@@ -22,14 +23,13 @@ export type ExecutorDeps = {
   /** Agent id (native results) and seed node name (seed results). */
   agent: string;
   seedNode: string;
-  /** Starts the action's process; a gated one waits for `open()` before it execs. */
-  launch(resolved: Resolved, gated: boolean): RunningProcess;
+  /** Starts the action's process now, or (startAt) now but released at a local instant: see action-launcher.ts. */
+  launch: Pick<ActionLauncher, 'start' | 'startAt'>;
   /** A plain-word seed status (retained). */
   status(word: string): void;
   result(result: NodeResult): void;
 /** This agent's clock and its measured offset to the hub's (null before the first measurement). */
   clock: { now(): number; offsetMs(): number | null; errorMs(): number | null };
-  runAt(localAt: number, fn: (t: number) => void): () => void;
   log: Logger;
 };
 
@@ -39,7 +39,6 @@ type Slot = {
   resolved: Resolved;
   report: NodeReport;
   proc: RunningProcess | null;
-  cancelStart: (() => void) | null;
   durationTimer: NodeJS.Timeout | undefined;
   stoppedBy: 'duration' | 'stop' | null;
   done: Promise<void>;
@@ -99,13 +98,9 @@ export class NodeExecutor {
     if (this.slot || this.queue.length) return refuse('busy', `busy with ${this.slot?.resolved.action ?? 'queued commands'}`);
     const slot = this.occupy(cmd.runId, cmd.stepId, resolved);
     slot.report.leadMs = cmd.startAt - this.toHub(slot, receivedAt);
-    if (!this.spawn(slot, true)) return;
     // One offset per action (taken when it was received): a re-measurement before T moves nothing.
-    slot.cancelStart = this.deps.runAt(cmd.startAt - (slot.report.clockOffsetMs ?? 0), (t) => {
-      slot.cancelStart = null;
-      slot.proc!.open();
-      this.started(slot, t, cmd.startAt, cmd.durationMs);
-    });
+    const localAt = cmd.startAt - (slot.report.clockOffsetMs ?? 0);
+    this.spawn(slot, () => this.deps.launch.startAt(resolved, localAt, (t) => this.started(slot, t, cmd.startAt, cmd.durationMs)));
   }
 
   /** The hub stops a run's action (cancel, failed step, timeout). */
@@ -124,19 +119,19 @@ export class NodeExecutor {
     let settle = () => {};
     const done = new Promise<void>((r) => (settle = r));
     const node = runId === SEED_RUN ? this.deps.seedNode : this.deps.agent;
-    const slot: Slot = { runId, stepId, resolved, report: this.blank(node), proc: null, cancelStart: null, durationTimer: undefined, stoppedBy: null, done, settle };
+    const slot: Slot = { runId, stepId, resolved, report: this.blank(node), proc: null, durationTimer: undefined, stoppedBy: null, done, settle };
     this.slot = slot;
     return slot;
   }
 
   private startNow(slot: Slot): void {
-    if (this.spawn(slot, false)) this.started(slot, this.deps.clock.now(), null, null);
+    if (this.spawn(slot, () => this.deps.launch.start(slot.resolved))) this.started(slot, this.deps.clock.now(), null, null);
   }
 
   /** Creates the slot's process and follows its exit; false if it could not even be created. */
-  private spawn(slot: Slot, gated: boolean): boolean {
+  private spawn(slot: Slot, create: () => RunningProcess): boolean {
     try {
-      slot.proc = this.deps.launch(slot.resolved, gated);
+      slot.proc = create();
     } catch (err) {
       this.finish(slot, { code: null, signal: null, timedOut: false, tail: '', error: err as Error });
       return false;
@@ -151,16 +146,19 @@ export class NodeExecutor {
     this.deps.status('STARTED');
     this.emit(slot, 'started');
     if (durationMs !== null) {
-      slot.durationTimer = setTimeout(() => {
-        slot.stoppedBy ??= 'duration';
-        slot.proc?.terminate();
-      }, durationMs);
+      // From its start: a timed gate tells the agent a few ms after it went.
+      slot.durationTimer = setTimeout(
+        () => {
+          slot.stoppedBy ??= 'duration';
+          slot.proc?.terminate();
+        },
+        Math.max(0, durationMs - (this.deps.clock.now() - t)),
+      );
     }
   }
 
   private finish(slot: Slot, exit: ProcessExit): void {
     clearTimeout(slot.durationTimer);
-    slot.cancelStart?.(); // a gate that died before its start instant
     const outcome = exit.error ? 'failed' : slot.stoppedBy === 'duration' ? 'ok' : slot.stoppedBy === 'stop' ? 'stopped' : exit.code === 0 ? 'ok' : 'failed';
     const error = outcome === 'failed' ? describeExit(slot.resolved.argv, exit) : null;
     Object.assign(slot.report, { outcome, error, exitCode: exit.code, signal: exit.signal, stoppedBy: slot.stoppedBy, outputTail: exit.tail, endedAt: this.toHub(slot, this.deps.clock.now()) });
@@ -177,9 +175,7 @@ export class NodeExecutor {
 
   private async stop(slot: Slot): Promise<void> {
     slot.stoppedBy = 'stop';
-    slot.cancelStart?.();
-    slot.cancelStart = null;
-    slot.proc?.terminate();
+    slot.proc?.terminate(); // before its start instant: it never runs
     await slot.done;
   }
 

@@ -4,11 +4,12 @@ import { NodeCommand, TimeReply, type NodeInfo, type TimeRequest } from '../../s
 import { connectMqtt, type MqttConnectionConfig } from '../../src/shared/mqtt-connection.js';
 import { nodeCommandTopic, nodeInfoTopic, nodeResultTopic, seedCommandTopic, seedResultTopic, seedStatusTopic, TIME_REQUEST, timeReplyTopic } from '../../src/shared/topics.js';
 import { preciseNow } from '../../src/hub/engines/orchestrator/precise-time.js';
+import { commandEnv } from '../command-env.js';
 import { actionLauncher } from './action-launcher.js';
 import { ClockSync } from './clock-sync.js';
 import { NodeExecutor, SEED_RUN } from './node-executor.js';
+import { timedGateShell } from './timed-gate.js';
 import type { OrchestratorNodeConfig } from './node-config.js';
-import { runAt } from './precise-start.js';
 import type { SignedInbox } from '../signed-inbox.js';
 
 export type OrchestratorNode = { stop(): Promise<void> };
@@ -56,16 +57,18 @@ export async function startOrchestratorNode(
     gapMs: 20,
     keepBetterMs: 3 * cfg.clock.resyncSeconds * 1000,
   });
+  const gate = await timedGateShell(commandEnv({}));
+  if ('bash' in gate) log.info({ bash: gate.bash }, 'timed starts are released by their own gate (bash)');
+  else log.warn({ why: gate.why }, 'timed starts are released by the agent, less precisely');
   const executor = new NodeExecutor({
     actions: cfg.actions,
     queueSize: cfg.queueSize,
     agent: agent.id,
     seedNode,
-    launch: actionLauncher({ agent: agent.id, seedNode }, cfg, log),
+    launch: actionLauncher({ agent: agent.id, seedNode }, cfg, 'bash' in gate, log),
     status: (word) => publish(statusTopic, word, { qos: 1, retain: true }),
     result: (r) => publish(r.runId === SEED_RUN ? seedResultTopic(cfg.root, seedNode) : nodeResultTopic(agent.id), JSON.stringify(r), { qos: 1, retain: false }),
     clock: { now: preciseNow, offsetMs: () => clock.estimate?.offsetMs ?? null, errorMs: () => clock.estimate?.errorMs ?? null },
-    runAt,
     log,
   });
 

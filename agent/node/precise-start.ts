@@ -35,3 +35,36 @@ export function runAt(at: number, fn: (t: number) => void, now: () => number = p
     clearTimeout(timer);
   };
 }
+
+/** A mapping read across a preemption is thrown away and read again, at most this often. */
+const EDGE_TRIES = 5;
+/** The widest bracket around the millisecond edge that counts as one uninterrupted read. */
+const EDGE_BRACKET_MS = 0.02;
+
+/**
+ * CLOCK_REALTIME − `now` in ms, with microsecond precision, for a gate that waits on the system
+ * clock (timed-gate.ts) while start instants are on `now` (monotonic, so the two differ by what
+ * NTP stepped since the process started, and by how `now`'s origin was taken). `wall` (Date.now)
+ * has millisecond steps, so spin until it ticks over: at that edge, realtime is exactly the new
+ * millisecond, and `now` read just before and after brackets it. Blocks for up to a millisecond
+ * per try.
+ */
+export function realtimeOffsetMs(now: () => number = preciseNow, wall: () => number = Date.now): number {
+  let best = { offset: NaN, bracket: Infinity };
+  for (let i = 0; i < EDGE_TRIES && best.bracket > EDGE_BRACKET_MS; i++) {
+    // lo: read before the last `wall()` that still gave `from`; hi: after the first that did not.
+    let lo = now();
+    const from = wall();
+    for (;;) {
+      const t = now();
+      const w = wall();
+      const hi = now();
+      if (w !== from) {
+        if (hi - lo < best.bracket) best = { offset: w - (lo + hi) / 2, bracket: hi - lo };
+        break;
+      }
+      lo = t;
+    }
+  }
+  return best.offset;
+}

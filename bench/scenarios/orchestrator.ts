@@ -1,6 +1,6 @@
 /**
- * `orchestrator`: how close together N agents start one step, over 100 rounds, for N = 10 (the
- * issue's figure) and N = 2 (the seed's own measurement: 2 nodes on loopback). The hub runs as a
+ * `orchestrator`: how close together N agents start one step, over 100 rounds for N = 10 (the
+ * issue's figure) and 300 for N = 2 (the seed's own measurement: 2 nodes on loopback). The hub runs as a
  * child process on its embedded aedes broker (as `pushfleet hub` would); the nodes are real
  * `pushfleet agent` processes on this machine whose action is `date +%s%N`: the action's own
  * first output is its start time, which reaches the bench in the node's report (outputTail).
@@ -36,7 +36,6 @@ import { waitForClocks } from '../../test/support/orchestrator-fleet.js';
 import { BenchProcess, progress, startHubProcess } from '../support/processes.js';
 import { percentile, round, type Figures, type Scenario } from '../scenario.js';
 
-const ROUNDS = 100;
 /** Long enough for every agent to receive the command and fork its gated action before T. */
 const MARGIN_S = 0.2;
 const agentIds = (n: number) => Array.from({ length: n }, (_, i) => `bench-${String(i + 1).padStart(2, '0')}`);
@@ -69,14 +68,14 @@ async function startAgents(cleanup: Cleanup, hub: { mqttUrl: string; hubPublicKe
   await sleep(12_000);
 }
 
-/** ROUNDS steps on every agent, each waiting for the one before through a barrier. */
-function roundsPlaybook(): string {
-  const steps = Array.from({ length: ROUNDS }, (_, i) => [{ id: `r${i + 1}`, targets: { bench: 'skew' }, action: 'TICK' }, { barrier: `after-r${i + 1}` }]).flat();
+/** `rounds` steps on every agent, each waiting for the one before through a barrier. */
+function roundsPlaybook(rounds: number): string {
+  const steps = Array.from({ length: rounds }, (_, i) => [{ id: `r${i + 1}`, targets: { bench: 'skew' }, action: 'TICK' }, { barrier: `after-r${i + 1}` }]).flat();
   return stringify({ name: 'skew', startMargin: MARGIN_S, steps });
 }
 
-async function native(client: MqttClient): Promise<Figures> {
-  const outcome = await playNative({ mqtt: client, progress: () => undefined, hubTimeoutMs: 10_000, cancelTimeoutMs: 10_000, signal: new AbortController().signal }, 'skew.yaml', roundsPlaybook());
+async function native(client: MqttClient, rounds: number): Promise<Figures> {
+  const outcome = await playNative({ mqtt: client, progress: () => undefined, hubTimeoutMs: 10_000, cancelTimeoutMs: 10_000, signal: new AbortController().signal }, 'skew.yaml', roundsPlaybook(rounds));
   if ('error' in outcome) throw new Error(outcome.error);
   const report: RunReport = outcome.report;
   if (report.status !== 'ok') throw new Error(`bench run ${report.status}: ${JSON.stringify(report.steps.find((s) => s.status !== 'ok'))}`);
@@ -101,7 +100,7 @@ async function native(client: MqttClient): Promise<Figures> {
   };
 }
 
-async function seed(client: MqttClient, ids: readonly string[]): Promise<Figures> {
+async function seed(client: MqttClient, ids: readonly string[], rounds: number): Promise<Figures> {
   const started = new Map<string, number>();
   const finished = new Set<string>();
   let roundDone: () => void = () => undefined;
@@ -114,7 +113,7 @@ async function seed(client: MqttClient, ids: readonly string[]): Promise<Figures
   await client.subscribeAsync(seedResultTopic(SEED_DEFAULT_ROOT, '+'), { qos: 1 });
   const skews: number[] = [];
   const latencies: number[] = [];
-  for (let i = 0; i < ROUNDS; i++) {
+  for (let i = 0; i < rounds; i++) {
     started.clear();
     finished.clear();
     const done = new Promise<void>((resolve) => (roundDone = resolve));
@@ -131,8 +130,8 @@ async function seed(client: MqttClient, ids: readonly string[]): Promise<Figures
   return { ...stats('seed-mode start skew', skews), ...stats('seed-mode command-to-start', latencies) };
 }
 
-const scenario = (agents: number): Scenario => ({
-  name: `orchestrator: start skew, ${agents} agents × ${ROUNDS} rounds`,
+const scenario = (agents: number, rounds: number): Scenario => ({
+  name: `orchestrator: start skew, ${agents} agents × ${rounds} rounds`,
   async run() {
     const cleanup = new Cleanup();
     try {
@@ -142,14 +141,15 @@ const scenario = (agents: number): Scenario => ({
       await startAgents(cleanup, hub, ids);
       const client = await connectMqtt({ url: hub.mqttUrl, keepalive: 30 });
       cleanup.defer(() => client.endAsync());
-      progress(`native: ${ROUNDS} rounds, start at T = now + ${MARGIN_S * 1000} ms`);
-      const nativeFigures = await native(client);
-      progress(`seed mode: ${ROUNDS} rounds of ${agents} SENDs`);
-      return { ...nativeFigures, ...(await seed(client, ids)) };
+      progress(`native: ${rounds} rounds, start at T = now + ${MARGIN_S * 1000} ms`);
+      const nativeFigures = await native(client, rounds);
+      progress(`seed mode: ${rounds} rounds of ${agents} SENDs`);
+      return { ...nativeFigures, ...(await seed(client, ids, rounds)) };
     } finally {
       await cleanup.run();
     }
   },
 });
 
-export const orchestratorScenarios: Scenario[] = [scenario(10), scenario(2)];
+// 2 agents: the issue's target is a p99 of the observed skew, which 300 rounds resolve (100 give it from 2 samples).
+export const orchestratorScenarios: Scenario[] = [scenario(10, 100), scenario(2, 300)];

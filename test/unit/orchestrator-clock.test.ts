@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { bestEstimate, clockSample } from '../../agent/node/clock-offset.js';
 import { ClockSync } from '../../agent/node/clock-sync.js';
-import { runAt } from '../../agent/node/precise-start.js';
+import { realtimeOffsetMs, runAt } from '../../agent/node/precise-start.js';
 import { SCHEMA_VERSION } from '../../src/shared/messages.js';
 import { type TimeReply } from '../../src/shared/contract/orchestrator-messages.js';
 
@@ -92,5 +92,26 @@ describe('runAt', () => {
     const at = performance.timeOrigin + performance.now() - 5;
     const t = await new Promise<number>((resolve) => runAt(at, resolve));
     expect(t).toBeGreaterThan(at);
+  });
+});
+
+describe('realtimeOffsetMs', () => {
+  /** One simulated instant both clocks read, moving `step` ms at every read; realtime is `offset` ahead (a few ms: both are epoch ms) and seen in whole ms. */
+  function clocks(offset: number, step: number, stall: (reads: number) => number = () => 0) {
+    let t = 1000.1234;
+    let reads = 0;
+    const tick = () => (t += step + stall(++reads));
+    return { now: () => tick(), wall: () => Math.floor(tick() + offset) };
+  }
+
+  it('finds realtime − now to within the reads around the millisecond edge', () => {
+    const { now, wall } = clocks(2.4321, 0.0002);
+    expect(realtimeOffsetMs(now, wall)).toBeCloseTo(2.4321, 3);
+  });
+
+  it('throws away a reading that a preemption stretched across the edge, and reads again', () => {
+    // A 0.7 ms stall between reads 3000 and 3001 (the first edge is about 2,800 reads in).
+    const { now, wall } = clocks(500.25, 0.0002, (n) => (n === 3001 ? 0.7 : 0));
+    expect(realtimeOffsetMs(now, wall)).toBeCloseTo(500.25, 3);
   });
 });

@@ -5,7 +5,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { actionLauncher } from '../../agent/node/action-launcher.js';
 import { NodeAction } from '../../agent/node/node-config.js';
 import { NodeExecutor } from '../../agent/node/node-executor.js';
-import { runAt } from '../../agent/node/precise-start.js';
 import type { RunningProcess } from '../../agent/run-command.js';
 import { preciseNow } from '../../src/hub/engines/orchestrator/precise-time.js';
 import { SCHEMA_VERSION } from '../../src/shared/messages.js';
@@ -27,11 +26,11 @@ const groupAlive = (pgid: number) => {
   }
 };
 
-/** A node executor on real processes, this machine's clock, and the real timed start. */
-function realNode(dir: string) {
+/** A node executor on real processes, this machine's clock, and the real timed start (by its own gate, or released by the agent). */
+function realNode(dir: string, timedGate: boolean) {
   const results: NodeResult[] = [];
   const procs: RunningProcess[] = [];
-  const launch = actionLauncher({ agent: 'agent-1', seedNode: 'node1' }, { stopGrace: 2 }, log);
+  const launcher = actionLauncher({ agent: 'agent-1', seedNode: 'node1' }, { stopGrace: 2 }, timedGate, log);
   const exec = new NodeExecutor({
     actions: {
       // The script prints its argv and the node's environment; a marker file says it ran at all.
@@ -40,15 +39,17 @@ function realNode(dir: string) {
     queueSize: 1,
     agent: 'agent-1',
     seedNode: 'node1',
-    launch: (r, gated) => {
-      const p = launch(r, gated);
-      procs.push(p);
-      return p;
+    launch: {
+      start: (r) => launcher.start(r),
+      startAt: (r, at, started) => {
+        const p = launcher.startAt(r, at, started);
+        procs.push(p);
+        return p;
+      },
     },
     status: () => undefined,
     result: (r) => results.push(r),
     clock: { now: preciseNow, offsetMs: () => 0, errorMs: () => 0.01 },
-    runAt,
     log,
   });
   cleanup.defer(() => exec.stopAll());
@@ -57,10 +58,13 @@ function realNode(dir: string) {
   return { exec, results, procs, start, finished };
 }
 
-describe('a timed start on real processes', () => {
+describe.each([
+  ['by its own gate (bash)', true],
+  ['released by the agent', false],
+])('a timed start on real processes, %s', (_gate, timedGate) => {
   it('runs the configured argv with the node environment, released at T and not before', async () => {
     const dir = cleanup.tempDir('pushfleet-gated-');
-    const { start, procs, finished } = realNode(dir);
+    const { start, procs, finished } = realNode(dir, timedGate);
     const T = preciseNow() + 300;
     start(T);
     // Created ahead of T, and held: the action itself has not run.
@@ -79,7 +83,7 @@ describe('a timed start on real processes', () => {
     ['the agent shuts down', (exec: NodeExecutor) => exec.stopAll()],
   ])('stopped before T (%s): no waiting process is left, and the action never runs', async (_how, stop) => {
     const dir = cleanup.tempDir('pushfleet-gated-');
-    const { exec, start, procs, finished } = realNode(dir);
+    const { exec, start, procs, finished } = realNode(dir, timedGate);
     start(preciseNow() + 5000);
     const pgid = procs[0]!.pid!;
     expect(groupAlive(pgid)).toBe(true);

@@ -6,10 +6,11 @@ import type { ProcessExit, RunningProcess } from '../../agent/run-command.js';
 import { SCHEMA_VERSION } from '../../src/shared/messages.js';
 import { type NodeResult } from '../../src/shared/contract/orchestrator-messages.js';
 
-/** A process the test ends by hand; terminate() ends it as a well-behaved action would. */
+/** A process the test ends by hand; terminate() ends it as a well-behaved action would (and cancels a pending release, as the launcher does). */
 class FakeProcess implements RunningProcess {
   opened = false;
   terminated = false;
+  cancelRelease = () => {};
   private end!: (exit: ProcessExit) => void;
   readonly exited = new Promise<ProcessExit>((r) => (this.end = r));
   constructor(readonly argv: string[], readonly gated: boolean) {}
@@ -18,6 +19,7 @@ class FakeProcess implements RunningProcess {
   }
   kill(): void {}
   terminate(): void {
+    this.cancelRelease();
     this.terminated = true;
     this.exit(null, 'SIGTERM');
   }
@@ -42,20 +44,33 @@ function setup(queueSize = 1) {
     queueSize,
     agent: 'agent-1',
     seedNode: 'node1',
-    launch: (r, gated) => {
-      const p = new FakeProcess(r.argv, gated);
-      procs.push(p);
-      return p;
+    launch: {
+      start: (r) => {
+        const p = new FakeProcess(r.argv, false);
+        procs.push(p);
+        return p;
+      },
+      // Released at `at` by fire(t), as the launcher's gate would be.
+      startAt: (r, at, started) => {
+        const p = new FakeProcess(r.argv, true);
+        procs.push(p);
+        const timer = {
+          at,
+          fn: (t: number) => {
+            p.open();
+            started(t);
+          },
+          cancelled: false,
+        };
+        timers.push(timer);
+        p.cancelRelease = () => (timer.cancelled = true);
+        return p;
+      },
     },
     status: (w) => statuses.push(w),
     result: (r) => results.push(r),
     // The hub is 1000 ms ahead of this agent.
     clock: { now: () => now, offsetMs: () => 1000, errorMs: () => 0.05 },
-    runAt: (at, fn) => {
-      const timer = { at, fn, cancelled: false };
-      timers.push(timer);
-      return () => (timer.cancelled = true);
-    },
     log: pino({ level: 'silent' }),
   });
   const start = (runId: string, extra: Partial<{ action: string; args: string[]; durationMs: number | null; startAt: number }> = {}) =>
