@@ -191,7 +191,8 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   });
   const engines = [audit.actions, ...(await createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState)), notify, views];
   metrics.readFrom(metricSources(engines, views.fleet));
-  const dispatcher = new Dispatcher(mqtt, engines, log);
+  // With the embedded broker the engines take its messages in-process: no PUBLISH encoded for the hub's client and parsed again.
+  const dispatcher = new Dispatcher(broker ? broker.inbox() : mqtt, engines, log);
   // Before start: engines started before one that fails are stopped again.
   teardown.add('engines', () => dispatcher.stop());
   await dispatcher.start();

@@ -15,6 +15,7 @@ import { BrokerAccess, type LoginRefusal, type Refusals } from './broker-access.
 import { BrokerStore } from './broker-store.js';
 import { boundBeforeLogin } from './connect-bound.js';
 import { ConnectGate } from './connect-gate.js';
+import { InProcessInbox, type AedesRouter } from './in-process-inbox.js';
 import { JobOwners } from './job-owners.js';
 import type { RequestPublishers } from './request-publishers.js';
 import { SqlitePersistence } from './sqlite-persistence.js';
@@ -34,6 +35,8 @@ export type EmbeddedBroker = {
    * largest single cost of a webhook). Agents and other clients use `url`.
    */
   connectInProcess(): Duplex;
+  /** The hub's inbound messages from the broker's router itself, with no client in between (InProcessInbox). */
+  inbox(): InProcessInbox;
   /**
    * Publishes as the broker itself: the same steps as a client's PUBLISH up to the point where
    * aedes would send the PUBACK (retained message stored, queued for offline persistent
@@ -185,6 +188,7 @@ export async function startEmbeddedBroker({ host, port, state, heartbeatInterval
       broker.handle(brokerSide);
       return hubSide;
     },
+    inbox: () => new InProcessInbox(broker as unknown as AedesRouter),
     publish(topic, payload, opts) {
       return new Promise<void>((resolve, reject) => {
         broker.publish({ cmd: 'publish', topic, payload, qos: opts.qos, retain: opts.retain ?? false, dup: false }, (err) => (err ? reject(err) : resolve()));
