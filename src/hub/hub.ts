@@ -300,6 +300,8 @@ async function startBroker(config: HubConfig, db: StateDb, batch: TickBatch, log
     host: b.host,
     port: b.port,
     state: b.persistence === 'sqlite' ? { db, batch } : undefined,
+    // The semaphore engine publishes every go and kept expiry again from its jobs at each start.
+    ...(config.engines.semaphore.enabled && { memoryOnlyRetained: (topic: string) => SEMAPHORE_OWN_RETAINED.has(contract.lookup(topic)?.spec.name ?? '') }),
     access: { usersFile, allowAnonymous: b.allowAnonymous, contract, db, onLoginRefused: (r: LoginRefusal) => audit.loginRefused('mqtt', r), publishers: audit.publishers },
     tls: b.tls && tlsFiles && { host: b.tls.host ?? b.host, port: b.tls.port, ...tlsFiles },
   };
@@ -310,6 +312,8 @@ async function startBroker(config: HubConfig, db: StateDb, batch: TickBatch, log
 }
 
 type NewOperator = { usersFile: string; file: string; password: string };
+
+const SEMAPHORE_OWN_RETAINED = new Set(['semaphore.go', 'semaphore.expired']);
 
 /** Printed once, on the terminal only (never in the log), like the webhook secret. */
 function printNewOperator({ usersFile, file, password }: NewOperator, dashboard: string): void {

@@ -54,6 +54,8 @@ export type EmbeddedBrokerOptions = {
    * its tick batch, or a state dir whose database the broker opens alone; neither: memory only.
    */
   state?: { db: StateDb; batch: TickBatch } | { stateDir: string };
+  /** Retained topics the broker keeps in memory only (SqlitePersistenceOptions.memoryOnlyRetained). */
+  memoryOnlyRetained?: (topic: string) => boolean;
   /** aedes' heartbeat; wills left by a previous run are swept every 4 beats (default 60 s). */
   heartbeatIntervalMs?: number;
   /**
@@ -75,13 +77,13 @@ export type EmbeddedBrokerOptions = {
 };
 
 /** The zero-setup broker: aedes on a TCP port, in the hub's process. */
-export async function startEmbeddedBroker({ host, port, state, heartbeatIntervalMs, access: accessOpts, tls }: EmbeddedBrokerOptions, log: Logger): Promise<EmbeddedBroker> {
+export async function startEmbeddedBroker({ host, port, state, memoryOnlyRetained, heartbeatIntervalMs, access: accessOpts, tls }: EmbeddedBrokerOptions, log: Logger): Promise<EmbeddedBroker> {
   const inProcess = new WeakSet<object>();
   /** Connections whose login succeeded: no longer bound by BEFORE_LOGIN_BYTES. */
   const loggedIn = new WeakSet<object>();
   const isInProcess = (client: unknown) => inProcess.has((client as { conn?: object }).conn ?? {});
   const store = state === undefined ? undefined : 'stateDir' in state ? BrokerStore.open(state.stateDir) : new BrokerStore(state.db, state.batch);
-  const persistence = store && new SqlitePersistence(store, { isInProcess });
+  const persistence = store && new SqlitePersistence(store, { isInProcess, memoryOnlyRetained });
   const ownersDb = accessOpts && !accessOpts.db ? new Database(':memory:') : undefined;
   let users: LiveUsers | undefined;
   let aedes: Aedes | undefined;
