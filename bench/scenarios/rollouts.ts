@@ -25,7 +25,7 @@ import { STAY, startMosquitto } from '../../test/support/mosquitto.js';
 import { freePort } from '../../test/support/ports.js';
 import { githubPushPayload, postWebhook, signedRequest } from '../../test/support/push-payload.js';
 import { waitFor } from '../../test/support/wait.js';
-import { BENCH_SECRET, progress, RssSampler, startHubProcess } from '../support/processes.js';
+import { BENCH_SECRET, cpuSeconds, progress, RssSampler, startHubProcess } from '../support/processes.js';
 import { percentile, round, type Figures, type Scenario } from '../scenario.js';
 
 type Level = { hosts: number; batch: number; stepMs: number; broker: 'aedes' | 'mosquitto'; hub: 'in-process' | 'process' };
@@ -57,14 +57,17 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const mosquittoForFleet = ({ port }: { port: number }) =>
   `listener ${port} 127.0.0.1\n${STAY}\nallow_anonymous true\nset_tcp_nodelay true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 0\nlog_dest stderr\nlog_type error\n`;
 
-/** The hub (and its broker) a level runs against; `rss` follows the hub's process (and this one's, hub in-process). */
-async function startBenchHub(level: Level, cleanup: Cleanup): Promise<{ mqttUrl: string; webhookUrl: string; rss: RssSampler[] }> {
+/**
+ * The hub (and its broker) a level runs against; `rss` follows the hub's process (and this one's,
+ * hub in-process); `hubPid`: the hub's own process, whose CPU time is read per round.
+ */
+async function startBenchHub(level: Level, cleanup: Cleanup): Promise<{ mqttUrl: string; webhookUrl: string; rss: RssSampler[]; hubPid?: number }> {
   const mosquitto = level.broker === 'mosquitto' ? await startMosquitto({ config: mosquittoForFleet }) : undefined;
   if (mosquitto) cleanup.defer(() => mosquitto.stop());
   const engines = { rollouts: { defaults: { batchSize: level.batch, canary: 0, maxUnavailable: level.batch, failureThreshold: 1 } } };
   if (level.hub === 'process') {
     const hub = await startHubProcess(cleanup, { mqttUrl: mosquitto?.url, config: { engines } });
-    return { mqttUrl: hub.mqttUrl, webhookUrl: hub.webhookUrl, rss: [new RssSampler(hub.proc.pid), new RssSampler(process.pid)] };
+    return { mqttUrl: hub.mqttUrl, webhookUrl: hub.webhookUrl, rss: [new RssSampler(hub.proc.pid), new RssSampler(process.pid)], hubPid: hub.proc.pid };
   }
   const stateDir = mkdtempSync(join(tmpdir(), 'pushfleet-bench-rollouts-'));
   cleanup.defer(() => rmSync(stateDir, { recursive: true, force: true }));
@@ -87,7 +90,7 @@ async function startBenchHub(level: Level, cleanup: Cleanup): Promise<{ mqttUrl:
 async function measure(level: Level): Promise<Figures> {
   const cleanup = new Cleanup();
   try {
-    const { mqttUrl, webhookUrl, rss } = await startBenchHub(level, cleanup);
+    const { mqttUrl, webhookUrl, rss, hubPid } = await startBenchHub(level, cleanup);
     cleanup.defer(() => rss.forEach((r) => r.stop()));
 
     let log = emptyLog();
@@ -140,6 +143,9 @@ async function measure(level: Level): Promise<Figures> {
     progress(`rollouts ${level.hosts} hosts, batch ${level.batch}, step ${level.stepMs} ms: warm-up, then ${ROUNDS} rounds`);
     await round1();
     rss.forEach((r) => r.reset());
+    // CPU time survives a loaded machine better than wall time: the hub's (and the simulated agents') per round.
+    const hubCpuFrom = hubPid === undefined ? NaN : cpuSeconds(hubPid);
+    const agentsCpuFrom = process.cpuUsage();
     const totals: number[] = [];
     const firstGo: number[] = [];
     const pushSeen: number[] = [];
@@ -159,6 +165,9 @@ async function measure(level: Level): Promise<Figures> {
       for (let k = level.batch; k < grants.length; k++) handoffs.push(grants[k]! - releases[k - level.batch]!);
       progress(`round ${i}: ${round(r.ms, 0)} ms`);
     }
+    const hubCpuMs = ((cpuSeconds(hubPid ?? NaN) - hubCpuFrom) / ROUNDS) * 1000;
+    const agentsCpu = process.cpuUsage(agentsCpuFrom);
+    const agentsCpuMs = (agentsCpu.user + agentsCpu.system) / 1000 / ROUNDS;
     const ideal = Math.ceil(level.hosts / level.batch) * level.stepMs;
     const mean = totals.reduce((a, b) => a + b, 0) / totals.length;
     return {
@@ -173,7 +182,12 @@ async function measure(level: Level): Promise<Figures> {
       'release → next go p50 (ms)': round(percentile(handoffs, 50), 2),
       'release → next go p99 (ms)': round(percentile(handoffs, 99), 2),
       ...(level.hub === 'process'
-        ? { 'hub process RSS peak (MB)': round(rss[0]!.peak() / 2 ** 20, 1), 'agents process RSS peak (MB)': round(rss[1]!.peak() / 2 ** 20, 1) }
+        ? {
+            'hub process CPU per round (ms)': round(hubCpuMs, 0),
+            'agents process CPU per round (ms)': round(agentsCpuMs, 0),
+            'hub process RSS peak (MB)': round(rss[0]!.peak() / 2 ** 20, 1),
+            'agents process RSS peak (MB)': round(rss[1]!.peak() / 2 ** 20, 1),
+          }
         : { 'process RSS peak, hub + agents (MB)': round(rss[0]!.peak() / 2 ** 20, 1) }),
     };
   } finally {

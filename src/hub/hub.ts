@@ -192,7 +192,8 @@ async function startSteps(config: HubConfig, log: Logger, hooks: HubHooks, teard
   });
   const engines = [audit.actions, ...(await createEngines(config, ctx, { store: heads, republish }, broker !== undefined && !broker.restoredState)), notify, views];
   metrics.readFrom(metricSources(engines, views.fleet));
-  const dispatcher = new Dispatcher(mqtt, engines, log);
+  // With the embedded broker the engines take its messages in-process: no PUBLISH encoded for the hub's client and parsed again.
+  const dispatcher = new Dispatcher(broker ? broker.inbox() : mqtt, engines, log);
   // Before start: engines started before one that fails are stopped again.
   teardown.add('engines', () => dispatcher.stop());
   await dispatcher.start();
@@ -300,6 +301,8 @@ async function startBroker(config: HubConfig, db: StateDb, batch: TickBatch, log
     host: b.host,
     port: b.port,
     state: b.persistence === 'sqlite' ? { db, batch } : undefined,
+    // The semaphore engine publishes every go and kept expiry again from its jobs at each start.
+    ...(config.engines.semaphore.enabled && { memoryOnlyRetained: (topic: string) => SEMAPHORE_OWN_RETAINED.has(contract.lookup(topic)?.spec.name ?? '') }),
     access: { usersFile, allowAnonymous: b.allowAnonymous, contract, db, onLoginRefused: (r: LoginRefusal) => audit.loginRefused('mqtt', r), publishers: audit.publishers },
     tls: b.tls && tlsFiles && { host: b.tls.host ?? b.host, port: b.tls.port, ...tlsFiles },
   };
@@ -310,6 +313,8 @@ async function startBroker(config: HubConfig, db: StateDb, batch: TickBatch, log
 }
 
 type NewOperator = { usersFile: string; file: string; password: string };
+
+const SEMAPHORE_OWN_RETAINED = new Set(['semaphore.go', 'semaphore.expired']);
 
 /** Printed once, on the terminal only (never in the log), like the webhook secret. */
 function printNewOperator({ usersFile, file, password }: NewOperator, dashboard: string): void {

@@ -11,8 +11,22 @@ export type Follows = { repo: string; branch?: string; tag?: string };
  */
 export function appFollowsPush(app: Follows, push: Pick<PushMessage, 'repo' | 'deleted' | 'branch' | 'tag'>): boolean {
   if (push.repo !== app.repo || push.deleted) return false;
-  if (app.branch !== undefined) return push.branch !== null && picomatch.isMatch(push.branch, app.branch);
-  return app.tag !== undefined && push.tag !== null && picomatch.isMatch(push.tag, app.tag);
+  if (app.branch !== undefined) return push.branch !== null && matcher(app.branch)(push.branch);
+  return app.tag !== undefined && push.tag !== null && matcher(app.tag)(push.tag);
+}
+
+/** Compiled globs: the hub plans a push over every host's app, and compiling one per host was most of a 1,000-host plan. */
+const matchers = new Map<string, (name: string) => boolean>();
+const MAX_MATCHERS = 1024;
+
+function matcher(glob: string): (name: string) => boolean {
+  let match = matchers.get(glob);
+  if (!match) {
+    if (matchers.size >= MAX_MATCHERS) matchers.clear();
+    match = picomatch(glob);
+    matchers.set(glob, match);
+  }
+  return match;
 }
 
 /** The commit a push deploys: an annotated tag's `after` is the tag object, its head commit is what gets checked out. */

@@ -1,6 +1,7 @@
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { EngineContext } from '../../src/hub/engines/engine.js';
 import { RolloutsConfig } from '../../src/hub/engines/rollouts/config.js';
 import { RolloutsEngine } from '../../src/hub/engines/rollouts/rollouts-engine.js';
@@ -24,6 +25,9 @@ import {
   rolloutStateTopic,
 } from '../../src/shared/topics.js';
 import { ManualClock } from '../support/manual-clock.js';
+import { Cleanup } from '../support/cleanup.js';
+import { openStateDb } from '../../src/hub/state-db.js';
+import { TickBatch } from '../../src/hub/tick-batch.js';
 
 const SHA = 'a'.repeat(40);
 const SHA2 = 'c'.repeat(40);
@@ -42,15 +46,21 @@ type Sent = { topic: string; payload: string; retain: boolean };
  */
 async function startHub(
   defaults: Omit<RolloutPolicyRule, 'app' | 'env'> = {},
-  opts: { db?: Database.Database; clock?: ManualClock; config?: Record<string, unknown>; heads?: { payload: string }[] } = {},
+  opts: { db?: Database.Database; clock?: ManualClock; config?: Record<string, unknown>; heads?: { payload: string }[]; batch?: TickBatch; onPublish?: (topic: string, payload: string) => void } = {},
 ) {
   const db = opts.db ?? new Database(':memory:');
   const clock = opts.clock ?? new ManualClock(T0);
   const sent: Sent[] = [];
   const changes: string[] = [];
   const ctx: EngineContext = {
-    publisher: { publish: async (topic, payload, o) => void sent.push({ topic, payload, retain: o.retain ?? false }) },
+    publisher: {
+      publish: async (topic, payload, o) => {
+        opts.onPublish?.(topic, payload);
+        sent.push({ topic, payload, retain: o.retain ?? false });
+      },
+    },
     db,
+    ...(opts.batch && { batch: opts.batch }),
     clock,
     log: pino({ level: 'silent' }),
     changed: (area, id) => void changes.push(id === undefined ? area : `${area} ${id}`),
@@ -139,7 +149,57 @@ function maxConcurrent(sent: Sent[]): number {
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `a${i + 1}`);
 
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+
 describe('rollouts engine', () => {
+  it("with the hub's per-turn commit, publishes a go or a host's event only once the host's row says so", async () => {
+    const dir = cleanup.tempDir('pushfleet-rollout-commit-');
+    const db = openStateDb(dir);
+    cleanup.defer(() => db.close());
+    // A second connection reads what is committed: what a hub restarted after a kill -9 would find.
+    const reader = new Database(join(dir, 'hub.sqlite'), { readonly: true });
+    cleanup.defer(() => reader.close());
+    const stateOf = (agent: string) => {
+      try {
+        return reader.prepare<[string, string], { state: string }>('SELECT state FROM rollout_hosts WHERE rollout = ? AND agent = ?').get(ID, agent)?.state;
+      } catch {
+        return undefined; // the table is not committed yet
+      }
+    };
+    const problems: string[] = [];
+    let checked = 0;
+    const onPublish = (topic: string, payload: string) => {
+      const go = /\/go\/([^/]+)$/.exec(topic)?.[1];
+      if (go !== undefined && payload !== '' && topic.includes(rolloutChannel(ID))) {
+        checked++;
+        if (stateOf(go) !== 'updating') problems.push(`go ${go} published while its row says ${stateOf(go)}`);
+      }
+      if (topic === rolloutEventsTopic(ID)) {
+        const e = JSON.parse(payload) as RolloutEvent;
+        if (e.agent === null) return;
+        checked++;
+        if (stateOf(e.agent) !== e.state) problems.push(`event ${e.agent} → ${e.state} published while its row says ${stateOf(e.agent)}`);
+      }
+    };
+    const turn = () => new Promise((r) => setImmediate(r));
+    const hub = await startHub({ batchSize: 2, canary: 0, maxUnavailable: 2, failureThreshold: 1 }, { db, batch: new TickBatch(db), onPublish });
+    hub.agents(ids(6));
+    hub.push();
+    for (const id of ids(6)) hub.register(id);
+    await turn();
+    // Each finished hands its slot to the next host in the same turn: its go follows that turn's commit.
+    for (const pair of [ids(6).slice(0, 2), ids(6).slice(2, 4), ids(6).slice(4)]) {
+      for (const id of pair) hub.finish(id);
+      await turn();
+    }
+    await hub.stop();
+    expect(problems).toEqual([]);
+    // Per host its go and its updating and succeeded events; queued events for the four that waited.
+    expect(checked).toBe(6 * 3 + 4);
+    expect(Object.values(hub.hosts())).toEqual(Array(6).fill('succeeded'));
+  });
+
   it('tells the hub of each change of a rollout, and of a freeze, for the API\'s live updates', async () => {
     const hub = await startHub({ batchSize: 1 });
     hub.agents(['a1']);

@@ -16,6 +16,7 @@ import type { LoginRefusal } from '../users/login-refusal.js';
 import { BrokerStore } from './broker-store.js';
 import { boundBeforeLogin } from './connect-bound.js';
 import { ConnectGate } from './connect-gate.js';
+import { InProcessInbox, type AedesRouter } from './in-process-inbox.js';
 import { JobOwners } from './job-owners.js';
 import type { RequestPublishers } from './request-publishers.js';
 import { SqlitePersistence } from './sqlite-persistence.js';
@@ -35,6 +36,8 @@ export type EmbeddedBroker = {
    * largest single cost of a webhook). Agents and other clients use `url`.
    */
   connectInProcess(): Duplex;
+  /** The hub's inbound messages from the broker's router itself, with no client in between (InProcessInbox). */
+  inbox(): InProcessInbox;
   /**
    * Publishes as the broker itself: the same steps as a client's PUBLISH up to the point where
    * aedes would send the PUBACK (retained message stored, queued for offline persistent
@@ -52,6 +55,8 @@ export type EmbeddedBrokerOptions = {
    * its tick batch, or a state dir whose database the broker opens alone; neither: memory only.
    */
   state?: { db: StateDb; batch: TickBatch } | { stateDir: string };
+  /** Retained topics the broker keeps in memory only (SqlitePersistenceOptions.memoryOnlyRetained). */
+  memoryOnlyRetained?: (topic: string) => boolean;
   /** aedes' heartbeat; wills left by a previous run are swept every 4 beats (default 60 s). */
   heartbeatIntervalMs?: number;
   /**
@@ -73,13 +78,13 @@ export type EmbeddedBrokerOptions = {
 };
 
 /** The zero-setup broker: aedes on a TCP port, in the hub's process. */
-export async function startEmbeddedBroker({ host, port, state, heartbeatIntervalMs, access: accessOpts, tls }: EmbeddedBrokerOptions, log: Logger): Promise<EmbeddedBroker> {
+export async function startEmbeddedBroker({ host, port, state, memoryOnlyRetained, heartbeatIntervalMs, access: accessOpts, tls }: EmbeddedBrokerOptions, log: Logger): Promise<EmbeddedBroker> {
   const inProcess = new WeakSet<object>();
   /** Connections whose login succeeded: no longer bound by BEFORE_LOGIN_BYTES. */
   const loggedIn = new WeakSet<object>();
   const isInProcess = (client: unknown) => inProcess.has((client as { conn?: object }).conn ?? {});
   const store = state === undefined ? undefined : 'stateDir' in state ? BrokerStore.open(state.stateDir) : new BrokerStore(state.db, state.batch);
-  const persistence = store && new SqlitePersistence(store, { isInProcess });
+  const persistence = store && new SqlitePersistence(store, { isInProcess, memoryOnlyRetained });
   const ownersDb = accessOpts && !accessOpts.db ? new Database(':memory:') : undefined;
   let users: LiveUsers | undefined;
   let aedes: Aedes | undefined;
@@ -186,6 +191,7 @@ export async function startEmbeddedBroker({ host, port, state, heartbeatInterval
       broker.handle(brokerSide);
       return hubSide;
     },
+    inbox: () => new InProcessInbox(broker as unknown as AedesRouter),
     publish(topic, payload, opts) {
       const packet = { cmd: 'publish' as const, topic, payload, qos: opts.qos, retain: opts.retain ?? false, dup: false };
       if (!persistence || opts.qos !== 1) {

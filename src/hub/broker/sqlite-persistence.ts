@@ -27,6 +27,12 @@ type Staged = { message: Message | undefined; clients: Set<string>; retained: bo
 export type SqlitePersistenceOptions = {
   /** Clients living in the broker's own process: their wills die with it and are not stored. */
   isInProcess?: (client: object) => boolean;
+  /**
+   * Retained topics kept in memory only: an engine of this process publishes them again from its
+   * own durable state at every start (the semaphore's go and expired, from its jobs). Writing
+   * them too cost a second commit per grant, and the go waited for it before it was delivered.
+   */
+  memoryOnlyRetained?: (topic: string) => boolean;
 };
 
 /**
@@ -64,7 +70,11 @@ export class SqlitePersistence {
     this.broker = broker;
     await this.memory.setup(broker);
     const snap = this.store.load();
-    for (const packet of snap.retained) this.retained.set(packet.topic!, packet);
+    for (const packet of snap.retained) {
+      // Left by a run that still wrote them: its engine publishes them again, so the row goes.
+      if (this.opts.memoryOnlyRetained?.(packet.topic!)) this.store.storeRetained(packet.topic!, undefined).catch(() => undefined);
+      else this.retained.set(packet.topic!, packet);
+    }
     for (const { clientId, subs } of snap.subscriptions) await this.memory.addSubscriptions({ id: clientId }, subs as SubRecord[]);
     for (const { clientId, packet } of snap.incoming) {
       await this.memory.incomingStorePacket({ id: clientId }, packet);
@@ -102,6 +112,7 @@ export class SqlitePersistence {
     // A copy: aedes goes on using its packet (and changes it) after this.
     const current = packet.payload?.length ? { ...packet } : undefined;
     this.retained.set(topic, current);
+    if (this.opts.memoryOnlyRetained?.(topic)) return;
     const written = this.store.storeRetained(topic, current && stored(current)).catch((err: unknown) => {
       // Not on disk: take it back, unless a newer one replaced it meanwhile.
       if (this.retained.get(topic) === current) this.retained.set(topic, previous);

@@ -1,4 +1,4 @@
-import type { IPublishPacket, MqttClient } from 'mqtt';
+import type { IPublishPacket } from 'mqtt';
 import type { Logger } from '../../shared/logger.js';
 import { CLOSE_DEADLINE_MS, settledWithin } from '../../shared/mqtt-connection.js';
 import { topicMatches } from '../../shared/topic-match.js';
@@ -6,13 +6,24 @@ import type { Engine } from './engine.js';
 
 const MAX_ROUTES = 10_000;
 
+type OnMessage = (topic: string, payload: Buffer, packet?: Pick<IPublishPacket, 'retain' | 'dup' | 'messageId'>) => void;
+
+/** Where the engines' messages come from: the hub's MQTT client, or the embedded broker's router (InProcessInbox). */
+export type MessageSource = {
+  readonly connected: boolean;
+  on(event: 'message', listener: OnMessage): unknown;
+  off(event: 'message', listener: OnMessage): unknown;
+  subscribeAsync(filters: string[], opts: { qos: 1 }): Promise<unknown>;
+  unsubscribeAsync(filters: string[]): Promise<unknown>;
+};
+
 /**
  * Routes MQTT messages to the engines that subscribed to them. Each handler's error is caught and
  * logged with engine and topic: a bad message never takes the hub down.
  */
 export class Dispatcher {
   constructor(
-    private readonly mqtt: MqttClient,
+    private readonly mqtt: MessageSource,
     private readonly engines: readonly Engine[],
     private readonly log: Logger,
   ) {}
@@ -30,7 +41,7 @@ export class Dispatcher {
     return engines;
   }
 
-  private readonly onMessage = (topic: string, payload: Buffer, packet?: IPublishPacket): void => {
+  private readonly onMessage: OnMessage = (topic, payload, packet) => {
     const delivery = { messageId: packet?.messageId, dup: packet?.dup === true, retained: packet?.retain === true };
     for (const engine of this.enginesFor(topic)) {
       try {

@@ -101,7 +101,17 @@ export class RolloutsEngine implements Engine {
 
   /** The rollouts of the history (engines.rollouts.history) per status, as stored now. */
   statusCounts(): Partial<Record<RolloutStatus, number>> {
-    return this.store.statusCounts();
+    return this.stored().statusCounts();
+  }
+
+  /**
+   * The store, for a read: the changes of this turn (written with the semaphore's in the hub's
+   * per-turn commit) are committed first, so it says what the engine has decided. Rare: rollouts
+   * under way are read from memory.
+   */
+  private stored(): RolloutStore {
+    if (this.semaphore.commit.pending) this.semaphore.commit.flush();
+    return this.store;
   }
 
   async stop(): Promise<void> {
@@ -113,6 +123,7 @@ export class RolloutsEngine implements Engine {
     // The retained snapshots say the last state before the hub goes.
     this.pacer.flush();
     this.pacer.stop();
+    this.semaphore.commit.flush();
     await this.github?.idle();
   }
 
@@ -157,8 +168,8 @@ export class RolloutsEngine implements Engine {
     // Every app state comes here: one row of the rollout, not the whole of an ended one.
     const id = rolloutId(app.app, envOf(entry), app.sha);
     const live = this.live.get(id);
-    if ((live?.snap.status ?? this.store.status(id)) !== 'aborted') return;
-    const h = live ? live.host(agent) : this.store.host(id, agent);
+    if ((live?.snap.status ?? this.stored().status(id)) !== 'aborted') return;
+    const h = live ? live.host(agent) : this.stored().host(id, agent);
     if (h?.state === 'rolled-back' && h.fromSha && h.fromSha !== app.sha) this.sendBack(id, app.app, agent, h.fromSha);
   }
 
@@ -191,7 +202,7 @@ export class RolloutsEngine implements Engine {
       for (const w of this.semaphore.info(rolloutChannel(r.id)).waiting) r.queued(w.uid, this.fromSha(w.uid, r.snap.app), now);
       this.ctx.log.info({ rollout: r.id, sha: r.snap.sha, hosts: r.snap.hosts.length, status: r.snap.status }, 'rollout planned');
       this.commit(r);
-      for (const id of this.store.prune(this.config.history)) {
+      for (const id of this.stored().prune(this.config.history)) {
         this.pacer.forget(id);
         this.publish(rolloutStateTopic(id), '', true);
       }
@@ -289,12 +300,18 @@ export class RolloutsEngine implements Engine {
    * in-process) and answers it; every change is stored before this returns.
    */
   control(req: RolloutControl): RolloutReply {
+    const reply = this.carryOut(req);
+    this.stored();
+    return reply;
+  }
+
+  private carryOut(req: RolloutControl): RolloutReply {
     const now = this.ctx.clock.now();
     const reply = (error: string | null, extra: Partial<RolloutReply> = {}): RolloutReply => ({ v: SCHEMA_VERSION, requestId: req.requestId, ok: error === null, error, ...extra });
     this.ctx.log.info({ op: req.op, by: req.by, ...('id' in req && { rollout: req.id }), ...('env' in req && { env: req.env }) }, 'rollout control');
     switch (req.op) {
       case 'list':
-        return reply(null, { rollouts: this.store.recent(req.limit).map(({ hosts: _hosts, policy: _policy, hostsOmitted: _omitted, ...rest }) => rest) });
+        return reply(null, { rollouts: this.stored().recent(req.limit).map(({ hosts: _hosts, policy: _policy, hostsOmitted: _omitted, ...rest }) => rest) });
       case 'pause':
       case 'resume':
       case 'abort': {
@@ -331,21 +348,22 @@ export class RolloutsEngine implements Engine {
 
   /** The history as the REST API reads it: newest first, one rollout whole, the frozen environments. */
   readonly history = {
-    recent: (offset: number, limit: number) => ({ items: this.store.recent(limit, offset), total: this.store.size }),
-    get: (id: string): RolloutSnapshot | undefined => this.store.get(id),
+    recent: (offset: number, limit: number) => ({ items: this.stored().recent(limit, offset), total: this.store.size }),
+    get: (id: string): RolloutSnapshot | undefined => this.stored().get(id),
     frozen: (): string[] => [...this.frozen],
   };
 
   /**
-   * Stores what changed, then applies the rollout's effects: its rows are written before any go,
-   * eviction or event they allow is published; the semaphore limit before the evictions, so an
-   * eviction never lets the old limit grant. The retained snapshot follows at the pacer's rate
-   * (at once for a status change, or `urgent`); the events carry every change meanwhile.
+   * Stores what changed, then applies the rollout's effects: its rows go into this turn's commit,
+   * the semaphore's, before any go, eviction or event they allow is published (every message of
+   * both engines waits for it); the semaphore limit before the evictions, so an eviction never
+   * lets the old limit grant. The retained snapshot follows at the pacer's rate (at once for a
+   * status change, or `urgent`); the events carry every change meanwhile.
    */
   private commit(r: Rollout, urgent = false): void {
     const channel = rolloutChannel(r.id);
     const changes = r.takeChanges();
-    this.store.save({ snap: r.snap, rollout: changes.rollout, hosts: [...changes.hosts].map((agent) => ({ pos: r.position(agent)!, host: r.host(agent)! })) });
+    this.semaphore.commit.write(this.store.saving({ snap: r.snap, rollout: changes.rollout, hosts: [...changes.hosts].map((agent) => ({ pos: r.position(agent)!, host: r.host(agent)! })) }));
     this.admit(r);
     for (const effect of r.takeEffects()) {
       if (effect.kind === 'evict') this.semaphore.evict(channel, effect.agent, 'cancelled');
@@ -381,7 +399,7 @@ export class RolloutsEngine implements Engine {
     const whole = r.snap.hosts.length * MIN_HOST_BYTES > max ? undefined : JSON.stringify(view);
     const payload = whole !== undefined && Buffer.byteLength(whole) <= max ? whole : JSON.stringify({ ...view, hosts: [], hostsOmitted: r.snap.hosts.length } satisfies RolloutSnapshot);
     this.publish(rolloutStateTopic(r.id), payload, true);
-    this.github?.report(r.snap);
+    if (this.github) this.semaphore.commit.send(() => this.github!.report(r.snap));
     return Buffer.byteLength(payload);
   }
 
@@ -427,7 +445,7 @@ export class RolloutsEngine implements Engine {
   private find(id: string): Rollout | undefined {
     const live = this.live.get(id);
     if (live) return live;
-    const stored = this.store.get(id);
+    const stored = this.stored().get(id);
     return stored && this.load(stored);
   }
 
@@ -458,7 +476,8 @@ export class RolloutsEngine implements Engine {
     this.publish(ROLLOUT_SETTINGS, JSON.stringify({ v: SCHEMA_VERSION, ...this.settings() } satisfies RolloutSettings), true);
   }
 
+  /** After this turn's commit: nothing goes out that the store does not say yet. */
   private publish(topic: string, payload: string, retain: boolean): void {
-    publishAndForget(this.ctx, this.name, topic, payload, { qos: 1, retain });
+    this.semaphore.commit.send(() => publishAndForget(this.ctx, this.name, topic, payload, { qos: 1, retain }));
   }
 }

@@ -17,6 +17,7 @@ type HostRow = { host: string; seq: number; at: string };
  */
 export class RolloutStore {
   private readonly stmt;
+  /** `saving`'s statements in a transaction of their own (the migration's). */
   private readonly write: (w: RolloutWrite) => void;
   private readonly drop: (id: string) => void;
 
@@ -63,11 +64,7 @@ export class RolloutStore {
       pinned: db.prepare<[string, string], { n: number }>('SELECT count(*) AS n FROM rollout_pins WHERE agent = ? AND app = ?'),
       byStatus: db.prepare<[], { status: RolloutStatus; n: number }>('SELECT status, count(*) AS n FROM rollouts GROUP BY status'),
     };
-    this.write = db.transaction((w: RolloutWrite) => {
-      const { snap } = w;
-      if (w.rollout) this.stmt.save.run({ id: snap.id, app: snap.app, env: snap.env, status: snap.status, createdAt: snap.createdAt, snapshot: JSON.stringify({ ...snap, hosts: [] }) });
-      for (const { pos, host } of w.hosts) this.stmt.saveHost.run({ rollout: snap.id, agent: host.agent, pos, state: host.state, seq: snap.seq, at: snap.updatedAt, host: JSON.stringify(host) });
-    });
+    this.write = db.transaction((w: RolloutWrite) => this.saving(w)());
     this.drop = db.transaction((id: string) => {
       this.stmt.drop.run(id);
       this.stmt.dropHosts.run(id);
@@ -75,9 +72,18 @@ export class RolloutStore {
     db.transaction(() => this.migrate())();
   }
 
-  /** Writes what one commit changed, in one transaction. */
-  save(w: RolloutWrite): void {
-    this.write(w);
+  /**
+   * The statements of `w` with their values taken now, to run later inside a transaction (the
+   * hub's per-turn commit): what they write is the rollout as it was at this change.
+   */
+  saving(w: RolloutWrite): () => void {
+    const { snap } = w;
+    const head = w.rollout && { id: snap.id, app: snap.app, env: snap.env, status: snap.status, createdAt: snap.createdAt, snapshot: JSON.stringify({ ...snap, hosts: [] }) };
+    const rows = w.hosts.map(({ pos, host }) => ({ rollout: snap.id, agent: host.agent, pos, state: host.state, seq: snap.seq, at: snap.updatedAt, host: JSON.stringify(host) }));
+    return () => {
+      if (head) this.stmt.save.run(head);
+      for (const row of rows) this.stmt.saveHost.run(row);
+    };
   }
 
   /** Rollouts that were under way (running, paused or frozen, or ended with hosts still updating) when the hub stopped. */

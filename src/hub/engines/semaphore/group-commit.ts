@@ -71,6 +71,11 @@ export class GroupCommit {
     return true;
   }
 
+  /** Whether writes wait for this turn's commit (a read of the tables they change would not see them yet). */
+  get pending(): boolean {
+    return this.open !== undefined;
+  }
+
   /** Commits what is pending now (at stop, while the broker is still there); its messages follow in this tick's microtasks. */
   flush(): void {
     this.batch?.flush();

@@ -32,7 +32,11 @@ export class SemaphoreEngine implements Engine {
   private readonly state: SemaphoreState;
   private readonly claims: Claim[] = [];
   private readonly overrides: TableBound;
-  private readonly commit: GroupCommit;
+  /**
+   * This turn's commit, shared with the engine that claims channels (rollouts): its rows go into
+   * the same transaction as the grants they follow from, and its messages wait for it as the go's do.
+   */
+  readonly commit: GroupCommit;
   private stopped = false;
 
   constructor(
@@ -43,7 +47,7 @@ export class SemaphoreEngine implements Engine {
     const configured = channelOptionsResolver(config);
     const bound = (table: string, key: 'maxChannels' | 'maxJobsPerChannel' | 'maxEndedJobs', past?: string) => new TableBound(ctx, `semaphore ${table}`, `engines.semaphore.${key}`, config[key], past);
     this.overrides = bound('channels with a concurrency override', 'maxChannels');
-    this.commit = new GroupCommit(ctx.db, ctx.batch, (err, withheld) => ctx.log.error({ err, withheld }, 'semaphore state not stored; its messages are not sent'));
+    this.commit = new GroupCommit(ctx.db, ctx.batch, (err, withheld) => ctx.log.error({ err, withheld }, 'semaphore (or rollout) state not stored; its messages are not sent'));
     this.state = new SemaphoreState({
       options: (channel) => this.claimOf(channel)?.options ?? configured(channel),
       clock: ctx.clock,
