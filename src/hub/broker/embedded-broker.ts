@@ -12,7 +12,6 @@ import type { StateDb } from '../state-db.js';
 import type { TickBatch } from '../tick-batch.js';
 import { LiveUsers } from '../users/live-users.js';
 import { BrokerAccess, type Refusals } from './broker-access.js';
-import { InboundPacer } from './inbound-pacer.js';
 import type { LoginRefusal } from '../users/login-refusal.js';
 import { BrokerStore } from './broker-store.js';
 import { boundBeforeLogin } from './connect-bound.js';
@@ -108,7 +107,6 @@ export async function startEmbeddedBroker({ host, port, state, memoryOnlyRetaine
       if (accessOpts.allowAnonymous) log.warn({ usersFile: accessOpts.usersFile }, 'broker.allowAnonymous is on: clients without a password are let in, with what agents and operators may do; turn it off once every client has an account');
     }
     const guard = access;
-    const pacer = new InboundPacer();
     aedes = await Aedes.createBroker({
       drainTimeout: 30_000,
       concurrency: 2000,
@@ -127,17 +125,12 @@ export async function startEmbeddedBroker({ host, port, state, memoryOnlyRetaine
       // A refused publish (or will) is an error: aedes closes the client's connection and drops
       // the message (MQTT 3.1.1 has no negative PUBACK). aedes sends a client's QoS 1 PUBACK
       // before it stores the message; store it here first.
-      // Clients' publishes are taken in a bounded number per turn (inbound-pacer.ts); the hub's own are not held.
       authorizePublish: (client, packet, done) => {
-        const authorize = () => {
-          if (packet.topic.startsWith('$SYS/')) return done(new Error('$SYS/ topic is reserved'));
-          const refused = guard?.refusePublish(client, packet);
-          if (refused) return done(new Error(refused));
-          if (!persistence || !client || packet.qos !== 1) return done(null);
-          persistence.persistBeforeAck(packet as never).then(() => done(null), done);
-        };
-        if (client && isInProcess(client)) authorize();
-        else pacer.admit(authorize);
+        if (packet.topic.startsWith('$SYS/')) return done(new Error('$SYS/ topic is reserved'));
+        const refused = guard?.refusePublish(client, packet);
+        if (refused) return done(new Error(refused));
+        if (!persistence || !client || packet.qos !== 1) return done(null);
+        persistence.persistBeforeAck(packet as never).then(() => done(null), done);
       },
     });
     if (guard) aedes.on('clientDisconnect', (client: Client) => guard.forget(client));
