@@ -1,7 +1,7 @@
 /**
  * `orchestrator`: how close together N agents start one step, over 100 rounds for N = 10 (the
- * issue's figure) and 300 for N = 2 (the seed's own measurement: 2 nodes on loopback). The hub runs as a
- * child process on its embedded aedes broker (as `pushfleet hub` would); the nodes are real
+ * issue's figure) and 300 for N = 2 (the seed's own measurement: 2 nodes on loopback; 300 for a
+ * p99 from more than 2 samples). The hub runs as a child process on its embedded aedes broker (as `pushfleet hub` would); the nodes are real
  * `pushfleet agent` processes on this machine whose action is `date +%s%N`: the action's own
  * first output is its start time, which reaches the bench in the node's report (outputTail).
  *
@@ -9,9 +9,10 @@
  *   action start − T on each agent's own clock: the time from the gate opening to the action's
  *   code running (an exec, the dynamic loader, date's start-up), which the hub's figures leave out.
  *
- * - native: one playbook of 100 steps, each on all N agents, one after the other; every step is
- *   "start at T" with T = now + MARGIN. Skew = max − min of the agents' actual start times (hub
- *   clock, i.e. each agent's own clock corrected by its measured offset).
+ * - native: one playbook of that many steps, each on all N agents, one after the other; every step
+ *   is "start at T" with T = now + MARGIN. Skew = max − min of the agents' actual start times (hub
+ *   clock, i.e. each agent's own clock corrected by its measured offset): when each gate went,
+ *   released by itself where the host has bash ≥ 5 (agent/node/timed-gate.ts), else by its agent.
  * - seed mode: the seed's way, for comparison: N SEND TICK published back to back, each node
  *   starting as soon as its command arrives. Command-to-start = a node's start time − the moment
  *   its SEND was published; both on their own clocks, which on one machine are the same clock.
