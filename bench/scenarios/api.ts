@@ -17,6 +17,7 @@ import { RestartableHub } from '../../test/support/restartable-hub.js';
 import { SECRET } from '../../test/support/test-hub.js';
 import { mb, progress, rssBytes } from '../support/processes.js';
 import { percentile, round, type Figures, type Scenario } from '../scenario.js';
+import { agentLevels } from './fleet.js';
 
 const DEFAULT_LEVELS = [1_000, 10_000];
 const SAMPLES = 30;
@@ -91,9 +92,7 @@ export const apiScenarios: Scenario[] = [
   {
     name: 'api',
     async run(args = []) {
-      const i = args.indexOf('--agents');
-      const levels = i >= 0 ? args[i + 1]!.split(',').map(Number) : DEFAULT_LEVELS;
-      if (levels.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--agents takes agent counts, e.g. 1000 or 1000,10000 (not "${args[i + 1]}")`);
+      const levels = agentLevels(args, DEFAULT_LEVELS);
       const figures: Figures = {};
       for (const n of levels) for (const [key, value] of Object.entries(await measure(n))) figures[`${n} agents: ${key}`] = value;
       return figures;

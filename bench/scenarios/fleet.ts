@@ -38,14 +38,22 @@ const WEBHOOK_SAMPLES = 200;
 
 type Options = { levels: number[]; brokers: Broker[]; workers: number | undefined; stepMs: number };
 
-export function fleetOptions(args: readonly string[]): Options {
-  const value = (flag: string) => {
-    const i = args.indexOf(flag);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
-  const agents = value('--agents');
-  const levels = agents ? agents.split(',').map(Number) : DEFAULT_LEVELS;
+const flagValue = (args: readonly string[], flag: string): string | undefined => {
+  const i = args.indexOf(flag);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+
+/** `--agents 1000[,10000]`: the fleet sizes a scenario runs at, `defaults` without the flag. */
+export function agentLevels(args: readonly string[], defaults: readonly number[]): number[] {
+  const agents = flagValue(args, '--agents');
+  const levels = agents ? agents.split(',').map(Number) : [...defaults];
   if (levels.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--agents takes agent counts, e.g. 1000 or 100,1000 (not "${agents}")`);
+  return levels;
+}
+
+export function fleetOptions(args: readonly string[]): Options {
+  const value = (flag: string) => flagValue(args, flag);
+  const levels = agentLevels(args, DEFAULT_LEVELS);
   const broker = value('--broker');
   if (broker !== undefined && !BROKERS.includes(broker as Broker)) throw new Error(`--broker is aedes or mosquitto (not "${broker}")`);
   const workers = value('--workers');
