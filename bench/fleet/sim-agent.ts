@@ -78,7 +78,7 @@ export class SimAgent {
     client.on('message', (topic, payload) => {
       if (topic !== pushTopic(SIM_REPO)) return;
       log().pushSeen.push(performance.now());
-      const push = decode(PushMessage, payload);
+      const push = decodePushOnce(payload);
       if (push.ok) void agent.update(push.value.after).catch((err: Error) => log().errors.push(`${id}: ${err.message}`));
     });
     await client.subscribeAsync(pushTopic(SIM_REPO), { qos: 1 });
@@ -100,7 +100,7 @@ export class SimAgent {
     const self = agent;
     client.on('message', (topic, payload) => {
       if (!heads.some((f) => topicMatches(f, topic)) || payload.length === 0) return;
-      const push = decodeHead(payload);
+      const push = decodePushOnce(payload);
       if (!push.ok) return opts.onError(self, new Error(`${topic}: ${push.error}`));
       const sha = pushedSha(push.value);
       // Delivered again (a reconnect): it runs that head already, or is on its way to it.
@@ -169,13 +169,14 @@ export class SimAgent {
 }
 
 /**
- * The last head decoded in this process, by its bytes. A push reaches every simulated agent of a
- * worker as the same bytes; decoding them (envelope, then zod) once per agent was the simulator's
- * largest cost of its own, taken from the cores the hub runs on. A real agent decodes its one copy.
+ * The last push (a head, or the push event itself) decoded in this process, by its bytes. A push
+ * reaches every simulated agent of a process as the same bytes; decoding them (envelope, then zod)
+ * once per agent was the simulator's largest cost of its own, taken from the cores the hub runs
+ * on. A real agent decodes its one copy.
  */
 let lastHead: { bytes: Buffer; push: ReturnType<typeof decodePush> } | undefined;
 const decodePush = (payload: Buffer) => decode(PushMessage, unwrap(payload));
-function decodeHead(payload: Buffer): ReturnType<typeof decodePush> {
+function decodePushOnce(payload: Buffer): ReturnType<typeof decodePush> {
   if (lastHead?.bytes.equals(payload)) return lastHead.push;
   lastHead = { bytes: Buffer.from(payload), push: decodePush(payload) };
   return lastHead.push;
