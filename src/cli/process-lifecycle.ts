@@ -53,8 +53,11 @@ export async function runCommand(body: () => Promise<number | void>): Promise<vo
   }
 }
 
-/** Keeps a service up until SIGTERM/SIGINT, then stops it gracefully; a second signal forces exit. */
-export function stopOnSignal(stop: () => Promise<void>, log: { info(o: object, m: string): void }): Promise<void> {
+/**
+ * Keeps a service up until SIGTERM/SIGINT, then stops it gracefully; a second signal forces exit.
+ * `already`: a signal that came while the service was starting, acted on at once.
+ */
+export function stopOnSignal(stop: () => Promise<void>, log: { info(o: object, m: string): void }, already?: NodeJS.Signals): Promise<void> {
   return new Promise((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -69,6 +72,7 @@ export function stopOnSignal(stop: () => Promise<void>, log: { info(o: object, m
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    if (already) onSignal(already);
   });
 }
 
@@ -83,6 +87,15 @@ export type Service = { status(): string; stop(): Promise<void> };
  */
 export async function serve(name: string, log: Logger, start: (manager: ServiceManager) => Promise<Service>): Promise<void> {
   const manager = serviceManager(log);
+  // A signal's default action would end the process in the middle of its start (systemd stopping
+  // a unit that is still starting): held until the start is done, then the service is stopped.
+  let signalled: NodeJS.Signals | undefined;
+  const duringStart = (signal: NodeJS.Signals) => {
+    if (signalled) process.exit(EXIT.failure);
+    signalled = signal;
+    log.info({ signal }, `signal while starting: the ${name} stops once started`);
+  };
+  process.on('SIGTERM', duringStart).on('SIGINT', duringStart);
   let service: Service;
   try {
     service = await start(manager);
@@ -90,12 +103,18 @@ export async function serve(name: string, log: Logger, start: (manager: ServiceM
     if (err instanceof StartupError || err instanceof ConfigError) throw err;
     log.error({ err }, `${name} did not start`);
     throw new StartupError(`${name} did not start: ${firstLine(err)}`);
+  } finally {
+    process.off('SIGTERM', duringStart).off('SIGINT', duringStart);
   }
   manager.ready(service.status());
-  await stopOnSignal(() => {
-    manager.stopping(`stopping the ${name}`);
-    return service.stop();
-  }, log);
+  await stopOnSignal(
+    () => {
+      manager.stopping(`stopping the ${name}`);
+      return service.stop();
+    },
+    log,
+    signalled,
+  );
 }
 
 /** A commander argument parser that accepts a value when `ok` says so, else names what it expected. */
