@@ -76,6 +76,9 @@ export function stopOnSignal(stop: () => Promise<void>, log: { info(o: object, m
   });
 }
 
+/** How long a signal that came during a service's start waits for the start to finish. */
+const START_STOP_WAIT_MS = 5000;
+
 /** What a service's start gives back: a status line for systemd, and how to stop it. */
 export type Service = { status(): string; stop(): Promise<void> };
 
@@ -89,11 +92,19 @@ export async function serve(name: string, log: Logger, start: (manager: ServiceM
   const manager = serviceManager(log);
   // A signal's default action would end the process in the middle of its start (systemd stopping
   // a unit that is still starting): held until the start is done, then the service is stopped.
+  // A start that waits on something (an agent's broker that does not answer) is not waited for
+  // past START_STOP_WAIT_MS: the signal then does what it did by default.
   let signalled: NodeJS.Signals | undefined;
+  let giveUp: NodeJS.Timeout | undefined;
   const duringStart = (signal: NodeJS.Signals) => {
     if (signalled) process.exit(EXIT.failure);
     signalled = signal;
     log.info({ signal }, `signal while starting: the ${name} stops once started`);
+    giveUp = setTimeout(() => {
+      log.warn({ signal, waitedMs: START_STOP_WAIT_MS }, `the ${name} is still starting: ending it without a graceful stop`);
+      process.off('SIGTERM', duringStart).off('SIGINT', duringStart);
+      process.kill(process.pid, signal);
+    }, START_STOP_WAIT_MS).unref();
   };
   process.on('SIGTERM', duringStart).on('SIGINT', duringStart);
   let service: Service;
@@ -104,6 +115,7 @@ export async function serve(name: string, log: Logger, start: (manager: ServiceM
     log.error({ err }, `${name} did not start`);
     throw new StartupError(`${name} did not start: ${firstLine(err)}`);
   } finally {
+    clearTimeout(giveUp);
     process.off('SIGTERM', duringStart).off('SIGINT', duringStart);
   }
   manager.ready(service.status());

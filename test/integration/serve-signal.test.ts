@@ -39,6 +39,18 @@ describe('serve: a service process and its signals', () => {
     expect(output().split('\n').filter(Boolean)).toEqual(['starting', 'started', 'stopped']);
   });
 
+  it('a start still under way 5 s after the signal is ended by that signal, as without a handler', async () => {
+    const { child, output } = serveProcess(30_000);
+    const exited = once(child, 'exit');
+    await waitFor(() => `"starting" from the service, got: ${output()}`, () => output().includes('starting'));
+    const signalledAt = Date.now();
+    child.kill('SIGTERM');
+    const [code, signal] = await exited;
+    expect({ code, signal }).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(Date.now() - signalledAt).toBeGreaterThanOrEqual(4900);
+    expect(output()).not.toContain('started');
+  });
+
   it('a second signal while it starts ends it at once, non-zero', async () => {
     const { child, output } = serveProcess(30_000);
     const exited = once(child, 'exit');
