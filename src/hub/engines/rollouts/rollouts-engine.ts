@@ -110,8 +110,13 @@ export class RolloutsEngine implements Engine {
    * under way are read from memory.
    */
   private stored(): RolloutStore {
-    if (this.semaphore.commit.pending) this.semaphore.commit.flush();
+    this.commitTurn();
     return this.store;
+  }
+
+  /** Commits this turn's pending writes (the hub's per-turn commit, shared with the semaphore) now. */
+  private commitTurn(): void {
+    if (this.semaphore.commit.pending) this.semaphore.commit.flush();
   }
 
   async stop(): Promise<void> {
@@ -301,7 +306,7 @@ export class RolloutsEngine implements Engine {
    */
   control(req: RolloutControl): RolloutReply {
     const reply = this.carryOut(req);
-    this.stored();
+    this.commitTurn();
     return reply;
   }
 
